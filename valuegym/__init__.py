@@ -1,0 +1,15 @@
+"""valuegym: environments where agents hold values, and the language their values shape.
+
+Importing the package registers its environments with Gymnasium and PettingZoo.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("valuegym")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+import valuegym.envs  # noqa: F401 - registers the environments
+
+__all__ = ["__version__"]

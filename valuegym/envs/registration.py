@@ -1,0 +1,49 @@
+"""Registration of valuegym's environments with Gymnasium and PettingZoo.
+
+Runs on ``import valuegym``. Gymnasium 1.x has no entry-point plugins, so the ids are
+registered here; ``gymnasium.make("valuegym:valuegym/Orchard-v0")`` imports the package first.
+Entry points are strings, so no environment module is imported until it is made.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import gymnasium
+import pettingzoo
+
+__all__ = ["MULTI_AGENT_ENV_IDS", "SINGLE_AGENT_ENV_IDS", "register_envs"]
+
+#: Gymnasium ids, with their entry points and (optionally) native vector entry points.
+_GYMNASIUM: Final[dict[str, dict[str, str]]] = {
+    "valuegym/Orchard-v0": {
+        "entry_point": "valuegym.envs.orchard:OrchardEnv",
+        "vector_entry_point": "valuegym.envs.orchard_vector:OrchardVectorEnv",
+    },
+    "valuegym/Inbox-v0": {"entry_point": "valuegym.envs.inbox:InboxEnv"},
+}
+
+#: PettingZoo ids and the modules holding ``parallel_env`` and ``env`` (AEC).
+_PETTINGZOO: Final = {
+    "valuegym/Commons-v0": "valuegym.envs.commons",
+    "valuegym/Conversation-v0": "valuegym.envs.conversation",
+}
+
+SINGLE_AGENT_ENV_IDS: Final = tuple(_GYMNASIUM)
+MULTI_AGENT_ENV_IDS: Final = tuple(_PETTINGZOO)
+
+
+def register_envs() -> None:
+    """Register every valuegym id that is not registered yet (safe to call again)."""
+    for env_id, entry in _GYMNASIUM.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(
+                id=env_id,
+                entry_point=entry["entry_point"],
+                vector_entry_point=entry.get("vector_entry_point"),
+            )
+    for env_id, module in _PETTINGZOO.items():
+        if env_id not in pettingzoo.parallel_registry:
+            pettingzoo.register("parallel", env_id, f"{module}:parallel_env")
+        if env_id not in pettingzoo.aec_registry:
+            pettingzoo.register("aec", env_id, f"{module}:env")

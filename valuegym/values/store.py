@@ -1,0 +1,315 @@
+"""The value store: a population's stocks, expectations, mood and stress in arrays.
+
+State is held as arrays shaped ``(n_agents, n_values)`` (stocks, expected utilities) and
+``(n_agents,)`` (mood, stress); one agent or a million use the same code. Derived quantities
+(effective weights, marginal utilities, wanting, temperature) are computed on request, never
+stored. The dynamics are documented in :mod:`valuegym.values.kernels`.
+
+Example:
+    >>> from valuegym.values import ValueProfile, ValueStore
+    >>> profile = ValueProfile.from_mapping({"values": {"apple": {}, "pear": {}}})
+    >>> store = ValueStore.from_profile(profile, n_agents=2)
+    >>> outcome = store.step([[1.0, 0.0], [0.0, 0.0]])
+    >>> round(float(outcome.utility_gain[0]), 4)  # log(1 + 1)
+    0.6931
+    >>> store.snapshot(0).most_wanted
+    'pear'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from valuegym.values import kernels
+from valuegym.values import params as columns
+from valuegym.values.params import ValueParams
+from valuegym.values.profile import ValueProfile
+
+__all__ = ["AgentSnapshot", "StepOutcome", "ValueStore"]
+
+
+class StepOutcome(NamedTuple):
+    """What one store step gave each agent.
+
+    Attributes:
+        utility_gain: ``(n_agents,)`` utility gained from consumption (the reward).
+        surprise: ``(n_agents,)`` summed signed prediction error of the consumed values.
+    """
+
+    utility_gain: np.ndarray
+    surprise: np.ndarray
+
+
+@dataclass(frozen=True)
+class AgentSnapshot:
+    """A read-only view of one agent's value state, by value name.
+
+    Attributes:
+        agent: Row of the agent in its store.
+        value_names: Names of the values, in order.
+        stocks: Stock (satiation level) per value.
+        wanting: Effective weight x marginal utility per value: what it wants now.
+        effective_weight: Weight per value after mood and stress modulation.
+        expected: Expected utility per value.
+        mood: Valence in [-1, 1].
+        stress: Load/arousal in [0, 1].
+        temperature: Decision and sampling temperature.
+    """
+
+    agent: int
+    value_names: tuple[str, ...]
+    stocks: Mapping[str, float]
+    wanting: Mapping[str, float]
+    effective_weight: Mapping[str, float]
+    expected: Mapping[str, float]
+    mood: float
+    stress: float
+    temperature: float
+
+    @property
+    def most_wanted(self) -> str:
+        """The value with the highest wanting (the first one on ties)."""
+        return max(self.value_names, key=lambda name: self.wanting[name])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able data: what envs put in ``info`` and records store."""
+        return {
+            "stocks": dict(self.stocks),
+            "wanting": dict(self.wanting),
+            "effective_weight": dict(self.effective_weight),
+            "expected": dict(self.expected),
+            "mood": self.mood,
+            "stress": self.stress,
+            "temperature": self.temperature,
+            "most_wanted": self.most_wanted,
+        }
+
+
+class ValueStore:
+    """The values, satiation, mood and stress of a population of agents.
+
+    Args:
+        params: The packed profiles, one row per agent.
+    """
+
+    def __init__(self, params: ValueParams):
+        self.params = params
+        shape = (params.n_agents, params.n_values)
+        self._stock = np.zeros(shape)
+        self._expected = np.zeros(shape)
+        self._mood = np.zeros(params.n_agents)
+        self._stress = np.zeros(params.n_agents)
+        self._zeros = np.zeros(params.n_agents)
+        self._zeros.flags.writeable = False
+        self.reset()
+
+    @classmethod
+    def from_profiles(cls, profiles: Sequence[ValueProfile]) -> ValueStore:
+        """A store with one row per profile (all profiles share value names)."""
+        return cls(ValueParams.from_profiles(profiles))
+
+    @classmethod
+    def from_profile(cls, profile: ValueProfile, n_agents: int = 1) -> ValueStore:
+        """A store of ``n_agents`` agents sharing one profile."""
+        if n_agents < 1:
+            raise ValueError(f"n_agents: must be >= 1 (got {n_agents})")
+        return cls(ValueParams.from_profiles([profile] * n_agents))
+
+    @property
+    def value_names(self) -> tuple[str, ...]:
+        """Names of the values (the columns)."""
+        return self.params.value_names
+
+    @property
+    def n_agents(self) -> int:
+        """Number of agents (rows)."""
+        return self.params.n_agents
+
+    @property
+    def n_values(self) -> int:
+        """Number of values (columns)."""
+        return self.params.n_values
+
+    @property
+    def stock(self) -> np.ndarray:
+        """Read-only view of the stocks, ``(n_agents, n_values)``."""
+        return _read_only(self._stock)
+
+    @property
+    def expected(self) -> np.ndarray:
+        """Read-only view of the expected utilities, ``(n_agents, n_values)``."""
+        return _read_only(self._expected)
+
+    @property
+    def mood(self) -> np.ndarray:
+        """Read-only view of the moods, ``(n_agents,)``, in [-1, 1]."""
+        return _read_only(self._mood)
+
+    @property
+    def stress(self) -> np.ndarray:
+        """Read-only view of the stresses, ``(n_agents,)``, in [0, 1]."""
+        return _read_only(self._stress)
+
+    def reset(self, agents: ArrayLike | None = None) -> None:
+        """Return agents to their initial state.
+
+        Stocks go to 0, expectations to their initial values, mood and stress to their
+        baselines.
+
+        Args:
+            agents: Indices or a boolean mask of the agents to reset; all when ``None``.
+        """
+        rows = slice(None) if agents is None else np.asarray(agents)
+        value_table, agent_table = self.params.value_table, self.params.agent_table
+        self._stock[rows] = 0.0
+        self._expected[rows] = value_table[rows, :, columns.INITIAL_EXPECTATION]
+        self._mood[rows] = agent_table[rows, columns.MOOD_BASELINE]
+        self._stress[rows] = agent_table[rows, columns.STRESS_BASELINE]
+
+    def step(
+        self,
+        consumption: ArrayLike,
+        *,
+        load: ArrayLike | None = None,
+        rest: ArrayLike | None = None,
+        valence: ArrayLike | None = None,
+        dt: float = 1.0,
+    ) -> StepOutcome:
+        """Advance every agent by one step.
+
+        Args:
+            consumption: ``(n_agents, n_values)`` amounts consumed, ``>= 0``.
+            load: ``(n_agents,)`` demands on each agent (requests, repetition), ``>= 0``;
+                raises stress.
+            rest: ``(n_agents,)`` rest taken, ``>= 0``; lowers stress.
+            valence: ``(n_agents,)`` signed social events (praise > 0, sanction < 0); moves mood.
+            dt: Length of the step, ``> 0``; satiation and relaxation scale with it.
+
+        Returns:
+            The utility gain (reward) and surprise of each agent.
+
+        Raises:
+            ValueError: On a wrong shape, a negative amount, load or rest, or ``dt <= 0``.
+        """
+        n_agents = self._stock.shape[0]
+        consumption = self._array(consumption, self._stock.shape, "consumption")
+        load = self._zeros if load is None else self._array(load, (n_agents,), "load")
+        rest = self._zeros if rest is None else self._array(rest, (n_agents,), "rest")
+        valence = self._zeros if valence is None else self._array(valence, (n_agents,), "valence")
+        if not dt > 0:
+            raise ValueError(f"dt: must be > 0 (got {dt})")
+        gain = np.empty(n_agents)
+        surprise = np.empty(n_agents)
+        kernels.step(
+            self._stock,
+            self._expected,
+            self._mood,
+            self._stress,
+            consumption,
+            load,
+            rest,
+            valence,
+            float(dt),
+            self.params.value_table,
+            self.params.agent_table,
+            gain,
+            surprise,
+        )
+        return StepOutcome(gain, surprise)
+
+    def effective_weight(self) -> np.ndarray:
+        """Weights after mood and stress modulation, ``(n_agents, n_values)``."""
+        return self._derive()[0]
+
+    def marginal_utility(self) -> np.ndarray:
+        """Marginal utility at the current stocks, ``(n_agents, n_values)``."""
+        return self._derive()[1]
+
+    def wanting(self) -> np.ndarray:
+        """Effective weight x marginal utility, ``(n_agents, n_values)``: what each agent wants."""
+        return self._derive()[2]
+
+    def temperature(self) -> np.ndarray:
+        """Decision temperature ``T0 * exp(a_stress * stress + a_mood * mood)``, ``(n_agents,)``."""
+        return kernels.temperature(self._mood, self._stress, self.params.agent_table)
+
+    def snapshot(self, agent: int) -> AgentSnapshot:
+        """A read-only view of one agent's value state, by value name.
+
+        Args:
+            agent: Row of the agent.
+
+        Returns:
+            The agent's snapshot.
+        """
+        if not -self.n_agents <= agent < self.n_agents:
+            raise IndexError(f"agent: {agent} out of range for {self.n_agents} agents")
+        row = slice(agent, agent + 1 if agent != -1 else None)
+        weight, _, wanting = kernels.derive(
+            self._stock[row],
+            self._mood[row],
+            self._stress[row],
+            self.params.value_table[row],
+            self.params.agent_table[row],
+        )
+        names = self.value_names
+
+        def by_name(values: np.ndarray) -> Mapping[str, float]:
+            return MappingProxyType(dict(zip(names, map(float, values), strict=True)))
+
+        return AgentSnapshot(
+            agent=agent % self.n_agents,
+            value_names=names,
+            stocks=by_name(self._stock[agent]),
+            wanting=by_name(wanting[0]),
+            effective_weight=by_name(weight[0]),
+            expected=by_name(self._expected[agent]),
+            mood=float(self._mood[agent]),
+            stress=float(self._stress[agent]),
+            temperature=float(self.temperature()[agent]),
+        )
+
+    def get_state(self) -> dict[str, Any]:
+        """The whole store as plain data (profiles and state); see :meth:`from_state`."""
+        return {
+            "profiles": [profile.to_mapping() for profile in self.params.profiles],
+            "stock": self._stock.tolist(),
+            "expected": self._expected.tolist(),
+            "mood": self._mood.tolist(),
+            "stress": self._stress.tolist(),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> ValueStore:
+        """Rebuild a store from :meth:`get_state`'s plain data."""
+        store = cls.from_profiles([ValueProfile.from_mapping(m) for m in state["profiles"]])
+        shape = (store.n_agents, store.n_values)
+        store._stock[:] = store._array(state["stock"], shape, "stock")
+        store._expected[:] = store._array(state["expected"], shape, "expected")
+        store._mood[:] = store._array(state["mood"], (store.n_agents,), "mood")
+        store._stress[:] = store._array(state["stress"], (store.n_agents,), "stress")
+        return store
+
+    def _derive(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return kernels.derive(
+            self._stock, self._mood, self._stress, self.params.value_table, self.params.agent_table
+        )
+
+    @staticmethod
+    def _array(values: ArrayLike, shape: tuple[int, ...], name: str) -> np.ndarray:
+        array = np.asarray(values, dtype=np.float64)
+        if array.shape != shape:
+            raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
+        return array
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
