@@ -187,7 +187,7 @@ def test_vectorised_store_equals_scalar_reference(seed):
     mappings = [random_profile(rng, names) for _ in range(n_agents)]
     store = ValueStore.from_profiles([ValueProfile.from_mapping(m) for m in mappings])
     reference = [ScalarAgent(ValueProfile.from_mapping(m).to_mapping()) for m in mappings]
-    for _ in range(40):
+    for step in range(40):
         consumption = rng.exponential(1.0, (n_agents, len(names))) * (
             rng.random((n_agents, len(names))) < 0.4
         )
@@ -195,7 +195,14 @@ def test_vectorised_store_equals_scalar_reference(seed):
         rest = rng.exponential(1.0, n_agents) * (rng.random(n_agents) < 0.3)
         valence = rng.normal(0, 1, n_agents) * (rng.random(n_agents) < 0.3)
         dt = float(rng.choice([1.0, 0.5, 2.0]))
-        outcome = store.step(consumption, load=load, rest=rest, valence=valence, dt=dt)
+        outcome = store.step(
+            consumption, load=load, rest=rest, valence=valence, dt=dt, with_wanting=bool(step % 2)
+        )
+        if step % 2:  # the fused pass gives what the separate calls give
+            np.testing.assert_array_equal(outcome.wanting, store.wanting())
+            np.testing.assert_array_equal(outcome.temperature, store.temperature())
+        else:
+            assert outcome.wanting is None
         for i, agent in enumerate(reference):
             gain, delta = agent.step(consumption[i], load[i], rest[i], valence[i], dt)
             assert outcome.utility_gain[i] == pytest.approx(gain, rel=1e-9, abs=1e-12)
@@ -226,9 +233,11 @@ def test_parallel_kernel_equals_serial():
         consumption = rng.exponential(1.0, (4, 3)) * (rng.random((4, 3)) < 0.5)
         load = rng.exponential(1.0, 4)
         tiled = np.tile(consumption, (big.n_agents // 4, 1))
-        out_big = big.step(tiled, load=np.tile(load, big.n_agents // 4))
-        out_small = small.step(consumption, load=load)
+        out_big = big.step(tiled, load=np.tile(load, big.n_agents // 4), with_wanting=True)
+        out_small = small.step(consumption, load=load, with_wanting=True)
         np.testing.assert_array_equal(out_big.utility_gain[-4:], out_small.utility_gain)
+        np.testing.assert_array_equal(out_big.wanting[-4:], out_small.wanting)
+        np.testing.assert_array_equal(out_big.temperature[-4:], out_small.temperature)
         np.testing.assert_array_equal(big.stock[-4:], small.stock)
         np.testing.assert_array_equal(big.stress[-4:], small.stress)
 

@@ -157,126 +157,6 @@ def _step_agent(
 
 
 @numba.njit(cache=True)
-def _step_serial(
-    stock,
-    expected,
-    mood,
-    stress,
-    consumption,
-    load,
-    rest,
-    valence,
-    dt,
-    table,
-    agent,
-    gain,
-    surprise,
-):  # pragma: no cover - compiled
-    for i in range(stock.shape[0]):
-        _step_agent(
-            i,
-            stock,
-            expected,
-            mood,
-            stress,
-            consumption,
-            load,
-            rest,
-            valence,
-            dt,
-            table,
-            agent,
-            gain,
-            surprise,
-        )
-
-
-@numba.njit(cache=True, parallel=True)
-def _step_parallel(
-    stock,
-    expected,
-    mood,
-    stress,
-    consumption,
-    load,
-    rest,
-    valence,
-    dt,
-    table,
-    agent,
-    gain,
-    surprise,
-):  # pragma: no cover - compiled
-    for i in numba.prange(stock.shape[0]):
-        _step_agent(
-            i,
-            stock,
-            expected,
-            mood,
-            stress,
-            consumption,
-            load,
-            rest,
-            valence,
-            dt,
-            table,
-            agent,
-            gain,
-            surprise,
-        )
-
-
-def step(
-    stock: np.ndarray,
-    expected: np.ndarray,
-    mood: np.ndarray,
-    stress: np.ndarray,
-    consumption: np.ndarray,
-    load: np.ndarray,
-    rest: np.ndarray,
-    valence: np.ndarray,
-    dt: float,
-    table: np.ndarray,
-    agent: np.ndarray,
-    gain: np.ndarray,
-    surprise: np.ndarray,
-) -> None:
-    """Advance every agent's state by one step in place; write gains and surprises.
-
-    Args:
-        stock: ``(n_agents, n_values)`` stocks, updated in place.
-        expected: ``(n_agents, n_values)`` expected utilities, updated in place.
-        mood: ``(n_agents,)`` moods, updated in place.
-        stress: ``(n_agents,)`` stresses, updated in place.
-        consumption: ``(n_agents, n_values)`` amounts consumed, ``>= 0``.
-        load: ``(n_agents,)`` demands on each agent, ``>= 0``.
-        rest: ``(n_agents,)`` rest taken, ``>= 0``.
-        valence: ``(n_agents,)`` signed social events.
-        dt: Length of the step.
-        table: ``ValueParams.value_table``.
-        agent: ``ValueParams.agent_table``.
-        gain: ``(n_agents,)`` output: the utility gained.
-        surprise: ``(n_agents,)`` output: the summed prediction error.
-    """
-    kernel = _step_parallel if stock.shape[0] >= PARALLEL_THRESHOLD else _step_serial
-    kernel(
-        stock,
-        expected,
-        mood,
-        stress,
-        consumption,
-        load,
-        rest,
-        valence,
-        dt,
-        table,
-        agent,
-        gain,
-        surprise,
-    )
-
-
-@numba.njit(cache=True)
 def _derive_agent(
     i, stock, mood, stress, table, agent, weight, marginal, wanting
 ):  # pragma: no cover - compiled
@@ -304,6 +184,164 @@ def _derive_serial(
         _derive_agent(i, stock, mood, stress, table, agent, weight, marginal, wanting)
 
 
+@numba.njit(cache=True, inline="always")
+def _temperature_of(agent: np.ndarray, i: int, mood: float, stress: float) -> float:
+    return agent[i, p.BASE_TEMPERATURE] * math.exp(
+        agent[i, p.TEMPERATURE_STRESS] * stress + agent[i, p.TEMPERATURE_MOOD] * mood
+    )
+
+
+@numba.njit(cache=True)
+def _step_serial(
+    stock,
+    expected,
+    mood,
+    stress,
+    consumption,
+    load,
+    rest,
+    valence,
+    dt,
+    table,
+    agent,
+    gain,
+    surprise,
+    derive,
+    weight,
+    marginal,
+    wanting,
+    temperature,
+):  # pragma: no cover - compiled
+    for i in range(stock.shape[0]):
+        _step_agent(
+            i,
+            stock,
+            expected,
+            mood,
+            stress,
+            consumption,
+            load,
+            rest,
+            valence,
+            dt,
+            table,
+            agent,
+            gain,
+            surprise,
+        )
+        if derive:
+            _derive_agent(i, stock, mood, stress, table, agent, weight, marginal, wanting)
+            temperature[i] = _temperature_of(agent, i, mood[i], stress[i])
+
+
+@numba.njit(cache=True, parallel=True)
+def _step_parallel(
+    stock,
+    expected,
+    mood,
+    stress,
+    consumption,
+    load,
+    rest,
+    valence,
+    dt,
+    table,
+    agent,
+    gain,
+    surprise,
+    derive,
+    weight,
+    marginal,
+    wanting,
+    temperature,
+):  # pragma: no cover - compiled
+    for i in numba.prange(stock.shape[0]):
+        _step_agent(
+            i,
+            stock,
+            expected,
+            mood,
+            stress,
+            consumption,
+            load,
+            rest,
+            valence,
+            dt,
+            table,
+            agent,
+            gain,
+            surprise,
+        )
+        if derive:
+            _derive_agent(i, stock, mood, stress, table, agent, weight, marginal, wanting)
+            temperature[i] = _temperature_of(agent, i, mood[i], stress[i])
+
+
+_NO_ROWS = np.empty((0, 0))
+_NO_AGENTS = np.empty(0)
+
+
+def step(
+    stock: np.ndarray,
+    expected: np.ndarray,
+    mood: np.ndarray,
+    stress: np.ndarray,
+    consumption: np.ndarray,
+    load: np.ndarray,
+    rest: np.ndarray,
+    valence: np.ndarray,
+    dt: float,
+    table: np.ndarray,
+    agent: np.ndarray,
+    gain: np.ndarray,
+    surprise: np.ndarray,
+    derived: tuple[np.ndarray, ...] | None = None,
+) -> None:
+    """Advance every agent's state by one step in place; write gains and surprises.
+
+    Args:
+        stock: ``(n_agents, n_values)`` stocks, updated in place.
+        expected: ``(n_agents, n_values)`` expected utilities, updated in place.
+        mood: ``(n_agents,)`` moods, updated in place.
+        stress: ``(n_agents,)`` stresses, updated in place.
+        consumption: ``(n_agents, n_values)`` amounts consumed, ``>= 0``.
+        load: ``(n_agents,)`` demands on each agent, ``>= 0``.
+        rest: ``(n_agents,)`` rest taken, ``>= 0``.
+        valence: ``(n_agents,)`` signed social events.
+        dt: Length of the step.
+        table: ``ValueParams.value_table``.
+        agent: ``ValueParams.agent_table``.
+        gain: ``(n_agents,)`` output: the utility gained.
+        surprise: ``(n_agents,)`` output: the summed prediction error.
+        derived: Optional outputs ``(weight, marginal, wanting, temperature)`` filled in the
+            same pass with the quantities of :func:`derive` and :func:`temperature` after the
+            step (one compiled call instead of three, for envs that need them every step).
+    """
+    kernel = _step_parallel if stock.shape[0] >= PARALLEL_THRESHOLD else _step_serial
+    if derived is None:
+        derived = (_NO_ROWS, _NO_ROWS, _NO_ROWS, _NO_AGENTS)
+        derive = False
+    else:
+        derive = True
+    kernel(
+        stock,
+        expected,
+        mood,
+        stress,
+        consumption,
+        load,
+        rest,
+        valence,
+        dt,
+        table,
+        agent,
+        gain,
+        surprise,
+        derive,
+        *derived,
+    )
+
+
 def derive(
     stock: np.ndarray, mood: np.ndarray, stress: np.ndarray, table: np.ndarray, agent: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -325,9 +363,7 @@ def derive(
 @numba.njit(cache=True)
 def _temperature(mood, stress, agent, out):  # pragma: no cover - compiled
     for i in range(mood.shape[0]):
-        out[i] = agent[i, p.BASE_TEMPERATURE] * math.exp(
-            agent[i, p.TEMPERATURE_STRESS] * stress[i] + agent[i, p.TEMPERATURE_MOOD] * mood[i]
-        )
+        out[i] = _temperature_of(agent, i, mood[i], stress[i])
 
 
 def temperature(mood: np.ndarray, stress: np.ndarray, agent: np.ndarray) -> np.ndarray:

@@ -40,10 +40,15 @@ class StepOutcome(NamedTuple):
     Attributes:
         utility_gain: ``(n_agents,)`` utility gained from consumption (the reward).
         surprise: ``(n_agents,)`` summed signed prediction error of the consumed values.
+        wanting: ``(n_agents, n_values)`` wanting after the step, when asked for
+            (``step(..., with_wanting=True)``), else ``None``.
+        temperature: ``(n_agents,)`` temperature after the step, when asked for, else ``None``.
     """
 
     utility_gain: np.ndarray
     surprise: np.ndarray
+    wanting: np.ndarray | None = None
+    temperature: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -105,8 +110,9 @@ class ValueStore:
         self._expected = np.zeros(shape)
         self._mood = np.zeros(params.n_agents)
         self._stress = np.zeros(params.n_agents)
+        # Never written: stands in for an input left out (writable like callers' arrays, so the
+        # kernel compiles one specialisation for both).
         self._zeros = np.zeros(params.n_agents)
-        self._zeros.flags.writeable = False
         self.reset()
 
     @classmethod
@@ -180,6 +186,7 @@ class ValueStore:
         rest: ArrayLike | None = None,
         valence: ArrayLike | None = None,
         dt: float = 1.0,
+        with_wanting: bool = False,
     ) -> StepOutcome:
         """Advance every agent by one step.
 
@@ -190,9 +197,12 @@ class ValueStore:
             rest: ``(n_agents,)`` rest taken, ``>= 0``; lowers stress.
             valence: ``(n_agents,)`` signed social events (praise > 0, sanction < 0); moves mood.
             dt: Length of the step, ``> 0``; satiation and relaxation scale with it.
+            with_wanting: Also return the wanting and temperature after the step, computed in
+                the same compiled pass (what an env needs for its next observation).
 
         Returns:
-            The utility gain (reward) and surprise of each agent.
+            The utility gain (reward) and surprise of each agent, and with ``with_wanting``
+            the new wanting and temperature.
 
         Raises:
             ValueError: On a wrong shape, a negative amount, load or rest, or ``dt <= 0``.
@@ -206,6 +216,10 @@ class ValueStore:
             raise ValueError(f"dt: must be > 0 (got {dt})")
         gain = np.empty(n_agents)
         surprise = np.empty(n_agents)
+        derived = None
+        if with_wanting:
+            shape = self._stock.shape
+            derived = (np.empty(shape), np.empty(shape), np.empty(shape), np.empty(n_agents))
         kernels.step(
             self._stock,
             self._expected,
@@ -220,8 +234,11 @@ class ValueStore:
             self.params.agent_table,
             gain,
             surprise,
+            derived,
         )
-        return StepOutcome(gain, surprise)
+        if derived is None:
+            return StepOutcome(gain, surprise)
+        return StepOutcome(gain, surprise, derived[2], derived[3])
 
     def effective_weight(self) -> np.ndarray:
         """Weights after mood and stress modulation, ``(n_agents, n_values)``."""
