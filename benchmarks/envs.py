@@ -1,0 +1,306 @@
+"""Speed of valuegym's environments against Gymnasium peers measured in the same run.
+
+Every comparison is one function returning its measurements; ``main`` prints them as ratios
+with the goal beside each. Run ``python benchmarks/envs.py`` (``--help`` for the options).
+
+Goals (issue 3):
+- Orchard through ``gymnasium.make``: >= 0.5x the steps/s of CartPole-v1 through ``gymnasium.make``.
+- Native vector Orchard at 1024 copies: >= 50x the env-steps/s of SyncVectorEnv over 1024
+  Orchards.
+- SB3 PPO training frames/s on Orchard: >= 0.8x on CartPole-v1 with the same settings.
+
+Goals (issue 4, multi-agent, random actions through PettingZoo's Parallel API):
+- Commons with 10 agents: >= 5x the agent-steps/s of mpe2's simple_spread_v3 with 10 agents
+  (``pip install mpe2``).
+- Commons with 1000 agents: >= 1x the agent-steps/s of Commons with 10 agents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, fields
+
+import gymnasium
+import numpy as np
+
+import valuegym  # noqa: F401 - registers the ids
+
+ORCHARD = "valuegym/Orchard-v0"
+CARTPOLE = "CartPole-v1"
+COMMONS = "valuegym/Commons-v0"
+
+
+@dataclass(frozen=True)
+class Args:
+    """Benchmark options."""
+
+    single_steps: int = 100_000
+    """steps per env in the single-env comparison"""
+    num_envs: int = 1024
+    """copies in the vector comparison"""
+    native_steps: int = 500
+    """vector steps of the native vector env"""
+    sync_steps: int = 20
+    """vector steps of SyncVectorEnv (slow, so fewer)"""
+    ppo_timesteps: int = 8192
+    """training frames per PPO run"""
+    parallel_steps: int = 3_000
+    """Parallel-API steps of the 10-agent multi-agent envs"""
+    large_population: int = 1000
+    """agents in the large Commons"""
+    large_steps: int = 100
+    """Parallel-API steps of the large Commons"""
+    repeats: int = 3
+    """best of this many timings is kept (others may share the machine)"""
+    seed: int = 0
+    """seed of envs and actions"""
+
+
+def parse_args() -> Args:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for field in fields(Args):
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=field.default)
+    return Args(**vars(parser.parse_args()))
+
+
+def single_env_rate(env_id: str, steps: int, seed: int) -> float:
+    """Steps/s of one env made with ``gymnasium.make``, random actions, resets included."""
+    env = gymnasium.make(env_id)
+    env.reset(seed=seed)
+    actions = np.random.default_rng(seed).integers(env.action_space.n, size=steps)
+    start = time.perf_counter()
+    for action in actions:
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def vector_env_rate(env_id: str, mode: str, num_envs: int, steps: int, seed: int) -> float:
+    """Env-steps/s of ``gymnasium.make_vec`` in ``mode`` (autoresets included)."""
+    envs = gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
+    envs.reset(seed=seed)
+    actions = np.random.default_rng(seed).integers(
+        envs.single_action_space.n, size=(steps + 1, num_envs)
+    )
+    envs.step(actions[0])  # warm-up: first-call compilation and checks
+    start = time.perf_counter()
+    for action in actions[1:]:
+        envs.step(action)
+    rate = steps * num_envs / (time.perf_counter() - start)
+    envs.close()
+    return rate
+
+
+def ppo_training_rate(env_id: str, timesteps: int, seed: int) -> float:
+    """Frames/s of SB3 PPO's ``learn`` (default settings, one env, CPU, one torch thread)."""
+    import torch
+    from stable_baselines3 import PPO
+
+    torch.set_num_threads(1)
+    model = PPO("MlpPolicy", gymnasium.make(env_id), n_steps=2048, seed=seed, device="cpu")
+    start = time.perf_counter()
+    model.learn(total_timesteps=timesteps)
+    return timesteps / (time.perf_counter() - start)
+
+
+def store_share(args: Args) -> tuple[float, float]:
+    """Microseconds per Orchard step spent in the value store's calls, and in the whole step."""
+    from valuegym.envs.orchard import OrchardEnv
+
+    env = OrchardEnv()
+    env.reset(seed=args.seed)
+    store = env._core.store
+    consumption = np.zeros((1, store.n_values))
+    consumption[0, 0] = 1.0
+    load, rest = np.zeros(1), np.zeros(1)
+
+    def store_calls() -> None:
+        store.step(consumption, load=load, rest=rest, with_wanting=True)
+
+    def env_step() -> None:
+        env.step(0)
+        if env._step_count == env.rules.episode_length:
+            env.reset()
+
+    def micros(call) -> float:
+        start = time.perf_counter()
+        for _ in range(args.single_steps // 4):
+            call()
+        return (time.perf_counter() - start) / (args.single_steps // 4) * 1e6
+
+    return (
+        min(micros(store_calls) for _ in range(args.repeats)),
+        min(micros(env_step) for _ in range(args.repeats)),
+    )
+
+
+def best(repeats: int, measure) -> float:
+    return max(measure() for _ in range(repeats))
+
+
+def best_interleaved(repeats: int, measure_ours, measure_peer) -> tuple[float, float]:
+    """Best of ``repeats`` timings of each, alternating so that load drift hits both alike."""
+    ours, peer = [], []
+    for _ in range(repeats):
+        ours.append(measure_ours())
+        peer.append(measure_peer())
+    return max(ours), max(peer)
+
+
+def compare_single(args: Args) -> tuple[float, float]:
+    return best_interleaved(
+        args.repeats,
+        lambda: single_env_rate(ORCHARD, args.single_steps, args.seed),
+        lambda: single_env_rate(CARTPOLE, args.single_steps, args.seed),
+    )
+
+
+def compare_vector(args: Args) -> tuple[float, float, float, float]:
+    native, sync = best_interleaved(
+        args.repeats,
+        lambda: vector_env_rate(
+            ORCHARD, "vector_entry_point", args.num_envs, args.native_steps, args.seed
+        ),
+        lambda: vector_env_rate(ORCHARD, "sync", args.num_envs, args.sync_steps, args.seed),
+    )
+    cartpole_native, cartpole_sync = best_interleaved(
+        args.repeats,
+        lambda: vector_env_rate(
+            CARTPOLE, "vector_entry_point", args.num_envs, args.native_steps, args.seed
+        ),
+        lambda: vector_env_rate(CARTPOLE, "sync", args.num_envs, args.sync_steps, args.seed),
+    )
+    return native, sync, cartpole_native, cartpole_sync
+
+
+def compare_training(args: Args) -> tuple[float, float]:
+    return best_interleaved(
+        args.repeats,
+        lambda: ppo_training_rate(ORCHARD, args.ppo_timesteps, args.seed),
+        lambda: ppo_training_rate(CARTPOLE, args.ppo_timesteps, args.seed),
+    )
+
+
+def parallel_agent_step_rate(make_env, steps: int, seed: int) -> float:
+    """Agent-steps/s of a PettingZoo Parallel env, random actions, resets included."""
+    env = make_env()
+    env.reset(seed=seed)
+    for index, agent in enumerate(env.possible_agents):
+        env.action_space(agent).seed(seed + index)
+    agent_steps = 0
+    start = time.perf_counter()
+    for _ in range(steps):
+        if not env.agents:
+            env.reset()
+        actions = {agent: env.action_space(agent).sample() for agent in env.agents}
+        env.step(actions)
+        agent_steps += len(actions)
+    rate = agent_steps / (time.perf_counter() - start)
+    env.close()
+    return rate
+
+
+def compare_commons_to_spread(args: Args) -> tuple[float, float]:
+    """Agent-steps/s of Commons and of mpe2's simple_spread_v3, both with 10 agents."""
+    import pettingzoo
+
+    try:
+        from mpe2 import simple_spread_v3
+    except ImportError as error:
+        raise SystemExit("the multi-agent comparison needs mpe2: pip install mpe2") from error
+
+    commons = best(
+        args.repeats,
+        lambda: parallel_agent_step_rate(
+            lambda: pettingzoo.make("parallel", COMMONS, n_agents=10),
+            args.parallel_steps,
+            args.seed,
+        ),
+    )
+    spread = best(
+        args.repeats,
+        lambda: parallel_agent_step_rate(
+            lambda: simple_spread_v3.parallel_env(N=10), args.parallel_steps, args.seed
+        ),
+    )
+    return commons, spread
+
+
+def compare_commons_populations(args: Args) -> tuple[float, float]:
+    """Agent-steps/s of Commons with ``large_population`` agents and with 10 agents."""
+    import pettingzoo
+
+    large = best(
+        args.repeats,
+        lambda: parallel_agent_step_rate(
+            lambda: pettingzoo.make("parallel", COMMONS, n_agents=args.large_population),
+            args.large_steps,
+            args.seed,
+        ),
+    )
+    small = best(
+        args.repeats,
+        lambda: parallel_agent_step_rate(
+            lambda: pettingzoo.make("parallel", COMMONS, n_agents=10),
+            args.parallel_steps,
+            args.seed,
+        ),
+    )
+    return large, small
+
+
+def report(name: str, ratio: float, goal: float, detail: str) -> None:
+    verdict = "meets" if ratio >= goal else "MISSES"
+    print(f"{name:<46} {ratio:8.2f}x  (goal >= {goal}x, {verdict})  {detail}")
+
+
+def main() -> None:
+    args = parse_args()
+    orchard, cartpole = compare_single(args)
+    report(
+        "Orchard / CartPole-v1, gymnasium.make",
+        orchard / cartpole,
+        0.5,
+        f"{orchard:,.0f} vs {cartpole:,.0f} steps/s",
+    )
+    store_us, step_us = store_share(args)
+    print(
+        f"{'':<46} Orchard step {step_us:.1f} us unwrapped, of which the value store's "
+        f"fused step (with wanting and temperature) {store_us:.1f} us; CartPole-v1 step via make "
+        f"{1e6 / cartpole:.1f} us"
+    )
+    native, sync, cartpole_native, cartpole_sync = compare_vector(args)
+    report(
+        f"native vector / SyncVectorEnv, {args.num_envs} Orchards",
+        native / sync,
+        50,
+        f"{native:,.0f} vs {sync:,.0f} env-steps/s (CartPole-v1 for reference: "
+        f"{cartpole_native / cartpole_sync:.0f}x)",
+    )
+    ppo_orchard, ppo_cartpole = compare_training(args)
+    report(
+        "SB3 PPO training frames/s, Orchard / CartPole-v1",
+        ppo_orchard / ppo_cartpole,
+        0.8,
+        f"{ppo_orchard:,.0f} vs {ppo_cartpole:,.0f} frames/s",
+    )
+    commons, spread = compare_commons_to_spread(args)
+    report(
+        "Commons / mpe2 simple_spread_v3, 10 agents",
+        commons / spread,
+        5,
+        f"{commons:,.0f} vs {spread:,.0f} agent-steps/s",
+    )
+    large, small = compare_commons_populations(args)
+    report(
+        f"Commons {args.large_population} agents / 10 agents",
+        large / small,
+        1,
+        f"{large:,.0f} vs {small:,.0f} agent-steps/s",
+    )
+
+
+if __name__ == "__main__":
+    main()

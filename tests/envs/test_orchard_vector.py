@@ -1,0 +1,124 @@
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.vector import SyncVectorEnv
+
+import valuegym  # noqa: F401 - registers the ids
+from valuegym.envs.orchard import OrchardEnv
+from valuegym.envs.orchard_vector import OrchardVectorEnv
+
+KWARGS = {"episode_length": 6, "out_of_stock_probability": 0.3}
+
+
+def sync_orchards(n: int, **kwargs) -> SyncVectorEnv:
+    return SyncVectorEnv([lambda: OrchardEnv(**kwargs) for _ in range(n)])
+
+
+def assert_same_infos(native: dict, sync: dict) -> None:
+    np.testing.assert_array_equal(native["action_wanting"], sync["action_wanting"])
+    np.testing.assert_array_equal(native["temperature"], sync["temperature"])
+    for key in ("mood", "stress", "temperature", "most_wanted"):
+        np.testing.assert_array_equal(native["values"][key], sync["values"][key])
+    for table in ("stocks", "wanting"):
+        assert native["values"][table].keys() == sync["values"][table].keys()
+        for name, column in sync["values"][table].items():
+            np.testing.assert_array_equal(native["values"][table][name], column)
+
+
+def step_both(native, sync, actions) -> np.ndarray:
+    """Step both with the same actions, check they agree, return the truncations."""
+    ours, theirs = native.step(actions), sync.step(actions)
+    for mine, reference in zip(ours[:4], theirs[:4], strict=True):
+        np.testing.assert_array_equal(mine, reference)
+        assert mine.dtype == reference.dtype
+    assert_same_infos(ours[4], theirs[4])
+    return theirs[3]
+
+
+def test_make_vec_uses_the_native_vector_env():
+    envs = gymnasium.make_vec("valuegym/Orchard-v0", num_envs=3, episode_length=7)
+    assert isinstance(envs, OrchardVectorEnv)
+    assert envs.rules.episode_length == 7
+    assert envs.single_observation_space == OrchardEnv().observation_space
+    assert envs.metadata["autoreset_mode"] == gymnasium.vector.AutoresetMode.NEXT_STEP
+
+
+@pytest.mark.parametrize("seed", [0, [5, 9, 2, 7]])
+def test_matches_sync_vector_env_through_autoresets(seed):
+    native, sync = OrchardVectorEnv(4, **KWARGS), sync_orchards(4, **KWARGS)
+    observations, infos = native.reset(seed=seed)
+    sync_observations, sync_infos = sync.reset(seed=seed)
+    np.testing.assert_array_equal(observations, sync_observations)
+    assert_same_infos(infos, sync_infos)
+    rng = np.random.default_rng(0)
+    truncations = 0
+    for _ in range(20):  # three episodes and their autoresets
+        actions = rng.integers(5, size=4)
+        truncations += int(step_both(native, sync, actions).sum())
+    assert truncations == 12
+    native.reset()  # unseeded resets continue each copy's generator
+    sync.reset()
+    for _ in range(3):
+        step_both(native, sync, rng.integers(5, size=4))
+
+
+def test_partial_reset_mask_matches_sync():
+    native, sync = OrchardVectorEnv(3, **KWARGS), sync_orchards(3, **KWARGS)
+    native.reset(seed=1)
+    sync.reset(seed=1)
+    for _ in range(2):
+        step_both(native, sync, np.array([0, 1, 4]))
+    mask = np.array([True, False, True])
+    observations, _ = native.reset(options={"reset_mask": mask})
+    sync_observations, _ = sync.reset(options={"reset_mask": mask.copy()})
+    np.testing.assert_array_equal(observations, sync_observations)
+    step_both(native, sync, np.array([3, 3, 3]))
+
+
+def test_rewards_equal_single_env_rewards_for_a_long_run():
+    native = OrchardVectorEnv(2)
+    single = OrchardEnv()
+    native.reset(seed=[11, 12])
+    single.reset(seed=12)
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        actions = rng.integers(5, size=2)
+        _, rewards, _, truncated, _ = native.step(actions)
+        _, reward, _, single_truncated, _ = single.step(actions[1])
+        assert rewards[1] == reward
+        assert truncated[1] == single_truncated
+    assert single_truncated
+
+
+@pytest.mark.parametrize(
+    ("actions", "message"),
+    [
+        (np.array([0, 1]), "expected 3 integer actions"),
+        (np.array([0.0, 1, 2]), "integer"),
+        (np.array([0, 5, 1]), r"must be in \[0, 4\]"),
+    ],
+)
+def test_bad_actions_raise(actions, message):
+    envs = OrchardVectorEnv(3)
+    envs.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        envs.step(actions)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="num_envs"):
+        OrchardVectorEnv(0)
+    with pytest.raises(ValueError, match="episode_length"):
+        OrchardVectorEnv(2, episode_length=0)
+    envs = OrchardVectorEnv(2)
+    with pytest.raises(ValueError, match="expected 2 seeds"):
+        envs.reset(seed=[1, 2, 3])
+
+
+def test_render_gives_one_frame_per_copy():
+    envs = OrchardVectorEnv(2, render_mode="ansi")
+    envs.reset(seed=0)
+    frames = envs.render()
+    assert len(frames) == 2
+    assert frames[1].startswith("copy 1 step 0")
+    assert OrchardVectorEnv(2).render() is None

@@ -1,0 +1,292 @@
+"""Orchard: choose which fruit to eat, or rest; diminishing returns make variety optimal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Final
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from valuegym.envs.core import RENDER_MODES, ValueCore, default_profile, resolve_profile
+from valuegym.values import ValueProfile, ValueStore
+
+__all__ = ["DEFAULT_GOODS", "OrchardEnv", "OrchardRules"]
+
+#: The default goods and their base weights: unequal, so which fruit to pick matters.
+DEFAULT_GOODS: Final[Mapping[str, float]] = {"apple": 1.0, "pear": 0.8, "plum": 0.6, "fig": 1.2}
+
+
+@dataclass(frozen=True, eq=False)
+class OrchardRules:
+    """What Orchard's actions do, shared by :class:`OrchardEnv` and the native vector Orchard.
+
+    Args:
+        profile: The agent's values: the goods, then ``rest``, so that action ``k`` serves
+            store column ``k``.
+        goods: Names of the goods, in action order.
+        out_of_stock_probability: Chance that a good is out of stock at a step.
+        episode_length: Steps until the episode is truncated.
+        pick_effort: Load that picking a fruit puts on the agent (raises stress).
+    """
+
+    profile: ValueProfile
+    goods: tuple[str, ...]
+    out_of_stock_probability: float
+    episode_length: int
+    pick_effort: float
+
+    @classmethod
+    def from_arguments(
+        cls,
+        goods: Mapping[str, float] | None = None,
+        profile: ValueProfile | Mapping[str, Any] | None = None,
+        out_of_stock_probability: float = 0.4,
+        episode_length: int = 100,
+        pick_effort: float = 0.3,
+    ) -> OrchardRules:
+        """Validate Orchard's arguments (documented on :class:`OrchardEnv`).
+
+        Raises:
+            ValueError: Naming the offending argument.
+        """
+        if profile is None:
+            resolved = default_profile(dict(DEFAULT_GOODS if goods is None else goods))
+        elif goods is not None:
+            raise ValueError("goods: give goods or profile, not both (the profile names goods)")
+        else:
+            resolved = resolve_profile(profile, profile, required=("rest",))  # type: ignore[arg-type]
+        if not 0.0 <= out_of_stock_probability < 1.0:
+            raise ValueError(
+                f"out_of_stock_probability: must be in [0, 1) (got {out_of_stock_probability})"
+            )
+        if isinstance(episode_length, bool) or not isinstance(episode_length, int):
+            raise ValueError(f"episode_length: must be an int (got {episode_length!r})")
+        if episode_length < 1:
+            raise ValueError(f"episode_length: must be >= 1 (got {episode_length})")
+        if not pick_effort >= 0.0:
+            raise ValueError(f"pick_effort: must be >= 0 (got {pick_effort})")
+        good_specs = tuple(spec for spec in resolved.values if spec.name != "rest")
+        rest_spec = next(spec for spec in resolved.values if spec.name == "rest")
+        return cls(
+            profile=replace(resolved, values=(*good_specs, rest_spec)),
+            goods=tuple(spec.name for spec in good_specs),
+            out_of_stock_probability=float(out_of_stock_probability),
+            episode_length=episode_length,
+            pick_effort=float(pick_effort),
+        )
+
+    @property
+    def n_actions(self) -> int:
+        """One action per good, then rest."""
+        return len(self.goods) + 1
+
+    def observation_space(self, core: ValueCore) -> spaces.Box:
+        """The value observation, then availability per good and the fraction of time left."""
+        low, high = core.observation_bounds()
+        n_features = len(self.goods) + 1
+        return spaces.Box(
+            np.concatenate([low, np.zeros(n_features, dtype=np.float32)]),
+            np.concatenate([high, np.ones(n_features, dtype=np.float32)]),
+            dtype=np.float32,
+        )
+
+    def draw_availability(self, rng: np.random.Generator) -> np.ndarray:
+        """A whole episode's stock: ``(episode_length, n_goods)`` bool, True where in stock.
+
+        Drawn at once, at reset, so that N copies stepped together use exactly the random
+        numbers of N separate envs.
+        """
+        draws = rng.random((self.episode_length, len(self.goods)))
+        return draws >= self.out_of_stock_probability
+
+    def episode_tables(self, availability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-step lookup tables of an episode, so a step only indexes them.
+
+        Args:
+            availability: ``(..., episode_length, n_goods)`` from :meth:`draw_availability`.
+
+        Returns:
+            ``features``: ``(..., episode_length + 1, n_goods + 1)`` float32, the observation's
+            tail at each step count (availability, fraction of time left); after the last step
+            the availability of the last step repeats. ``served``: ``(..., episode_length + 1,
+            n_actions)`` float64, 1 where an action serves its value (an in-stock good, rest).
+        """
+        batch, length, n_goods = availability.shape[:-2], self.episode_length, len(self.goods)
+        features = np.empty((*batch, length + 1, n_goods + 1), dtype=np.float32)
+        features[..., :length, :n_goods] = availability
+        features[..., length, :n_goods] = availability[..., -1, :]
+        features[..., n_goods] = 1.0 - np.arange(length + 1) / length
+        served = np.ones((*batch, length + 1, n_goods + 1))
+        served[..., :n_goods] = features[..., :n_goods]
+        return features, served
+
+
+class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
+    """Choose which fruit to eat, or rest; diminishing returns make variety optimal.
+
+    ## Description
+    An agent in an orchard eats one fruit per step or rests. Each fruit is a value of the agent
+    with a concave utility curve: the first apple is worth more than the fifth in a row, and
+    satiation wears off over a few steps, so alternating between fruits beats eating the
+    favourite every time. Picking takes effort, which builds stress; stress makes fruit less
+    enjoyable and rest more wanted, and resting lowers it. Goods are out of stock at random.
+
+    ## Action Space
+    `Discrete(n_goods + 1)`: action `k < n_goods` eats one unit of good `k` (nothing if it is
+    out of stock, though the trip still costs effort); action `n_goods` rests.
+
+    ## Observation Space
+    `Box(float32)` of size `3 n_values + 2` (`n_values = n_goods + 1` with rest; 17 by default):
+
+    | Entries                  | Observation                                  | Min | Max |
+    |--------------------------|----------------------------------------------|-----|-----|
+    | `0 .. n_values-1`        | stock (satiation) per value, `s / (1 + s)`   | 0   | 1   |
+    | `n_values .. 2n_values-1`| wanting per value, `w / (1 + |w|)`           | -1  | 1   |
+    | `2 n_values`             | mood                                         | -1  | 1   |
+    | `2 n_values + 1`         | stress                                       | 0   | 1   |
+    | next `n_goods`           | 1 if the good is in stock this step, else 0  | 0   | 1   |
+    | last                     | fraction of the episode left                 | 0   | 1   |
+
+    `info` holds `values` (the value state by name), `action_wanting` (the wanting each action
+    serves, 0 for an out-of-stock good) and `temperature` (see :mod:`valuegym.envs.core`).
+
+    ## Rewards
+    The agent's utility gain from the value store: `w_eff * (u(s + 1) - u(s))` for the fruit
+    eaten or for rest, 0 for an out-of-stock fruit. With the default profile a first fig is
+    worth about 0.75, the third fig in a row 0.33, and a first apple after them 0.54.
+
+    ## Starting State
+    Stocks at 0, mood and stress at their baselines; which goods are in stock at each step is
+    drawn from `np_random` at reset.
+
+    ## Episode End
+    No termination; truncation after `episode_length` steps.
+
+    ## Arguments
+    - `goods`: mapping of good name to base weight (default `DEFAULT_GOODS`), with the default
+      value profile of :func:`valuegym.envs.core.default_profile`.
+    - `profile`: a full value profile instead (`ValueProfile` or its mapping); its values other
+      than `rest` are the goods; it must have a `rest` value.
+    - `out_of_stock_probability`: chance a good is out of stock at a step (default 0.4).
+    - `episode_length`: steps per episode (default 100).
+    - `pick_effort`: load of picking a fruit, which raises stress (default 0.3).
+    - `render_mode`: `"ansi"` or `"rgb_array"`.
+
+    ## Version History
+    - v0: initial version.
+
+    Example:
+        >>> import gymnasium
+        >>> import valuegym
+        >>> env = gymnasium.make("valuegym/Orchard-v0", out_of_stock_probability=0.0)
+        >>> observation, info = env.reset(seed=0)
+        >>> observation.shape
+        (17,)
+        >>> info["values"]["most_wanted"]
+        'fig'
+        >>> [round(env.step(3)[1], 3) for _ in range(3)]  # fig three times: worth less each time
+        [0.753, 0.462, 0.332]
+        >>> round(env.step(0)[1], 3)  # an apple is worth more now
+        0.542
+        >>> sorted(info["values"])
+        ['mood', 'most_wanted', 'stocks', 'stress', 'temperature', 'wanting']
+    """
+
+    # Gymnasium annotates metadata as an instance attribute; it is a class-level constant.
+    metadata: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "render_modes": list(RENDER_MODES),
+        "render_fps": 4,
+    }
+
+    def __init__(
+        self,
+        goods: Mapping[str, float] | None = None,
+        profile: ValueProfile | Mapping[str, Any] | None = None,
+        out_of_stock_probability: float = 0.4,
+        episode_length: int = 100,
+        pick_effort: float = 0.3,
+        render_mode: str | None = None,
+    ):
+        ValueCore.check_render_mode(render_mode)
+        self.render_mode = render_mode
+        self.rules = OrchardRules.from_arguments(
+            goods, profile, out_of_stock_probability, episode_length, pick_effort
+        )
+        self._core = ValueCore(ValueStore.from_profile(self.rules.profile))
+        self._n_actions = self.rules.n_actions
+        self._consumption = np.zeros((1, self._core.n_values))
+        # The observation is assembled here and copied out, so a step allocates only the copy.
+        self._observation_buffer = np.zeros((1, 3 * self._core.n_values + 2), dtype=np.float32)
+        self._pick_load = np.full(1, self.rules.pick_effort)
+        self._full_rest = np.ones(1)
+        self._features, self._served = self.rules.episode_tables(
+            np.ones((episode_length, self._n_actions - 1), dtype=bool)
+        )
+        self._step_count = 0
+        self._last_action: int | None = None
+        self.action_space = spaces.Discrete(self.rules.n_actions)
+        self.observation_space = self.rules.observation_space(self._core)
+
+    def step(
+        self, action: int | np.integer
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Eat a fruit or rest; see the class docstring."""
+        action = int(action)
+        if not 0 <= action < self._n_actions:
+            raise ValueError(f"action: must be in [0, {self._n_actions - 1}] (got {action})")
+        consumption, rules = self._consumption, self.rules
+        consumption.fill(0.0)
+        if self._served[self._step_count, action]:
+            consumption[0, action] = 1.0
+        # None for a zero load or rest spares the store an array conversion.
+        if action < self._n_actions - 1:
+            gains = self._core.step(consumption, load=self._pick_load)
+        else:
+            gains = self._core.step(consumption, rest=self._full_rest)
+        reward = gains.item(0)
+        self._step_count += 1
+        self._last_action = action
+        truncated = self._step_count == rules.episode_length
+        return self._observation(), reward, False, truncated, self._info()
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode: fresh values and a newly drawn stock schedule."""
+        super().reset(seed=seed)
+        self._core.reset()
+        self._features, self._served = self.rules.episode_tables(
+            self.rules.draw_availability(self.np_random)
+        )
+        self._step_count = 0
+        self._last_action = None
+        return self._observation(), self._info()
+
+    def render(self) -> str | np.ndarray | None:
+        """The value state as text (``"ansi"``) or a picture of bars (``"rgb_array"``)."""
+        last = "-" if self._last_action is None else self._action_name(self._last_action)
+        header = f"step {self._step_count}/{self.rules.episode_length}  last action: {last}"
+        in_stock = self._served[self._step_count]
+        stock_line = "in stock: " + " ".join(
+            good for good, available in zip(self.rules.goods, in_stock, strict=False) if available
+        )
+        return self._core.render(self.render_mode, 0, header, [stock_line])
+
+    def _action_name(self, action: int) -> str:
+        return self.rules.goods[action] if action < self._n_actions - 1 else "rest"
+
+    def _observation(self) -> np.ndarray:
+        buffer, size = self._observation_buffer, self._core.observation_size
+        self._core.write_observation(buffer[:, :size])
+        buffer[0, size:] = self._features[self._step_count]
+        return buffer[0].copy()
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "values": self._core.values_info(0),
+            "action_wanting": self._core.wanting[0] * self._served[self._step_count],
+            "temperature": self._core.temperature.item(0),
+        }
