@@ -1,0 +1,513 @@
+"""Commons: a shared resource that regrows; harvest, rest, praise or sanction; the social dilemma.
+
+The resource dynamics and the metrics (:func:`regrow`, :func:`share_out`, :func:`gini`,
+:func:`cooperation_rate`) are pure functions over arrays; :class:`CommonsEnv` says what the
+actions do and steps every agent's values in one call of the shared value store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from pettingzoo import AECEnv, ParallelEnv
+from pettingzoo.utils.conversions import parallel_to_aec
+
+from valuegym.envs.core import RENDER_MODES, ValueCore, default_profile, resolve_profiles
+from valuegym.values import ValueProfile, ValueStore
+
+__all__ = [
+    "ACTION_NAMES",
+    "HARVEST_SHARES",
+    "CommonsEnv",
+    "CommonsRules",
+    "cooperation_rate",
+    "env",
+    "gini",
+    "parallel_env",
+    "raw_env",
+    "regrow",
+    "share_out",
+]
+
+#: Harvest actions, in multiples of the sustainable share (action 1 takes the first).
+HARVEST_SHARES: Final = (0.5, 1.0, 2.0, 4.0)
+REST: Final = 0
+PRAISE: Final = len(HARVEST_SHARES) + 1
+SANCTION: Final = len(HARVEST_SHARES) + 2
+#: Action names, by action index.
+ACTION_NAMES: Final = (
+    "rest",
+    *(f"harvest x{shares:g}" for shares in HARVEST_SHARES),
+    "praise neighbour",
+    "sanction top harvester",
+)
+_N_FEATURES: Final = 6
+
+
+def regrow(resource: float, rate: float, capacity: float) -> float:
+    """Logistic regrowth of one step: ``R + rate * R * (1 - R / capacity)``, kept in ``[0, K]``."""
+    return min(capacity, max(0.0, resource + rate * resource * (1.0 - resource / capacity)))
+
+
+def share_out(requested: np.ndarray, resource: float) -> np.ndarray:
+    """What each agent actually takes: its request, scaled down alike when resources run short.
+
+    Args:
+        requested: ``(n_agents,)`` amounts asked for, ``>= 0``.
+        resource: The resource level before the harvest.
+
+    Returns:
+        ``(n_agents,)`` amounts taken; they sum to at most ``resource``.
+    """
+    total = float(requested.sum())
+    return requested * (resource / total) if total > resource else requested.copy()
+
+
+def gini(amounts: np.ndarray) -> float:
+    """Gini coefficient of non-negative amounts: 0 when all are equal, ``1 - 1/n`` when one has all.
+
+    Sorting makes it O(n log n); all zeros count as perfectly equal.
+    """
+    total = float(amounts.sum())
+    n = amounts.shape[0]
+    if total <= 0.0:
+        return 0.0
+    ranks = np.arange(1, n + 1)
+    return float(2.0 * np.dot(ranks, np.sort(amounts)) / (n * total) - (n + 1) / n)
+
+
+def cooperation_rate(requested: np.ndarray, sustainable_share: float) -> float:
+    """Fraction of agents whose harvest request is at or under the sustainable share."""
+    return float(np.count_nonzero(requested <= sustainable_share * (1.0 + 1e-9))) / len(requested)
+
+
+@dataclass(frozen=True, eq=False)
+class CommonsRules:
+    """Commons's validated arguments (documented on :class:`CommonsEnv`) and derived constants."""
+
+    profiles: tuple[ValueProfile, ...]
+    max_cycles: int
+    regrowth_rate: float
+    capacity_per_agent: float
+    initial_level: float
+    collapse_level: float
+    scarcity_load: float
+    sanction_load: float
+    praise_valence: float
+    sanction_valence: float
+
+    @classmethod
+    def from_arguments(
+        cls,
+        n_agents: int,
+        profile: ValueProfile | Mapping[str, Any] | Sequence[Any] | None,
+        max_cycles: int,
+        **numbers: float,
+    ) -> CommonsRules:
+        """Validate Commons's arguments.
+
+        Raises:
+            ValueError: Naming the offending argument.
+        """
+        for name, value in (("n_agents", n_agents), ("max_cycles", max_cycles)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name}: must be a positive int (got {value!r})")
+        if n_agents < 2:
+            raise ValueError(f"n_agents: a commons needs at least 2 agents (got {n_agents})")
+        default = default_profile({"food": 1.0, "standing": 0.5})
+        required = ("food", "standing", "rest")
+        profiles = resolve_profiles(profile, n_agents, default, required=required)
+        for name, number in numbers.items():
+            if not (np.isfinite(number) and number >= 0.0):
+                raise ValueError(f"{name}: must be a finite number >= 0 (got {number!r})")
+        if not 0.0 < numbers["regrowth_rate"] <= 1.0:
+            raise ValueError(f"regrowth_rate: must be in (0, 1] (got {numbers['regrowth_rate']})")
+        if not numbers["capacity_per_agent"] > 0.0:
+            raise ValueError("capacity_per_agent: must be > 0")
+        if not 0.0 <= numbers["collapse_level"] < numbers["initial_level"] <= 1.0:
+            raise ValueError(
+                "initial_level, collapse_level: need 0 <= collapse_level < initial_level <= 1 "
+                f"(got {numbers['collapse_level']}, {numbers['initial_level']})"
+            )
+        return cls(
+            profiles=profiles,
+            max_cycles=int(max_cycles),
+            **{name: float(value) for name, value in numbers.items()},
+        )
+
+    @property
+    def n_agents(self) -> int:
+        """Number of agents."""
+        return len(self.profiles)
+
+    @property
+    def capacity(self) -> float:
+        """Carrying capacity ``K`` of the resource: it grows with the population."""
+        return self.capacity_per_agent * self.n_agents
+
+    @property
+    def sustainable_share(self) -> float:
+        """Each agent's part of the maximum sustainable yield ``rate * K / 4``."""
+        return self.regrowth_rate * self.capacity_per_agent / 4.0
+
+
+class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
+    """A shared resource that regrows; harvest, rest, praise or sanction: the social dilemma.
+
+    ## Description
+    `n_agents` agents share a resource that regrows logistically towards a carrying capacity
+    `K = capacity_per_agent * n_agents`. Each step every agent rests, harvests one of a few
+    amounts, praises a neighbour or sanctions the heaviest harvester. The *sustainable share* is
+    each agent's part of the maximum sustainable yield, `rate * K / (4 n_agents)`: if everyone
+    takes at most that, the resource settles at `K / 2` or above; if everyone takes four times
+    that, it collapses within a few steps. Food has diminishing returns (a concave utility whose
+    satiation wears off), so greed buys little; scarcity (resource under `K / 2`) and being
+    sanctioned raise stress; praise raises standing (a value) and mood. All agents' values live
+    in one value store, one row per agent, stepped once per step.
+
+    | Agents               | `agent_0` ... `agent_{n-1}` (`n_agents`, default 5, 2 to 1000+)   |
+    |----------------------|--------------------------------------------------------------------|
+    | Parallel API         | yes (AEC through `parallel_to_aec`)                               |
+    | Action Space         | `Discrete(7)` per agent                                            |
+    | Observation Space    | `Box(-1, 1, (3 n_values + 5,), float32)`; 14 with the default profile |
+    | Rewards              | each agent's utility gain from its values                         |
+
+    ## Action Space
+    | Action | Meaning                                                                       |
+    |--------|-------------------------------------------------------------------------------|
+    | 0      | rest: consume one unit of `rest`, lower stress                                |
+    | 1 .. 4 | harvest 0.5, 1, 2 or 4 sustainable shares (scaled down alike when short)     |
+    | 5      | praise a neighbour (agent `i - 1` or `i + 1`, at random): +standing, +mood   |
+    | 6      | sanction last step's heaviest other harvester: +stress, -mood (see below)    |
+
+    A sanction lands only on an agent that took more than the sustainable share last step.
+
+    ## Observation Space
+    | Entries             | Observation                                            | Min | Max |
+    |---------------------|--------------------------------------------------------|-----|-----|
+    | first `2 n_values + 2` | stocks, wantings, mood, stress (`ValueCore`)      | -1  | 1   |
+    | next                | resource level `R / K`                                 | 0   | 1   |
+    | next                | own harvest last step / the largest harvest            | 0   | 1   |
+    | next                | mean harvest last step / the largest harvest           | 0   | 1   |
+    | next                | praise received last step, `p / (1 + p)`               | 0   | 1   |
+    | next                | sanctions received last step, `s / (1 + s)`            | 0   | 1   |
+    | last                | fraction of `max_cycles` left                          | 0   | 1   |
+
+    ## Rewards
+    Each agent's utility gain from its value store: food harvested (in sustainable shares),
+    rest taken and standing from praise received, each with diminishing returns.
+
+    ## Info
+    Per agent: `values` (its value state by name), `action_wanting` (per action the wanting it
+    serves times the amount it delivers: `rest` for 0, `food` times the harvest for 1 to 4, 0
+    for praise and sanction), `temperature`, `harvest` (what it took this step); and per step,
+    in every agent's info: `resource`, `gini` (of cumulative food taken) and
+    `cooperation_rate` (fraction of agents whose request was at most the sustainable share).
+
+    ## Starting State
+    Resource at `initial_level * K`; values at their initial state.
+
+    ## Episode End
+    Every agent terminates when the resource falls under `collapse_level * K`; every agent is
+    truncated after `max_cycles` steps.
+
+    ## Arguments
+    - `n_agents`: number of agents, at least 2 (default 5).
+    - `profile`: one value profile for everyone, or a sequence of one per agent (each a
+      `ValueProfile` or its mapping) with values `food`, `standing` and `rest`; default
+      `default_profile({"food": 1.0, "standing": 0.5})`.
+    - `max_cycles`: steps per episode (default 200).
+    - `regrowth_rate`: logistic rate in (0, 1] (default 0.25).
+    - `capacity_per_agent`: carrying capacity per agent (default 16, a sustainable share of 1).
+    - `initial_level`, `collapse_level`: starting and collapse levels as fractions of `K`
+      (defaults 0.75 and 0.05).
+    - `scarcity_load`: load on everyone at full scarcity (default 0.5).
+    - `sanction_load`, `sanction_valence`, `praise_valence`: effects of one sanction or praise
+      received (defaults 1.0, 0.5, 0.5).
+    - `render_mode`: `"ansi"` or `"rgb_array"`.
+
+    ## Version History
+    - v0: initial version.
+
+    Example:
+        >>> import pettingzoo
+        >>> import valuegym
+        >>> env = pettingzoo.make("parallel", "valuegym/Commons-v0", n_agents=3)
+        >>> observations, infos = env.reset(seed=0)
+        >>> env.agents, observations["agent_0"].shape
+        (['agent_0', 'agent_1', 'agent_2'], (14,))
+        >>> _, rewards, _, _, infos = env.step({agent: 2 for agent in env.agents})
+        >>> round(rewards["agent_0"], 3), infos["agent_0"]["harvest"]  # exp(-stress) * log(1 + 1)
+        (0.627, 1.0)
+        >>> infos["agent_0"]["cooperation_rate"], infos["agent_0"]["gini"]
+        (1.0, 0.0)
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {
+        "name": "commons_v0",
+        "render_modes": list(RENDER_MODES),
+        "render_fps": 4,
+        "is_parallelizable": True,
+    }
+
+    def __init__(
+        self,
+        n_agents: int = 5,
+        profile: ValueProfile | Mapping[str, Any] | Sequence[Any] | None = None,
+        max_cycles: int = 200,
+        regrowth_rate: float = 0.25,
+        capacity_per_agent: float = 16.0,
+        initial_level: float = 0.75,
+        collapse_level: float = 0.05,
+        scarcity_load: float = 0.5,
+        sanction_load: float = 1.0,
+        praise_valence: float = 0.5,
+        sanction_valence: float = 0.5,
+        render_mode: str | None = None,
+    ):
+        ValueCore.check_render_mode(render_mode)
+        self.render_mode = render_mode
+        self.rules = rules = CommonsRules.from_arguments(
+            n_agents,
+            profile,
+            max_cycles,
+            regrowth_rate=regrowth_rate,
+            capacity_per_agent=capacity_per_agent,
+            initial_level=initial_level,
+            collapse_level=collapse_level,
+            scarcity_load=scarcity_load,
+            sanction_load=sanction_load,
+            praise_valence=praise_valence,
+            sanction_valence=sanction_valence,
+        )
+        self._core = core = ValueCore(ValueStore.from_profiles(rules.profiles))
+        self._food, self._standing, self._rest = map(core.index, ("food", "standing", "rest"))
+        n = rules.n_agents
+        self.possible_agents = [f"agent_{i}" for i in range(n)]
+        self.agents: list[str] = []
+        # Amount of food each action asks for: 0 for rest, praise and sanction.
+        self._request = np.zeros(len(ACTION_NAMES))
+        self._request[1:PRAISE] = np.asarray(HARVEST_SHARES) * rules.sustainable_share
+        self._largest_harvest = float(self._request.max())
+        self._rows = np.arange(n)
+        self._consumption = np.zeros((n, core.n_values))
+        self.np_random, self.np_random_seed = seeding.np_random()
+        self._resource = 0.0
+        self._step_count = 0
+        self._taken = np.zeros(n)
+        self._cumulative = np.zeros(n)
+        self._praised = np.zeros(n)
+        self._sanctioned = np.zeros(n)
+        self._last_actions = np.zeros(n, dtype=np.int64)
+        low, high = core.observation_bounds()
+        observation_space = spaces.Box(
+            np.concatenate([low, np.zeros(_N_FEATURES, dtype=np.float32)]),
+            np.concatenate([high, np.ones(_N_FEATURES, dtype=np.float32)]),
+            dtype=np.float32,
+        )
+        action_space = spaces.Discrete(len(ACTION_NAMES))
+        self.observation_spaces = dict.fromkeys(self.possible_agents, observation_space)
+        self.action_spaces = dict.fromkeys(self.possible_agents, action_space)
+
+    def observation_space(self, agent: str) -> spaces.Box:
+        """The same Box for every agent (see the class docstring)."""
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Discrete:
+        """The same ``Discrete(7)`` for every agent (see the class docstring)."""
+        return self.action_spaces[agent]
+
+    def step(
+        self, actions: Mapping[str, int | np.integer]
+    ) -> tuple[
+        dict[str, np.ndarray],
+        dict[str, float],
+        dict[str, bool],
+        dict[str, bool],
+        dict[str, dict[str, Any]],
+    ]:
+        """Every agent acts at once; see the class docstring.
+
+        Args:
+            actions: An action in ``[0, 7)`` for every live agent.
+
+        Raises:
+            ValueError: On a missing or out-of-range action, or after the episode ended.
+        """
+        if not self.agents:
+            raise ValueError("step: the episode is over; call reset()")
+        chosen = self._decode(actions)
+        rules = self.rules
+        requested = self._request[chosen]
+        taken = share_out(requested, self._resource)
+        self._resource = regrow(
+            self._resource - float(taken.sum()), rules.regrowth_rate, rules.capacity
+        )
+        praised = self._praise_received(chosen == PRAISE)
+        sanctioned = self._sanctions_received(chosen == SANCTION)
+        resting = (chosen == REST).astype(np.float64)
+        consumption = self._consumption
+        consumption[:, self._food] = taken / rules.sustainable_share
+        consumption[:, self._rest] = resting
+        consumption[:, self._standing] = praised
+        scarcity = min(1.0, max(0.0, 1.0 - 2.0 * self._resource / rules.capacity))
+        rewards = self._core.step(
+            consumption,
+            load=rules.scarcity_load * scarcity + rules.sanction_load * sanctioned,
+            rest=resting,
+            valence=rules.praise_valence * praised - rules.sanction_valence * sanctioned,
+        )
+        self._taken, self._praised, self._sanctioned = taken, praised, sanctioned
+        self._cumulative += taken
+        self._last_actions = chosen
+        self._step_count += 1
+        agents = self.agents
+        collapsed = self._resource < rules.collapse_level * rules.capacity
+        truncated = self._step_count >= rules.max_cycles
+        observations = self._observations()
+        infos = self._infos(cooperation_rate(requested, rules.sustainable_share))
+        terminations = dict.fromkeys(agents, collapsed)
+        truncations = dict.fromkeys(agents, truncated and not collapsed)
+        rewards_by_agent = dict(zip(agents, rewards.tolist(), strict=True))
+        if collapsed or truncated:
+            self.agents = []
+        return observations, rewards_by_agent, terminations, truncations, infos
+
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        """Start an episode: the resource at its initial level, fresh values.
+
+        Args:
+            seed: Seed of the env's random generator (praise targets).
+            options: Unused.
+        """
+        if seed is not None:
+            self.np_random, self.np_random_seed = seeding.np_random(seed)
+        self.agents = list(self.possible_agents)
+        self._core.reset()
+        self._resource = self.rules.initial_level * self.rules.capacity
+        self._step_count = 0
+        n = self.rules.n_agents
+        self._taken, self._cumulative = np.zeros(n), np.zeros(n)
+        self._praised, self._sanctioned = np.zeros(n), np.zeros(n)
+        self._last_actions = np.zeros(n, dtype=np.int64)
+        return self._observations(), self._infos(1.0)
+
+    def render(self) -> str | np.ndarray | None:
+        """The commons and agent 0 as text (``"ansi"``) or a picture of bars (``"rgb_array"``)."""
+        rules = self.rules
+        header = (
+            f"step {self._step_count}/{rules.max_cycles}  resource "
+            f"{self._resource:.1f}/{rules.capacity:.0f}  gini {gini(self._cumulative):.2f}"
+        )
+        if self.render_mode == "rgb_array":
+            picture = self._core.render_rgb(0)
+            bar = np.full((12, picture.shape[1], 3), 255, dtype=np.uint8)
+            bar[2:10, : int(picture.shape[1] * self._resource / rules.capacity)] = (44, 160, 44)
+            return np.concatenate([bar, picture])
+        shown = min(rules.n_agents, 8)
+        lines = [
+            f"agent_{i}: {ACTION_NAMES[self._last_actions[i]]}, took {self._taken[i]:.2f}"
+            for i in range(shown)
+        ]
+        if shown < rules.n_agents:
+            lines.append(f"... and {rules.n_agents - shown} more agents")
+        return self._core.render(self.render_mode, 0, header + "\nagent_0:", lines)
+
+    def close(self) -> None:
+        """Nothing to release: rendering opens no window."""
+
+    def _decode(self, actions: Mapping[str, int | np.integer]) -> np.ndarray:
+        try:
+            chosen = np.fromiter(
+                map(actions.__getitem__, self.agents), dtype=np.int64, count=len(self.agents)
+            )
+        except KeyError as error:
+            raise ValueError(f"actions: no action for live agent {error.args[0]!r}") from None
+        if chosen.min() < 0 or chosen.max() >= len(ACTION_NAMES):
+            bad = int(np.flatnonzero((chosen < 0) | (chosen >= len(ACTION_NAMES)))[0])
+            raise ValueError(
+                f"actions[{self.agents[bad]!r}]: must be in [0, "
+                f"{len(ACTION_NAMES) - 1}] (got {chosen[bad]})"
+            )
+        return chosen
+
+    def _praise_received(self, praising: np.ndarray) -> np.ndarray:
+        """Praise per agent: each praiser picks its left or right neighbour at random."""
+        praisers = np.flatnonzero(praising)
+        sides = self.np_random.integers(0, 2, size=praisers.shape[0]) * 2 - 1
+        targets = (praisers + sides) % self.rules.n_agents
+        return np.bincount(targets, minlength=self.rules.n_agents).astype(np.float64)
+
+    def _sanctions_received(self, sanctioning: np.ndarray) -> np.ndarray:
+        """Sanctions per agent: on last step's top harvester (its own on the runner-up).
+
+        Only a target that took more than the sustainable share receives them.
+        """
+        received = np.zeros(self.rules.n_agents)
+        if not sanctioning.any():
+            return received
+        last = self._taken
+        top = int(np.argmax(last))
+        runner_up = int(np.argmax(np.where(self._rows == top, -np.inf, last)))
+        defected = last > self.rules.sustainable_share * (1.0 + 1e-9)
+        own = int(sanctioning[top])
+        received[top] = np.count_nonzero(sanctioning) - own
+        received[runner_up] += own
+        return received * defected
+
+    def _observations(self) -> dict[str, np.ndarray]:
+        rules, core = self.rules, self._core
+        size = core.observation_size
+        table = np.empty((rules.n_agents, size + _N_FEATURES), dtype=np.float32)
+        core.write_observation(table[:, :size])
+        table[:, size] = self._resource / rules.capacity
+        table[:, size + 1] = self._taken / self._largest_harvest
+        table[:, size + 2] = self._taken.mean() / self._largest_harvest
+        table[:, size + 3] = self._praised / (1.0 + self._praised)
+        table[:, size + 4] = self._sanctioned / (1.0 + self._sanctioned)
+        table[:, size + 5] = 1.0 - self._step_count / rules.max_cycles
+        return dict(zip(self.possible_agents, table, strict=True))
+
+    def _infos(self, cooperation: float) -> dict[str, dict[str, Any]]:
+        core = self._core
+        action_wanting = np.zeros((self.rules.n_agents, len(ACTION_NAMES)))
+        action_wanting[:, REST] = core.wanting[:, self._rest]
+        action_wanting[:, 1:PRAISE] = np.multiply.outer(
+            core.wanting[:, self._food], self._request[1:PRAISE] / self.rules.sustainable_share
+        )
+        shared = {
+            "resource": self._resource,
+            "gini": gini(self._cumulative),
+            "cooperation_rate": cooperation,
+        }
+        temperatures, harvests = core.temperature.tolist(), self._taken.tolist()
+        return {
+            agent: {
+                "values": core.values_info(i),
+                "action_wanting": action_wanting[i],
+                "temperature": temperatures[i],
+                "harvest": harvests[i],
+                **shared,
+            }
+            for i, agent in enumerate(self.possible_agents)
+        }
+
+
+raw_env = CommonsEnv
+
+
+def parallel_env(**kwargs: Any) -> CommonsEnv:
+    """Commons through PettingZoo's Parallel API; arguments as :class:`CommonsEnv`."""
+    return CommonsEnv(**kwargs)
+
+
+def env(**kwargs: Any) -> AECEnv:
+    """Commons through PettingZoo's AEC API (``parallel_to_aec``, with order enforcement)."""
+    return parallel_to_aec(CommonsEnv(**kwargs))

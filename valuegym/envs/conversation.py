@@ -1,0 +1,532 @@
+"""Conversation: a group chat where agents take turns to speak, in speech acts or in text.
+
+Each turn one agent asks, helps, shares, jokes, complains or stays silent, and, in text mode,
+says something the others read.
+:class:`ConversationEnv` says what the speech acts do; every agent's values live in one value
+store, stepped once per turn.
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from pettingzoo import AECEnv, ParallelEnv
+from pettingzoo.utils.conversions import parallel_to_aec
+
+from valuegym.envs.core import RENDER_MODES, ValueCore, default_profile, resolve_profiles
+from valuegym.values import ValueProfile, ValueStore
+
+__all__ = [
+    "ACTS",
+    "UTTERANCE_CHARSET",
+    "ConversationEnv",
+    "ConversationRules",
+    "clean_utterance",
+    "env",
+    "parallel_env",
+    "raw_env",
+]
+
+#: The speech acts; every act but ``silent`` is addressed to another agent.
+ACTS: Final = ("silent", "ask", "help", "share", "joke", "complain")
+SILENT, ASK, HELP, SHARE, JOKE, COMPLAIN = range(len(ACTS))
+#: Characters an utterance may hold; others are transliterated to ASCII or become ``?``.
+UTTERANCE_CHARSET: Final = frozenset(
+    string.ascii_letters + string.digits + string.punctuation + " "
+)
+_CHAT_CHARSET: Final = UTTERANCE_CHARSET | {"\n"}
+_N_FEATURES: Final = len(ACTS) + 5
+
+
+@dataclass(frozen=True, eq=False)
+class ConversationRules:
+    """Conversation's validated arguments (documented on :class:`ConversationEnv`)."""
+
+    profiles: tuple[ValueProfile, ...]
+    mode: str
+    max_cycles: int
+    history_length: int
+    max_utterance_length: int
+    contact: float
+    help_cost: float
+    help_valence: float
+    ask_load: float
+    repetition_load: float
+    joke_valence: float
+    complain_load: float
+    complain_valence: float
+    vent: float
+
+    @classmethod
+    def from_arguments(
+        cls,
+        n_agents: int,
+        profile: ValueProfile | Mapping[str, Any] | Sequence[Any] | None,
+        mode: str,
+        counts: Mapping[str, int],
+        numbers: Mapping[str, float],
+    ) -> ConversationRules:
+        """Validate Conversation's arguments.
+
+        Raises:
+            ValueError: Naming the offending argument.
+        """
+        for name, value in {"n_agents": n_agents, **counts}.items():
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name}: must be a positive int (got {value!r})")
+        if n_agents < 2:
+            raise ValueError(f"n_agents: a conversation needs at least 2 agents (got {n_agents})")
+        if mode not in ("numeric", "text"):
+            raise ValueError(f"mode: expected 'numeric' or 'text' (got {mode!r})")
+        for name, number in numbers.items():
+            if not (np.isfinite(number) and number >= 0.0):
+                raise ValueError(f"{name}: must be a finite number >= 0 (got {number!r})")
+        default = default_profile({"social": 1.0, "standing": 0.5})
+        required = ("social", "standing", "rest")
+        profiles = resolve_profiles(profile, n_agents, default, required=required)
+        fields: dict[str, Any] = {name: int(count) for name, count in counts.items()}
+        fields.update((name, float(number)) for name, number in numbers.items())
+        return cls(profiles=profiles, mode=mode, **fields)
+
+    @property
+    def n_agents(self) -> int:
+        """Number of agents."""
+        return len(self.profiles)
+
+    @property
+    def n_actions(self) -> int:
+        """``silent``, then each addressed act for each other agent."""
+        return 1 + (len(ACTS) - 1) * (self.n_agents - 1)
+
+    def decode(self, action: int) -> tuple[int, int]:
+        """The act and the addressee offset (``1 .. n_agents - 1``, 0 for silent) of an action."""
+        if action == 0:
+            return SILENT, 0
+        act, offset = divmod(action - 1, self.n_agents - 1)
+        return act + 1, offset + 1
+
+
+def clean_utterance(utterance: str, max_length: int) -> str:
+    """An utterance as the chat shows it: ASCII on one line, at most ``max_length`` characters.
+
+    Accented letters lose their accents (``é`` -> ``e``), other whitespace becomes a space and
+    any other character ``?``.
+    """
+    return "".join(map(_ascii_character, utterance[:max_length]))[:max_length]
+
+
+def _ascii_character(character: str) -> str:
+    if character in UTTERANCE_CHARSET:
+        return character
+    if character.isspace():
+        return " "
+    base = unicodedata.normalize("NFKD", character).encode("ascii", "ignore").decode()
+    return "".join(c for c in base if c in UTTERANCE_CHARSET) or "?"
+
+
+class ConversationEnv(ParallelEnv[str, Any, Any]):
+    """A group chat: each turn one agent picks a speech act and, in text mode, says something.
+
+    ## Description
+    `n_agents` agents take turns in order (`agent_0`, `agent_1`, ...). On its turn an agent asks,
+    helps, shares, jokes or complains, addressed to another agent, or stays silent; the others
+    observe. Being helped or addressed satisfies the `social` need with diminishing returns;
+    being asked the same thing again and again raises stress (each identical ask in a row adds
+    more load); helping costs energy (load on the helper) and earns `standing`; staying silent
+    is rest, which restores energy (lowers stress). Mood follows the valence of jokes, help and
+    complaints. All agents' values live in one value store, one row per agent, stepped once per
+    turn. In text mode the utterance goes into every agent's observation through a chat of the
+    last `history_length` lines.
+
+    | Agents            | `agent_0` ... `agent_{n-1}` (`n_agents`, default 4)           |
+    |-------------------|---------------------------------------------------------------|
+    | Parallel API      | yes (turn-based; AEC through `parallel_to_aec`)               |
+    | Action Space      | numeric: `Discrete(1 + 5 (n_agents - 1))`; text: `Dict`       |
+    | Observation Space | numeric: `Box(-1, 1, (3 n_values + 13,))`, 22 by default; text: `Dict` |
+    | Rewards           | each agent's utility gain from its values (the addressee's too) |
+
+    ## Action Space
+    Action 0 is `silent`; action `1 + (a - 1) (n_agents - 1) + (o - 1)` is act `a` of
+    `ask, help, share, joke, complain` (1 to 5) addressed to agent `(i + o) mod n_agents`, the
+    `o`-th agent after the speaker `i`: addressing is relative, so one shared policy serves
+    every agent. In text mode the action is `Dict(act=<that Discrete>, utterance=Text(
+    max_utterance_length))`; utterances are transliterated to ASCII, other characters shown as
+    `?`, cut to `max_utterance_length`. Only the speaker's action counts; the others' actions
+    may be left out and are ignored.
+
+    | Act      | Speaker                                | Addressee                                |
+    |----------|----------------------------------------|------------------------------------------|
+    | silent   | `rest` +1, rest 1                      |                                          |
+    | ask      | `social` +c/2                          | `social` +c; load `ask_load (1 + rl r)`  |
+    | help     | `standing` +1; load `help_cost`        | `social` +2c; valence +`help_valence`    |
+    | share    | `social` +c                            | `social` +c                              |
+    | joke     | `social` +c/2; valence +`joke_valence` | `social` +c; valence +`joke_valence`     |
+    | complain | `rest` +`vent`, rest `vent`            | load `complain_load`; valence -`cv`      |
+
+    Here `c` is `contact`, `cv` is `complain_valence`, `rl` is `repetition_load` and `r` counts
+    the identical asks the addressee received in a row before this one (in text mode asks are
+    identical when their utterances are, ignoring case and spacing; in numeric mode all asks
+    are).
+
+    ## Observation Space
+    | Entries                | Observation                                        | Min | Max |
+    |------------------------|----------------------------------------------------|-----|-----|
+    | first `2 n_values + 2` | the value part (:class:`~valuegym.envs.core.ValueCore`) | -1 | 1 |
+    | next                   | 1 if it is this agent's turn                       | 0   | 1   |
+    | next 6                 | the last act, one-hot (all 0 before the first)     | 0   | 1   |
+    | next                   | 1 if the last act addressed this agent             | 0   | 1   |
+    | next                   | 1 if this agent spoke last                         | 0   | 1   |
+    | next                   | identical asks received in a row, `r / (1 + r)`    | 0   | 1   |
+    | last                   | fraction of `max_cycles` left                      | 0   | 1   |
+
+    In text mode the observation is `Dict(observation=<that Box>, chat=Text)`: the chat holds
+    the last `history_length` lines `"agent_0 -> agent_2 (ask): <utterance>"`, oldest first.
+
+    ## Rewards
+    Each agent's utility gain from its value store this turn.
+
+    ## Info
+    Per agent: `values`, `action_wanting` (on its turn, per action the wanting of what the act
+    gives the speaker times the amount; all 0 off turn), `temperature`, `ask_repetition`
+    (`r`); and in every agent's info the `speaker`, `act` and `addressee` of the turn just
+    taken (`None` at reset) and the `next_speaker`.
+
+    ## Starting State
+    Values at their initial state, an empty chat, `agent_0` to speak.
+
+    ## Episode End
+    No termination; every agent is truncated after `max_cycles` turns.
+
+    ## Arguments
+    - `n_agents`: number of agents, at least 2 (default 4).
+    - `mode`: `"numeric"` (default) or `"text"`.
+    - `profile`: one value profile for everyone or one per agent, with values `social`,
+      `standing` and `rest`; default `default_profile({"social": 1.0, "standing": 0.5})`.
+    - `max_cycles`: turns per episode (default 100).
+    - `history_length`: chat lines kept (default 8); `max_utterance_length` (default 200).
+    - `contact`, `help_cost`, `help_valence`, `ask_load`, `repetition_load`, `joke_valence`,
+      `complain_load`, `complain_valence`, `vent`: the effects above (defaults 1.0, 0.5, 0.5,
+      0.3, 1.0, 0.5, 0.5, 0.5, 0.5).
+    - `render_mode`: `"ansi"` or `"rgb_array"`.
+
+    ## Version History
+    - v0: initial version.
+
+    Example:
+        >>> import pettingzoo
+        >>> import valuegym
+        >>> env = pettingzoo.make("parallel", "valuegym/Conversation-v0", n_agents=3, mode="text")
+        >>> observations, infos = env.reset(seed=0)
+        >>> action = {"act": 1, "utterance": "Where is the key?"}  # ask the next agent
+        >>> observations, rewards, _, _, infos = env.step({"agent_0": action})
+        >>> print(observations["agent_2"]["chat"])
+        agent_0 -> agent_1 (ask): Where is the key?
+        >>> infos["agent_1"]["next_speaker"], infos["agent_1"]["act"]
+        ('agent_1', 'ask')
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {
+        "name": "conversation_v0",
+        "render_modes": list(RENDER_MODES),
+        "render_fps": 2,
+        "is_parallelizable": True,
+    }
+
+    def __init__(
+        self,
+        n_agents: int = 4,
+        mode: str = "numeric",
+        profile: ValueProfile | Mapping[str, Any] | Sequence[Any] | None = None,
+        max_cycles: int = 100,
+        history_length: int = 8,
+        max_utterance_length: int = 200,
+        contact: float = 1.0,
+        help_cost: float = 0.5,
+        help_valence: float = 0.5,
+        ask_load: float = 0.3,
+        repetition_load: float = 1.0,
+        joke_valence: float = 0.5,
+        complain_load: float = 0.5,
+        complain_valence: float = 0.5,
+        vent: float = 0.5,
+        render_mode: str | None = None,
+    ):
+        ValueCore.check_render_mode(render_mode)
+        self.render_mode = render_mode
+        self.rules = rules = ConversationRules.from_arguments(
+            n_agents,
+            profile,
+            mode,
+            counts={
+                "max_cycles": max_cycles,
+                "history_length": history_length,
+                "max_utterance_length": max_utterance_length,
+            },
+            numbers={
+                "contact": contact,
+                "help_cost": help_cost,
+                "help_valence": help_valence,
+                "ask_load": ask_load,
+                "repetition_load": repetition_load,
+                "joke_valence": joke_valence,
+                "complain_load": complain_load,
+                "complain_valence": complain_valence,
+                "vent": vent,
+            },
+        )
+        self._core = core = ValueCore(ValueStore.from_profiles(rules.profiles))
+        self._social, self._standing, self._rest = map(core.index, ("social", "standing", "rest"))
+        self.possible_agents = [f"agent_{i}" for i in range(rules.n_agents)]
+        self.agents: list[str] = []
+        self._effects = self._effect_table()
+        self._acts = np.array([rules.decode(a)[0] for a in range(rules.n_actions)])
+        self.np_random, self.np_random_seed = seeding.np_random()
+        self._step_count = 0
+        self._last: tuple[int, int, int] | None = None  # speaker, act, addressee
+        self._repeats = np.zeros(rules.n_agents)
+        self._last_ask: list[str | None] = [None] * rules.n_agents
+        self._chat: deque[str] = deque(maxlen=rules.history_length)
+        low, high = core.observation_bounds()
+        box = spaces.Box(
+            np.concatenate([low, np.zeros(_N_FEATURES, dtype=np.float32)]),
+            np.concatenate([high, np.ones(_N_FEATURES, dtype=np.float32)]),
+            dtype=np.float32,
+        )
+        acts = spaces.Discrete(rules.n_actions)
+        if mode == "text":
+            longest_header = len(f"agent_{rules.n_agents} -> agent_{rules.n_agents} (complain): ")
+            chat = spaces.Text(
+                rules.history_length * (longest_header + rules.max_utterance_length + 1),
+                min_length=0,
+                charset=_CHAT_CHARSET,
+            )
+            observation_space: spaces.Space[Any] = spaces.Dict({"observation": box, "chat": chat})
+            utterance = spaces.Text(
+                rules.max_utterance_length, min_length=0, charset=UTTERANCE_CHARSET
+            )
+            action_space: spaces.Space[Any] = spaces.Dict({"act": acts, "utterance": utterance})
+        else:
+            observation_space, action_space = box, acts
+        self.observation_spaces = dict.fromkeys(self.possible_agents, observation_space)
+        self.action_spaces = dict.fromkeys(self.possible_agents, action_space)
+
+    def observation_space(self, agent: str) -> spaces.Space[Any]:
+        """The same space for every agent (see the class docstring)."""
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space[Any]:
+        """The same space for every agent (see the class docstring)."""
+        return self.action_spaces[agent]
+
+    def step(
+        self, actions: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool], dict[str, Any]]:
+        """The speaker acts, everyone's values step; see the class docstring.
+
+        Args:
+            actions: At least the speaker's action (others are ignored).
+
+        Raises:
+            ValueError: On a missing, malformed or out-of-range speaker action, or after the
+                episode ended.
+        """
+        if not self.agents:
+            raise ValueError("step: the episode is over; call reset()")
+        rules, n = self.rules, self.rules.n_agents
+        speaker = self._step_count % n
+        action, utterance = self._parse(actions, self.possible_agents[speaker])
+        act, offset = rules.decode(action)
+        addressee = (speaker + offset) % n
+        consumption = np.zeros((n, self._core.n_values))
+        load, rest, valence = np.zeros(n), np.zeros(n), np.zeros(n)
+        rows = np.array([speaker, addressee])
+        # Rows: speaker, addressee; columns: consumption per value, then load, rest, valence.
+        effect = self._effects[act]
+        if act == ASK:
+            key = " ".join(utterance.lower().split())
+            same = self._last_ask[addressee] == key
+            self._repeats[addressee] = self._repeats[addressee] + 1 if same else 0
+            self._last_ask[addressee] = key
+            load[addressee] += rules.repetition_load * rules.ask_load * self._repeats[addressee]
+        # np.add.at: for silent the speaker is its own "addressee" row, which carries zeros.
+        np.add.at(consumption, rows, effect[:, :-3])
+        np.add.at(load, rows, effect[:, -3])
+        np.add.at(rest, rows, effect[:, -2])
+        np.add.at(valence, rows, effect[:, -1])
+        gains = self._core.step(consumption, load=load, rest=rest, valence=valence)
+        self._chat.append(self._chat_line(speaker, act, addressee, utterance))
+        self._last = (speaker, act, addressee)
+        self._step_count += 1
+        agents = self.agents
+        truncated = self._step_count >= rules.max_cycles
+        observations, infos = self._observations(), self._infos()
+        if truncated:
+            self.agents = []
+        return (
+            observations,
+            dict(zip(agents, gains.tolist(), strict=True)),
+            dict.fromkeys(agents, False),
+            dict.fromkeys(agents, truncated),
+            infos,
+        )
+
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Start a conversation: fresh values, an empty chat, ``agent_0`` to speak.
+
+        Args:
+            seed: Seed of the env's random generator (the dynamics are deterministic; it is
+                kept for wrappers and agents that draw from it).
+            options: Unused.
+        """
+        if seed is not None:
+            self.np_random, self.np_random_seed = seeding.np_random(seed)
+        self.agents = list(self.possible_agents)
+        self._core.reset()
+        self._step_count = 0
+        self._last = None
+        self._repeats = np.zeros(self.rules.n_agents)
+        self._last_ask = [None] * self.rules.n_agents
+        self._chat.clear()
+        return self._observations(), self._infos()
+
+    def render(self) -> str | np.ndarray | None:
+        """The chat and the next speaker's values as text, or its values as bars."""
+        speaker = self._step_count % self.rules.n_agents
+        header = f"turn {self._step_count}/{self.rules.max_cycles}  next: agent_{speaker}"
+        return self._core.render(self.render_mode, speaker, header, ["chat:", *self._chat])
+
+    def close(self) -> None:
+        """Nothing to release: rendering opens no window."""
+
+    def _effect_table(self) -> np.ndarray:
+        """Per act, the speaker's and the addressee's consumption, load, rest and valence."""
+        rules, n_values = self.rules, self._core.n_values
+        social, standing, rest = self._social, self._standing, self._rest
+        table = np.zeros((len(ACTS), 2, n_values + 3))
+        load, rest_taken, valence = n_values, n_values + 1, n_values + 2
+        table[SILENT, 0, [rest, rest_taken]] = 1.0
+        table[ASK, 0, social] = rules.contact / 2
+        table[ASK, 1, [social, load]] = rules.contact, rules.ask_load
+        table[HELP, 0, [standing, load]] = 1.0, rules.help_cost
+        table[HELP, 1, [social, valence]] = 2 * rules.contact, rules.help_valence
+        table[SHARE, :, social] = rules.contact
+        table[JOKE, 0, [social, valence]] = rules.contact / 2, rules.joke_valence
+        table[JOKE, 1, [social, valence]] = rules.contact, rules.joke_valence
+        table[COMPLAIN, 0, [rest, rest_taken]] = rules.vent
+        table[COMPLAIN, 1, [load, valence]] = rules.complain_load, -rules.complain_valence
+        return table
+
+    def _parse(self, actions: Mapping[str, Any], speaker: str) -> tuple[int, str]:
+        if speaker not in actions:
+            raise ValueError(f"actions: no action for the speaker {speaker!r}")
+        action, utterance = actions[speaker], ""
+        if self.rules.mode == "text":
+            if not isinstance(action, Mapping) or "act" not in action:
+                raise ValueError(
+                    f"actions[{speaker!r}]: text mode expects a dict with 'act' "
+                    f"and 'utterance' (got {action!r})"
+                )
+            utterance = action.get("utterance", "")
+            if not isinstance(utterance, str):
+                raise ValueError(
+                    f"actions[{speaker!r}]['utterance']: must be a str "
+                    f"(got {type(utterance).__name__})"
+                )
+            utterance = clean_utterance(utterance, self.rules.max_utterance_length)
+            action = action["act"]
+        if (
+            isinstance(action, bool)
+            or not isinstance(action, int | np.integer)
+            or not (0 <= action < self.rules.n_actions)
+        ):
+            raise ValueError(
+                f"actions[{speaker!r}]: act must be an int in "
+                f"[0, {self.rules.n_actions - 1}] (got {action!r})"
+            )
+        return int(action), utterance
+
+    def _chat_line(self, speaker: int, act: int, addressee: int, utterance: str) -> str:
+        if act == SILENT:
+            line = f"agent_{speaker} (silent)"
+        else:
+            line = f"agent_{speaker} -> agent_{addressee} ({ACTS[act]})"
+        return f"{line}: {utterance}" if utterance else line
+
+    def _observations(self) -> dict[str, Any]:
+        rules, core = self.rules, self._core
+        n, size = rules.n_agents, core.observation_size
+        table = np.zeros((n, size + _N_FEATURES), dtype=np.float32)
+        core.write_observation(table[:, :size])
+        table[self._step_count % n, size] = 1.0
+        if self._last is not None:
+            speaker, act, addressee = self._last
+            table[:, size + 1 + act] = 1.0
+            if act != SILENT:
+                table[addressee, size + 1 + len(ACTS)] = 1.0
+            table[speaker, size + 2 + len(ACTS)] = 1.0
+        table[:, size + 3 + len(ACTS)] = self._repeats / (1.0 + self._repeats)
+        table[:, -1] = 1.0 - self._step_count / rules.max_cycles
+        if rules.mode == "numeric":
+            return dict(zip(self.possible_agents, table, strict=True))
+        chat = "\n".join(self._chat)
+        return {
+            agent: {"observation": row, "chat": chat}
+            for agent, row in zip(self.possible_agents, table, strict=True)
+        }
+
+    def _infos(self) -> dict[str, Any]:
+        core, rules = self._core, self.rules
+        n = rules.n_agents
+        speaker = self._step_count % n
+        gives = self._effects[:, 0, :-3] @ core.wanting[speaker]  # per act, for the speaker
+        action_wanting = np.zeros((n, rules.n_actions))
+        action_wanting[speaker] = gives[self._acts]
+        last = (
+            (None, None, None)
+            if self._last is None
+            else (
+                f"agent_{self._last[0]}",
+                ACTS[self._last[1]],
+                None if self._last[1] == SILENT else f"agent_{self._last[2]}",
+            )
+        )
+        shared = {
+            "speaker": last[0],
+            "act": last[1],
+            "addressee": last[2],
+            "next_speaker": f"agent_{speaker}",
+        }
+        temperatures, repeats = core.temperature.tolist(), self._repeats.tolist()
+        return {
+            agent: {
+                "values": core.values_info(i),
+                "action_wanting": action_wanting[i],
+                "temperature": temperatures[i],
+                "ask_repetition": repeats[i],
+                **shared,
+            }
+            for i, agent in enumerate(self.possible_agents)
+        }
+
+
+raw_env = ConversationEnv
+
+
+def parallel_env(**kwargs: Any) -> ConversationEnv:
+    """Conversation through PettingZoo's Parallel API; arguments as :class:`ConversationEnv`."""
+    return ConversationEnv(**kwargs)
+
+
+def env(**kwargs: Any) -> AECEnv:
+    """Conversation through PettingZoo's AEC API (``parallel_to_aec``, with order enforcement)."""
+    return parallel_to_aec(ConversationEnv(**kwargs))
