@@ -1,0 +1,59 @@
+import importlib.util
+
+import pytest
+
+from valuegym.agents import lm
+from valuegym.agents.lm import (
+    LanguageModelUnavailableError,
+    RetryingModel,
+    available_backends,
+    load_language_model,
+)
+
+
+def test_available_backends_follow_installed_modules():
+    backends = available_backends()
+    assert "openai" in backends
+    assert ("llamacpp" in backends) == (importlib.util.find_spec("llama_cpp") is not None)
+    assert ("transformers" in backends) == (importlib.util.find_spec("transformers") is not None)
+
+
+def test_unknown_backend_is_a_value_error():
+    with pytest.raises(ValueError, match="backend 'tensorflow': unknown"):
+        load_language_model("tensorflow")
+
+
+def test_missing_backend_names_what_to_install(monkeypatch):
+    monkeypatch.setitem(lm.BACKENDS, "llamacpp", (("valuegym_no_such_module",), "pip install x"))
+    with pytest.raises(LanguageModelUnavailableError, match="pip install x"):
+        load_language_model("llamacpp")
+
+
+@pytest.mark.slow
+def test_default_backend_is_llamacpp_when_installed():
+    pytest.importorskip("llama_cpp")
+    model = load_language_model()
+    try:
+        assert model.name == "llamacpp:smollm2-135m"
+        [generation] = model.generate(["Hello"], max_new_tokens=3, temperature=0, seed=0)
+        assert generation.length == 3
+    finally:
+        model.close()
+
+
+def test_default_backend_falls_back_to_transformers(monkeypatch):
+    monkeypatch.setitem(lm.BACKENDS, "llamacpp", (("valuegym_no_such_module",), "pip install x"))
+    monkeypatch.setitem(
+        lm.BACKENDS, "transformers", (("valuegym_no_such_module",), "pip install y")
+    )
+    with pytest.raises(
+        LanguageModelUnavailableError, match=r"backend 'transformers'.*pip install y"
+    ):
+        load_language_model()
+
+
+def test_openai_backend_is_wrapped_in_retries():
+    model = load_language_model("openai", "served-model", base_url="http://127.0.0.1:9/v1")
+    assert isinstance(model, RetryingModel)
+    assert model.max_attempts == 3
+    assert model.name == "openai:served-model"

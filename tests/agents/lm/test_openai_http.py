@@ -1,0 +1,283 @@
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+import pytest
+
+from valuegym.agents.lm.base import LanguageModelUnavailableError, TransientLanguageModelError
+from valuegym.agents.lm.openai_http import (
+    OpenAICompatibleModel,
+    ScoringUnsupportedError,
+    ServerUnreachableError,
+    top_k_entropy_interval,
+)
+
+CHAT_PROMPT = [{"role": "user", "content": "Write one sentence about apples."}]
+TEXT_PROMPT = "The capital of France is"
+SMOLLM2_VOCABULARY = 49152
+SERVER_START_TIMEOUT_S = 90
+
+
+def exact_entropy(probabilities):
+    positive = probabilities[probabilities > 0]
+    return float(-np.sum(positive * np.log(positive)))
+
+
+def test_interval_is_exact_for_a_uniform_distribution():
+    vocabulary = 1000
+    log_probs = np.full(10, -np.log(vocabulary))
+    lower, width = top_k_entropy_interval(log_probs, vocab_size=vocabulary, top_k=10)
+    assert lower == pytest.approx(np.log(vocabulary))
+    assert width == pytest.approx(0.0, abs=1e-12)
+    # Without the ordering, the tail might be concentrated: a wide interval.
+    lower, width = top_k_entropy_interval(log_probs, vocab_size=vocabulary)
+    assert lower < np.log(vocabulary) <= lower + width
+
+
+def test_fully_listed_distribution_has_exact_entropy_and_no_bound():
+    probabilities = np.array([0.5, 0.25, 0.25])
+    lower, width = top_k_entropy_interval(np.log(probabilities), vocab_size=3, top_k=3)
+    assert lower == pytest.approx(1.5 * np.log(2))
+    assert width == 0.0
+    assert top_k_entropy_interval([0.0], vocab_size=10) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("concentration", [0.01, 0.1, 1.0, 10.0])
+@pytest.mark.parametrize("top_k", [1, 5, 20])
+def test_true_entropy_lies_within_the_interval(concentration, top_k):
+    rng = np.random.default_rng(int(concentration * 100) + top_k)
+    vocabulary = 500
+    for _ in range(50):
+        probabilities = rng.dirichlet(np.full(vocabulary, concentration))
+        true_entropy = exact_entropy(probabilities)
+        order = np.argsort(probabilities)[::-1]
+        listed = np.log(probabilities[order[:top_k]])
+        ordered = top_k_entropy_interval(listed, vocab_size=vocabulary, top_k=top_k)
+        unordered = top_k_entropy_interval(listed, vocab_size=vocabulary)
+        for lower, width in (ordered, unordered):
+            assert lower - 1e-9 <= true_entropy <= lower + width + 1e-9
+        assert ordered[0] >= unordered[0] - 1e-12
+        assert ordered[0] + ordered[1] <= unordered[0] + unordered[1] + 1e-9
+        # A sampled token from outside the top-k listed too (as llama.cpp's server does).
+        outsider = np.log(probabilities[order[rng.integers(top_k, vocabulary)]])
+        lower, width = top_k_entropy_interval(
+            np.append(listed, outsider), vocab_size=vocabulary, top_k=top_k
+        )
+        assert lower - 1e-9 <= true_entropy <= lower + width + 1e-9
+
+
+def test_unordered_lower_end_holds_where_renormalised_top_k_would_overshoot():
+    # Two unlikely tokens listed, the likely one missing: their renormalised entropy (log 2)
+    # is far above the true entropy; the lumped-tail lower end is not.
+    probabilities = np.array([0.998, 0.001, 0.001])
+    true_entropy = exact_entropy(probabilities)
+    assert np.log(2) > true_entropy
+    lower, width = top_k_entropy_interval(np.log(probabilities[1:]), vocab_size=3)
+    assert lower - 1e-12 <= true_entropy <= lower + width + 1e-12
+
+
+def test_interval_rejects_impossible_input():
+    with pytest.raises(ValueError, match="<= 0"):
+        top_k_entropy_interval([0.5], vocab_size=10)
+    with pytest.raises(ValueError, match="exceed vocab_size"):
+        top_k_entropy_interval([-1.0] * 4, vocab_size=3)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_server_gives_one_clear_error_quickly():
+    model = OpenAICompatibleModel(f"http://127.0.0.1:{free_port()}/v1", timeout=2)
+    with pytest.raises(ServerUnreachableError, match="is unreachable") as caught:
+        model.generate(["hello"], max_new_tokens=4)
+    assert isinstance(caught.value, LanguageModelUnavailableError)
+    assert isinstance(caught.value, TransientLanguageModelError)
+
+
+def test_silent_server_times_out_as_a_transient_error():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()  # accepts connections in the backlog, never answers
+        port = listener.getsockname()[1]
+        model = OpenAICompatibleModel(f"http://127.0.0.1:{port}/v1", timeout=0.3)
+        with pytest.raises(TransientLanguageModelError, match=r"no answer within 0\.3 s"):
+            model.generate(["hello"], max_new_tokens=4)
+
+
+def test_api_key_is_sent_from_the_environment_and_never_shown(monkeypatch):
+    seen = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen["authorization"] = self.headers.get("Authorization")
+            seen["body"] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            answer = {
+                "choices": [
+                    {
+                        "text": " ok",
+                        "finish_reason": "stop",
+                        "logprobs": {"token_logprobs": [-0.1], "top_logprobs": [{" ok": -0.1}]},
+                    }
+                ]
+            }
+            payload = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("VALUEGYM_TEST_KEY", "sk-secret-123")
+        model = OpenAICompatibleModel(
+            f"http://127.0.0.1:{server.server_port}/v1", "m", api_key_env="VALUEGYM_TEST_KEY"
+        )
+        [generation] = model.generate(["hi"], max_new_tokens=1, temperature=0.5, seed=1)
+    finally:
+        server.shutdown()
+    assert seen["authorization"] == "Bearer sk-secret-123"
+    assert "sk-secret" not in repr(model)
+    assert "sk-secret" not in str(vars(model))
+    assert seen["body"]["temperature"] == 0.5
+    assert seen["body"]["logprobs"] == 20
+    assert generation.text == " ok"
+    assert generation.token_logprob.tolist() == [-0.1]
+
+
+@pytest.fixture(scope="session")
+def llama_server(default_gguf):
+    pytest.importorskip("llama_cpp.server", exc_type=ImportError)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(default_gguf),
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "1",
+            "--n_threads_batch",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base_url}/models", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"llama_cpp.server did not start (exit code {process.poll()})")
+                time.sleep(0.25)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def served_model(llama_server):
+    # top_k=0, min_p=0: the server then samples from the plain tempered distribution.
+    return OpenAICompatibleModel(
+        llama_server,
+        "smollm2-135m",
+        top_logprobs=10,
+        vocab_size=SMOLLM2_VOCABULARY,
+        sampling_params={"top_k": 0, "min_p": 0.0},
+    )
+
+
+@pytest.mark.slow
+def test_server_generation_reports_estimated_entropies(served_model):
+    generations = served_model.generate(
+        [TEXT_PROMPT, CHAT_PROMPT], max_new_tokens=10, temperature=0.7, seed=5
+    )
+    for generation in generations:
+        assert generation.text
+        assert generation.length > 0
+        assert generation.entropy_is_estimate
+        assert generation.entropy_tail_bound.shape == (generation.length,)
+        assert np.all(generation.entropy_tail_bound >= 0)
+        assert np.all(np.isfinite(generation.token_entropy))
+        assert np.all(generation.token_entropy >= 0)
+        assert np.all(generation.sampled_entropy >= 0)
+        assert np.all(generation.token_logprob <= 0)
+    again = served_model.generate(
+        [TEXT_PROMPT, CHAT_PROMPT], max_new_tokens=10, temperature=0.7, seed=5
+    )
+    assert [g.text for g in again] == [g.text for g in generations]
+    [greedy] = served_model.generate([CHAT_PROMPT], max_new_tokens=5, temperature=0)
+    assert np.all(greedy.sampled_entropy == 0)
+
+
+def tokens_within_common_prefix(text, other, llamacpp_model, token_ids):
+    """How many leading tokens of ``token_ids`` (giving ``text``) also start ``other``."""
+    common = 0
+    while common < min(len(text), len(other)) and text[common] == other[common]:
+        common += 1
+    for count in range(len(token_ids), -1, -1):
+        if len(llamacpp_model._detokenize(token_ids[:count])) <= common:
+            return count
+    return 0
+
+
+@pytest.mark.slow
+def test_server_interval_contains_the_full_vocabulary_entropy(served_model, llamacpp_model):
+    for prompt in (TEXT_PROMPT, CHAT_PROMPT):
+        [served] = served_model.generate([prompt], max_new_tokens=12, temperature=0)
+        [local] = llamacpp_model.generate([prompt], max_new_tokens=12, temperature=0)
+        # The server's llama.cpp context rounds slightly differently, so greedy paths may part
+        # at a near tie; each position is comparable while the earlier tokens agree.
+        n = tokens_within_common_prefix(local.text, served.text, llamacpp_model, local.token_ids)
+        assert n >= 3
+        tolerance = 1e-2
+        assert np.all(served.token_entropy[:n] <= local.token_entropy[:n] + tolerance)
+        upper = served.token_entropy + served.entropy_tail_bound
+        assert np.all(local.token_entropy[:n] <= upper[:n] + tolerance)
+        np.testing.assert_allclose(served.token_logprob[:n], local.token_logprob[:n], atol=1e-2)
+
+
+@pytest.mark.slow
+def test_server_scoring_is_faithful_or_refused_clearly(served_model, llamacpp_model):
+    with pytest.raises(ScoringUnsupportedError, match="chat prompts cannot be scored"):
+        served_model.score(CHAT_PROMPT, ["Apples."])
+    continuations = [" Paris.", " a purple banana."]
+    try:
+        scores = served_model.score(TEXT_PROMPT, continuations)
+    except ScoringUnsupportedError as error:
+        # llama-cpp-python shifts echoed log-probabilities by one token for models without
+        # a BOS token (SmolLM2); the check must catch that rather than return wrong numbers.
+        message = str(error)
+    else:
+        message = "scored"
+        np.testing.assert_allclose(
+            scores, llamacpp_model.score(TEXT_PROMPT, continuations), atol=0.05
+        )
+    assert message == "scored" or "disagree with its generation" in message

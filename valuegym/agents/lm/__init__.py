@@ -1,0 +1,109 @@
+"""Language models behind one small interface, and the backends that implement it.
+
+>>> from valuegym.agents.lm import load_language_model
+>>> model = load_language_model()  # doctest: +SKIP
+>>> [generation] = model.generate(["Say hello."], max_new_tokens=8, seed=0)  # doctest: +SKIP
+
+Backends: ``"llamacpp"`` (llama-cpp-python on a GGUF file, the fast CPU path; the default
+when installed), ``"transformers"`` (any Hugging Face causal LM, CPU or GPU) and
+``"openai"`` (any OpenAI-compatible HTTP server). Backends are imported only when loaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from valuegym.agents.lm.base import (
+    Generation,
+    LanguageModel,
+    LanguageModelError,
+    LanguageModelUnavailableError,
+    Message,
+    Prompt,
+    TransientLanguageModelError,
+)
+from valuegym.agents.lm.models import DEFAULT_MODEL, EMBEDDED_MODELS
+from valuegym.agents.lm.wrappers import CallLimitExceededError, CallLimitModel, RetryingModel
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_MODEL",
+    "EMBEDDED_MODELS",
+    "CallLimitExceededError",
+    "CallLimitModel",
+    "Generation",
+    "LanguageModel",
+    "LanguageModelError",
+    "LanguageModelUnavailableError",
+    "Message",
+    "Prompt",
+    "RetryingModel",
+    "TransientLanguageModelError",
+    "available_backends",
+    "load_language_model",
+]
+
+#: Backend name -> (the modules it needs, what to install when they are missing).
+BACKENDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "llamacpp": (("llama_cpp",), "pip install 'valuegym[llamacpp]'"),
+    "transformers": (("torch", "transformers"), "pip install 'valuegym[lm]'"),
+    "openai": ((), "nothing (standard library only)"),
+}
+
+
+def available_backends() -> list[str]:
+    """The backends whose dependencies are installed, the default first.
+
+    Returns:
+        Backend names, usable as ``load_language_model(backend=...)``.
+    """
+    return [
+        name
+        for name, (modules, _) in BACKENDS.items()
+        if all(importlib.util.find_spec(module) is not None for module in modules)
+    ]
+
+
+def load_language_model(
+    backend: str | None = None, model: str = DEFAULT_MODEL, **options: Any
+) -> LanguageModel:
+    """Load a language model by backend and model name.
+
+    Args:
+        backend: ``"llamacpp"``, ``"transformers"`` or ``"openai"``; ``None`` picks
+            ``"llamacpp"`` when llama-cpp-python is installed, else ``"transformers"``.
+        model: An embedded model name (default ``"smollm2-135m"``), a local path, a
+            Hugging Face id (``transformers``) or the served model's name (``openai``).
+        **options: Keyword arguments of the backend class (:class:`LlamaCppModel`,
+            :class:`TransformersModel`, :class:`OpenAICompatibleModel`). For ``"openai"``,
+            ``max_attempts`` (default 3) wraps the model in a :class:`RetryingModel`.
+
+    Returns:
+        The loaded model.
+
+    Raises:
+        ValueError: If the backend name is unknown.
+        LanguageModelUnavailableError: If the backend or the model is not installed.
+    """
+    installed = available_backends()
+    if backend is None:
+        backend = "llamacpp" if "llamacpp" in installed else "transformers"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r}: unknown (known: {sorted(BACKENDS)})")
+    if backend not in installed:
+        raise LanguageModelUnavailableError(
+            f"backend {backend!r} is not installed: {BACKENDS[backend][1]}"
+        )
+    if backend == "llamacpp":
+        from valuegym.agents.lm.llamacpp import LlamaCppModel
+
+        return LlamaCppModel(model, **options)
+    if backend == "transformers":
+        from valuegym.agents.lm.huggingface import TransformersModel
+
+        return TransformersModel(model, **options)
+    from valuegym.agents.lm.openai_http import OpenAICompatibleModel
+
+    max_attempts = options.pop("max_attempts", 3)
+    return RetryingModel(OpenAICompatibleModel(model=model, **options), max_attempts=max_attempts)

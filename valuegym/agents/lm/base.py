@@ -1,0 +1,139 @@
+"""The one small interface every language-model backend implements.
+
+A backend generates utterances for a batch of prompts, reporting per generated token
+the entropy of the model's full next-token distribution at temperature 1, the entropy
+of the distribution the token was actually sampled from, and the sampled token's
+log-probability; and it scores given continuations of a prompt. Retry and call limits
+are wrappers around a backend (``valuegym.agents.lm.wrappers``), never inside one.
+
+A prompt is either plain text (completion) or a sequence of chat messages
+(``{"role": ..., "content": ...}``), to which the backend applies the model's chat
+template.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Message = Mapping[str, str]
+Prompt = str | Sequence[Message]
+
+__all__ = [
+    "Generation",
+    "LanguageModel",
+    "LanguageModelError",
+    "LanguageModelUnavailableError",
+    "Message",
+    "Prompt",
+    "TransientLanguageModelError",
+]
+
+
+class LanguageModelError(RuntimeError):
+    """A language-model backend failed to load, to be reached, or to answer."""
+
+
+class LanguageModelUnavailableError(LanguageModelError):
+    """The model cannot be used: backend or model not installed, or server unreachable."""
+
+
+class TransientLanguageModelError(LanguageModelError):
+    """A call failed in a way that may succeed when repeated (timeout, overload, reset).
+
+    :class:`~valuegym.agents.lm.wrappers.RetryingModel` retries these by default.
+    """
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generated utterance and its per-token measurements (all in nats).
+
+    Attributes:
+        text: The generated text, stop string excluded.
+        token_ids: The generated token ids, in order.
+        token_entropy: Per token, the entropy of the model's full next-token distribution
+            at temperature 1 (the model's own uncertainty).
+        sampled_entropy: Per token, the entropy of the distribution the token was actually
+            drawn from (after temperature; 0 for greedy decoding).
+        token_logprob: Per token, log p(token | prompt, previous tokens) under the model at
+            temperature 1; its negative sum is the utterance's surprisal.
+        finish_reason: ``"stop"`` (stop string or end of sequence) or ``"length"``.
+        entropy_is_estimate: True when the entropies come from a truncated distribution
+            (top-k log-probabilities of an HTTP server) rather than the full vocabulary.
+        entropy_tail_bound: With ``entropy_is_estimate``, per token an upper bound on the
+            entropy the missing tail can add; the true entropy lies in
+            ``[token_entropy, token_entropy + entropy_tail_bound]``. ``None`` otherwise.
+    """
+
+    text: str
+    token_ids: tuple[int, ...]
+    token_entropy: np.ndarray
+    sampled_entropy: np.ndarray
+    token_logprob: np.ndarray
+    finish_reason: str = "stop"
+    entropy_is_estimate: bool = False
+    entropy_tail_bound: np.ndarray | None = field(default=None)
+
+    @property
+    def length(self) -> int:
+        """Number of generated tokens."""
+        return len(self.token_ids)
+
+    @property
+    def surprisal(self) -> float:
+        """Total surprisal of the utterance, ``-sum_t log p(y_t | ...)`` in nats."""
+        return float(-np.sum(self.token_logprob))
+
+
+class LanguageModel(abc.ABC):
+    """A language model that generates with per-token distributions and scores text.
+
+    Sampling arguments are keyword-only. A fixed ``seed`` gives identical output on CPU.
+    """
+
+    #: A short name for records, e.g. ``"llamacpp:smollm2-135m"``.
+    name: str = "language-model"
+
+    @abc.abstractmethod
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        max_new_tokens: int = 64,
+        temperature: float | Sequence[float] = 1.0,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> list[Generation]:
+        """Generate one utterance per prompt.
+
+        Args:
+            prompts: The prompts of the batch (text or chat messages).
+            max_new_tokens: Upper bound on generated tokens per utterance.
+            temperature: Sampling temperature, one for all prompts or one per prompt;
+                0 means greedy decoding.
+            seed: Seed of the sampler; the same seed and prompts give the same output.
+            stop: Strings that end an utterance; they are not part of ``text``.
+
+        Returns:
+            One :class:`Generation` per prompt, in order.
+        """
+
+    @abc.abstractmethod
+    def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
+        """Log-likelihood of each continuation given the prompt.
+
+        Args:
+            prompt: The conditioning prompt (text or chat messages).
+            continuations: Candidate texts that follow the prompt.
+
+        Returns:
+            Float array of shape ``(len(continuations),)``: ``sum_t log p(c_t | prompt, c_<t)``
+            in nats, at temperature 1.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook; most backends hold nothing to free
+        """Free the resources the backend holds (model weights, HTTP sessions)."""

@@ -1,0 +1,384 @@
+"""The ``transformers`` backend: any Hugging Face causal language model, on CPU or GPU.
+
+Prompts of a batch are left-padded and decoded together in one loop over a key-value
+cache; each step's last-position logits give the drawn token and its entropies (the
+shared :class:`~valuegym.agents.lm.sampling.TokenSampler`), so per-prompt temperatures
+and seeds behave exactly as in the ``llamacpp`` backend.
+
+A GGUF file (the embedded default model) is dequantised by transformers on first load,
+which takes tens of seconds; the converted weights are then cached as safetensors under
+the user cache folder (``$XDG_CACHE_HOME/valuegym`` or ``~/.cache/valuegym``), keyed by
+the GGUF file's content hash, and later loads read the cache in about a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from valuegym.agents.lm.base import Generation, LanguageModel, LanguageModelUnavailableError, Prompt
+from valuegym.agents.lm.models import EMBEDDED_MODELS, model_label, resolve_gguf_path
+from valuegym.agents.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
+from valuegym.agents.lm.sampling import TokenSampler, per_prompt_temperatures
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["TransformersModel", "converted_gguf_folder", "user_cache_dir"]
+
+# Bump when the layout of a converted-model folder changes, so stale caches are ignored.
+_CONVERSION_FORMAT = 1
+_HASH_CHUNK_BYTES = 1 << 22
+
+
+def user_cache_dir() -> Path:
+    """The folder valuegym caches derived files in (``$XDG_CACHE_HOME/valuegym``).
+
+    Returns:
+        The folder path (not created here).
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "valuegym"
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def converted_gguf_folder(gguf_path: Path, cache_dir: Path | None = None) -> Path:
+    """A Hugging Face model folder holding the dequantised weights of a GGUF file.
+
+    Converts on first use and caches the result; the folder name holds the file's size and
+    content hash, so an edited file is converted again. Writing goes to a temporary folder
+    renamed into place, so concurrent processes never see a half-written cache.
+
+    Args:
+        gguf_path: The GGUF file.
+        cache_dir: Root of the cache; defaults to :func:`user_cache_dir`.
+
+    Returns:
+        The folder, loadable with ``from_pretrained``.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    root = (cache_dir or user_cache_dir()) / "transformers"
+    key = f"{gguf_path.stem}-{gguf_path.stat().st_size}-{_file_sha256(gguf_path)[:16]}"
+    folder = root / f"{key}-v{_CONVERSION_FORMAT}"
+    if (folder / "config.json").is_file():
+        return folder
+    root.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf_path.parent, gguf_file=gguf_path.name, dtype="float32"
+    )
+    # The weights are already dequantised to float32; only the GGUF quantiser marker
+    # blocks save_pretrained, and the saved copy must load as a plain checkpoint.
+    model.hf_quantizer = None  # type: ignore[assignment]  # torch types it as a submodule
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not (folder / "config.json").is_file():
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _resolve_source(model: str | Path, cache_dir: Path | None) -> str | Path:
+    """What ``from_pretrained`` loads for a model name, path or id."""
+    text = str(model)
+    path = Path(text).expanduser()
+    if text in EMBEDDED_MODELS or path.suffix.lower() == ".gguf":
+        return converted_gguf_folder(resolve_gguf_path(model), cache_dir)
+    if path.is_dir():
+        return path
+    if path.is_absolute() or text.startswith((".", "~")):
+        raise ValueError(f"model {text!r}: no such model folder or .gguf file")
+    return text  # a Hugging Face model id
+
+
+class TransformersModel(LanguageModel):
+    """A Hugging Face causal language model with true batched generation.
+
+    Args:
+        model: An embedded model name (default ``"smollm2-135m"``), a ``.gguf`` file, a
+            local model folder, or a Hugging Face model id.
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
+            ``"cuda:N"``.
+        dtype: Weight dtype name (``"float32"``, ``"bfloat16"``, ``"float16"``, ``"auto"``);
+            ``None`` is float32 on CPU and the checkpoint's own dtype on a GPU.
+        cache_dir: Root folder of the converted-GGUF cache; defaults to :func:`user_cache_dir`.
+        score_batch_size: Continuations scored per forward pass in :meth:`score`.
+
+    Raises:
+        LanguageModelUnavailableError: If torch or transformers is not installed, or the model
+            cannot be loaded.
+    """
+
+    def __init__(
+        self,
+        model: str | Path = "smollm2-135m",
+        *,
+        device: str = "auto",
+        dtype: str | None = None,
+        cache_dir: str | Path | None = None,
+        score_batch_size: int = 16,
+    ) -> None:
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as error:
+            raise LanguageModelUnavailableError(
+                "backend 'transformers' needs torch and transformers (and gguf, accelerate "
+                "for GGUF files): pip install 'valuegym[lm]'"
+            ) from error
+        if score_batch_size < 1:
+            raise ValueError(f"score_batch_size: must be >= 1 (got {score_batch_size})")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if dtype is None:
+            dtype = "float32" if self.device.type == "cpu" else "auto"
+        source = _resolve_source(model, Path(cache_dir) if cache_dir is not None else None)
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(source)
+            self._model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        except OSError as error:
+            raise LanguageModelUnavailableError(
+                f"model {str(model)!r}: could not be loaded by transformers ({error})"
+            ) from error
+        self._model.to(self.device).eval()  # type: ignore[arg-type]  # transformers' stub
+        self.name = f"transformers:{model_label(model)}"
+        self.score_batch_size = score_batch_size
+        self._eos_ids = self._end_of_sequence_ids()
+        pad_id = self._tokenizer.pad_token_id
+        self._pad_id = pad_id if pad_id is not None else min(self._eos_ids, default=0)
+
+    def _end_of_sequence_ids(self) -> frozenset[int]:
+        ids: set[int] = set()
+        for source in (self._model.generation_config.eos_token_id, self._tokenizer.eos_token_id):
+            if isinstance(source, int):
+                ids.add(source)
+            elif source is not None:
+                ids.update(source)
+        return frozenset(ids)
+
+    def __repr__(self) -> str:
+        return f"TransformersModel(name={self.name!r}, device={str(self.device)!r})"
+
+    def _encode_prompt(self, prompt: Prompt, where: str) -> list[int]:
+        messages = chat_messages(prompt, where)
+        if messages is None:
+            ids = self._tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        else:
+            text = self._tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
+            # The template already holds every special token the model expects.
+            ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise ValueError(f"{where}: the prompt encodes to no tokens")
+        return list(ids)
+
+    def _left_padded(self, sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, ...]:
+        import torch
+
+        width = max(len(sequence) for sequence in sequences)
+        input_ids = torch.full((len(sequences), width), self._pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, sequence in enumerate(sequences):
+            if sequence:
+                input_ids[row, width - len(sequence) :] = torch.tensor(sequence)
+                attention_mask[row, width - len(sequence) :] = 1
+        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        return (
+            input_ids.to(self.device),
+            attention_mask.to(self.device),
+            position_ids.to(self.device),
+        )
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        max_new_tokens: int = 64,
+        temperature: float | Sequence[float] = 1.0,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> list[Generation]:
+        """Generate one utterance per prompt, all prompts in one batch.
+
+        The end-of-sequence token, when drawn, is part of ``token_ids`` and the
+        measurements (the choice to stop is part of the utterance's distribution) but not of
+        ``text``. With a stop string, tokens run up to the one that completed it.
+
+        Args:
+            prompts: The prompts of the batch (text or chat messages).
+            max_new_tokens: Upper bound on generated tokens per utterance.
+            temperature: Sampling temperature, one for all prompts or one per prompt;
+                0 means greedy decoding.
+            seed: Seed of the sampler; the same seed and prompts give the same output.
+            stop: Strings that end an utterance; they are not part of ``text``.
+
+        Returns:
+            One :class:`Generation` per prompt, in order.
+        """
+        import torch
+
+        stops = check_generate_arguments(max_new_tokens, stop)
+        temperatures = per_prompt_temperatures(temperature, len(prompts))
+        encoded = [self._encode_prompt(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
+        if not encoded:
+            return []
+        sampler = TokenSampler(temperatures, seed)
+        n_prompts = len(encoded)
+        tokens: list[list[int]] = [[] for _ in range(n_prompts)]
+        measurements: list[list[tuple[float, float, float]]] = [[] for _ in range(n_prompts)]
+        finish = ["length"] * n_prompts
+        active = list(range(n_prompts))
+        if max_new_tokens == 0:
+            active = []
+        with torch.inference_mode():
+            input_ids, attention_mask, position_ids = self._left_padded(encoded)
+            outputs = self._model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            for step in range(max_new_tokens):
+                last_logits = outputs.logits[:, -1, :]
+                if len(active) < n_prompts:
+                    last_logits = last_logits[active]
+                draw = sampler.draw(last_logits.float().cpu().numpy(), active)
+                next_ids = torch.full((n_prompts, 1), self._pad_id, dtype=torch.long)
+                still_active = []
+                for row, prompt_index in enumerate(active):
+                    token_id = int(draw.token_ids[row])
+                    tokens[prompt_index].append(token_id)
+                    measurements[prompt_index].append(
+                        (
+                            draw.token_entropy[row],
+                            draw.sampled_entropy[row],
+                            draw.token_logprob[row],
+                        )
+                    )
+                    next_ids[prompt_index, 0] = token_id
+                    if token_id in self._eos_ids or (
+                        stops and self._completes_stop(tokens[prompt_index], stops)
+                    ):
+                        finish[prompt_index] = "stop"
+                    else:
+                        still_active.append(prompt_index)
+                active = still_active
+                if not active or step == max_new_tokens - 1:
+                    break
+                attention_mask = torch.cat(
+                    [attention_mask, attention_mask.new_ones((n_prompts, 1))], dim=1
+                )
+                position_ids = position_ids[:, -1:] + 1
+                outputs = self._model(
+                    input_ids=next_ids.to(self.device),
+                    attention_mask=attention_mask,
+                    position_ids=position_ids,
+                    past_key_values=outputs.past_key_values,
+                    use_cache=True,
+                )
+        return [
+            self._generation(tokens[i], measurements[i], finish[i], stops) for i in range(n_prompts)
+        ]
+
+    def _completes_stop(self, token_ids: list[int], stops: tuple[str, ...]) -> bool:
+        text = str(self._tokenizer.decode(token_ids, skip_special_tokens=True))
+        return cut_at_stop(text, stops)[1]
+
+    def _generation(
+        self,
+        token_ids: list[int],
+        measurements: list[tuple[float, float, float]],
+        finish_reason: str,
+        stops: tuple[str, ...],
+    ) -> Generation:
+        decoded = str(self._tokenizer.decode(token_ids, skip_special_tokens=True))
+        text, _ = cut_at_stop(decoded, stops)
+        columns = np.array(measurements, dtype=np.float64).reshape(-1, 3)
+        return Generation(
+            text=text,
+            token_ids=tuple(token_ids),
+            token_entropy=columns[:, 0].copy(),
+            sampled_entropy=columns[:, 1].copy(),
+            token_logprob=columns[:, 2].copy(),
+            finish_reason=finish_reason,
+        )
+
+    def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
+        """Log-likelihood of each continuation given the prompt, at temperature 1.
+
+        The prompt and each continuation are tokenised separately (a continuation's tokens
+        do not merge with the prompt's), and the continuations are scored in batches.
+
+        Args:
+            prompt: The conditioning prompt (text or chat messages).
+            continuations: Candidate texts that follow the prompt.
+
+        Returns:
+            Float array of shape ``(len(continuations),)`` in nats.
+        """
+        import torch
+
+        prompt_ids = self._encode_prompt(prompt, "prompt")
+        continuation_ids = []
+        for index, text in enumerate(continuations):
+            if not isinstance(text, str):
+                raise ValueError(f"continuations[{index}]: expected a string (got {text!r})")
+            continuation_ids.append(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        scores = np.zeros(len(continuation_ids))
+        with torch.inference_mode():
+            for start in range(0, len(continuation_ids), self.score_batch_size):
+                chunk = continuation_ids[start : start + self.score_batch_size]
+                scores[start : start + len(chunk)] = self._score_chunk(prompt_ids, chunk)
+        return scores
+
+    def _score_chunk(self, prompt_ids: list[int], chunk: list[list[int]]) -> np.ndarray:
+        import torch
+
+        longest = max(len(ids) for ids in chunk)
+        if longest == 0:
+            return np.zeros(len(chunk))
+        input_ids, attention_mask, position_ids = self._left_padded(
+            [prompt_ids + ids for ids in chunk]
+        )
+        # Left padding right-aligns every continuation, so the logits predicting them are
+        # among the last longest+1 positions (the very last predicts past the end).
+        logits = self._model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=False,
+            logits_to_keep=longest + 1,
+        ).logits[:, :-1, :]
+        log_probs = torch.log_softmax(logits.double(), dim=-1)
+        targets = input_ids[:, -longest:]
+        token_log_probs = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu().numpy()
+        return np.array(
+            [token_log_probs[row, longest - len(ids) :].sum() for row, ids in enumerate(chunk)]
+        )

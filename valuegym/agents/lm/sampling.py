@@ -1,0 +1,148 @@
+"""Seeded next-token sampling with per-token entropies, shared by the local backends.
+
+Each prompt of a batch draws from its own :class:`numpy.random.Generator`, seeded from
+``(seed, prompt index)``, so a prompt's tokens do not depend on which other prompts share
+its batch or when they finish. Every draw reports the entropy of the model's full
+next-token distribution at temperature 1, the entropy of the distribution actually sampled
+from, and the log-probability (at temperature 1) of the drawn token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["TokenDraw", "TokenSampler", "per_prompt_temperatures"]
+
+
+def per_prompt_temperatures(temperature: float | Sequence[float], n_prompts: int) -> np.ndarray:
+    """One validated sampling temperature per prompt.
+
+    Args:
+        temperature: A temperature for every prompt, or one per prompt; 0 means greedy.
+        n_prompts: Number of prompts in the batch.
+
+    Returns:
+        Float array of shape ``(n_prompts,)``.
+
+    Raises:
+        ValueError: If a temperature is negative or not finite, or the count does not match.
+    """
+    if isinstance(temperature, int | float):
+        temperatures = np.full(n_prompts, float(temperature))
+    else:
+        temperatures = np.asarray(temperature, dtype=np.float64)
+        if temperatures.shape != (n_prompts,):
+            raise ValueError(
+                f"temperature: expected one value or {n_prompts} (one per prompt), "
+                f"got shape {temperatures.shape}"
+            )
+    bad = ~np.isfinite(temperatures) | (temperatures < 0)
+    if np.any(bad):
+        index = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"temperature[{index}]: must be finite and >= 0 (got {temperatures[index]})"
+        )
+    return temperatures
+
+
+def _normaliser_and_entropy(shifted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unnormalised probabilities, log-normaliser and entropy of ``softmax(shifted)``.
+
+    ``shifted`` holds logits minus their row maximum (float64). One ``exp`` pass and a dot
+    product per row, no further vocabulary-sized temporaries: this runs once per generated
+    token, where the array has the whole vocabulary. It equals
+    :func:`valuegym.agents.entropy.entropy_from_logits` (checked in the tests).
+    """
+    weights = np.exp(shifted)
+    totals = weights.sum(axis=-1)
+    log_totals = np.log(totals)
+    with np.errstate(invalid="ignore"):
+        expected_logit = np.einsum("...v,...v->...", weights, shifted) / totals
+    if not np.all(np.isfinite(expected_logit)):
+        # -inf logits (masked tokens) have weight 0 and must not contribute 0 * -inf.
+        expected_logit = (
+            np.einsum("...v,...v->...", weights, np.where(weights > 0, shifted, 0.0)) / totals
+        )
+    return weights, log_totals, log_totals - expected_logit
+
+
+@dataclass(frozen=True)
+class TokenDraw:
+    """The tokens drawn for some rows of a batch, with their measurements (nats).
+
+    Attributes:
+        token_ids: Drawn token id per row.
+        token_entropy: Entropy of the full next-token distribution at temperature 1.
+        sampled_entropy: Entropy of the distribution the token was drawn from.
+        token_logprob: Log-probability of the drawn token at temperature 1.
+    """
+
+    token_ids: np.ndarray
+    token_entropy: np.ndarray
+    sampled_entropy: np.ndarray
+    token_logprob: np.ndarray
+
+
+class TokenSampler:
+    """Draws next tokens from logits at per-prompt temperatures with per-prompt generators.
+
+    Args:
+        temperatures: One temperature per prompt (see :func:`per_prompt_temperatures`);
+            0 is greedy decoding (the first most likely token, no randomness used).
+        seed: Root seed; ``None`` draws fresh entropy from the operating system.
+    """
+
+    def __init__(self, temperatures: np.ndarray, seed: int | None) -> None:
+        self.temperatures = np.asarray(temperatures, dtype=np.float64)
+        root = np.random.SeedSequence(seed)
+        # Spawned children are a function of (root seed, prompt index) only.
+        self._generators = [
+            np.random.default_rng(child) for child in root.spawn(len(self.temperatures))
+        ]
+
+    def draw(self, logits: np.ndarray, prompt_indices: Sequence[int]) -> TokenDraw:
+        """Draw one token per row of ``logits``.
+
+        Args:
+            logits: Next-token logits, shape ``(n_rows, vocabulary)`` (any float dtype; it is
+                converted to float64 once).
+            prompt_indices: For each row, the index of its prompt (selects the temperature
+                and the random generator).
+
+        Returns:
+            The drawn tokens and their measurements, one entry per row.
+        """
+        raw = np.asarray(logits)
+        if raw.dtype == np.float64:  # never modify the caller's array
+            shifted = raw - raw.max(axis=-1, keepdims=True)
+        else:  # the one float64 copy, shifted in place
+            shifted = raw.astype(np.float64)
+            shifted -= shifted.max(axis=-1, keepdims=True)
+        weights, log_totals, token_entropy = _normaliser_and_entropy(shifted)
+        n_rows = shifted.shape[0]
+        sampled_entropy = np.empty(n_rows)
+        token_ids = np.empty(n_rows, dtype=np.int64)
+        for row, prompt_index in enumerate(prompt_indices):
+            temperature = float(self.temperatures[prompt_index])
+            if temperature == 0:
+                token_ids[row] = int(np.argmax(shifted[row]))
+                sampled_entropy[row] = 0.0
+                continue
+            if temperature == 1.0:
+                sample_weights = weights[row]
+                sampled_entropy[row] = token_entropy[row]
+            else:
+                sample_weights, _, tempered_entropy = _normaliser_and_entropy(
+                    shifted[row] / temperature
+                )
+                sampled_entropy[row] = tempered_entropy
+            cumulative = np.cumsum(sample_weights)
+            threshold = self._generators[prompt_index].random() * cumulative[-1]
+            token_ids[row] = min(
+                int(np.searchsorted(cumulative, threshold, side="right")), len(cumulative) - 1
+            )
+        token_logprob = shifted[np.arange(n_rows), token_ids] - log_totals
+        return TokenDraw(token_ids, token_entropy, sampled_entropy, token_logprob)
