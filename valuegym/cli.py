@@ -1,13 +1,48 @@
-"""The ``valuegym`` command line."""
+"""The ``valuegym`` command line: ``run | validate | list | train | report``.
+
+Bad input (an invalid scenario, a missing run folder) prints one line per problem to stderr
+and exits with status 1, never a traceback; ``--debug`` shows tracebacks of unexpected errors.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import valuegym
 
 __all__ = ["build_parser", "main"]
+
+_EPILOG = """\
+examples:
+  valuegym run scenarios/quickstart.yaml        run a scenario and write its report
+  valuegym validate scenarios/*.yaml            check scenarios without running them
+  valuegym report runs/quickstart               (re)build a run folder's report
+  valuegym list                                 envs, shipped scenarios, agent kinds, LM backends
+  valuegym train scenarios/orchard_variety.yaml train PPO on a scenario's env
+"""
+
+
+class UsageError(Exception):
+    """Bad input from the command line; its message is printed without a traceback."""
+
+
+def _add_override_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a scenario key by its dotted path, the value read as YAML "
+        "(e.g. --set agents.0.affect.stress_baseline=0.8); may repeat",
+    )
+    parser.add_argument("--seed", type=int, help="override the scenario's seed")
+    parser.add_argument("--episodes", type=int, help="override the number of episodes")
+    parser.add_argument("--max-steps", type=int, help="override the steps per episode")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,21 +50,367 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="valuegym",
         description=(
-            "valuegym: social environments where agents hold values with diminishing returns, "
-            "satiation, mood and stress, and language-model agents whose utterance entropy is "
+            "valuegym: social environments where agents hold values with diminishing returns,\n"
+            "satiation, mood and stress, and language-model agents whose utterance entropy is\n"
             "measured against their value state."
         ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {valuegym.__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show a traceback for unexpected errors"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run a scenario, write records and a report",
+        description=(
+            "Run a YAML scenario: build its env and agents, run the episodes with a progress "
+            "bar, write per-step and per-utterance records (Parquet), the resolved scenario "
+            "and a summary into the run folder, then its report (Markdown and PNG figures). "
+            "Rerunning into a folder with finished episodes of the same scenario resumes it."
+        ),
+    )
+    run.add_argument("scenario", type=Path, help="the scenario YAML file")
+    run.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        help="run folder (default: runs/<scenario output or name> under the current folder)",
+    )
+    _add_override_arguments(run)
+    run.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="sweeps: run cells in local processes or as Ray tasks (default: local)",
+    )
+    run.add_argument("--workers", type=int, help="sweeps: parallel cells (default: the cores)")
+    run.add_argument("--ray-address", help="sweeps: address of a Ray cluster to join")
+    run.add_argument(
+        "--cell-gpus",
+        type=float,
+        default=0.0,
+        help="sweeps: GPUs each Ray task declares (e.g. 1 for LM cells on a GPU cluster)",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the records of a different scenario in the run folder",
+    )
+    run.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check scenarios without running them",
+        description=(
+            "Validate scenario files: every problem is listed with the dotted path of its key "
+            "(e.g. agents.1.values.rest.weight: must be > 0). Exit status 1 if any is invalid."
+        ),
+    )
+    validate.add_argument("scenarios", type=Path, nargs="+", help="scenario YAML files")
+
+    listing = commands.add_parser(
+        "list",
+        help="list envs, shipped scenarios, agent kinds and LM backends",
+        description="List what a scenario can name: env ids, agent kinds, LM backends, and "
+        "the shipped scenarios.",
+    )
+    listing.add_argument(
+        "what",
+        nargs="?",
+        choices=("envs", "scenarios", "agents", "backends"),
+        help="list only this (default: everything)",
+    )
+
+    train = commands.add_parser(
+        "train",
+        help="train an SB3 policy on a scenario's env",
+        description=(
+            "Train a stable-baselines3 policy on the scenario's env (parameter sharing through "
+            "SuperSuit for multi-agent envs). Checkpoints and TensorBoard logs go into the "
+            "run folder; use the saved model as a 'ppo' agent's checkpoint."
+        ),
+    )
+    train.add_argument("scenario", type=Path, help="the scenario YAML file")
+    train.add_argument(
+        "--algorithm",
+        choices=("ppo", "dqn"),
+        default="ppo",
+        help="SB3 algorithm (default: ppo; dqn for single-agent envs only)",
+    )
+    train.add_argument(
+        "--timesteps",
+        type=int,
+        default=20_000,
+        help="environment steps to train for (default: 20000)",
+    )
+    train.add_argument(
+        "--output", "-o", type=Path, help="run folder (default: runs/<scenario name>-train)"
+    )
+    _add_override_arguments(train)
+
+    report = commands.add_parser(
+        "report",
+        help="write a run folder's statistics and figures",
+        description=(
+            "Turn a run folder into statistics (e.g. the slope of utterance entropy on stress "
+            "and mood with bootstrap 95%% intervals, returns per agent kind, Gini and "
+            "cooperation) as report/report.md and PNG figures."
+        ),
+    )
+    report.add_argument("run_dir", type=Path, help="a run folder written by 'valuegym run'")
+    report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help()
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from valuegym.scenarios.loader import YamlLoadError, load_yaml_text
+
+    overrides: dict[str, Any] = {}
+    for item in args.overrides:
+        path, separator, text = item.partition("=")
+        if not separator or not path.strip():
+            raise UsageError(f"--set {item!r}: expected PATH=VALUE, e.g. seed=3")
+        try:
+            overrides[path.strip()] = load_yaml_text(text, source=f"--set {path.strip()}")
+        except YamlLoadError as error:
+            raise UsageError(str(error)) from None
+    for option, key in (("seed", "seed"), ("episodes", "episodes"), ("max_steps", "max_steps")):
+        if getattr(args, option) is not None:
+            overrides[key] = getattr(args, option)
+    return overrides
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from valuegym.scenarios.validation import load_scenario, scenario_with_overrides
+
+    scenario = load_scenario(args.scenario)
+    overrides = _overrides(args)
+    if overrides:
+        sweep = scenario.sweep
+        scenario = scenario_with_overrides(scenario, overrides)
+        if sweep is not None and "sweep" not in overrides:
+            # The sweep's cells are validated against the overridden base when they are planned.
+            scenario = scenario.model_copy(update={"sweep": sweep})
+    return scenario
+
+
+def _command_validate(args: argparse.Namespace) -> int:
+    from valuegym.scenarios.validation import ScenarioError, load_scenario
+
+    status = 0
+    for path in args.scenarios:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as error:
+            print(error.format(), file=sys.stderr)
+            status = 1
+            continue
+        sweep = ""
+        if scenario.sweep is not None:
+            cells = 1
+            for values in scenario.sweep.grid.values():
+                cells *= len(values)
+            sweep = f", sweep of {cells} cell(s) x {len(scenario.sweep.seed_list)} seed(s)"
+        print(
+            f"{path}: ok ({scenario.name}: {scenario.env.id}, {scenario.n_agents} agent(s), "
+            f"{scenario.episodes} episode(s) x {scenario.max_steps} steps{sweep})"
+        )
+    return status
+
+
+def _shipped_scenarios() -> list[Path]:
+    """Scenario files in ./scenarios and in the source tree valuegym was installed from."""
+    folders = [Path.cwd() / "scenarios", Path(valuegym.__file__).resolve().parents[1] / "scenarios"]
+    found: dict[Path, None] = {}
+    for folder in folders:
+        if folder.is_dir():
+            found.update(dict.fromkeys(sorted(folder.resolve().glob("*.yaml"))))
+    return list(found)
+
+
+def _command_list(args: argparse.Namespace) -> int:
+    from valuegym.agents.lm import available_backends
+    from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS
+    from valuegym.scenarios.schema import AGENT_KINDS, LM_BACKENDS
+    from valuegym.scenarios.validation import ScenarioError, load_scenario
+
+    sections: list[tuple[str, list[str]]] = []
+    if args.what in (None, "envs"):
+        sections.append(
+            (
+                "envs",
+                [f"{env_id}  (Gymnasium, single agent)" for env_id in SINGLE_AGENT_ENV_IDS]
+                + [
+                    f"{env_id}  (PettingZoo Parallel, multi-agent)"
+                    for env_id in MULTI_AGENT_ENV_IDS
+                ],
+            )
+        )
+    if args.what in (None, "scenarios"):
+        lines = []
+        for found in _shipped_scenarios():
+            path = found.relative_to(Path.cwd()) if found.is_relative_to(Path.cwd()) else found
+            try:
+                description = load_scenario(path).description.strip().splitlines()
+                lines.append(f"{path}  {description[0] if description else ''}".rstrip())
+            except ScenarioError:
+                lines.append(f"{path}  (invalid: run valuegym validate on it)")
+        sections.append(("scenarios", lines or ["(none found in ./scenarios)"]))
+    if args.what in (None, "agents"):
+        sections.append(("agent kinds", list(AGENT_KINDS)))
+    if args.what in (None, "backends"):
+        installed = available_backends()
+        sections.append(
+            (
+                "LM backends",
+                [
+                    f"{name}  ({'installed' if name in installed else 'not installed'}"
+                    f"{', the default' if installed and name == installed[0] else ''})"
+                    for name in LM_BACKENDS
+                ],
+            )
+        )
+    for title, lines in sections:
+        if args.what is None:
+            print(f"{title}:")
+            print("\n".join(f"  {line}" for line in lines))
+        else:
+            print("\n".join(lines))
     return 0
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    scenario = _load(args)
+    from valuegym.scenarios.runner import RunError, default_run_dir, run_scenario
+
+    run_dir = args.output if args.output is not None else default_run_dir(scenario)
+    if scenario.sweep is not None:
+        return _run_sweep(scenario, run_dir, args)
+    try:
+        result = run_scenario(
+            scenario,
+            run_dir,
+            progress=not args.quiet,
+            overwrite=args.overwrite,
+            report=not args.no_report,
+        )
+    except RunError as error:
+        raise UsageError(str(error)) from None
+    print(f"records: {result.folder.records_dir}")
+    if result.report_path is not None:
+        print(f"report:  {result.report_path}")
+        for figure in result.figures:
+            print(f"figure:  {figure}")
+    return 0
+
+
+def _run_sweep(scenario: Any, run_dir: Path, args: argparse.Namespace) -> int:
+    from valuegym.scenarios.sweeps import run_sweep
+
+    outcome = run_sweep(
+        scenario,
+        run_dir,
+        executor=args.executor,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        cell_gpus=args.cell_gpus,
+        progress=not args.quiet,
+    )
+    print(
+        f"sweep: {run_dir} ({len(outcome.ran)} cell(s) run, {len(outcome.skipped)} already "
+        f"finished, {len(outcome.failures)} failed)"
+    )
+    if not args.no_report and len(outcome.failures) < len(outcome.cells):
+        from valuegym.analysis.sweep_report import write_sweep_report
+
+        print(f"report:  {write_sweep_report(run_dir, seed=scenario.seed)}")
+    for failure in outcome.failures:
+        print(
+            f"failed: cell {failure.cell.cell_id} {dict(failure.cell.overrides)} "
+            f"seed {failure.cell.seed}: {failure.error}",
+            file=sys.stderr,
+        )
+    return 1 if outcome.failures else 0
+
+
+def _command_train(args: argparse.Namespace) -> int:
+    scenario = _load(args)
+    from valuegym.scenarios.runner import RunError, default_run_dir
+    from valuegym.scenarios.training import train_scenario
+
+    run_dir = args.output if args.output is not None else default_run_dir(scenario, "-train")
+    try:
+        model_path = train_scenario(
+            scenario, run_dir, algorithm=args.algorithm, timesteps=args.timesteps
+        )
+    except RunError as error:
+        raise UsageError(str(error)) from None
+    print(f"model: {model_path}")
+    return 0
+
+
+def _command_report(args: argparse.Namespace) -> int:
+    from valuegym.analysis.report import write_report
+    from valuegym.analysis.sweep_report import is_sweep_folder, write_sweep_report
+
+    if not args.run_dir.is_dir():
+        raise UsageError(f"{args.run_dir}: no such run folder")
+    writer = write_sweep_report if is_sweep_folder(args.run_dir) else write_report
+    try:
+        path = writer(args.run_dir, seed=args.seed)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+    print(f"report: {path}")
+    return 0
+
+
+_COMMANDS = {
+    "run": _command_run,
+    "validate": _command_validate,
+    "list": _command_list,
+    "train": _command_train,
+    "report": _command_report,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 on success, 1 for bad input or a failed run, 2 for bad usage.
+    """
+    from valuegym.scenarios.validation import ScenarioError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return _COMMANDS[args.command](args)
+    except (ScenarioError, UsageError) as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; finished episodes are on disk, rerun to resume", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(
+            f"valuegym {args.command}: {type(error).__name__}: {error}\n"
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

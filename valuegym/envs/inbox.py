@@ -204,6 +204,7 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.burst_size, self.capacity = min(burst_size, len(self.contacts)), capacity
         self.backlog_load, self.repetition_load = backlog_load, repetition_load
         self.ignore_penalty, self.episode_length = ignore_penalty, episode_length
+        self.profile: ValueProfile = profile  # the agent's values (the default when none given)
         self._core = ValueCore(ValueStore.from_profile(profile))
         self._topic_columns = [self._core.index(topic) for topic in self.topics]
         self._standing_column = self._core.index("standing")

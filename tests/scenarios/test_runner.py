@@ -1,0 +1,240 @@
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from valuegym.scenarios import runner as runner_module
+from valuegym.scenarios.runner import RunError, default_run_dir, run_scenario
+from valuegym.scenarios.validation import validate_scenario
+
+COMMONS = {
+    "name": "mixed-commons",
+    "seed": 5,
+    "env": {"id": "valuegym/Commons-v0"},
+    "agents": [
+        {"id": "calm", "kind": "greedy", "count": 2},
+        {"id": "tense", "kind": "softmax", "affect": {"stress_baseline": 0.8}},
+        {"id": "noise", "kind": "random"},
+    ],
+    "episodes": 3,
+    "max_steps": 15,
+}
+CHAT = {
+    "name": "chat",
+    "seed": 1,
+    "env": {"id": "valuegym/Conversation-v0", "args": {"mode": "text"}},
+    "agents": [
+        {"id": "ann", "kind": "lm", "persona": "a baker", "lm": {"max_new_tokens": 3}},
+        {
+            "id": "bob",
+            "kind": "lm",
+            "persona": "a nurse",
+            "affect": {"stress_baseline": 0.7},
+            "lm": {"max_new_tokens": 3},
+        },
+        {"id": "cy", "kind": "greedy"},
+    ],
+    "episodes": 2,
+    "max_steps": 6,
+    "measure": {
+        "semantic_entropy": {"samples": 3, "clusterer": "text", "every": 2},
+        "mutual_information": True,
+    },
+}
+
+
+def record_bytes(run_dir: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted((run_dir / "records").iterdir())}
+
+
+def test_mixed_population_records_every_agent_and_step(tmp_path: Path):
+    result = run_scenario(validate_scenario(COMMONS), tmp_path, progress=False, report=False)
+    steps = result.folder.read("steps")
+    assert set(steps.column("agent").to_pylist()) == {"calm_0", "calm_1", "tense", "noise"}
+    assert steps.column("agent_kind").to_pylist()[:4] == ["greedy", "greedy", "softmax", "random"]
+    assert steps.column("env_agent").to_pylist()[:4] == [f"agent_{i}" for i in range(4)]
+    for column in (
+        "reward",
+        "mood",
+        "stress",
+        "stock_food",
+        "wanting_rest",
+        "env_resource",
+        "env_gini",
+        "env_cooperation_rate",
+    ):
+        assert column in steps.column_names
+    episodes = np.array(steps.column("episode"))
+    assert sorted(set(episodes.tolist())) == [0, 1, 2]
+    assert all(np.count_nonzero(episodes == e) % 4 == 0 for e in range(3))
+    assert steps.num_rows <= 3 * 15 * 4
+    summary = result.folder.read_summary()
+    assert summary["episodes_run"] == 3
+    assert summary["agents"][2] == {"id": "tense", "kind": "softmax"}
+    assert (tmp_path / "scenario.yaml").read_text().startswith("name: mixed-commons\n")
+
+
+def test_same_scenario_and_seed_give_byte_identical_records(tmp_path: Path):
+    scenario = validate_scenario(COMMONS)
+    for name in ("a", "b"):
+        run_scenario(scenario, tmp_path / name, progress=False, report=False)
+    assert record_bytes(tmp_path / "a") == record_bytes(tmp_path / "b")
+    other = validate_scenario({**COMMONS, "seed": 6})
+    run_scenario(other, tmp_path / "c", progress=False, report=False)
+    assert record_bytes(tmp_path / "a") != record_bytes(tmp_path / "c")
+
+
+def test_lm_agents_speak_on_their_turn_and_are_measured(tmp_path: Path, fake_model):
+    model = fake_model
+    result = run_scenario(
+        validate_scenario(CHAT),
+        tmp_path,
+        progress=False,
+        report=False,
+        load_model=lambda backend, name, **options: model,
+    )
+    utterances = result.folder.read("utterances")
+    steps = result.folder.read("steps")
+    # Turn-based: agent_0, agent_1, agent_2, ... speak in turn; cy (greedy) never speaks.
+    assert utterances.column("agent").to_pylist()[:4] == ["ann", "bob", "ann", "bob"]
+    assert utterances.num_rows == 2 * 4
+    assert set(utterances.column("step").to_pylist()) == {0, 1, 3, 4}
+    texts = utterances.column("text").to_pylist()
+    assert all(len(text.split()) == 3 and set(text.split()) <= set(model.words) for text in texts)
+    assert utterances.column("mean_token_entropy").to_pylist() == pytest.approx([math.log(8)] * 8)
+    assert utterances.column("surprisal").to_pylist() == pytest.approx([3 * math.log(8)] * 8)
+    semantic = np.array(utterances.column("semantic_entropy").to_pylist(), dtype=float)
+    measured = np.array(utterances.column("step").to_pylist()) % 2 == 0
+    assert np.all(np.isfinite(semantic[measured]))
+    assert np.all(semantic[measured] <= math.log(3) + 1e-9)
+    assert np.all(np.isnan(semantic[~measured]))
+    # The speaker's words reach the chat the next speaker's prompt shows.
+    first_text = texts[0]
+    assert any(
+        first_text in message["content"] for prompt in model.prompts_seen[1:] for message in prompt
+    )
+    first_steps = np.array(steps.column("step").to_pylist()) == 0
+    actions = steps.filter(first_steps).column("action").to_pylist()
+    assert actions[0] >= 0
+    assert actions[1:3] == [-1, -1]  # only agent_0 acted
+    information = result.folder.read("information")
+    assert information.num_rows == 2
+    assert information.column("agents").to_pylist() == ["ann,bob", "ann,bob"]
+    assert all(value >= -0.5 for value in information.column("mutual_information").to_pylist())
+
+
+def test_fake_lm_run_is_deterministic(tmp_path: Path, fake_model):
+    for name in ("a", "b"):
+        run_scenario(
+            validate_scenario(CHAT),
+            tmp_path / name,
+            progress=False,
+            report=False,
+            load_model=lambda backend, model, **options: type(fake_model)(),
+        )
+    assert record_bytes(tmp_path / "a") == record_bytes(tmp_path / "b")
+
+
+def test_interrupted_run_resumes_with_identical_records(tmp_path: Path, monkeypatch):
+    scenario = validate_scenario({**COMMONS, "episodes": 4})
+    run_scenario(scenario, tmp_path / "whole", progress=False, report=False)
+
+    original_run = runner_module._EpisodeRun.run
+
+    def crash_in_episode_two(self):
+        if self.episode == 2:
+            raise KeyboardInterrupt
+        return original_run(self)
+
+    monkeypatch.setattr(runner_module._EpisodeRun, "run", crash_in_episode_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_scenario(scenario, tmp_path / "resumed", progress=False, report=False)
+    folder = runner_module.RunFolder(tmp_path / "resumed")
+    assert folder.finished_episodes() == [0, 1]
+    assert not folder.is_complete
+    monkeypatch.setattr(runner_module._EpisodeRun, "run", original_run)
+    result = run_scenario(scenario, tmp_path / "resumed", progress=False, report=False)
+    assert (result.episodes_run, result.episodes_resumed) == (2, 2)
+    assert record_bytes(tmp_path / "whole") == record_bytes(tmp_path / "resumed")
+
+
+def test_a_different_scenario_is_not_mixed_into_a_run_folder(tmp_path: Path):
+    run_scenario(validate_scenario(COMMONS), tmp_path, progress=False, report=False)
+    changed = validate_scenario({**COMMONS, "max_steps": 5})
+    with pytest.raises(RunError, match="holds the records of a different scenario"):
+        run_scenario(changed, tmp_path, progress=False, report=False)
+    run_scenario(changed, tmp_path, progress=False, report=False, overwrite=True)
+    assert set(
+        pq.read_table(tmp_path / "records/steps-e00000.parquet").column("step").to_pylist()
+    ) <= set(range(5))
+
+
+def test_unreachable_language_model_server_is_one_clear_error(tmp_path: Path):
+    scenario = validate_scenario(
+        {
+            "name": "offline",
+            "env": {"id": "valuegym/Inbox-v0"},
+            "max_steps": 2,
+            "agents": [
+                {
+                    "kind": "lm",
+                    "lm": {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"},
+                }
+            ],
+        }
+    )
+    with pytest.raises(RunError, match=r"^language model failed: .*127\.0\.0\.1:9.* unreachable"):
+        run_scenario(scenario, tmp_path / "run", progress=False, report=False)
+    assert not (tmp_path / "run").exists()  # nothing finished, nothing left behind
+
+
+def test_default_run_dir_uses_output_then_name():
+    assert default_run_dir(validate_scenario(COMMONS)) == Path("runs/mixed-commons")
+    assert default_run_dir(validate_scenario({**COMMONS, "output": "a/b"}), "-train") == Path(
+        "runs/a/b-train"
+    )
+
+
+@pytest.mark.slow
+def test_killed_process_keeps_finished_episodes_and_resumes(tmp_path: Path):
+    scenario_file = tmp_path / "long.yaml"
+    scenario_file.write_text(
+        "name: long\nseed: 2\nenv: {id: valuegym/Orchard-v0}\nagents: [{kind: softmax}]\n"
+        "episodes: 40\nmax_steps: 2000\n"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "valuegym.cli",
+        "run",
+        str(scenario_file),
+        "-q",
+        "--no-report",
+        "--output",
+        str(tmp_path / "run"),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    records = tmp_path / "run" / "records"
+    deadline = time.monotonic() + 120
+    while not (records / "steps-e00001.parquet").exists():
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = sorted(path.name for path in records.glob("steps-*.parquet"))
+    assert 2 <= len(finished) < 40
+    for name in finished:
+        assert pq.read_table(records / name).num_rows == 2000  # complete, readable
+    assert not (tmp_path / "run" / "summary.json").exists()
+    resumed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(list(records.glob("steps-*.parquet"))) == 40
+    assert (tmp_path / "run" / "summary.json").exists()

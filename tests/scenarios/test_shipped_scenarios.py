@@ -1,0 +1,74 @@
+"""Every shipped scenario validates, and runs at a tiny size with the real default model."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from valuegym.scenarios.runner import run_scenario
+from valuegym.scenarios.validation import load_scenario, scenario_with_overrides
+
+SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
+EXPECTED = {
+    "quickstart.yaml",
+    "orchard_variety.yaml",
+    "inbox_hammered.yaml",
+    "commons_calm_vs_stressed.yaml",
+    "conversation_lm.yaml",
+}
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def tiny(path: Path):
+    scenario = load_scenario(path)
+    overrides = {"episodes": 1, "max_steps": 3, "sweep": None}
+    if scenario.measure.semantic_entropy is not None:
+        overrides["measure.semantic_entropy.samples"] = 2
+    # Mutual information costs M x M x K scoring calls; test_runner.py covers its wiring.
+    overrides["measure.mutual_information"] = False
+    for index, agent in enumerate(scenario.agents):
+        if agent.kind == "lm":
+            overrides[f"agents.{index}.lm.max_new_tokens"] = 2
+    return scenario_with_overrides(scenario, overrides)
+
+
+def test_the_issue_s_scenarios_are_shipped():
+    assert {path.name for path in SCENARIOS} >= EXPECTED
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[path.stem for path in SCENARIOS])
+def test_shipped_scenario_validates_with_its_references(path: Path):
+    scenario = load_scenario(path)
+    assert scenario.description, "a shipped scenario says what it studies"
+    assert path.read_text().startswith("#"), "a shipped scenario opens with a comment"
+    if scenario.sweep is not None:
+        for grid_path, values in scenario.sweep.grid.items():
+            for value in values:
+                assert scenario_with_overrides(scenario, {grid_path: value}).sweep is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SCENARIOS, ids=[path.stem for path in SCENARIOS])
+def test_shipped_scenario_runs_at_a_tiny_size(path: Path, tmp_path: Path):
+    scenario = tiny(path)
+    result = run_scenario(scenario, tmp_path / "a", progress=False)
+    if path.name == "quickstart.yaml":
+        # The README demo, run twice: the same seed gives the same records, byte for byte.
+        run_scenario(scenario, tmp_path / "b", progress=False, report=False)
+        records = sorted((tmp_path / "a" / "records").iterdir())
+        assert [p.name for p in records] == sorted(os.listdir(tmp_path / "b" / "records"))
+        for record in records:
+            assert record.read_bytes() == (tmp_path / "b" / "records" / record.name).read_bytes()
+    steps = result.folder.read("steps")
+    assert steps.num_rows == 3 * scenario.n_agents
+    assert result.report_path is not None
+    assert result.figures, "the report has at least one figure"
+    if scenario.uses_language_model:
+        utterances = result.folder.read("utterances")
+        assert utterances.num_rows >= 1
+        assert all(0 < n <= 2 for n in utterances.column("length").to_pylist())
+        assert (tmp_path / "a" / "report" / "entropy_vs_stress.png").is_file()

@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import pytest
+
+from valuegym.scenarios.runner import RunError, run_scenario
+from valuegym.scenarios.training import train_scenario
+from valuegym.scenarios.validation import validate_scenario
+
+ORCHARD = {
+    "name": "orchard-train",
+    "seed": 0,
+    "env": {"id": "valuegym/Orchard-v0"},
+    "agents": [{"kind": "greedy", "affect": {"stress_baseline": 0.3}}],
+    "max_steps": 20,
+}
+
+
+@pytest.mark.slow
+def test_trained_checkpoint_acts_as_a_ppo_agent(tmp_path: Path):
+    model_path = train_scenario(validate_scenario(ORCHARD), tmp_path / "train", timesteps=64)
+    assert model_path == tmp_path / "train" / "checkpoints" / "model.zip"
+    assert model_path.with_suffix(".json").is_file()
+    assert list((tmp_path / "train" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert (tmp_path / "train" / "scenario.yaml").is_file()
+    playing = validate_scenario(
+        {**ORCHARD, "agents": [{"kind": "ppo", "checkpoint": str(model_path)}], "episodes": 2},
+    )
+    for name in ("a", "b"):
+        run_scenario(playing, tmp_path / name, progress=False, report=False)
+    steps = (tmp_path / "a" / "records" / "steps-e00000.parquet").read_bytes()
+    assert steps == (tmp_path / "b" / "records" / "steps-e00000.parquet").read_bytes()
+
+
+@pytest.mark.slow
+def test_multi_agent_env_trains_one_shared_policy(tmp_path: Path):
+    scenario = validate_scenario(
+        {
+            "name": "commons-train",
+            "env": {"id": "valuegym/Commons-v0"},
+            "agents": [{"kind": "greedy", "count": 3}],
+            "max_steps": 10,
+        }
+    )
+    model_path = train_scenario(scenario, tmp_path, timesteps=48)
+    assert model_path.is_file()
+    mixed = validate_scenario(
+        {
+            **scenario.to_mapping(),
+            "agents": [
+                {"kind": "ppo", "checkpoint": str(model_path), "count": 2},
+                {"kind": "random"},
+            ],
+        }
+    )
+    result = run_scenario(mixed, tmp_path / "run", progress=False, report=False)
+    kinds = result.folder.read("steps").column("agent_kind").to_pylist()
+    assert kinds[:3] == ["ppo", "ppo", "random"]
+
+
+def test_training_refuses_what_sb3_cannot_train(tmp_path: Path):
+    chat = validate_scenario(
+        {
+            "name": "chat",
+            "env": {"id": "valuegym/Conversation-v0", "args": {"mode": "text"}},
+            "agents": [{"kind": "greedy", "count": 2}],
+        }
+    )
+    with pytest.raises(RunError, match="mode: numeric"):
+        train_scenario(chat, tmp_path, timesteps=8)
+    with pytest.raises(RunError, match="use ppo"):
+        train_scenario(chat, tmp_path, algorithm="dqn", timesteps=8)
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,213 @@
+from pathlib import Path
+
+import pytest
+
+import valuegym
+from valuegym.cli import main
+
+GOOD = """\
+name: tiny
+seed: 1
+env: {id: valuegym/Orchard-v0}
+agents: [{kind: greedy}]
+episodes: 2
+max_steps: 5
+"""
+
+BILLION_LAUGHS = "\n".join(
+    ["name: &a [x, x, x, x, x, x, x, x, x]"]
+    + [
+        f"k{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]"
+        for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
+)
+
+BAD_INPUTS = {
+    "malformed": ("name: tiny\nagents: [1, 2\nseed: 3\n", "line 3, column 5: expected ',' or ']'"),
+    "unknown_key": (GOOD + "colour: blue\n", "colour: unknown key (expected one of: name,"),
+    "wrong_type": (GOOD.replace("seed: 1", "seed: one"), "seed: must be an integer (got 'one')"),
+    "out_of_range": (
+        GOOD.replace("{kind: greedy}", "{kind: greedy, values: {rest: {weight: -1.0}}}"),
+        "agents.0.values.rest.weight: must be > 0 (got -1.0)",
+    ),
+    "unknown_env": (GOOD.replace("Orchard-v0", "Orchard-v9"), "env.id: unknown env id"),
+    "unknown_kind": (GOOD.replace("greedy", "genius"), "agents.0.kind: unknown value 'genius'"),
+    "alias_bomb": (BILLION_LAUGHS, "alias bomb"),
+    "deep_nesting": ("name: " + "[" * 5000 + "]" * 5000, "nesting"),
+    "python_tag": (
+        GOOD + "hook: !!python/object/apply:os.system ['touch pwned']\n",
+        "tag !!python/object/apply:os.system is not allowed",
+    ),
+    "empty": ("", "the scenario is empty"),
+    "not_a_mapping": ("- 1\n- 2\n", "must be a mapping of keys"),
+    "absolute_output": (GOOD + "output: /tmp/elsewhere\n", "output: must be a relative folder"),
+    "escaping_output": (GOOD + "output: ../../up\n", "output: must stay under runs/"),
+    "duplicate_key": (GOOD + "seed: 2\n", "duplicate key 'seed'"),
+}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["validate", "run", "train"])
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_clear_message_exit_1_and_nothing_written(workdir, capsys, case, command):
+    text, expected = BAD_INPUTS[case]
+    (workdir / "s.yaml").write_text(text)
+    assert main([command, "s.yaml"]) == 1
+    captured = capsys.readouterr()
+    assert expected in captured.err
+    assert captured.err.startswith("s.yaml: ")
+    assert "Traceback" not in captured.err + captured.out
+    assert sorted(path.name for path in workdir.iterdir()) == ["s.yaml"]
+    assert not (workdir / "pwned").exists()
+
+
+def test_validate_lists_every_problem(workdir, capsys):
+    (workdir / "s.yaml").write_text(
+        "name: x\nseed: -1\nenv: {id: valuegym/Commons-v0}\nagents:\n  - {kind: greedy}\n"
+        "  - {kind: greedy, values: {food: {weight: -1}}, affect: {stress_baseline: 3}}\n"
+        "episodes: 0\n"
+    )
+    assert main(["validate", "s.yaml"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "s.yaml: seed: must be >= 0 (got -1)",
+        "s.yaml: episodes: must be >= 1 (got 0)",
+        "s.yaml: agents.1.values.food.weight: must be > 0 (got -1.0)",
+        "s.yaml: agents.1.affect.stress_baseline: must be in [0, 1] (got 3.0)",
+    ]
+
+
+def test_validate_ok_and_mixed(workdir, capsys):
+    (workdir / "good.yaml").write_text(GOOD)
+    (workdir / "bad.yaml").write_text("name: [\n")
+    assert main(["validate", "good.yaml"]) == 0
+    assert capsys.readouterr().out == (
+        "good.yaml: ok (tiny: valuegym/Orchard-v0, 1 agent(s), 2 episode(s) x 5 steps)\n"
+    )
+    assert main(["validate", "good.yaml", "bad.yaml"]) == 1
+
+
+def test_run_writes_records_summary_and_report_under_runs(workdir, capsys):
+    (workdir / "s.yaml").write_text(GOOD)
+    assert main(["run", "s.yaml", "-q"]) == 0
+    out = capsys.readouterr().out
+    run_dir = workdir / "runs" / "tiny"
+    assert "report:  runs/tiny/report/report.md" in out
+    assert sorted(p.name for p in (run_dir / "records").iterdir()) == [
+        "steps-e00000.parquet",
+        "steps-e00001.parquet",
+    ]
+    assert (run_dir / "summary.json").is_file()
+    assert (run_dir / "report" / "value_trajectories.png").is_file()
+    # Rerunning the finished scenario changes no record.
+    before = (run_dir / "records" / "steps-e00001.parquet").read_bytes()
+    assert main(["run", "s.yaml", "-q", "--no-report"]) == 0
+    assert (run_dir / "records" / "steps-e00001.parquet").read_bytes() == before
+
+
+def test_run_overrides_and_output(workdir, capsys):
+    (workdir / "s.yaml").write_text(GOOD)
+    assert (
+        main(
+            [
+                "run",
+                "s.yaml",
+                "-q",
+                "--no-report",
+                "--output",
+                "elsewhere",
+                "--episodes",
+                "1",
+                "--set",
+                "agents.0.affect.stress_baseline=0.7",
+            ]
+        )
+        == 0
+    )
+    resolved = (workdir / "elsewhere" / "scenario.yaml").read_text()
+    assert "episodes: 1\n" in resolved
+    assert "stress_baseline: 0.7" in resolved
+    assert main(["run", "s.yaml", "--set", "agents.0.affect.stress_baseline=7"]) == 1
+    assert "agents.0.affect.stress_baseline: must be in [0, 1] (got 7.0)" in capsys.readouterr().err
+    assert main(["run", "s.yaml", "--set", "nonsense"]) == 1
+    assert "expected PATH=VALUE" in capsys.readouterr().err
+
+
+def test_run_refuses_to_mix_scenarios_in_one_folder(workdir, capsys):
+    (workdir / "s.yaml").write_text(GOOD)
+    assert main(["run", "s.yaml", "-q", "--no-report"]) == 0
+    assert main(["run", "s.yaml", "-q", "--max-steps", "3"]) == 1
+    assert "holds the records of a different scenario" in capsys.readouterr().err
+    assert main(["run", "s.yaml", "-q", "--max-steps", "3", "--overwrite"]) == 0
+
+
+def test_report_command(workdir, capsys):
+    (workdir / "s.yaml").write_text(GOOD)
+    main(["run", "s.yaml", "-q", "--no-report"])
+    capsys.readouterr()
+    assert main(["report", "runs/tiny"]) == 0
+    assert capsys.readouterr().out == "report: runs/tiny/report/report.md\n"
+    assert main(["report", "missing"]) == 1
+    assert "missing: no such run folder" in capsys.readouterr().err
+    (workdir / "empty").mkdir()
+    assert main(["report", "empty"]) == 1
+    assert "no finished episode records" in capsys.readouterr().err
+
+
+def test_list_names_envs_kinds_backends_and_scenarios(workdir, capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for expected in (
+        "valuegym/Orchard-v0",
+        "valuegym/Commons-v0",
+        "softmax",
+        "llamacpp",
+        "quickstart.yaml",
+    ):
+        assert expected in out
+    assert main(["list", "agents"]) == 0
+    assert capsys.readouterr().out == "lm\nppo\ngreedy\nsoftmax\nrandom\n"
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["list"], ["train"], ["report"]])
+def test_every_command_has_help(capsys, command):
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+    assert exited.value.code == 0
+    assert "usage: valuegym" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out == f"valuegym {valuegym.__version__}\n"
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    for command in ("run", "validate", "list", "train", "report"):
+        assert f"\n    {command} " in out
+
+
+def test_run_dispatches_a_sweep_to_its_cells(workdir, capsys):
+    (workdir / "s.yaml").write_text(
+        GOOD + "sweep: {grid: {agents.0.kind: [greedy, random]}, seeds: 2}\n"
+    )
+    assert main(["run", "s.yaml", "-q", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "4 cell(s) run, 0 already finished, 0 failed" in out
+    assert "report:  runs/tiny/report/report.md" in out
+    cells = sorted(path for path in (workdir / "runs" / "tiny" / "cells").iterdir())
+    assert len(cells) == 4
+    assert all((cell / "summary.json").is_file() for cell in cells)
+    assert (workdir / "runs" / "tiny" / "report" / "report.md").is_file()
+    assert main(["report", "runs/tiny"]) == 0
+    assert "report: runs/tiny/report/report.md" in capsys.readouterr().out
+    assert main(["run", "s.yaml", "-q", "--workers", "1"]) == 0
+    assert "0 cell(s) run, 4 already finished" in capsys.readouterr().out

@@ -1,0 +1,234 @@
+"""Figures for a paper draft, drawn with matplotlib's Agg canvas straight to PNG.
+
+No pyplot: each function builds its own :class:`~matplotlib.figure.Figure`, so plotting is
+free of global state and works without a display.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from valuegym.analysis.statistics import GroupSummary, SlopeFit
+from valuegym.scenarios.records import write_bytes_atomic
+
+__all__ = [
+    "plot_entropy_against_state",
+    "plot_group_means",
+    "plot_parameter_effect",
+    "plot_series",
+    "plot_value_trajectories",
+]
+
+_SIZE: Final = (4.5, 3.2)  # inches: fits one column of a two-column paper
+_DPI: Final = 200
+_COLOURS: Final = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+
+
+def _new_figure(size: tuple[float, float] = _SIZE, columns: int = 1) -> tuple[Figure, list[Axes]]:
+    figure = Figure(figsize=size, dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = [figure.add_subplot(1, columns, index + 1) for index in range(columns)]
+    for ax in axes:
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(labelsize=8)
+    return figure, axes
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    write_bytes_atomic(buffer.getvalue(), path)
+    return path
+
+
+def plot_entropy_against_state(
+    state: np.ndarray,
+    entropy: np.ndarray,
+    fit: SlopeFit,
+    path: Path,
+    *,
+    state_label: str,
+    entropy_label: str,
+    groups: np.ndarray | None = None,
+) -> Path:
+    """Scatter of an utterance measure against a value-state variable, with the fitted line.
+
+    Args:
+        state: The value-state variable per utterance (e.g. stress).
+        entropy: The measure per utterance (e.g. mean token entropy, nats).
+        fit: The fitted slope and its bootstrap interval (shown in the legend).
+        path: The PNG to write.
+        state_label: Axis label of the state.
+        entropy_label: Axis label of the measure, with its unit.
+        groups: Optional label per utterance (e.g. agent id) to colour points by.
+
+    Returns:
+        ``path``.
+    """
+    figure, (ax,) = _new_figure()
+    labels = np.asarray(groups) if groups is not None else np.full(len(state), "")
+    for index, label in enumerate(dict.fromkeys(labels.tolist())):
+        chosen = labels == label
+        ax.scatter(
+            state[chosen],
+            entropy[chosen],
+            s=10,
+            alpha=0.6,
+            linewidths=0,
+            color=_COLOURS[index % len(_COLOURS)],
+            label=str(label) or None,
+        )
+    if np.isfinite(fit.slope):
+        span = np.linspace(np.nanmin(state), np.nanmax(state), 50)
+        ax.plot(
+            span,
+            fit.intercept + fit.slope * span,
+            color="black",
+            linewidth=1.5,
+            label=(
+                f"OLS slope {fit.slope:+.3f} "
+                f"[{fit.low:+.3f}, {fit.high:+.3f}] ({fit.confidence:.0%} CI)"
+            ),
+        )
+    ax.set_xlabel(state_label, fontsize=9)
+    ax.set_ylabel(entropy_label, fontsize=9)
+    ax.legend(fontsize=7, framealpha=0.85, edgecolor="none")
+    return _save(figure, path)
+
+
+def plot_value_trajectories(
+    steps: np.ndarray,
+    series: Mapping[str, Mapping[str, np.ndarray]],
+    path: Path,
+) -> Path:
+    """Mood and stress (or any state variables) over time, one line per agent.
+
+    Args:
+        steps: The step numbers, shape ``(n_steps,)``.
+        series: Variable name (a panel, e.g. ``"stress"``) -> agent id -> values over the
+            steps (mean over episodes), each shaped like ``steps``.
+        path: The PNG to write.
+
+    Returns:
+        ``path``.
+    """
+    figure, axes = _new_figure(size=(3.2 * len(series), 3.0), columns=len(series))
+    for ax, (variable, per_agent) in zip(axes, series.items(), strict=True):
+        for index, (agent, values) in enumerate(per_agent.items()):
+            ax.plot(
+                steps, values, linewidth=1.2, color=_COLOURS[index % len(_COLOURS)], label=agent
+            )
+        ax.set_xlabel("step", fontsize=9)
+        ax.set_ylabel(variable, fontsize=9)
+    if len(series) and len(next(iter(series.values()))) <= len(_COLOURS):
+        axes[-1].legend(fontsize=7, frameon=False)
+    return _save(figure, path)
+
+
+def plot_group_means(summaries: Sequence[GroupSummary], path: Path, *, value_label: str) -> Path:
+    """Means with bootstrap intervals as points with error bars, one per group.
+
+    Args:
+        summaries: One per group (e.g. agent kind).
+        path: The PNG to write.
+        value_label: Axis label of the quantity (e.g. "episode return").
+
+    Returns:
+        ``path``.
+    """
+    figure, (ax,) = _new_figure()
+    positions = np.arange(len(summaries))
+    means = np.array([summary.mean for summary in summaries])
+    errors = np.array(
+        [
+            [summary.mean - summary.low for summary in summaries],
+            [summary.high - summary.mean for summary in summaries],
+        ]
+    )
+    ax.errorbar(positions, means, yerr=errors, fmt="o", color=_COLOURS[0], capsize=4)
+    ax.set_xticks(positions, [summary.group for summary in summaries], fontsize=8)
+    ax.set_xlim(-0.6, len(summaries) - 0.4)
+    ax.set_ylabel(value_label, fontsize=9)
+    return _save(figure, path)
+
+
+def plot_series(
+    steps: np.ndarray,
+    mean: np.ndarray,
+    path: Path,
+    *,
+    value_label: str,
+    low: np.ndarray | None = None,
+    high: np.ndarray | None = None,
+) -> Path:
+    """One quantity over time (e.g. the shared resource), with an optional band.
+
+    Args:
+        steps: Step numbers.
+        mean: The quantity per step (mean over episodes).
+        path: The PNG to write.
+        value_label: Axis label of the quantity.
+        low: Lower edge of the band (e.g. the minimum over episodes).
+        high: Upper edge of the band.
+
+    Returns:
+        ``path``.
+    """
+    figure, (ax,) = _new_figure()
+    ax.plot(steps, mean, color=_COLOURS[0], linewidth=1.5)
+    if low is not None and high is not None:
+        ax.fill_between(steps, low, high, color=_COLOURS[0], alpha=0.2, linewidth=0)
+    ax.set_xlabel("step", fontsize=9)
+    ax.set_ylabel(value_label, fontsize=9)
+    return _save(figure, path)
+
+
+def plot_parameter_effect(
+    values: Sequence[object],
+    summaries: Sequence[GroupSummary],
+    path: Path,
+    *,
+    parameter_label: str,
+    value_label: str,
+) -> Path:
+    """A measure against a swept parameter: group means with intervals, joined by a line.
+
+    Numeric parameter values are placed on a numeric axis; others are categories.
+
+    Args:
+        values: The parameter's values, one per summary.
+        summaries: The measure's mean and interval at each value (over seeds).
+        path: The PNG to write.
+        parameter_label: Axis label of the parameter (e.g. its dotted path).
+        value_label: Axis label of the measure.
+
+    Returns:
+        ``path``.
+    """
+    figure, (ax,) = _new_figure()
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    positions = np.asarray(values, dtype=float) if numeric else np.arange(len(values))
+    means = np.array([summary.mean for summary in summaries])
+    errors = np.array(
+        [
+            [summary.mean - summary.low for summary in summaries],
+            [summary.high - summary.mean for summary in summaries],
+        ]
+    )
+    ax.errorbar(
+        positions, means, yerr=errors, fmt="o-", color=_COLOURS[0], capsize=4, linewidth=1.2
+    )
+    if not numeric:
+        ax.set_xticks(positions, [str(v) for v in values], fontsize=8)
+    ax.set_xlabel(parameter_label, fontsize=9)
+    ax.set_ylabel(value_label, fontsize=9)
+    return _save(figure, path)

@@ -1,0 +1,409 @@
+"""Build a scenario's env and agents: the population the runner steps.
+
+The env is made through Gymnasium (single agent) or PettingZoo's Parallel API (multi-agent)
+with the scenario's arguments, the agents' value profiles (one per agent, in population order)
+and, where the env has such an argument, the episode length set to ``max_steps``. The i-th
+agent of the scenario (counts expanded) is the env's i-th agent.
+
+Agents:
+
+- ``random``, ``greedy``, ``softmax``: :mod:`valuegym.agents.heuristic`;
+- ``ppo``: a saved SB3 model (:func:`valuegym.agents.training.load`) acting deterministically;
+- ``lm``: :class:`~valuegym.agents.lm_agent.LMAgent`; agents that share a model and sampling
+  settings share one ``LMAgent`` (one batched ``generate`` per step), and each distinct model
+  is loaded once.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import import_module
+from typing import Any, Final
+
+import gymnasium
+import numpy as np
+import pettingzoo
+
+from valuegym.scenarios.schema import AgentSpec, Scenario
+from valuegym.values import AgentSnapshot, ProfileError, ValueProfile
+
+__all__ = [
+    "EPISODE_LENGTH_ARGUMENTS",
+    "LMGroup",
+    "Member",
+    "Population",
+    "PopulationError",
+    "build_population",
+    "env_arguments",
+    "env_factory",
+    "env_parameters",
+    "seed_for",
+    "snapshot_from_info",
+]
+
+#: Env constructor arguments that mean "steps per episode"; set from ``max_steps``.
+EPISODE_LENGTH_ARGUMENTS: Final = ("episode_length", "max_cycles")
+
+
+class PopulationError(RuntimeError):
+    """The env or an agent could not be built; the message names the scenario key."""
+
+
+def env_factory(env_id: str) -> Callable[..., Any]:
+    """The callable that builds ``env_id`` (a Gymnasium env class or a PettingZoo env class).
+
+    Args:
+        env_id: A registered valuegym id.
+
+    Returns:
+        The class (or function) named by the registry's entry point.
+    """
+    if env_id in pettingzoo.parallel_registry:
+        entry = pettingzoo.parallel_registry[env_id]
+        entry_point = entry if isinstance(entry, str) else getattr(entry, "entry_point", entry)
+    else:
+        entry_point = gymnasium.spec(env_id).entry_point
+    if callable(entry_point):
+        factory: Any = entry_point
+    else:
+        module_name, _, attribute = str(entry_point).partition(":")
+        factory = getattr(import_module(module_name), attribute)
+    # PettingZoo modules expose parallel_env(**kwargs); the class documents the arguments.
+    return getattr(import_module(factory.__module__), "raw_env", factory)
+
+
+def env_parameters(env_id: str) -> tuple[str, ...] | None:
+    """Names of the env's constructor arguments, or ``None`` if it takes any keyword.
+
+    Args:
+        env_id: A registered valuegym id.
+
+    Returns:
+        The argument names, in order.
+    """
+    parameters = inspect.signature(env_factory(env_id)).parameters.values()
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return tuple(parameter.name for parameter in parameters if parameter.name != "self")
+
+
+def snapshot_from_info(values: Mapping[str, Any], row: int) -> AgentSnapshot:
+    """An :class:`~valuegym.values.AgentSnapshot` from an env's ``info["values"]``.
+
+    Args:
+        values: The ``info["values"]`` mapping (stocks, wanting, mood, stress, temperature).
+        row: The agent's position in the population (selects its persona).
+
+    Returns:
+        The snapshot; effective weights and expectations are empty when the env leaves them out.
+    """
+    stocks = dict(values["stocks"])
+    return AgentSnapshot(
+        agent=row,
+        value_names=tuple(stocks),
+        stocks=stocks,
+        wanting=dict(values["wanting"]),
+        effective_weight=dict(values.get("effective_weight", {})),
+        expected=dict(values.get("expected", {})),
+        mood=float(values["mood"]),
+        stress=float(values["stress"]),
+        temperature=float(values["temperature"]),
+    )
+
+
+@dataclass
+class Member:
+    """One agent of the population.
+
+    Attributes:
+        agent_id: The scenario's name for it (records use this).
+        env_agent: The env's name for it (PettingZoo agent name; ``"agent"`` in Gymnasium).
+        row: Its position in the population.
+        spec: Its scenario entry.
+        policy: ``act(observation, info) -> int`` and ``reset(seed)`` (``None`` for LM agents).
+        lm_group: Index into :attr:`Population.lm_groups` (LM agents only).
+    """
+
+    agent_id: str
+    env_agent: str
+    row: int
+    spec: AgentSpec
+    policy: Any = None
+    lm_group: int | None = None
+
+
+@dataclass
+class LMGroup:
+    """LM agents that share one :class:`~valuegym.agents.lm_agent.LMAgent`.
+
+    Attributes:
+        agent: The LM agent (model, personas by row, sampling settings).
+        rows: Population rows of its members.
+    """
+
+    agent: Any
+    rows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Population:
+    """The env and everyone in it.
+
+    Attributes:
+        env: A Gymnasium env or a PettingZoo ParallelEnv.
+        multi_agent: Whether ``env`` is a PettingZoo env.
+        members: Every agent, in population order.
+        lm_groups: The LM agents' groups.
+        action_names: Text of each discrete action (LM prompts), when the env names them.
+        models: The loaded language models, to close at the end.
+        text_actions: Whether an action is ``{"act": int, "utterance": str}`` (text mode).
+    """
+
+    env: Any
+    multi_agent: bool
+    members: list[Member]
+    lm_groups: list[LMGroup]
+    action_names: tuple[str, ...] | None
+    models: list[Any]
+    text_actions: bool = False
+
+    def close(self) -> None:
+        """Close the env and free the language models."""
+        self.env.close()
+        for model in self.models:
+            model.close()
+
+
+def _profiles(scenario: Scenario, default: Sequence[ValueProfile]) -> list[ValueProfile] | None:
+    """One profile per agent from the scenario, or ``None`` when every agent uses the default."""
+    expanded = scenario.expanded_agents()
+    if all(
+        spec.values is None and not spec.affect and not spec.homeostasis for _, spec in expanded
+    ):
+        return None
+    profiles = []
+    index_of = {id(spec): index for index, spec in enumerate(scenario.agents)}
+    for row, (_, spec) in enumerate(expanded):
+        base = default[row % len(default)].to_mapping() if default else {"values": {}}
+        mapping = spec.profile_mapping(default_values=base["values"])
+        if spec.values is None:
+            mapping["affect"] = {**base.get("affect", {}), **spec.affect}
+            mapping["homeostasis"] = {**base.get("homeostasis", {}), **spec.homeostasis}
+        try:
+            profiles.append(ValueProfile.from_mapping(mapping))
+        except ProfileError as error:
+            where = f"agents.{index_of[id(spec)]}"
+            raise PopulationError(
+                "\n".join(f"{where}.{path}: {message}" for path, message in error.problems)
+            ) from None
+    return profiles
+
+
+def _default_profiles(env: Any) -> list[ValueProfile]:
+    """The profiles an env built without a ``profile`` argument uses."""
+    unwrapped = getattr(env, "unwrapped", env)
+    for owner in (getattr(unwrapped, "rules", None), unwrapped):
+        for name in ("profiles", "profile"):
+            found = getattr(owner, name, None)
+            if isinstance(found, ValueProfile):
+                return [found]
+            if isinstance(found, tuple | list) and found and isinstance(found[0], ValueProfile):
+                return list(found)
+    return []
+
+
+def _base_arguments(scenario: Scenario) -> dict[str, Any]:
+    arguments = dict(scenario.env.args)
+    parameters = env_parameters(scenario.env.id) or ()
+    for name in EPISODE_LENGTH_ARGUMENTS:
+        if name in parameters and name not in arguments:
+            arguments[name] = scenario.max_steps
+    if scenario.env.is_multi_agent and "n_agents" in parameters:
+        arguments["n_agents"] = scenario.n_agents
+    return arguments
+
+
+def _make_env(scenario: Scenario, arguments: Mapping[str, Any]) -> Any:
+    try:
+        if scenario.env.is_multi_agent:
+            return pettingzoo.make("parallel", scenario.env.id, **arguments)
+        return gymnasium.make(scenario.env.id, disable_env_checker=True, **arguments)
+    except (TypeError, ValueError) as error:
+        raise PopulationError(
+            f"env: {scenario.env.id} cannot be built with these arguments: {error}"
+        ) from None
+
+
+def env_arguments(scenario: Scenario) -> dict[str, Any]:
+    """The keyword arguments that build the scenario's env, value profiles included.
+
+    ``max_steps`` becomes the env's episode length (``episode_length`` or ``max_cycles``) and
+    the population size its ``n_agents``, unless ``env.args`` sets them; agents' values and
+    affect become ``profile`` (one profile, or one per agent in multi-agent envs), with the
+    env's default values for agents that name none.
+
+    Args:
+        scenario: The validated scenario.
+
+    Returns:
+        Arguments for ``gymnasium.make`` or ``pettingzoo.make``.
+
+    Raises:
+        PopulationError: When the env cannot be built or a profile is invalid.
+    """
+    arguments = _base_arguments(scenario)
+    probe = _make_env(scenario, arguments)
+    try:
+        profiles = _profiles(scenario, _default_profiles(probe))
+    finally:
+        probe.close()
+    if profiles is not None:
+        arguments["profile"] = profiles if scenario.env.is_multi_agent else profiles[0]
+    return arguments
+
+
+def _action_names(env: Any) -> tuple[str, ...] | None:
+    unwrapped = getattr(env, "unwrapped", env)
+    names = getattr(unwrapped, "action_names", None)
+    rules: Any = getattr(unwrapped, "rules", None)
+    acts = getattr(import_module(type(unwrapped).__module__), "ACTS", None)
+    if names is None and acts is not None and hasattr(rules, "decode"):
+        # Turn-based chat: an act addressed to the o-th agent after the speaker.
+        names = []
+        for action in range(rules.n_actions):
+            act, offset = rules.decode(action)
+            names.append(
+                acts[act] if offset == 0 else f"{acts[act]} (to the agent {offset} after you)"
+            )
+    if names is None:
+        module = import_module(type(unwrapped).__module__)
+        names = getattr(module, "ACTION_NAMES", getattr(module, "ACTIONS", None))
+    if names is None and hasattr(getattr(unwrapped, "rules", None), "goods"):
+        names = (*unwrapped.rules.goods, "rest")
+    return tuple(str(name).replace("_", " ") for name in names) if names is not None else None
+
+
+def _policy(spec: AgentSpec, action_space: Any) -> Any:
+    from valuegym.agents import heuristic
+
+    if spec.kind == "random":
+        return heuristic.RandomAgent(action_space)
+    if spec.kind == "greedy":
+        return heuristic.GreedyAgent()
+    if spec.kind == "softmax":
+        return heuristic.SoftmaxAgent()
+    from valuegym.agents.training import PolicyAgent, load
+
+    assert spec.checkpoint is not None
+    return PolicyAgent(load(spec.checkpoint))
+
+
+def build_population(
+    scenario: Scenario, *, load_model: Callable[..., Any] | None = None
+) -> Population:
+    """Build the env and the agents of a scenario.
+
+    Args:
+        scenario: The validated scenario.
+        load_model: Loads a language model from ``(backend, model, **options)``; default
+            :func:`valuegym.agents.lm.load_language_model`.
+
+    Returns:
+        The population, env not yet reset.
+
+    Raises:
+        PopulationError: When the env, a profile, a checkpoint or a language model fails,
+            naming the scenario key.
+    """
+    env = _make_env(scenario, env_arguments(scenario))
+    multi_agent = scenario.env.is_multi_agent
+    env_agents = list(env.possible_agents) if multi_agent else ["agent"]
+    if len(env_agents) != scenario.n_agents:
+        raise PopulationError(
+            f"agents: {scenario.env.id} has {len(env_agents)} agents, the "
+            f"scenario {scenario.n_agents}"
+        )
+    index_of = {id(spec): index for index, spec in enumerate(scenario.agents)}
+    members: list[Member] = []
+    models: list[Any] = []
+    group_settings: list[tuple[Any, Any]] = []  # (model, LM spec) of each group
+    group_rows: list[list[int]] = []
+    group_of: dict[tuple[Any, ...], int] = {}
+    model_of: dict[tuple[Any, ...], Any] = {}
+    for row, ((agent_id, spec), env_agent) in enumerate(
+        zip(scenario.expanded_agents(), env_agents, strict=True)
+    ):
+        member = Member(agent_id, env_agent, row, spec)
+        where = f"agents.{index_of[id(spec)]}"
+        if spec.kind == "lm":
+            lm = spec.language_model
+            model_key = (lm.backend, lm.model, lm.base_url)
+            if model_key not in model_of:
+                model_of[model_key] = _load_model(lm, where, load_model)
+                models.append(model_of[model_key])
+            group_key = (*model_key, lm.max_new_tokens, lm.temperature, lm.act_by)
+            if group_key not in group_of:
+                group_of[group_key] = len(group_settings)
+                group_settings.append((model_of[model_key], lm))
+                group_rows.append([])
+            member.lm_group = group_of[group_key]
+            group_rows[member.lm_group].append(row)
+        else:
+            space = env.action_space(env_agent) if multi_agent else env.action_space
+            if isinstance(space, gymnasium.spaces.Dict) and "act" in space.spaces:
+                space = space["act"]  # text mode: the discrete act beside the utterance
+            try:
+                member.policy = _policy(spec, space)
+            except (OSError, ValueError) as error:
+                raise PopulationError(f"{where}.checkpoint: cannot load: {error}") from None
+        members.append(member)
+    groups = [
+        LMGroup(_lm_agent(model, lm, scenario, members), rows)
+        for (model, lm), rows in zip(group_settings, group_rows, strict=True)
+    ]
+    first_space = env.action_space(env_agents[0]) if multi_agent else env.action_space
+    text_actions = (
+        isinstance(first_space, gymnasium.spaces.Dict) and "utterance" in first_space.spaces
+    )
+    return Population(env, multi_agent, members, groups, _action_names(env), models, text_actions)
+
+
+def _load_model(lm: Any, where: str, load_model: Callable[..., Any] | None) -> Any:
+    from valuegym.agents.lm import LanguageModelError, load_language_model
+
+    loader = load_model if load_model is not None else load_language_model
+    options = {"base_url": lm.base_url} if lm.base_url is not None else {}
+    try:
+        return loader(lm.backend, lm.model, **options)
+    except (LanguageModelError, ValueError, OSError) as error:
+        raise PopulationError(f"{where}.lm: cannot load model {lm.model!r}: {error}") from None
+
+
+def _lm_agent(model: Any, lm: Any, scenario: Scenario, members: list[Member]) -> Any:
+    from valuegym.agents.lm_agent import DEFAULT_PERSONA, LMAgent
+
+    # Personas are indexed by population row, so every row gets one (unused for non-members).
+    personas = [member.spec.persona or DEFAULT_PERSONA for member in members]
+    return LMAgent(
+        model,
+        personas,
+        act_selection=lm.act_by,
+        fixed_temperature=lm.temperature,
+        max_new_tokens=lm.max_new_tokens,
+        stop=("\n\n",),
+        entropy_base=2.0 if scenario.measure.entropy_unit == "bits" else None,
+    )
+
+
+def seed_for(*parts: int) -> int:
+    """A 32-bit seed derived from the run seed and positions (episode, step, ...).
+
+    Args:
+        *parts: Non-negative integers, the run seed first.
+
+    Returns:
+        An integer in ``[0, 2**32)``, the same for the same parts.
+    """
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])

@@ -1,0 +1,243 @@
+"""The run folder: per-episode Parquet records, the resolved scenario and the summary.
+
+Layout of a run folder::
+
+    scenario.yaml                  the resolved scenario (written first)
+    records/steps-e00000.parquet   one row per agent and step of episode 0
+    records/utterances-e00000.parquet   one row per utterance of episode 0 (LM agents)
+    records/information-e00000.parquet  mutual information estimates of episode 0 (if measured)
+    summary.json                   written last: a run without it did not finish
+    report/                        report.md and PNG figures
+
+Every file is written atomically: to a hidden temporary name in the same folder, flushed and
+fsynced, then renamed over the final name (and the folder fsynced), so a killed run leaves
+each episode either completely on disk or not at all, and never a file that looks complete
+but is not. Record files hold no timestamps, so the same scenario and seed give
+byte-identical Parquet; timing goes into the summary only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = [
+    "RECORD_KINDS",
+    "EpisodeRecorder",
+    "RunFolder",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "write_table_atomic",
+]
+
+#: The per-episode record tables a run may write.
+RECORD_KINDS: Final = ("steps", "utterances", "information")
+
+_PARTIAL_SUFFIX: Final = ".partial"
+_EPISODE_FILE = re.compile(r"^(?P<kind>[a-z]+)-e(?P<episode>\d{5,})\.parquet$")
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable; not every platform can open a folder for this.
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_bytes_atomic(data: bytes, path: Path) -> None:
+    """Write ``data`` to ``path`` so that ``path`` never holds a partial file.
+
+    Args:
+        data: The complete contents.
+        path: The final file name; its folder must exist.
+    """
+    temporary = path.with_name(f".{path.name}{_PARTIAL_SUFFIX}")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _fsync_folder(path.parent)
+
+
+def write_json_atomic(data: Mapping[str, Any], path: Path) -> None:
+    """Write a JSON document atomically (sorted keys, indented, trailing newline).
+
+    Args:
+        data: JSON-able mapping.
+        path: The final file name.
+    """
+    text = json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n"
+    write_bytes_atomic(text.encode("utf-8"), path)
+
+
+def write_table_atomic(table: pa.Table, path: Path) -> None:
+    """Write a Parquet file atomically; the same table always gives the same bytes.
+
+    Args:
+        table: The rows to write.
+        path: The final file name.
+    """
+    temporary = path.with_name(f".{path.name}{_PARTIAL_SUFFIX}")
+    pq.write_table(table, temporary, compression="zstd", write_statistics=True)
+    with open(temporary, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _fsync_folder(path.parent)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The files of one run, by name.
+
+    Args:
+        root: The run folder.
+    """
+
+    root: Path
+
+    @property
+    def scenario_file(self) -> Path:
+        """The resolved scenario, as YAML."""
+        return self.root / "scenario.yaml"
+
+    @property
+    def records_dir(self) -> Path:
+        """Where the per-episode Parquet files go."""
+        return self.root / "records"
+
+    @property
+    def summary_file(self) -> Path:
+        """The summary JSON, written last."""
+        return self.root / "summary.json"
+
+    @property
+    def report_dir(self) -> Path:
+        """The report's Markdown and figures."""
+        return self.root / "report"
+
+    def episode_file(self, kind: str, episode: int) -> Path:
+        """The Parquet file of one record kind and episode.
+
+        Args:
+            kind: One of :data:`RECORD_KINDS`.
+            episode: Episode number from 0.
+
+        Returns:
+            The path (which may not exist yet).
+        """
+        if kind not in RECORD_KINDS:
+            raise ValueError(f"kind: expected one of {RECORD_KINDS} (got {kind!r})")
+        return self.records_dir / f"{kind}-e{episode:05d}.parquet"
+
+    def create(self) -> None:
+        """Make the folders and remove temporary files a killed run left behind."""
+        self.records_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.root, self.records_dir):
+            for leftover in folder.glob(f".*{_PARTIAL_SUFFIX}"):
+                leftover.unlink()
+
+    def finished_episodes(self) -> list[int]:
+        """Episodes whose records are completely on disk (their steps file exists)."""
+        if not self.records_dir.is_dir():
+            return []
+        episodes = []
+        for path in self.records_dir.iterdir():
+            match = _EPISODE_FILE.match(path.name)
+            if match and match["kind"] == "steps":
+                episodes.append(int(match["episode"]))
+        return sorted(episodes)
+
+    @property
+    def is_complete(self) -> bool:
+        """Whether the run finished (its summary was written)."""
+        return self.summary_file.is_file()
+
+    def read(self, kind: str) -> pa.Table:
+        """All finished episodes' rows of one kind, in episode order.
+
+        Args:
+            kind: One of :data:`RECORD_KINDS`.
+
+        Returns:
+            The concatenated table (no rows and no columns when nothing was recorded).
+        """
+        tables = [
+            pq.read_table(self.episode_file(kind, episode))
+            for episode in self.finished_episodes()
+            if self.episode_file(kind, episode).is_file()
+        ]
+        if not tables:
+            return pa.table({})
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    def read_summary(self) -> dict[str, Any]:
+        """The summary of a finished run.
+
+        Raises:
+            FileNotFoundError: When the run did not finish.
+        """
+        if not self.is_complete:
+            raise FileNotFoundError(f"{self.summary_file}: no summary; the run did not finish")
+        return dict(json.loads(self.summary_file.read_text(encoding="utf-8")))
+
+
+class EpisodeRecorder:
+    """Collects one episode's rows in memory and writes them when the episode ends.
+
+    The steps file is written last, so its existence marks the episode as finished.
+
+    Args:
+        folder: The run folder.
+        episode: Episode number from 0.
+    """
+
+    def __init__(self, folder: RunFolder, episode: int) -> None:
+        self.folder = folder
+        self.episode = episode
+        self._rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in RECORD_KINDS}
+
+    def add(self, kind: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append rows of one kind; each gets the episode number as its first column.
+
+        Args:
+            kind: One of :data:`RECORD_KINDS`.
+            rows: Flat mappings of column name to scalar (or list of numbers).
+        """
+        self._rows[kind].extend({"episode": self.episode, **row} for row in rows)
+
+    def row_count(self, kind: str) -> int:
+        """Rows collected so far of one kind."""
+        return len(self._rows[kind])
+
+    def finish(self) -> None:
+        """Write the episode's files atomically, the steps file last."""
+        for kind in (*[k for k in RECORD_KINDS if k != "steps"], "steps"):
+            rows = self._rows[kind]
+            if rows or kind == "steps":
+                write_table_atomic(_table(rows), self.folder.episode_file(kind, self.episode))
+
+
+def _table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """A table with the union of the rows' columns in first-seen order (missing cells null)."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return (
+        pa.Table.from_pylist([{name: row.get(name) for name in columns} for row in rows])
+        if rows
+        else pa.table({"episode": pa.array([], pa.int64())})
+    )

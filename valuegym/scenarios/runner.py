@@ -1,0 +1,586 @@
+"""Run a scenario: episodes with a progress bar, records per episode, a summary, a report.
+
+Each step, LM agents first speak (one batched ``generate`` per group of agents sharing a model,
+each at its value-state temperature; measured per token, and over K samples for semantic
+entropy when the scenario asks), then every agent acts, then the env steps. Records:
+
+- ``steps``: one row per agent and step with the state *after* the step: ``episode, step,
+  agent, agent_kind, env_agent, action, reward, terminated, truncated, mood, stress,
+  temperature, most_wanted, stock_<value>..., wanting_<value>..., env_<metric>...`` (the
+  env's numeric ``info`` entries, e.g. ``env_resource``);
+- ``utterances``: one row per utterance with the state the agent spoke *from*: ``episode,
+  step, agent, agent_kind, mood, stress, temperature, most_wanted, sampling_temperature, text,
+  finish_reason, model``, the :class:`~valuegym.agents.entropy.UtteranceEntropy` fields
+  (``length, mean_token_entropy, total_token_entropy, mean_sampled_entropy, ..., unit``), the
+  per-token lists ``token_entropy, sampled_entropy, token_logprob``, and
+  ``semantic_entropy, semantic_entropy_discrete, n_clusters`` (NaN/0 on steps not measured);
+- ``information``: per episode and LM group, the mutual information between value state and
+  utterance (when ``measure.mutual_information``).
+
+Every random choice is seeded from the scenario's seed and its position (episode, step, agent)
+alone, so episodes are independent: the same scenario and seed give byte-identical records,
+and a killed run resumes by running only the episodes without records.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import yaml
+
+import valuegym
+from valuegym.scenarios.population import (
+    Member,
+    Population,
+    PopulationError,
+    build_population,
+    seed_for,
+    snapshot_from_info,
+)
+from valuegym.scenarios.records import (
+    EpisodeRecorder,
+    RunFolder,
+    write_bytes_atomic,
+    write_json_atomic,
+)
+from valuegym.scenarios.schema import Scenario
+from valuegym.values import AgentSnapshot
+
+__all__ = ["RunError", "RunResult", "default_run_dir", "run_scenario"]
+
+#: Runs go here (under the current folder) unless ``--output`` says otherwise.
+RUNS_FOLDER: Final = Path("runs")
+#: ``info`` entries that are not env metrics (they are recorded in their own columns).
+_NOT_METRICS: Final = frozenset({"temperature"})
+#: Most recent messages or events an LM prompt mentions.
+_MAX_EVENTS: Final = 5
+#: Most value states compared per LM group when estimating mutual information (the cost
+#: grows with their square).
+_INFORMATION_STATES: Final = 3
+
+# Salts that keep the seeds of different purposes apart.
+_ENV, _POLICY, _ACT, _SPEAK, _SEMANTIC, _INFORMATION = range(6)
+
+
+class RunError(RuntimeError):
+    """A run that cannot start or go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run wrote.
+
+    Attributes:
+        folder: The run folder.
+        episodes_run: Episodes run now.
+        episodes_resumed: Episodes already on disk from an earlier, interrupted run.
+        report_path: The report's Markdown, when one was written.
+        figures: The report's PNG figures.
+    """
+
+    folder: RunFolder
+    episodes_run: int
+    episodes_resumed: int
+    report_path: Path | None = None
+    figures: list[Path] = field(default_factory=list)
+
+
+def default_run_dir(scenario: Scenario, suffix: str = "") -> Path:
+    """``runs/<output or name><suffix>`` under the current folder.
+
+    Args:
+        scenario: The scenario.
+        suffix: Appended to the folder name (``"-train"`` for training runs).
+
+    Returns:
+        The relative path.
+    """
+    return RUNS_FOLDER / f"{scenario.output or scenario.name}{suffix}"
+
+
+def run_scenario(
+    scenario: Scenario,
+    run_dir: str | Path,
+    *,
+    progress: bool = True,
+    overwrite: bool = False,
+    report: bool = True,
+    load_model: Callable[..., Any] | None = None,
+) -> RunResult:
+    """Run every episode of a scenario into a run folder, then write the summary and report.
+
+    Args:
+        scenario: A validated scenario without a sweep (a sweep cell is one).
+        run_dir: The run folder; created if missing. A folder holding finished episodes of the
+            same scenario is resumed.
+        progress: Show a progress bar (on stderr).
+        overwrite: Replace the records of a different scenario found in ``run_dir``.
+        report: Write the report (Markdown and figures) at the end.
+        load_model: Loads language models (see
+            :func:`~valuegym.scenarios.population.build_population`).
+
+    Returns:
+        What was written.
+
+    Raises:
+        RunError: When the folder holds another scenario's records (without ``overwrite``),
+            or the env, an agent or a language model fails; finished episodes stay on disk.
+    """
+    if scenario.sweep is not None:
+        raise RunError(f"{scenario.name}: has a sweep; run its cells (valuegym.scenarios.sweeps)")
+    folder = RunFolder(Path(run_dir))
+    resolved = yaml.safe_dump(scenario.to_mapping(), sort_keys=False, allow_unicode=True)
+    replace = _holds_other_scenario(folder, resolved, overwrite)
+    finished = set() if replace else set(folder.finished_episodes())
+    to_run = [episode for episode in range(scenario.episodes) if episode not in finished]
+    started = time.perf_counter()
+    population = None
+    if to_run:
+        # Built before anything is written: a bad env argument, checkpoint or model leaves
+        # no folder behind.
+        try:
+            population = build_population(scenario, load_model=load_model)
+        except PopulationError as error:
+            raise RunError(str(error)) from None
+    created = not folder.root.exists()
+    _prepare_folder(folder, resolved, replace)
+    if population is not None:
+        from valuegym.agents.lm import LanguageModelError
+
+        try:
+            _run_episodes(scenario, population, folder, to_run, progress)
+        except BaseException as error:
+            if created and not folder.finished_episodes():
+                shutil.rmtree(folder.root, ignore_errors=True)  # nothing finished: leave nothing
+            if isinstance(error, LanguageModelError):
+                kept = (
+                    f"; finished episodes are in {folder.records_dir}, rerun to resume"
+                    if folder.root.exists()
+                    else ""
+                )
+                raise RunError(f"language model failed: {error}{kept}") from None
+            raise
+        finally:
+            population.close()
+    resumed = len(finished & set(range(scenario.episodes)))
+    summary = {
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "env": scenario.env.id,
+        "agents": [
+            {"id": agent_id, "kind": spec.kind} for agent_id, spec in scenario.expanded_agents()
+        ],
+        "seed": scenario.seed,
+        "episodes": scenario.episodes,
+        "episodes_run": len(to_run),
+        "episodes_resumed": resumed,
+        "max_steps": scenario.max_steps,
+        "seconds": round(time.perf_counter() - started, 3),
+        "valuegym_version": valuegym.__version__,
+        "python": sys.version.split()[0],
+    }
+    write_json_atomic(summary, folder.summary_file)
+    result = RunResult(folder, len(to_run), resumed)
+    if not report:
+        return result
+    from valuegym.analysis.report import write_report
+
+    report_path = write_report(folder.root, seed=scenario.seed)
+    return RunResult(
+        folder,
+        result.episodes_run,
+        result.episodes_resumed,
+        report_path,
+        sorted(folder.report_dir.glob("*.png")),
+    )
+
+
+def _holds_other_scenario(folder: RunFolder, resolved: str, overwrite: bool) -> bool:
+    """Whether the folder holds another scenario's run, to be replaced (with ``overwrite``)."""
+    if folder.root.exists() and not folder.root.is_dir():
+        raise RunError(f"{folder.root}: exists and is not a folder")
+    if not folder.scenario_file.is_file():
+        return False
+    if folder.scenario_file.read_text(encoding="utf-8") == resolved:
+        return False
+    if not overwrite:
+        raise RunError(
+            f"{folder.root}: holds the records of a different scenario (or different "
+            "settings); choose another folder with --output, or pass --overwrite to "
+            "replace them"
+        )
+    return True
+
+
+def _prepare_folder(folder: RunFolder, resolved: str, replace: bool) -> None:
+    if replace:
+        for path in (folder.records_dir, folder.report_dir):
+            if path.is_dir():
+                shutil.rmtree(path)
+    # A summary belongs to a finished run; this run writes its own at the end.
+    folder.summary_file.unlink(missing_ok=True)
+    folder.create()
+    write_bytes_atomic(resolved.encode("utf-8"), folder.scenario_file)
+
+
+def _run_episodes(
+    scenario: Scenario,
+    population: Population,
+    folder: RunFolder,
+    episodes: Sequence[int],
+    progress: bool,
+) -> None:
+    from tqdm.auto import tqdm
+
+    clusterer = None
+    if scenario.measure.semantic_entropy is not None and population.lm_groups:
+        from valuegym.agents.entropy import get_clusterer
+
+        clusterer = get_clusterer(scenario.measure.semantic_entropy.clusterer)
+    with tqdm(
+        total=len(episodes) * scenario.max_steps,
+        desc=scenario.name,
+        unit="step",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    ) as bar:
+        for episode in episodes:
+            recorder = EpisodeRecorder(folder, episode)
+            steps_done = _EpisodeRun(scenario, population, episode, recorder, clusterer, bar).run()
+            recorder.finish()
+            bar.update(scenario.max_steps - steps_done)
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    if isinstance(value, int | float | np.integer | np.floating):
+        return float(value)
+    return None
+
+
+def _acting(live: Sequence[Member], infos: Mapping[str, Any]) -> list[Member]:
+    """The agents that act this step: the one whose turn it is in turn-based envs, else all."""
+    turn = next(
+        (
+            infos[member.env_agent]["next_speaker"]
+            for member in live
+            if "next_speaker" in infos[member.env_agent]
+        ),
+        None,
+    )
+    return [member for member in live if turn is None or member.env_agent == turn]
+
+
+def _events(info: Mapping[str, Any], observation: Any = None) -> list[str]:
+    """What an LM agent is told happened: the env's chat, messages and events, newest last."""
+    lines: list[str] = []
+    if isinstance(observation, Mapping) and isinstance(observation.get("chat"), str):
+        lines.extend(line for line in observation["chat"].splitlines()[-_MAX_EVENTS:] if line)
+    for message in info.get("messages", ())[:_MAX_EVENTS]:
+        if isinstance(message, Mapping) and "text" in message:
+            sender = message.get("sender")
+            lines.append(f"{sender}: {message['text']}" if sender else str(message["text"]))
+    for key in ("events", "transcript"):
+        entries = info.get(key, ())
+        if isinstance(entries, Sequence) and not isinstance(entries, str):
+            lines.extend(str(entry) for entry in list(entries)[-_MAX_EVENTS:])
+    return lines
+
+
+def _state_columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    columns: dict[str, Any] = {
+        "mood": float(values["mood"]),
+        "stress": float(values["stress"]),
+        "temperature": float(values["temperature"]),
+        "most_wanted": str(values["most_wanted"]),
+    }
+    columns.update({f"stock_{name}": float(v) for name, v in values["stocks"].items()})
+    columns.update({f"wanting_{name}": float(v) for name, v in values["wanting"].items()})
+    return columns
+
+
+class _EpisodeRun:
+    """One episode of a population: the step loop and the rows it records."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        population: Population,
+        episode: int,
+        recorder: EpisodeRecorder,
+        clusterer: Any,
+        bar: Any,
+    ) -> None:
+        self.scenario = scenario
+        self.population = population
+        self.episode = episode
+        self.recorder = recorder
+        self.clusterer = clusterer
+        self.bar = bar
+        self.seed = scenario.seed
+        self.information_states: dict[int, list[AgentSnapshot]] = {}
+
+    def run(self) -> int:
+        """Run the episode; returns the number of steps taken."""
+        population, seed, episode = self.population, self.seed, self.episode
+        observations, infos = self._reset(seed_for(seed, episode, _ENV))
+        for member in population.members:
+            if member.policy is not None:
+                member.policy.reset(seed_for(seed, episode, _POLICY, member.row))
+        act_rngs = {
+            member.row: np.random.default_rng(seed_for(seed, episode, _ACT, member.row))
+            for member in population.members
+            if member.lm_group is not None
+        }
+        steps = 0
+        speaking = self.scenario.measure.utterances or population.text_actions
+        for step in range(self.scenario.max_steps):
+            live = [member for member in population.members if member.env_agent in observations]
+            if not live:
+                break
+            acting = _acting(live, infos)
+            snapshots = {
+                member.row: snapshot_from_info(infos[member.env_agent]["values"], member.row)
+                for member in acting
+                if member.lm_group is not None
+            }
+            contexts = {
+                member.row: _events(infos[member.env_agent], observations[member.env_agent])
+                for member in acting
+                if member.lm_group is not None
+            }
+            said = self._speak(step, acting, snapshots, contexts) if speaking else {}
+            actions = {
+                member.env_agent: self._act(
+                    member, observations, infos, snapshots, contexts, act_rngs
+                )
+                for member in acting
+            }
+            env_actions: dict[str, Any] = actions
+            if population.text_actions:
+                env_actions = {
+                    agent: {"act": act, "utterance": said.get(agent, "")}
+                    for agent, act in actions.items()
+                }
+            observations, rewards, terminations, truncations, infos = self._step(env_actions)
+            self.recorder.add(
+                "steps",
+                (
+                    {
+                        "step": step,
+                        "agent": member.agent_id,
+                        "agent_kind": member.spec.kind,
+                        "env_agent": member.env_agent,
+                        "action": actions.get(member.env_agent, -1),
+                        "reward": float(rewards[member.env_agent]),
+                        "terminated": bool(terminations[member.env_agent]),
+                        "truncated": bool(truncations[member.env_agent]),
+                        **self._info_columns(infos[member.env_agent]),
+                    }
+                    for member in live
+                ),
+            )
+            steps += 1
+            self.bar.update(1)
+            observations = {
+                agent: observation
+                for agent, observation in observations.items()
+                if not (terminations.get(agent) or truncations.get(agent))
+            }
+        self._measure_information()
+        return steps
+
+    def _reset(self, env_seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        env = self.population.env
+        if self.population.multi_agent:
+            observations, infos = env.reset(seed=env_seed)
+            return dict(observations), dict(infos)
+        observation, info = env.reset(seed=env_seed)
+        return {"agent": observation}, {"agent": info}
+
+    def _step(self, actions: dict[str, int]) -> tuple[dict[str, Any], ...]:
+        env = self.population.env
+        if self.population.multi_agent:
+            return tuple(dict(part) for part in env.step(actions))
+        observation, reward, terminated, truncated, info = env.step(actions["agent"])
+        return (
+            {"agent": observation},
+            {"agent": reward},
+            {"agent": terminated},
+            {"agent": truncated},
+            {"agent": info},
+        )
+
+    def _info_columns(self, info: Mapping[str, Any]) -> dict[str, Any]:
+        columns = _state_columns(info["values"])
+        for key, value in info.items():
+            if key in _NOT_METRICS:
+                continue
+            number = _as_number(value)
+            if number is not None:
+                columns[f"env_{key}"] = number
+            elif isinstance(value, str):
+                columns[f"env_{key}"] = value
+        return columns
+
+    def _options(self, n_actions: int) -> list[str]:
+        names = self.population.action_names
+        if names is not None and len(names) == n_actions:
+            return list(names)
+        return [f"action {index}" for index in range(n_actions)]
+
+    def _act(
+        self,
+        member: Member,
+        observations: Mapping[str, Any],
+        infos: Mapping[str, Any],
+        snapshots: Mapping[int, AgentSnapshot],
+        contexts: Mapping[int, list[str]],
+        act_rngs: Mapping[int, np.random.Generator],
+    ) -> int:
+        info = infos[member.env_agent]
+        if member.policy is not None:
+            observation = observations[member.env_agent]
+            if isinstance(observation, Mapping) and "observation" in observation:
+                observation = observation["observation"]  # text mode: the numeric part
+            return int(member.policy.act(observation, info))
+        assert member.lm_group is not None
+        wanting = np.asarray(info["action_wanting"], dtype=np.float64)
+        lm_agent = self.population.lm_groups[member.lm_group].agent
+        return int(
+            lm_agent.choose_act(
+                snapshots[member.row],
+                self._options(wanting.size),
+                action_wanting=wanting,
+                events=_events(info),
+                rng=act_rngs[member.row],
+            )
+        )
+
+    def _speak(
+        self,
+        step: int,
+        acting: Sequence[Member],
+        snapshots: Mapping[int, AgentSnapshot],
+        contexts: Mapping[int, list[str]],
+    ) -> dict[str, str]:
+        """Every acting LM agent speaks; returns env agent -> utterance text."""
+        semantic = self.scenario.measure.semantic_entropy
+        measure_semantic = semantic is not None and step % semantic.every == 0
+        said: dict[str, str] = {}
+        for index, group in enumerate(self.population.lm_groups):
+            speakers = [member for member in acting if member.lm_group == index]
+            if not speakers:
+                continue
+            speaker_snapshots = [snapshots[member.row] for member in speakers]
+            speaker_contexts = [contexts[member.row] for member in speakers]
+            utterances = group.agent.speak(
+                speaker_snapshots,
+                speaker_contexts,
+                seed=seed_for(self.seed, self.episode, _SPEAK, step, index),
+            )
+            for member, snapshot, events, utterance in zip(
+                speakers, speaker_snapshots, speaker_contexts, utterances, strict=True
+            ):
+                said[member.env_agent] = utterance.text
+                states = self.information_states.setdefault(index, [])
+                if (
+                    len(states) < _INFORMATION_STATES
+                    and step % max(1, self.scenario.max_steps // _INFORMATION_STATES) == 0
+                ):
+                    states.append(snapshot)
+                semantic_columns = {
+                    "semantic_entropy": math.nan,
+                    "semantic_entropy_discrete": math.nan,
+                    "n_clusters": 0,
+                }
+                if measure_semantic:
+                    semantic_columns = self._semantic_entropy(
+                        group.agent, snapshot, events, step, member.row
+                    )
+                generation = utterance.generation
+                self.recorder.add(
+                    "utterances",
+                    [
+                        {
+                            "step": step,
+                            "agent": member.agent_id,
+                            "agent_kind": member.spec.kind,
+                            **_state_columns(snapshot.to_dict()),
+                            "sampling_temperature": utterance.temperature,
+                            "text": utterance.text,
+                            "finish_reason": generation.finish_reason,
+                            "model": str(getattr(group.agent.model, "name", "")),
+                            **utterance.entropy.to_dict(),
+                            "token_entropy": [float(v) for v in generation.token_entropy],
+                            "sampled_entropy": [float(v) for v in generation.sampled_entropy],
+                            "token_logprob": [float(v) for v in generation.token_logprob],
+                            **semantic_columns,
+                        }
+                    ],
+                )
+        return said
+
+    def _semantic_entropy(
+        self, lm_agent: Any, snapshot: AgentSnapshot, events: list[str], step: int, row: int
+    ) -> dict[str, Any]:
+        from valuegym.agents.entropy import semantic_entropy
+
+        semantic = self.scenario.measure.semantic_entropy
+        assert semantic is not None
+        samples = lm_agent.sample(
+            snapshot,
+            events,
+            n_samples=semantic.samples,
+            temperature=1.0,
+            seed=seed_for(self.seed, self.episode, _SEMANTIC, step, row),
+        )
+        measured = semantic_entropy(
+            [sample.generation for sample in samples],
+            clusterer=self.clusterer,
+            base=lm_agent.entropy_base,
+        )
+        return {
+            "semantic_entropy": measured.weighted,
+            "semantic_entropy_discrete": measured.discrete,
+            "n_clusters": measured.n_clusters,
+        }
+
+    def _measure_information(self) -> None:
+        if not self.scenario.measure.mutual_information:
+            return
+        semantic = self.scenario.measure.semantic_entropy
+        n_samples = semantic.samples if semantic is not None else 4
+        for index, states in self.information_states.items():
+            if len(states) < 2:
+                continue
+            group = self.population.lm_groups[index]
+            estimate = group.agent.state_information(
+                states,
+                n_samples=n_samples,
+                seed=seed_for(self.seed, self.episode, _INFORMATION, index),
+            )
+            self.recorder.add(
+                "information",
+                [
+                    {
+                        "group": index,
+                        "agents": ",".join(
+                            member.agent_id
+                            for member in self.population.members
+                            if member.lm_group == index
+                        ),
+                        **estimate.to_dict(),
+                    }
+                ],
+            )

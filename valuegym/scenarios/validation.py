@@ -1,0 +1,464 @@
+"""Turn YAML (or plain data) into a validated :class:`~valuegym.scenarios.schema.Scenario`.
+
+Validation reports *every* problem at once, each as ``(dotted path, message)``: the schema's
+structural problems (from pydantic, with its locations turned into dotted paths and its
+messages into short ones), the value profiles' problems (from
+:meth:`valuegym.values.ValueProfile.from_mapping`, prefixed with the agent's path), missing
+files, and sweep overrides that would not validate. Nothing is built or run while validating.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from valuegym.scenarios.loader import YamlLoadError, load_yaml_file
+from valuegym.scenarios.schema import Scenario
+from valuegym.values import ProfileError, ValueProfile
+
+__all__ = [
+    "ScenarioError",
+    "apply_overrides",
+    "load_scenario",
+    "scenario_with_overrides",
+    "validate_scenario",
+]
+
+Problem = tuple[str, str]
+
+
+class ScenarioError(ValueError):
+    """An invalid scenario; ``problems`` lists ``(dotted path, message)`` pairs, every one.
+
+    Args:
+        problems: The problems, in the order found.
+        source: The file (or other origin) the scenario came from, for messages.
+    """
+
+    def __init__(self, problems: Sequence[Problem], source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        """One line per problem: ``path: message`` (``message`` alone for the whole file)."""
+        prefix = f"{self.source}: " if self.source else ""
+        lines = [
+            f"{prefix}{path}: {message}" if path else f"{prefix}{message}"
+            for path, message in self.problems
+        ]
+        return "\n".join(lines)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario file safely and validate it; profile files are read relative to it.
+
+    Args:
+        path: The YAML scenario.
+
+    Returns:
+        The validated scenario, profile files inlined and checkpoint paths made absolute.
+
+    Raises:
+        ScenarioError: With every problem found, including unreadable or unsafe YAML.
+    """
+    path = Path(path)
+    try:
+        data = load_yaml_file(path)
+    except YamlLoadError as error:
+        raise ScenarioError([("", str(error).removeprefix(f"{path}: "))], str(path)) from None
+    try:
+        return validate_scenario(data, base_dir=path.parent)
+    except ScenarioError as error:
+        raise ScenarioError(error.problems, str(path)) from None
+
+
+def validate_scenario(data: Any, *, base_dir: str | Path = ".") -> Scenario:
+    """Validate plain data as a scenario.
+
+    Args:
+        data: What the YAML loader returned.
+        base_dir: Folder that relative ``profile`` and ``checkpoint`` paths start from.
+
+    Returns:
+        The validated scenario, profile files inlined and checkpoint paths made absolute.
+
+    Raises:
+        ScenarioError: With every problem found.
+    """
+    if data is None:
+        raise ScenarioError(
+            [("", "the scenario is empty; it must be a mapping with at least name, env and agents")]
+        )
+    if not isinstance(data, Mapping):
+        raise ScenarioError(
+            [
+                (
+                    "",
+                    f"the scenario must be a mapping of keys (name, env, agents, "
+                    f"...), not a {_type_name(data)}",
+                )
+            ]
+        )
+    problems: list[Problem] = []
+    data = _resolve_files(data, Path(base_dir), problems)
+    scenario: Scenario | None = None
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as error:
+        problems.extend(_pydantic_problems(error))
+    problems.extend(_profile_problems(data))
+    if scenario is not None:
+        problems.extend(_env_argument_problems(scenario))
+    if scenario is not None and scenario.sweep is not None:
+        problems.extend(_sweep_problems(scenario))
+    if problems:
+        raise ScenarioError(_unique(problems))
+    assert scenario is not None
+    return scenario
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``data`` with each dotted path set to its value.
+
+    Integer segments index lists (the item must exist); other segments are mapping keys
+    (created when missing, so the schema reports an unknown one).
+
+    Args:
+        data: Scenario data, e.g. :meth:`Scenario.to_mapping`.
+        overrides: Dotted path (``agents.0.affect.stress_baseline``) -> new value.
+
+    Returns:
+        The changed copy.
+
+    Raises:
+        ScenarioError: When a path runs through a scalar or past the end of a list.
+    """
+    result: dict[str, Any] = copy.deepcopy(dict(data))
+    problems: list[Problem] = []
+    for path, value in overrides.items():
+        node: Any = result
+        segments = path.split(".")
+        for depth, segment in enumerate(segments):
+            here = ".".join(segments[: depth + 1])
+            last = depth == len(segments) - 1
+            if isinstance(node, list):
+                if not segment.isdigit() or int(segment) >= len(node):
+                    problems.append(
+                        (here, f"no such item (the list has {len(node)} items, numbered from 0)")
+                    )
+                    break
+                if last:
+                    node[int(segment)] = copy.deepcopy(value)
+                else:
+                    node = node[int(segment)]
+            elif isinstance(node, dict):
+                if last:
+                    node[segment] = copy.deepcopy(value)
+                else:
+                    node = node.setdefault(segment, {})
+            else:
+                problems.append(
+                    (
+                        here,
+                        f"cannot set: {'.'.join(segments[:depth]) or 'scenario'} "
+                        f"is a {_type_name(node)}, not a mapping or list",
+                    )
+                )
+                break
+    if problems:
+        raise ScenarioError(problems)
+    return result
+
+
+def scenario_with_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
+    """The scenario with dotted-path overrides applied and the result validated (a sweep cell).
+
+    Args:
+        scenario: A validated scenario (profile files already inlined).
+        overrides: Dotted path -> value, e.g. ``{"agents.0.affect.stress_baseline": 0.5}``.
+
+    Returns:
+        The new scenario, without a sweep.
+
+    Raises:
+        ScenarioError: When a path or value does not validate, with its dotted path.
+    """
+    data = scenario.to_mapping()
+    data.pop("sweep", None)
+    return validate_scenario(apply_overrides(data, overrides))
+
+
+def _type_name(value: Any) -> str:
+    names = {
+        dict: "mapping",
+        list: "list",
+        str: "string",
+        int: "integer",
+        float: "number",
+        bool: "boolean",
+        type(None): "null",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
+
+
+def _resolve_files(data: Mapping[str, Any], base_dir: Path, problems: list[Problem]) -> Any:
+    """Inline each agent's ``profile`` file and make ``checkpoint`` paths absolute."""
+    agents = data.get("agents")
+    if not isinstance(agents, list):
+        return data
+    resolved_agents = []
+    for index, agent in enumerate(agents):
+        if not isinstance(agent, Mapping):
+            resolved_agents.append(agent)
+            continue
+        agent = dict(agent)
+        checkpoint = agent.get("checkpoint")
+        if isinstance(checkpoint, str) and checkpoint:
+            checkpoint_path = (base_dir / checkpoint).resolve()
+            if not checkpoint_path.is_file():
+                problems.append(
+                    (f"agents.{index}.checkpoint", f"file not found: {checkpoint_path}")
+                )
+            agent["checkpoint"] = str(checkpoint_path)
+        profile_file = agent.get("profile")
+        if isinstance(profile_file, str) and profile_file and "values" not in agent:
+            agent = _inline_profile(agent, base_dir / profile_file, f"agents.{index}", problems)
+        resolved_agents.append(agent)
+    return {**data, "agents": resolved_agents}
+
+
+def _inline_profile(
+    agent: dict[str, Any], profile_path: Path, path: str, problems: list[Problem]
+) -> dict[str, Any]:
+    where = f"{path}.profile"
+    try:
+        profile_data = load_yaml_file(profile_path)
+    except YamlLoadError as error:
+        problems.append((where, str(error)))
+        return agent
+    try:
+        ValueProfile.from_mapping(profile_data)
+    except ProfileError as error:
+        problems.extend(
+            (where, f"{profile_path}: {key}: {message}" if key else f"{profile_path}: {message}")
+            for key, message in error.problems
+        )
+        return agent
+    resolved = {key: value for key, value in agent.items() if key != "profile"}
+    resolved["values"] = profile_data["values"]
+    for section in ("affect", "homeostasis"):
+        own = agent.get(section, {})
+        if isinstance(own, Mapping):
+            resolved[section] = {**profile_data.get(section, {}), **own}
+    return resolved
+
+
+def _profile_problems(data: Mapping[str, Any]) -> list[Problem]:
+    """Every value-profile problem of every agent, with the agent's path in front."""
+    agents = data.get("agents")
+    if not isinstance(agents, list):
+        return []
+    problems: list[Problem] = []
+    names_by_agent: dict[int, tuple[str, ...]] = {}
+    for index, agent in enumerate(agents):
+        if not isinstance(agent, Mapping) or ("profile" in agent and "values" not in agent):
+            continue  # a profile file that failed to load was reported already
+        sections = {key: agent[key] for key in ("values", "affect", "homeostasis") if key in agent}
+        if not all(isinstance(value, Mapping) for value in sections.values()):
+            continue  # the schema reports a section that is not a mapping
+        uses_env_default = "values" not in sections
+        if uses_env_default:
+            # Only affect and homeostasis are the agent's own; the env supplies the values.
+            sections["values"] = {"placeholder": {}}
+        try:
+            profile = ValueProfile.from_mapping(sections)
+        except ProfileError as error:
+            problems.extend(
+                (f"agents.{index}.{key}" if key else f"agents.{index}", message)
+                for key, message in error.problems
+                if not (uses_env_default and key.startswith("values"))
+            )
+            continue
+        if not uses_env_default:
+            names_by_agent[index] = profile.value_names
+    if names_by_agent:
+        first_index, first_names = next(iter(names_by_agent.items()))
+        for index, names in names_by_agent.items():
+            if names != first_names:
+                problems.append(
+                    (
+                        f"agents.{index}.values",
+                        f"value names {list(names)} differ from agents.{first_index}'s "
+                        f"{list(first_names)}; every agent in one env has the same values",
+                    )
+                )
+    return problems
+
+
+def _env_argument_problems(scenario: Scenario) -> list[Problem]:
+    """Env arguments the env does not take, or that the scenario sets elsewhere."""
+    from valuegym.scenarios.population import env_parameters
+
+    problems: list[Problem] = []
+    parameters = env_parameters(scenario.env.id)
+    for name in scenario.env.args:
+        if name == "profile":
+            problems.append(
+                (
+                    "env.args.profile",
+                    "give value profiles on the agents (values, "
+                    "affect or a profile file), not as an env argument",
+                )
+            )
+        elif parameters is not None and name not in parameters:
+            known = ", ".join(p for p in parameters if p not in ("profile", "render_mode"))
+            close = difflib.get_close_matches(name, parameters, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(
+                (
+                    f"env.args.{name}",
+                    f"not an argument of {scenario.env.id} ({hint}expected one of: {known})",
+                )
+            )
+    n_agents = scenario.env.args.get("n_agents")
+    if scenario.env.is_multi_agent and n_agents is not None and n_agents != scenario.n_agents:
+        problems.append(
+            (
+                "env.args.n_agents",
+                f"{n_agents!r}, but the scenario has {scenario.n_agents} agents (leave it out)",
+            )
+        )
+    return problems
+
+
+def _sweep_problems(scenario: Scenario) -> list[Problem]:
+    """Each grid value applied alone to the scenario must validate."""
+    assert scenario.sweep is not None
+    problems: list[Problem] = []
+    for path, values in scenario.sweep.grid.items():
+        for item, value in enumerate(values):
+            try:
+                scenario_with_overrides(scenario, {path: value})
+            except ScenarioError as error:
+                for inner_path, message in error.problems:
+                    detail = message if inner_path == path else f"{inner_path}: {message}"
+                    problems.append((f"sweep.grid.{path}.{item}", f"value {value!r}: {detail}"))
+    return problems
+
+
+# --- pydantic errors as dotted paths and short messages --------------------------------------
+
+_MESSAGES = {
+    "missing": "required key is missing",
+    "int_type": "must be an integer (got {input!r})",
+    "float_type": "must be a number (got {input!r})",
+    "string_type": "must be a string (got {input!r})",
+    "bool_type": "must be true or false (got {input!r})",
+    "dict_type": "must be a mapping (got {input_type})",
+    "model_type": "must be a mapping (got {input_type})",
+    "model_attributes_type": "must be a mapping (got {input_type})",
+    "list_type": "must be a list (got {input_type})",
+    "greater_than": "must be > {gt} (got {input!r})",
+    "greater_than_equal": "must be >= {ge} (got {input!r})",
+    "less_than": "must be < {lt} (got {input!r})",
+    "less_than_equal": "must be <= {le} (got {input!r})",
+    "finite_number": "must be finite (got {input!r})",
+    "literal_error": "unknown value {input!r} (expected one of: {expected})",
+    "string_pattern_mismatch": (
+        "must start with a letter or digit and hold only letters, digits, '_', '-' and '.' "
+        "(got {input!r})"
+    ),
+}
+
+
+def _pydantic_problems(error: ValidationError) -> list[Problem]:
+    by_path: dict[str, list[str]] = {}
+    for detail in error.errors(include_url=False):
+        loc = [part for part in detail["loc"] if not _is_union_tag(part)]
+        context = detail.get("ctx") or {}
+        if detail["type"] == "scenario":
+            loc.append(context["key"])
+        path = ".".join(str(part) for part in loc)
+        by_path.setdefault(path, [])
+        message = _message(detail, loc)
+        if message not in by_path[path]:
+            by_path[path].append(message)
+    return [(path, " or ".join(messages)) for path, messages in by_path.items()]
+
+
+def _is_union_tag(part: str | int) -> bool:
+    """Pydantic names the union member in the location (``int``, ``list[int]``); drop it."""
+    return isinstance(part, str) and (
+        part in ("int", "str", "float", "bool", "none")
+        or "[" in part
+        or part.startswith("function")
+    )
+
+
+def _message(detail: Any, loc: list[Any]) -> str:
+    error_type = detail["type"]
+    context = dict(detail.get("ctx") or {})
+    value = detail.get("input")
+    if error_type in ("scenario", "invalid"):
+        return str(context["message"])
+    if error_type == "extra_forbidden":
+        return _unknown_key_message(str(loc[-1]), loc[:-1])
+    if error_type == "too_short":
+        return (
+            "must not be empty"
+            if context.get("actual_length") == 0
+            else (f"needs at least {context.get('min_length')} items")
+        )
+    if error_type in _MESSAGES:
+        context.setdefault("expected", "")
+        context["expected"] = str(context["expected"]).replace(" or ", ", ")
+        return _MESSAGES[error_type].format(input=value, input_type=_type_name(value), **context)
+    message = str(detail["msg"])
+    return message[0].lower() + message[1:]
+
+
+def _unknown_key_message(key: str, parent_loc: list[Any]) -> str:
+    model = _model_at(parent_loc)
+    if model is None:
+        return "unknown key"
+    known = list(model.model_fields)
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key ({hint}expected one of: {', '.join(known)})"
+
+
+def _model_at(loc: list[Any]) -> type[BaseModel] | None:
+    """The schema model that validates the mapping at ``loc``, if it is one."""
+    annotation: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            args = typing.get_args(annotation)
+            annotation = args[0] if typing.get_origin(annotation) is list and args else None
+            continue
+        model = _unwrap_model(annotation)
+        if model is None or part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+    return _unwrap_model(annotation)
+
+
+def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        for arg in typing.get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return None
