@@ -1,0 +1,396 @@
+"""Sweeps: a scenario's grid of overrides x seeds, run as cells on local processes or Ray.
+
+A scenario's ``sweep`` crosses a grid of dotted-path overrides with seeds; each combination is
+a *cell*, one run of the ordinary runner with the overrides applied and validated. Every cell
+is validated before any cell starts, so a bad override path or value is reported with its
+dotted path and nothing runs.
+
+A sweep's folder::
+
+    runs/<name>/
+      scenario.yaml     the sweep scenario as given (resolved)
+      plan.json         every cell: id, overrides, seed (a rerun must find the same plan)
+      events.jsonl      one line per finished or failed cell, appended in order
+      cells/<cell id>/  one finished run folder per cell (records, scenario, summary)
+      report/           the aggregated report (``valuegym report`` on the sweep folder)
+
+Each cell runs in a scratch folder of its worker and comes back as its files; the driver writes
+them into ``cells/.<cell id>.partial/`` and renames that to ``cells/<cell id>/``. The rename is
+the commit: a cell folder exists only once its records are completely on disk, so a rerun of an
+interrupted sweep (killed driver, lost worker) redoes exactly the cells without a folder and
+never rewrites a finished one. Because workers return bytes instead of writing into the sweep
+folder, a Ray cluster needs no shared file system.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from valuegym.scenarios.records import write_bytes_atomic, write_json_atomic
+from valuegym.scenarios.schema import Scenario
+from valuegym.scenarios.validation import ScenarioError, scenario_with_overrides
+
+__all__ = [
+    "CellFailure",
+    "SweepCell",
+    "SweepOutcome",
+    "plan_sweep",
+    "run_sweep",
+]
+
+Executor = Literal["local", "ray"]
+
+
+@dataclass(frozen=True)
+class SweepCell:
+    """One cell of a sweep: grid overrides and a seed.
+
+    Attributes:
+        index: Position of the grid point in the grid's row-major order.
+        overrides: Dotted path -> value for this grid point (empty for a seeds-only sweep).
+        seed: The run's seed.
+    """
+
+    index: int
+    overrides: Mapping[str, Any]
+    seed: int
+
+    @property
+    def cell_id(self) -> str:
+        """The cell's folder name: grid point and seed, e.g. ``point0003-seed2``."""
+        return f"point{self.index:04d}-seed{self.seed}"
+
+    def describe(self) -> str:
+        """The overrides and seed as ``path=value`` words, for messages and tables."""
+        words = [f"{path}={value!r}" for path, value in self.overrides.items()]
+        return ", ".join([*words, f"seed={self.seed}"])
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Plain data for ``plan.json``."""
+        return {"cell": self.cell_id, "overrides": dict(self.overrides), "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class CellFailure:
+    """A cell that raised; the sweep went on without it.
+
+    Attributes:
+        cell: The failed cell.
+        error: One line saying what went wrong (the traceback is in ``events.jsonl``).
+    """
+
+    cell: SweepCell
+    error: str
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep did.
+
+    Attributes:
+        folder: The sweep folder.
+        cells: Every cell of the plan.
+        ran: Cells run and committed by this call.
+        skipped: Cells already finished before this call (resumed past).
+        failures: Cells that raised in this call.
+    """
+
+    folder: Path
+    cells: list[SweepCell]
+    ran: list[SweepCell] = field(default_factory=list)
+    skipped: list[SweepCell] = field(default_factory=list)
+    failures: list[CellFailure] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every cell of the plan is finished."""
+        return not self.failures and len(self.ran) + len(self.skipped) == len(self.cells)
+
+
+def plan_sweep(scenario: Scenario) -> list[tuple[SweepCell, Scenario]]:
+    """Every cell of a scenario's sweep with its validated scenario.
+
+    A scenario without a sweep is one cell with no overrides at its own seed.
+
+    Args:
+        scenario: A validated scenario.
+
+    Returns:
+        ``(cell, cell scenario)`` pairs in plan order (grid points, then seeds).
+
+    Raises:
+        ScenarioError: Listing every cell override that does not validate, by dotted path
+            (``sweep.grid.<path>``), before anything runs.
+    """
+    sweep = scenario.sweep
+    if sweep is None:
+        return [(SweepCell(0, {}, scenario.seed), scenario_with_overrides(scenario, {}))]
+    paths = list(sweep.grid)
+    points = list(itertools.product(*(sweep.grid[path] for path in paths)))
+    plan = []
+    problems: list[tuple[str, str]] = []
+    for index, values in enumerate(points):
+        overrides = dict(zip(paths, values, strict=True))
+        for seed in sweep.seed_list:
+            cell = SweepCell(index, overrides, seed)
+            try:
+                plan.append((cell, scenario_with_overrides(scenario, {**overrides, "seed": seed})))
+            except ScenarioError as error:
+                problems.extend(
+                    (f"sweep.grid ({cell.describe()}): {path}", message)
+                    for path, message in error.problems
+                )
+    if problems:
+        raise ScenarioError(list(dict.fromkeys(problems)))
+    return plan
+
+
+def run_cell_files(scenario_data: Mapping[str, Any]) -> dict[str, bytes]:
+    """Run one cell in a scratch folder and return its files (relative path -> bytes).
+
+    This is what a worker process or Ray task executes; it touches no shared file.
+
+    Args:
+        scenario_data: The cell's scenario as plain data (:meth:`Scenario.to_mapping`).
+
+    Returns:
+        The run folder's files.
+    """
+    from valuegym.scenarios.runner import run_scenario
+    from valuegym.scenarios.validation import validate_scenario
+
+    scenario = validate_scenario(scenario_data)
+    with tempfile.TemporaryDirectory(prefix="valuegym-cell-") as scratch:
+        root = Path(scratch) / "run"
+        run_scenario(scenario, root, progress=False, report=False)
+        return {
+            path.relative_to(root).as_posix(): path.read_bytes()
+            for path in sorted(root.rglob("*"))
+            if path.is_file()
+        }
+
+
+def _guarded(scenario_data: Mapping[str, Any]) -> tuple[dict[str, bytes] | None, str | None]:
+    """Run a cell; a failure comes back as text (message, then traceback), not an exception."""
+    try:
+        return run_cell_files(scenario_data), None
+    except Exception as error:  # any cell error is reported and the sweep goes on
+        return None, f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
+
+
+def run_sweep(
+    scenario: Scenario,
+    folder: Path,
+    *,
+    executor: Executor = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    cell_gpus: float = 0.0,
+    progress: bool = True,
+) -> SweepOutcome:
+    """Run (or resume) every unfinished cell of a scenario's sweep.
+
+    Args:
+        scenario: A validated scenario with (or without) a sweep.
+        folder: The sweep folder; a rerun with the same folder resumes.
+        executor: ``"local"`` (a process pool) or ``"ray"`` (one Ray task per cell).
+        workers: Local processes (default: the number of cores); for Ray, the CPUs of the
+            local Ray instance it starts when no address is given.
+        ray_address: Address of a Ray cluster to join; a local instance when ``None``.
+        cell_gpus: GPUs each Ray task declares (e.g. 1 for a language-model cell on a GPU).
+        progress: Show a progress bar counting finished cells.
+
+    Returns:
+        What ran, what was already finished and what failed.
+
+    Raises:
+        ScenarioError: When a cell does not validate (nothing runs), or the folder holds a
+            different sweep's plan.
+    """
+    plan = plan_sweep(scenario)
+    cells = [cell for cell, _ in plan]
+    cells_dir = folder / "cells"
+    _prepare_folder(scenario, cells, folder)
+    outcome = SweepOutcome(folder=folder, cells=cells)
+    pending = []
+    for cell, cell_scenario in plan:
+        if (cells_dir / cell.cell_id).is_dir():
+            outcome.skipped.append(cell)
+        else:
+            pending.append((cell, cell_scenario.to_mapping()))
+    if not pending:
+        return outcome
+    run = _run_ray if executor == "ray" else _run_local
+    bar = _progress_bar(len(cells), len(outcome.skipped), progress)
+    try:
+        for cell, files, error in run(pending, workers, ray_address, cell_gpus):
+            if error is not None or files is None:
+                message, _, details = (error or "no result").partition("\n")
+                outcome.failures.append(CellFailure(cell, message))
+                _append_event(
+                    folder,
+                    {
+                        "cell": cell.cell_id,
+                        "status": "failed",
+                        "error": message,
+                        "traceback": details,
+                    },
+                )
+                bar.write(f"cell {cell.cell_id} ({cell.describe()}) failed: {message}")
+            else:
+                _commit_cell(cells_dir, cell, files)
+                outcome.ran.append(cell)
+                _append_event(folder, {"cell": cell.cell_id, "status": "finished"})
+            bar.update(1)
+    finally:
+        bar.close()
+    return outcome
+
+
+CellResult = tuple[SweepCell, dict[str, bytes] | None, str | None]
+
+
+def _run_local(
+    pending: list[tuple[SweepCell, dict[str, Any]]],
+    workers: int | None,
+    ray_address: str | None,
+    cell_gpus: float,
+) -> Iterator[CellResult]:
+    # spawn: a forked child would inherit the driver's threads (numba, torch) mid-state.
+    context = multiprocessing.get_context("spawn")
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(pending)))
+    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    with concurrent.futures.ProcessPoolExecutor(
+        n_workers, mp_context=context, initializer=_limit_threads, initargs=(threads,)
+    ) as pool:
+        futures = {pool.submit(_guarded, data): cell for cell, data in pending}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    files, message = future.result()
+                except Exception as error:  # a lost worker fails only its cell
+                    files, message = None, f"worker lost: {type(error).__name__}: {error}"
+                yield futures[future], files, message
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _limit_threads(threads: int) -> None:
+    """Give a local worker its share of the cores.
+
+    Language-model and BLAS threads that outnumber the cores spin-wait on each other and run
+    many times slower.
+    """
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+
+
+def _run_ray(
+    pending: list[tuple[SweepCell, dict[str, Any]]],
+    workers: int | None,
+    ray_address: str | None,
+    cell_gpus: float,
+) -> Iterator[CellResult]:
+    try:
+        import ray
+    except ImportError as error:
+        raise ImportError("the ray executor needs Ray: pip install 'valuegym[ray]'") from error
+    started_here = not ray.is_initialized()
+    if started_here:
+        if ray_address is not None:
+            ray.init(address=ray_address, log_to_driver=False)
+        else:
+            ray.init(
+                num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False
+            )
+    task = ray.remote(num_cpus=1, num_gpus=cell_gpus, max_retries=2)(_guarded)
+    refs = {task.remote(data): cell for cell, data in pending}
+    remaining = list(refs)
+    try:
+        while remaining:
+            done, remaining = ray.wait(remaining, num_returns=1)
+            try:
+                files, message = ray.get(done[0])
+            except Exception as error:  # a lost worker fails only its cell
+                files, message = None, f"worker lost: {type(error).__name__}: {error}"
+            yield refs[done[0]], files, message
+    finally:
+        for ref in remaining:
+            ray.cancel(ref, force=True)
+        if started_here:
+            ray.shutdown()
+
+
+def _prepare_folder(scenario: Scenario, cells: list[SweepCell], folder: Path) -> None:
+    """Create the sweep folder or check that it holds this sweep; clear killed leftovers."""
+    plan = {"scenario": scenario.name, "cells": [cell.to_mapping() for cell in cells]}
+    plan_file = folder / "plan.json"
+    if plan_file.is_file():
+        existing = json.loads(plan_file.read_text(encoding="utf-8"))
+        if existing != json.loads(json.dumps(plan)):
+            raise ScenarioError(
+                [
+                    (
+                        "sweep",
+                        f"{folder} holds a different sweep (its plan.json differs); resume "
+                        "with the same scenario or choose another output folder",
+                    )
+                ]
+            )
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(plan, plan_file)
+        data = scenario.to_mapping()
+        import yaml
+
+        write_bytes_atomic(
+            yaml.safe_dump(data, sort_keys=False).encode("utf-8"), folder / "scenario.yaml"
+        )
+    cells_dir = folder / "cells"
+    cells_dir.mkdir(exist_ok=True)
+    for leftover in cells_dir.glob(".*.partial"):
+        shutil.rmtree(leftover)
+
+
+def _commit_cell(cells_dir: Path, cell: SweepCell, files: Mapping[str, bytes]) -> None:
+    staging = cells_dir / f".{cell.cell_id}.partial"
+    if staging.exists():
+        shutil.rmtree(staging)
+    for relative, data in files.items():
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    os.replace(staging, cells_dir / cell.cell_id)
+    descriptor = os.open(cells_dir, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _append_event(folder: Path, event: Mapping[str, Any]) -> None:
+    with open(folder / "events.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(event) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _progress_bar(total: int, done: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, unit="cell", desc="sweep", disable=not enabled)
