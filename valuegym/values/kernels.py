@@ -191,6 +191,8 @@ def _temperature_of(agent: np.ndarray, i: int, mood: float, stress: float) -> fl
     )
 
 
+# Two kernels with one loop each, not one function compiled twice: numba's on-disk cache keys
+# on the function, not on ``parallel=``, so a shared body would load the serial build for both.
 @numba.njit(cache=True)
 def _step_serial(
     stock,
@@ -213,7 +215,7 @@ def _step_serial(
     temperature,
 ):  # pragma: no cover - compiled
     for i in range(stock.shape[0]):
-        _step_agent(
+        _step_and_derive(
             i,
             stock,
             expected,
@@ -228,10 +230,12 @@ def _step_serial(
             agent,
             gain,
             surprise,
+            derive,
+            weight,
+            marginal,
+            wanting,
+            temperature,
         )
-        if derive:
-            _derive_agent(i, stock, mood, stress, table, agent, weight, marginal, wanting)
-            temperature[i] = _temperature_of(agent, i, mood[i], stress[i])
 
 
 @numba.njit(cache=True, parallel=True)
@@ -256,7 +260,7 @@ def _step_parallel(
     temperature,
 ):  # pragma: no cover - compiled
     for i in numba.prange(stock.shape[0]):
-        _step_agent(
+        _step_and_derive(
             i,
             stock,
             expected,
@@ -271,10 +275,55 @@ def _step_parallel(
             agent,
             gain,
             surprise,
+            derive,
+            weight,
+            marginal,
+            wanting,
+            temperature,
         )
-        if derive:
-            _derive_agent(i, stock, mood, stress, table, agent, weight, marginal, wanting)
-            temperature[i] = _temperature_of(agent, i, mood[i], stress[i])
+
+
+@numba.njit(cache=True, inline="always")
+def _step_and_derive(
+    i,
+    stock,
+    expected,
+    mood,
+    stress,
+    consumption,
+    load,
+    rest,
+    valence,
+    dt,
+    table,
+    agent,
+    gain,
+    surprise,
+    derive,
+    weight,
+    marginal,
+    wanting,
+    temperature,
+):  # pragma: no cover - compiled
+    _step_agent(
+        i,
+        stock,
+        expected,
+        mood,
+        stress,
+        consumption,
+        load,
+        rest,
+        valence,
+        dt,
+        table,
+        agent,
+        gain,
+        surprise,
+    )
+    if derive:
+        _derive_agent(i, stock, mood, stress, table, agent, weight, marginal, wanting)
+        temperature[i] = _temperature_of(agent, i, mood[i], stress[i])
 
 
 _NO_ROWS = np.empty((0, 0))
