@@ -125,12 +125,7 @@ def _information_section(information: pa.Table, report: Report) -> None:
         return
     values = _column(information, "mutual_information").astype(np.float64)
     summary = mean_interval(values, group="all")
-    report.statistics["mutual_information"] = {
-        "mean": summary.mean,
-        "low": summary.low,
-        "high": summary.high,
-        "n": summary.n,
-    }
+    report.statistics["mutual_information"] = summary.to_dict()
     report.markdown += (
         "\n## Mutual information between value state and utterance\n\n"
         f"I(S;Y) = H(Y) − H(Y|S), estimated by cross-scoring samples under each state's prompt: "
@@ -164,9 +159,7 @@ def _returns_section(steps: pa.Table, figure_dir: Path, report: Report, seed: in
         mean_interval(totals[np.array(kinds) == kind], group=kind, seed=seed)
         for kind in dict.fromkeys(kinds)
     ]
-    report.statistics["returns_by_kind"] = {
-        s.group: {"mean": s.mean, "low": s.low, "high": s.high, "n": s.n} for s in summaries
-    }
+    report.statistics["returns_by_kind"] = {s.group: s.to_dict() for s in summaries}
     report.figures.append(
         plot_group_means(
             summaries, figure_dir / "returns_by_kind.png", value_label="episode return"
@@ -192,12 +185,7 @@ def _inequality(
         gini(np.clip(totals[episodes == episode], 0.0, None)) for episode in np.unique(episodes)
     ]
     summary: GroupSummary = mean_interval(per_episode, group="gini")
-    report.statistics["gini_of_returns"] = {
-        "mean": summary.mean,
-        "low": summary.low,
-        "high": summary.high,
-        "n": summary.n,
-    }
+    report.statistics["gini_of_returns"] = summary.to_dict()
     report.markdown += (
         f"\nInequality: Gini of the agents' episode returns (negative returns as 0) is "
         f"{_number(summary.mean)} [{_number(summary.low)}, {_number(summary.high)}] "
@@ -274,12 +262,7 @@ def _env_section(steps: pa.Table, figure_dir: Path, report: Report) -> None:
             for e in np.unique(episodes)
         ]
         summary = mean_interval(final, group="gini")
-        report.statistics["gini_of_harvest"] = {
-            "mean": summary.mean,
-            "low": summary.low,
-            "high": summary.high,
-            "n": summary.n,
-        }
+        report.statistics["gini_of_harvest"] = summary.to_dict()
         report.markdown += (
             f"\nInequality reported by the env (Gini at the end of an episode): "
             f"{_number(summary.mean)} [{_number(summary.low)}, {_number(summary.high)}] over "
@@ -288,12 +271,7 @@ def _env_section(steps: pa.Table, figure_dir: Path, report: Report) -> None:
     if _COOPERATION_COLUMN in steps.column_names:
         values = _column(steps, _COOPERATION_COLUMN).astype(np.float64)
         summary = mean_interval(values, group="cooperation")
-        report.statistics["cooperation"] = {
-            "mean": summary.mean,
-            "low": summary.low,
-            "high": summary.high,
-            "n": summary.n,
-        }
+        report.statistics["cooperation"] = summary.to_dict()
         report.markdown += (
             f"\nCooperation (share of cooperative acts): {_number(summary.mean)} "
             f"[{_number(summary.low)}, {_number(summary.high)}].\n"

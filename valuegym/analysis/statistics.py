@@ -171,6 +171,10 @@ class GroupSummary:
     high: float
     n: int
 
+    def to_dict(self) -> dict[str, Any]:
+        """The numbers as plain data (``mean``, ``low``, ``high``, ``n``) for statistics JSON."""
+        return {"mean": self.mean, "low": self.low, "high": self.high, "n": self.n}
+
 
 def mean_interval(
     values: Sequence[float] | np.ndarray,

@@ -173,8 +173,7 @@ def build_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> SweepReport:
                     f"[{_number(summary.low)}, {_number(summary.high)}] | {summary.n} |"
                 )
             by_parameter[parameter][measure] = [
-                {"value": value, "mean": s.mean, "low": s.low, "high": s.high, "n": s.n}
-                for value, s in zip(values, summaries, strict=True)
+                {"value": value, **s.to_dict()} for value, s in zip(values, summaries, strict=True)
             ]
             report.figures.append(
                 plot_parameter_effect(
