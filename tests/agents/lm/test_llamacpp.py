@@ -5,54 +5,6 @@ pytestmark = pytest.mark.slow
 
 CHAT_PROMPT = [{"role": "user", "content": "Write one sentence about apples."}]
 TEXT_PROMPT = "The capital of France is"
-PROMPTS = [
-    CHAT_PROMPT,
-    TEXT_PROMPT,
-    [{"role": "user", "content": "Name a colour."}],
-    "Once upon a time",
-]
-
-
-def test_every_token_has_finite_non_negative_entropy(llamacpp_model):
-    generations = llamacpp_model.generate(PROMPTS, max_new_tokens=16, temperature=0.8, seed=1)
-    assert len(generations) == len(PROMPTS)
-    for generation in generations:
-        assert generation.length > 0
-        for values in (generation.token_entropy, generation.sampled_entropy):
-            assert values.shape == (generation.length,)
-            assert np.all(np.isfinite(values))
-            assert np.all(values >= 0)
-        assert np.all(generation.token_logprob <= 0)
-        assert generation.token_entropy.max() <= np.log(49152) + 1e-9
-        assert not generation.entropy_is_estimate
-        assert generation.entropy_tail_bound is None
-
-
-def test_sampled_entropy_is_zero_when_greedy_and_rises_with_temperature(llamacpp_model):
-    means = []
-    for temperature in (0.0, 0.3, 1.0, 2.0):
-        generations = llamacpp_model.generate(
-            PROMPTS, max_new_tokens=12, temperature=temperature, seed=3
-        )
-        sampled = np.concatenate([g.sampled_entropy for g in generations])
-        means.append(sampled.mean())
-        if temperature == 1.0:
-            for generation in generations:
-                np.testing.assert_array_equal(generation.sampled_entropy, generation.token_entropy)
-    assert means[0] == 0.0
-    assert means[0] < means[1] < means[2] < means[3]
-
-
-def test_same_seed_same_text_different_seed_different_text(llamacpp_model):
-    first = llamacpp_model.generate(PROMPTS, max_new_tokens=12, temperature=1.0, seed=7)
-    again = llamacpp_model.generate(PROMPTS, max_new_tokens=12, temperature=1.0, seed=7)
-    other = llamacpp_model.generate(PROMPTS, max_new_tokens=12, temperature=1.0, seed=8)
-    assert [g.text for g in first] == [g.text for g in again]
-    for a, b in zip(first, again, strict=True):
-        assert a.token_ids == b.token_ids
-        np.testing.assert_array_equal(a.token_entropy, b.token_entropy)
-        np.testing.assert_array_equal(a.token_logprob, b.token_logprob)
-    assert [g.text for g in first] != [g.text for g in other]
 
 
 def test_output_does_not_depend_on_earlier_calls(llamacpp_model):
@@ -71,26 +23,6 @@ def test_per_prompt_temperatures(llamacpp_model):
     assert mixed[0].token_ids == greedy[0].token_ids
     assert np.all(mixed[0].sampled_entropy == 0)
     assert np.all(mixed[1].sampled_entropy > 0)
-
-
-def test_score_ranks_the_likely_continuation_first(llamacpp_model):
-    scores = llamacpp_model.score(TEXT_PROMPT, [" Paris.", " a purple banana.", ""])
-    assert scores.shape == (3,)
-    assert scores[0] > scores[1] + 5
-    assert scores[0] > -3
-    assert scores[2] == 0.0
-    chat_scores = llamacpp_model.score(CHAT_PROMPT, ["Apples are sweet.", "Zebra quantum fork."])
-    assert chat_scores[0] > chat_scores[1]
-
-
-def test_generated_logprobs_agree_with_score(llamacpp_model):
-    for prompt in (TEXT_PROMPT, CHAT_PROMPT):
-        [generation] = llamacpp_model.generate([prompt], max_new_tokens=20, temperature=0, seed=0)
-        logprobs = generation.token_logprob
-        if generation.finish_reason == "stop":  # the end token is not part of the text
-            logprobs = logprobs[:-1]
-        [score] = llamacpp_model.score(prompt, [generation.text])
-        assert score == pytest.approx(logprobs.sum(), abs=1e-6)
 
 
 def test_batched_scoring_is_close_to_exact_scoring(default_gguf):
