@@ -234,8 +234,8 @@ def _shipped_scenarios() -> list[Path]:
 
 
 def _command_list(args: argparse.Namespace) -> int:
-    from valuegym.agents.lm import available_backends
     from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS
+    from valuegym.lm import available_backends
     from valuegym.scenarios.schema import AGENT_KINDS, LM_BACKENDS
     from valuegym.scenarios.validation import ScenarioError, load_scenario
 

@@ -3,8 +3,6 @@ import math
 import numpy as np
 import pytest
 
-from valuegym.agents.entropy import get_clusterer, semantic_entropy
-from valuegym.agents.lm.base import Generation, LanguageModel
 from valuegym.agents.lm_agent import (
     LMAgent,
     PromptTemplate,
@@ -15,6 +13,8 @@ from valuegym.agents.lm_agent import (
     describe_wanting,
     sample_by_temperature,
 )
+from valuegym.lm.base import Generation, LanguageModel
+from valuegym.measures import get_clusterer, semantic_entropy
 from valuegym.values import ValueProfile, ValueStore
 
 VALUES = {
@@ -330,7 +330,7 @@ def test_sample_by_temperature_is_argmax_at_zero_and_rejects_bad_scores():
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from valuegym.agents.lm import load_language_model
+    from valuegym.lm import load_language_model
 
     model = load_language_model()
     yield model

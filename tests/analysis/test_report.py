@@ -6,7 +6,7 @@ import pytest
 from matplotlib.image import imread
 
 from valuegym.analysis.report import build_report, write_report
-from valuegym.scenarios.records import EpisodeRecorder, RunFolder, write_json_atomic
+from valuegym.records import EpisodeRecorder, RunFolder, write_json_atomic
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -10,7 +10,6 @@ from valuegym.envs.commons import (
     SANCTION,
     CommonsEnv,
     cooperation_rate,
-    gini,
     regrow,
     share_out,
 )
@@ -41,19 +40,6 @@ def test_share_out_scales_requests_down_alike_when_short():
     taken = share_out(requested, 2.0)
     np.testing.assert_allclose(taken, [0.5, 1.5, 0.0])
     assert taken.sum() == pytest.approx(2.0)
-
-
-@pytest.mark.parametrize(
-    ("amounts", "expected"),
-    [
-        ([1.0, 1.0, 1.0], 0.0),
-        ([0.0, 0.0, 0.0, 4.0], 0.75),
-        ([1.0, 2.0, 3.0, 4.0], 0.25),
-        ([0.0, 0.0], 0.0),
-    ],
-)
-def test_gini_known_values(amounts, expected):
-    assert gini(np.array(amounts)) == pytest.approx(expected)
 
 
 def test_cooperation_rate_counts_requests_at_or_under_the_share():

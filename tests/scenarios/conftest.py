@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from valuegym.agents.lm.base import Generation, LanguageModel, Prompt
+from valuegym.lm.base import Generation, LanguageModel, Prompt
 
 WORDS = ("yes", "no", "maybe", "later", "thanks", "sorry", "sure", "busy")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from valuegym.scenarios.records import RunFolder
+from valuegym.records import RunFolder
 from valuegym.scenarios.sweeps import plan_sweep, run_sweep
 from valuegym.scenarios.validation import ScenarioError, validate_scenario
 

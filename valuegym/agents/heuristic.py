@@ -23,8 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from gymnasium import spaces
 
-from valuegym.agents.entropy import log_softmax
-from valuegym.agents.lm_agent import sample_by_temperature
+from valuegym.numeric import log_softmax, sample_by_temperature
 
 __all__ = ["Agent", "GreedyAgent", "RandomAgent", "SoftmaxAgent", "action_wanting_of"]
 

@@ -4,7 +4,7 @@ An :class:`LMAgent` turns a persona and an agent's value state (a store's
 :class:`~valuegym.values.AgentSnapshot`, or the ``info["values"]`` mapping every valuegym env
 reports; see :class:`ValueState`) into chat messages through a :class:`PromptTemplate`,
 writes utterances for a whole population in one ``generate`` call at each agent's value-state
-temperature, and measures every utterance (:class:`~valuegym.agents.entropy.UtteranceEntropy`).
+temperature, and measures every utterance (:class:`~valuegym.measures.UtteranceEntropy`).
 Its discrete act is chosen from the value store's wanting of each option, or by scoring each
 option's text with the language model; either way by a softmax at the value-state temperature.
 
@@ -27,14 +27,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from valuegym.agents.entropy import (
-    MutualInformation,
-    UtteranceEntropy,
-    log_softmax,
-    mutual_information,
-    unit_name,
-)
-from valuegym.agents.lm.base import Generation, LanguageModel, Message
+from valuegym.lm.base import Generation, LanguageModel, Message
+from valuegym.measures.entropy import UtteranceEntropy, unit_name
+from valuegym.measures.information import MutualInformation, mutual_information
+from valuegym.numeric import sample_by_temperature
 from valuegym.values import AgentSnapshot
 
 __all__ = [
@@ -52,7 +48,6 @@ __all__ = [
     "describe_mood",
     "describe_stress",
     "describe_wanting",
-    "sample_by_temperature",
 ]
 
 DEFAULT_PERSONA = "a member of a small community"
@@ -374,28 +369,6 @@ class Utterance:
         }
 
 
-def sample_by_temperature(scores: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    """Draw an index with probability ``softmax(scores / temperature)``.
-
-    Args:
-        scores: Finite score per option (higher is preferred), e.g. wanting or log-likelihood.
-        temperature: Non-negative; 0 picks the highest score (the first on ties).
-        rng: Source of randomness (unused at temperature 0).
-
-    Returns:
-        The drawn index.
-    """
-    values = np.asarray(scores, dtype=np.float64)
-    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
-        raise ValueError(f"scores: expected a non-empty 1-D array of finite numbers (got {values})")
-    if not math.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature: must be finite and >= 0 (got {temperature})")
-    if temperature == 0:
-        return int(np.argmax(values))
-    probabilities = np.exp(log_softmax(values, temperature))
-    return int(rng.choice(values.size, p=probabilities / probabilities.sum()))
-
-
 class LMAgent:
     """Agents whose words (and optionally acts) come from a language model.
 
@@ -405,7 +378,7 @@ class LMAgent:
     (see :meth:`ValueState.of`).
 
     Args:
-        model: The language model (see :func:`valuegym.agents.lm.load_language_model`).
+        model: The language model (see :func:`valuegym.lm.load_language_model`).
         persona: One persona for every agent, or one per row of the value store
             (indexed by the state's ``agent`` row).
         template: How persona and value state become the prompt.
@@ -589,7 +562,7 @@ class LMAgent:
 
         Samples K utterances per state at temperature 1, scores each under every state's
         prompt and estimates the mutual information
-        (:func:`~valuegym.agents.entropy.mutual_information`) with the states equally likely.
+        (:func:`~valuegym.measures.mutual_information`) with the states equally likely.
 
         Args:
             states: The M value states to compare (same events for all).

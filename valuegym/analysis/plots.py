@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from valuegym.analysis.statistics import GroupSummary, SlopeFit
-from valuegym.scenarios.records import write_bytes_atomic
+from valuegym.records import write_bytes_atomic
 
 __all__ = [
     "plot_entropy_against_state",

@@ -31,7 +31,7 @@ from valuegym.analysis.plots import (
     plot_value_trajectories,
 )
 from valuegym.analysis.statistics import GroupSummary, fit_slope, gini, mean_interval
-from valuegym.scenarios.records import RunFolder, write_bytes_atomic, write_json_atomic
+from valuegym.records import RunFolder, write_bytes_atomic, write_json_atomic
 
 __all__ = ["UTTERANCE_MEASURES", "Report", "build_report", "write_report"]
 

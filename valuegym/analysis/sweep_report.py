@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from valuegym.analysis.statistics import GroupSummary, mean_interval
-from valuegym.scenarios.records import RunFolder, write_bytes_atomic, write_json_atomic
+from valuegym.records import RunFolder, write_bytes_atomic, write_json_atomic
 
 __all__ = [
     "SweepReport",

@@ -18,6 +18,7 @@ from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from valuegym.envs.core import RENDER_MODES, ValueCore, default_profile, resolve_profiles
+from valuegym.numeric import gini
 from valuegym.values import ValueProfile, ValueStore
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "CommonsRules",
     "cooperation_rate",
     "env",
-    "gini",
     "parallel_env",
     "raw_env",
     "regrow",
@@ -66,19 +66,6 @@ def share_out(requested: np.ndarray, resource: float) -> np.ndarray:
     """
     total = float(requested.sum())
     return requested * (resource / total) if total > resource else requested.copy()
-
-
-def gini(amounts: np.ndarray) -> float:
-    """Gini coefficient of non-negative amounts: 0 when all are equal, ``1 - 1/n`` when one has all.
-
-    Sorting makes it O(n log n); all zeros count as perfectly equal.
-    """
-    total = float(amounts.sum())
-    n = amounts.shape[0]
-    if total <= 0.0:
-        return 0.0
-    ranks = np.arange(1, n + 1)
-    return float(2.0 * np.dot(ranks, np.sort(amounts)) / (n * total) - (n + 1) / n)
 
 
 def cooperation_rate(requested: np.ndarray, sustainable_share: float) -> float:

@@ -1,7 +1,7 @@
 """YAML scenarios: the schema, the safe loader, the runner and the run folder's records."""
 
+from valuegym.records import RunFolder
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file, load_yaml_text
-from valuegym.scenarios.records import RunFolder
 from valuegym.scenarios.runner import RunError, RunResult, default_run_dir, run_scenario
 from valuegym.scenarios.schema import AGENT_KINDS, LM_BACKENDS, Scenario
 from valuegym.scenarios.training import train_scenario

@@ -23,7 +23,6 @@ from importlib import import_module
 from typing import Any, Final
 
 import gymnasium
-import numpy as np
 import pettingzoo
 
 from valuegym.scenarios.schema import AgentSpec, Scenario
@@ -39,7 +38,6 @@ __all__ = [
     "env_arguments",
     "env_factory",
     "env_parameters",
-    "seed_for",
     "snapshot_from_info",
 ]
 
@@ -308,7 +306,7 @@ def build_population(
     Args:
         scenario: The validated scenario.
         load_model: Loads a language model from ``(backend, model, **options)``; default
-            :func:`valuegym.agents.lm.load_language_model`.
+            :func:`valuegym.lm.load_language_model`.
 
     Returns:
         The population, env not yet reset.
@@ -371,7 +369,7 @@ def build_population(
 
 
 def _load_model(lm: Any, where: str, load_model: Callable[..., Any] | None) -> Any:
-    from valuegym.agents.lm import LanguageModelError, load_language_model
+    from valuegym.lm import LanguageModelError, load_language_model
 
     loader = load_model if load_model is not None else load_language_model
     options = {"base_url": lm.base_url} if lm.base_url is not None else {}
@@ -395,15 +393,3 @@ def _lm_agent(model: Any, lm: Any, scenario: Scenario, members: list[Member]) ->
         stop=("\n\n",),
         entropy_base=2.0 if scenario.measure.entropy_unit == "bits" else None,
     )
-
-
-def seed_for(*parts: int) -> int:
-    """A 32-bit seed derived from the run seed and positions (episode, step, ...).
-
-    Args:
-        *parts: Non-negative integers, the run seed first.
-
-    Returns:
-        An integer in ``[0, 2**32)``, the same for the same parts.
-    """
-    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])

@@ -10,7 +10,7 @@ entropy when the scenario asks), then every agent acts, then the env steps. Reco
   env's numeric ``info`` entries, e.g. ``env_resource``);
 - ``utterances``: one row per utterance with the state the agent spoke *from*: ``episode,
   step, agent, agent_kind, mood, stress, temperature, most_wanted, sampling_temperature, text,
-  finish_reason, model``, the :class:`~valuegym.agents.entropy.UtteranceEntropy` fields
+  finish_reason, model``, the :class:`~valuegym.measures.UtteranceEntropy` fields
   (``length, mean_token_entropy, total_token_entropy, mean_sampled_entropy, ..., unit``), the
   per-token lists ``token_entropy, sampled_entropy, token_logprob``, and
   ``semantic_entropy, semantic_entropy_discrete, n_clusters`` (NaN/0 on steps not measured);
@@ -37,19 +37,19 @@ import numpy as np
 import yaml
 
 import valuegym
+from valuegym.numeric import seed_for
+from valuegym.records import (
+    EpisodeRecorder,
+    RunFolder,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from valuegym.scenarios.population import (
     Member,
     Population,
     PopulationError,
     build_population,
-    seed_for,
     snapshot_from_info,
-)
-from valuegym.scenarios.records import (
-    EpisodeRecorder,
-    RunFolder,
-    write_bytes_atomic,
-    write_json_atomic,
 )
 from valuegym.scenarios.schema import Scenario
 from valuegym.values import AgentSnapshot
@@ -153,7 +153,7 @@ def run_scenario(
     created = not folder.root.exists()
     _prepare_folder(folder, resolved, replace)
     if population is not None:
-        from valuegym.agents.lm import LanguageModelError
+        from valuegym.lm import LanguageModelError
 
         try:
             _run_episodes(scenario, population, folder, to_run, progress)
@@ -242,7 +242,7 @@ def _run_episodes(
 
     clusterer = None
     if scenario.measure.semantic_entropy is not None and population.lm_groups:
-        from valuegym.agents.entropy import get_clusterer
+        from valuegym.measures.clustering import get_clusterer
 
         clusterer = get_clusterer(scenario.measure.semantic_entropy.clusterer)
     with tqdm(
@@ -534,7 +534,7 @@ class _EpisodeRun:
     def _semantic_entropy(
         self, lm_agent: Any, snapshot: AgentSnapshot, events: list[str], step: int, row: int
     ) -> dict[str, Any]:
-        from valuegym.agents.entropy import semantic_entropy
+        from valuegym.measures.semantic import semantic_entropy
 
         semantic = self.scenario.measure.semantic_entropy
         assert semantic is not None

@@ -39,8 +39,8 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from valuegym.agents.lm import BACKENDS
 from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS
+from valuegym.lm import BACKENDS
 
 __all__ = [
     "AGENT_KINDS",
@@ -57,7 +57,7 @@ __all__ = [
 #: Agent kinds a scenario may name.
 AGENT_KINDS: Final = ("lm", "ppo", "greedy", "softmax", "random")
 #: Language-model backends a scenario may name (left out: the default of
-#: :func:`valuegym.agents.lm.load_language_model`).
+#: :func:`valuegym.lm.load_language_model`).
 LM_BACKENDS: Final = tuple(BACKENDS)
 
 _NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from valuegym.scenarios.records import write_bytes_atomic, write_json_atomic
+from valuegym.records import write_bytes_atomic, write_json_atomic
 from valuegym.scenarios.schema import Scenario
 from valuegym.scenarios.validation import ScenarioError, scenario_with_overrides
 

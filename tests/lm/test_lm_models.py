@@ -1,8 +1,8 @@
 import pytest
 
-from valuegym.agents.lm import models
-from valuegym.agents.lm.base import LanguageModelUnavailableError
-from valuegym.agents.lm.models import (
+from valuegym.lm import models
+from valuegym.lm.base import LanguageModelUnavailableError
+from valuegym.lm.models import (
     DEFAULT_MODEL,
     EMBEDDED_MODELS,
     EmbeddedModel,

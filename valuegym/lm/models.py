@@ -15,7 +15,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from valuegym.agents.lm.base import LanguageModelUnavailableError
+from valuegym.lm.base import LanguageModelUnavailableError
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -1,6 +1,6 @@
 import pytest
 
-from valuegym.agents.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
+from valuegym.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
 
 
 def test_chat_messages_distinguishes_text_from_messages():

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from valuegym.agents.entropy import (
+from valuegym.measures import (
     EmbeddingClusterer,
     TextClusterer,
     UtteranceEntropy,
@@ -16,8 +16,6 @@ from valuegym.agents.entropy import (
     entropy,
     entropy_from_logits,
     get_clusterer,
-    log_softmax,
-    logsumexp,
     mutual_information,
     mutual_information_from_loglik,
     normalise_text,
@@ -25,7 +23,8 @@ from valuegym.agents.entropy import (
     semantic_entropy_from_labels,
     unit_name,
 )
-from valuegym.agents.lm.base import Generation, LanguageModel
+from valuegym.lm.base import Generation, LanguageModel
+from valuegym.numeric import log_softmax, logsumexp
 
 # ------------------------------------------------------------------------------ token level
 
@@ -252,7 +251,7 @@ def test_text_clusterer_groups_case_and_punctuation_variants():
 
 
 def test_average_linkage_merges_by_mean_similarity_regardless_of_order():
-    from valuegym.agents.entropy import _average_linkage_labels
+    from valuegym.measures.clustering import _average_linkage_labels
 
     similarity = np.array(
         [[1.0, 0.9, 0.1, 0.0], [0.9, 1.0, 0.2, 0.1], [0.1, 0.2, 1.0, 0.7], [0.0, 0.1, 0.7, 1.0]]

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from valuegym.agents.lm.base import (
+from valuegym.lm.base import (
     Generation,
     LanguageModel,
     LanguageModelError,

@@ -31,7 +31,7 @@ Servers return token strings, not ids, so ``token_ids`` holds ``-1`` per generat
 misalign echoed log-probabilities (llama-cpp-python does for models without a BOS token),
 so the first ``score`` call checks the echoed log-probability of a greedily generated token
 against the one generation reported, and raises :class:`ScoringUnsupportedError` when they
-disagree. Retries and call limits are wrappers (:mod:`valuegym.agents.lm.wrappers`).
+disagree. Retries and call limits are wrappers (:mod:`valuegym.lm.wrappers`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from valuegym.agents.lm.base import (
+from valuegym.lm.base import (
     Generation,
     LanguageModel,
     LanguageModelError,
@@ -54,8 +54,8 @@ from valuegym.agents.lm.base import (
     Prompt,
     TransientLanguageModelError,
 )
-from valuegym.agents.lm.prompts import chat_messages, check_generate_arguments
-from valuegym.agents.lm.sampling import per_prompt_temperatures
+from valuegym.lm.prompts import chat_messages, check_generate_arguments
+from valuegym.lm.sampling import per_prompt_temperatures
 
 __all__ = [
     "OpenAICompatibleModel",

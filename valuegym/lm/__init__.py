@@ -1,6 +1,6 @@
 """Language models behind one small interface, and the backends that implement it.
 
->>> from valuegym.agents.lm import load_language_model
+>>> from valuegym.lm import load_language_model
 >>> model = load_language_model()  # doctest: +SKIP
 >>> [generation] = model.generate(["Say hello."], max_new_tokens=8, seed=0)  # doctest: +SKIP
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from valuegym.agents.lm.base import (
+from valuegym.lm.base import (
     Generation,
     LanguageModel,
     LanguageModelError,
@@ -23,8 +23,8 @@ from valuegym.agents.lm.base import (
     Prompt,
     TransientLanguageModelError,
 )
-from valuegym.agents.lm.models import DEFAULT_MODEL, EMBEDDED_MODELS
-from valuegym.agents.lm.wrappers import CallLimitExceededError, CallLimitModel, RetryingModel
+from valuegym.lm.models import DEFAULT_MODEL, EMBEDDED_MODELS
+from valuegym.lm.wrappers import CallLimitExceededError, CallLimitModel, RetryingModel
 
 __all__ = [
     "BACKENDS",
@@ -96,14 +96,14 @@ def load_language_model(
             f"backend {backend!r} is not installed: {BACKENDS[backend][1]}"
         )
     if backend == "llamacpp":
-        from valuegym.agents.lm.llamacpp import LlamaCppModel
+        from valuegym.lm.llamacpp import LlamaCppModel
 
         return LlamaCppModel(model, **options)
     if backend == "transformers":
-        from valuegym.agents.lm.huggingface import TransformersModel
+        from valuegym.lm.huggingface import TransformersModel
 
         return TransformersModel(model, **options)
-    from valuegym.agents.lm.openai_http import OpenAICompatibleModel
+    from valuegym.lm.openai_http import OpenAICompatibleModel
 
     max_attempts = options.pop("max_attempts", 3)
     return RetryingModel(OpenAICompatibleModel(model=model, **options), max_attempts=max_attempts)

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import numpy as np
 import pytest
 
-from valuegym.agents.lm.base import LanguageModelUnavailableError, TransientLanguageModelError
-from valuegym.agents.lm.openai_http import (
+from valuegym.lm.base import LanguageModelUnavailableError, TransientLanguageModelError
+from valuegym.lm.openai_http import (
     OpenAICompatibleModel,
     ScoringUnsupportedError,
     ServerUnreachableError,

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
-from valuegym.agents.lm.base import (
+from valuegym.lm.base import (
     Generation,
     LanguageModel,
     LanguageModelError,
     TransientLanguageModelError,
 )
-from valuegym.agents.lm.wrappers import CallLimitExceededError, CallLimitModel, RetryingModel
+from valuegym.lm.wrappers import CallLimitExceededError, CallLimitModel, RetryingModel
 
 
 class FlakyModel(LanguageModel):

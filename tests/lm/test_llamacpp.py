@@ -26,7 +26,7 @@ def test_per_prompt_temperatures(llamacpp_model):
 
 
 def test_batched_scoring_is_close_to_exact_scoring(default_gguf):
-    from valuegym.agents.lm.llamacpp import LlamaCppModel
+    from valuegym.lm.llamacpp import LlamaCppModel
 
     fast = LlamaCppModel(default_gguf, n_threads=1, exact_scoring=False)
     try:

@@ -2,7 +2,7 @@
 
 Prompts of a batch are left-padded and decoded together in one loop over a key-value
 cache; each step's last-position logits give the drawn token and its entropies (the
-shared :class:`~valuegym.agents.lm.sampling.TokenSampler`), so per-prompt temperatures
+shared :class:`~valuegym.lm.sampling.TokenSampler`), so per-prompt temperatures
 and seeds behave exactly as in the ``llamacpp`` backend.
 
 A GGUF file (the embedded default model) is dequantised by transformers on first load,
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from valuegym.agents.lm.base import Generation, LanguageModel, LanguageModelUnavailableError, Prompt
-from valuegym.agents.lm.models import EMBEDDED_MODELS, model_label, resolve_gguf_path
-from valuegym.agents.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
-from valuegym.agents.lm.sampling import TokenSampler, per_prompt_temperatures
+from valuegym.lm.base import Generation, LanguageModel, LanguageModelUnavailableError, Prompt
+from valuegym.lm.models import EMBEDDED_MODELS, model_label, resolve_gguf_path
+from valuegym.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
+from valuegym.lm.sampling import TokenSampler, per_prompt_temperatures
 
 if TYPE_CHECKING:
     import torch

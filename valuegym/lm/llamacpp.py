@@ -6,7 +6,7 @@ The model is loaded once and the prompts of a batch are generated one after the 
 it needs: the last position's while generating (``logits_all=False``), and every position
 of a continuation while scoring. The logits are read in place from llama.cpp's buffer
 (never through ``Llama.eval_logits``, which copies the whole buffer into Python lists) and
-passed to the shared :class:`~valuegym.agents.lm.sampling.TokenSampler`, which computes the
+passed to the shared :class:`~valuegym.lm.sampling.TokenSampler`, which computes the
 full-vocabulary entropies and draws the token with a seeded numpy generator.
 
 Every ``generate`` call starts from an empty key-value cache, so its output depends only on
@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from valuegym.agents.entropy import log_softmax
-from valuegym.agents.lm.base import Generation, LanguageModel, LanguageModelUnavailableError, Prompt
-from valuegym.agents.lm.models import model_label, resolve_gguf_path
-from valuegym.agents.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
-from valuegym.agents.lm.sampling import TokenSampler, per_prompt_temperatures
+from valuegym.lm.base import Generation, LanguageModel, LanguageModelUnavailableError, Prompt
+from valuegym.lm.models import model_label, resolve_gguf_path
+from valuegym.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
+from valuegym.lm.sampling import TokenSampler, per_prompt_temperatures
+from valuegym.numeric import log_softmax
 
 __all__ = ["LlamaCppModel"]
 

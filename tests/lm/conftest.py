@@ -9,7 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 
-from valuegym.agents.lm.models import DEFAULT_MODEL, embedded_model_path
+from valuegym.lm.models import DEFAULT_MODEL, embedded_model_path
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +20,7 @@ def default_gguf():
 @pytest.fixture(scope="session")
 def llamacpp_model():
     pytest.importorskip("llama_cpp")
-    from valuegym.agents.lm.llamacpp import LlamaCppModel
+    from valuegym.lm.llamacpp import LlamaCppModel
 
     # One thread: llama.cpp's worker threads spin-wait for each other, which stalls by
     # orders of magnitude when other processes compete for the cores (a busy CI machine).
@@ -33,7 +33,7 @@ def llamacpp_model():
 def transformers_model():
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from valuegym.agents.lm.huggingface import TransformersModel
+    from valuegym.lm.huggingface import TransformersModel
 
     # One thread for the same reason as llama.cpp: OpenMP workers spin-wait, which stalls
     # badly on busy shared cores. Restored after the module, as the setting is global.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from valuegym.agents.lm.base import Prompt
+from valuegym.lm.base import Prompt
 
 __all__ = ["chat_messages", "check_generate_arguments", "cut_at_stop"]
 

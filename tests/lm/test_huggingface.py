@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from valuegym.agents.lm.models import DEFAULT_MODEL
+from valuegym.lm.models import DEFAULT_MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +60,8 @@ def test_bad_prompt_is_named(transformers_model):
 def test_converted_gguf_is_cached_and_not_converted_again(transformers_model, monkeypatch):
     import transformers
 
-    from valuegym.agents.lm.huggingface import converted_gguf_folder
-    from valuegym.agents.lm.models import embedded_model_path
+    from valuegym.lm.huggingface import converted_gguf_folder
+    from valuegym.lm.models import embedded_model_path
 
     folder = converted_gguf_folder(embedded_model_path(DEFAULT_MODEL))
     assert (folder / "model.safetensors").is_file()
@@ -76,14 +76,14 @@ def test_converted_gguf_is_cached_and_not_converted_again(transformers_model, mo
 
 
 def test_cache_folder_follows_xdg_cache_home(monkeypatch, tmp_path):
-    from valuegym.agents.lm.huggingface import user_cache_dir
+    from valuegym.lm.huggingface import user_cache_dir
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert user_cache_dir() == tmp_path / "valuegym"
 
 
 def test_missing_local_folder_is_a_value_error(tmp_path):
-    from valuegym.agents.lm.huggingface import TransformersModel
+    from valuegym.lm.huggingface import TransformersModel
 
     with pytest.raises(ValueError, match="no such model folder"):
         TransformersModel(tmp_path / "absent")

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from valuegym.agents.entropy import entropy_from_logits, log_softmax
-from valuegym.agents.lm.sampling import TokenSampler, per_prompt_temperatures
+from valuegym.lm.sampling import TokenSampler, per_prompt_temperatures
+from valuegym.measures.entropy import entropy_from_logits
+from valuegym.numeric import log_softmax
 
 
 def test_per_prompt_temperatures_broadcasts_and_validates():

@@ -2,8 +2,8 @@ import importlib.util
 
 import pytest
 
-from valuegym.agents import lm
-from valuegym.agents.lm import (
+from valuegym import lm
+from valuegym.lm import (
     LanguageModelUnavailableError,
     RetryingModel,
     available_backends,

