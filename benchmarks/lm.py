@@ -23,9 +23,9 @@ from dataclasses import dataclass, fields
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from valuegym.agents.lm.huggingface import TransformersModel, converted_gguf_folder
-from valuegym.agents.lm.llamacpp import LlamaCppModel
-from valuegym.agents.lm.models import DEFAULT_MODEL, embedded_model_path
+from valuegym.lm.huggingface import TransformersModel, converted_gguf_folder
+from valuegym.lm.llamacpp import LlamaCppModel
+from valuegym.lm.models import DEFAULT_MODEL, embedded_model_path
 
 TOPICS = ["apples", "rivers", "trains", "the moon", "friendship", "winter", "bees", "music"]
 
