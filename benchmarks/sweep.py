@@ -54,7 +54,7 @@ def one_after_another(options: Options, folder: Path) -> float:
     plan = plan_sweep(validate_scenario(scenario_data(options)))
     start = time.perf_counter()
     for cell, scenario in plan:
-        run_scenario(scenario, folder / cell.cell_id, progress=False, report=False)
+        run_scenario(scenario, folder / cell.cell_id, progress=False)
     return len(plan) / (time.perf_counter() - start)
 
 

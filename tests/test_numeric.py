@@ -44,3 +44,8 @@ def test_seed_for_is_a_pure_function_of_its_parts():
     assert seed_for(1, 2, 3) == seed_for(1, 2, 3)
     assert seed_for(1, 2, 3) != seed_for(1, 3, 2)
     assert 0 <= seed_for(0) < 2**32
+
+
+def test_sample_by_temperature_rejects_scores_that_are_not_finite():
+    with pytest.raises(ValueError, match="finite"):
+        sample_by_temperature(np.array([0.0, np.nan]), 1.0, np.random.default_rng())

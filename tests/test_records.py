@@ -5,13 +5,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from valuegym import records
 from valuegym.records import (
     EpisodeRecorder,
     RunFolder,
     write_json_atomic,
     write_table_atomic,
 )
-from valuegym import records
 
 
 def test_same_rows_give_byte_identical_parquet(tmp_path: Path):

@@ -297,14 +297,15 @@ def _command_run(args: argparse.Namespace) -> int:
             run_dir,
             progress=not args.quiet,
             overwrite=args.overwrite,
-            report=not args.no_report,
         )
     except RunError as error:
         raise UsageError(str(error)) from None
     print(f"records: {result.folder.records_dir}")
-    if result.report_path is not None:
-        print(f"report:  {result.report_path}")
-        for figure in result.figures:
+    if not args.no_report:
+        from valuegym.analysis.report import write_report
+
+        print(f"report:  {write_report(result.folder.root, seed=scenario.seed)}")
+        for figure in sorted(result.folder.report_dir.glob("*.png")):
             print(f"figure:  {figure}")
     return 0
 

@@ -3,19 +3,17 @@ import math
 import numpy as np
 import pytest
 
-from valuegym.agents.lm_agent import (
-    LMAgent,
+from valuegym.agents.lm_agent import LMAgent
+from valuegym.lm.base import Generation, LanguageModel
+from valuegym.lm.templates import (
     PromptTemplate,
-    ValueState,
     describe_events,
     describe_mood,
     describe_stress,
     describe_wanting,
-    sample_by_temperature,
 )
-from valuegym.lm.base import Generation, LanguageModel
-from valuegym.measures import get_clusterer, semantic_entropy
-from valuegym.values import ValueProfile, ValueStore
+from valuegym.measures import UtteranceEntropy, get_clusterer, mutual_information, semantic_entropy
+from valuegym.values import AgentSnapshot, ValueProfile, ValueStore
 
 VALUES = {
     "social_contact": {"weight": 1.0, "curve": "log"},
@@ -124,25 +122,18 @@ def test_template_rejects_unknown_fields():
 
 
 def test_an_envs_info_values_give_the_same_prompt_as_the_snapshot(store):
-    agent = LMAgent(FakeModel(), "Alex")
+    agent = LMAgent(FakeModel(), ["Ana", "Alex"])
     snapshot = store.snapshot(1)
-    info_values = snapshot.to_dict()  # what envs put in info["values"]
-    assert agent.prompt(info_values, [INBOX_MESSAGE]) == agent.prompt(snapshot, [INBOX_MESSAGE])
-    assert agent.temperature(info_values) == pytest.approx(snapshot.temperature)
-    state = ValueState.of(info_values)
-    assert state.agent is None
-    assert state.most_wanted == snapshot.most_wanted
-    assert ValueState.of(info_values, agent=1).agent == 1
-    assert ValueState.of(snapshot).agent == 1
+    from_info = AgentSnapshot.from_info(snapshot.to_dict(), 1)  # what envs put in info["values"]
+    assert agent.prompt(from_info, [INBOX_MESSAGE]) == agent.prompt(snapshot, [INBOX_MESSAGE])
+    assert agent.temperature(from_info) == pytest.approx(snapshot.temperature)
+    assert from_info.most_wanted == snapshot.most_wanted
+    assert from_info.to_record() == snapshot.to_record()
 
 
-def test_value_state_rejects_what_is_not_one():
-    with pytest.raises(ValueError, match=r"missing \['stress'\]"):
-        ValueState.of({"wanting": {"rest": 1.0}, "mood": 0.0, "temperature": 1.0})
-    with pytest.raises(ValueError, match="wanting"):
-        ValueState.of({"wanting": {}, "mood": 0.0, "stress": 0.1, "temperature": 1.0})
-    with pytest.raises(TypeError, match="AgentSnapshot"):
-        ValueState.of([0.1, 0.2])  # type: ignore[arg-type]
+def test_a_snapshot_from_info_names_what_is_missing():
+    with pytest.raises(ValueError, match=r"missing \['stocks', 'stress'\]"):
+        AgentSnapshot.from_info({"wanting": {"rest": 1.0}, "mood": 0.0, "temperature": 1.0}, 0)
 
 
 def test_personas_follow_the_agents_row(store):
@@ -150,12 +141,6 @@ def test_personas_follow_the_agents_row(store):
     assert agent.prompt(store.snapshot(1))[0]["content"].startswith("You are Ben.")
     with pytest.raises(ValueError, match="agent 1 has none"):
         LMAgent(FakeModel(), ["Ana"]).prompt(store.snapshot(1))
-    info_values = store.snapshot(1).to_dict()
-    with pytest.raises(ValueError, match="no agent row"):
-        agent.prompt(info_values)
-    assert agent.prompt(ValueState.of(info_values, agent=1))[0]["content"].startswith(
-        "You are Ben."
-    )
 
 
 # ------------------------------------------------------------------------------ speaking
@@ -190,18 +175,16 @@ def test_temperature_follows_the_value_state_unless_fixed(store):
     assert [u.temperature for u in fixed] == [0.3, 0.3]
 
 
-def test_utterances_carry_their_entropy_measurements(store):
-    utterance = LMAgent(FakeModel(), entropy_base=2).speak([store.snapshot(0)], seed=5)[0]
+def test_utterances_carry_the_generation_that_measures_read(store):
+    utterance = LMAgent(FakeModel()).speak([store.snapshot(0)], seed=5)[0]
     generation = utterance.generation
-    assert utterance.entropy.length == generation.length
-    assert utterance.entropy.total_token_entropy == pytest.approx(
+    measured = UtteranceEntropy.from_generation(generation, base=2)
+    assert measured.length == generation.length
+    assert measured.total_token_entropy == pytest.approx(
         generation.token_entropy.sum() / math.log(2)
     )
-    assert utterance.entropy.surprisal == pytest.approx(generation.surprisal / math.log(2))
-    record = utterance.to_record()
-    assert record["unit"] == "bits"
-    assert record["text"] == utterance.text
-    assert record["temperature"] == pytest.approx(store.snapshot(0).temperature)
+    assert measured.surprisal == pytest.approx(generation.surprisal / math.log(2))
+    assert utterance.temperature == pytest.approx(store.snapshot(0).temperature)
 
 
 def test_speak_checks_its_contexts(store):
@@ -214,11 +197,17 @@ def test_speak_checks_its_contexts(store):
 
 def test_sample_draws_k_utterances_of_one_state_in_one_call(store):
     model = FakeModel()
-    samples = LMAgent(model).sample(store.snapshot(1), [INBOX_MESSAGE], n_samples=4, temperature=1)
+    agent = LMAgent(model)
+    samples = agent.sample([store.snapshot(1)], [INBOX_MESSAGE], n_samples=4, temperature=1)
     assert len(model.generate_calls) == 1
     assert model.generate_calls[0]["temperature"] == [1.0] * 4
     assert len({str(call) for call in model.generate_calls[0]["prompts"]}) == 1
     assert len(samples) == 4
+    both = agent.sample([store.snapshot(0), store.snapshot(1)], n_samples=2, seed=1)
+    assert [u.agent for u in both] == [0, 0, 1, 1]
+    assert model.generate_calls[1]["temperature"] == pytest.approx(
+        [store.snapshot(0).temperature] * 2 + [store.snapshot(1).temperature] * 2
+    )
 
 
 def test_state_information_is_log_m_when_the_state_decides_the_text(store):
@@ -244,7 +233,11 @@ def test_state_information_is_log_m_when_the_state_decides_the_text(store):
         return "stressed" if "extremely stressed" in prompt[0]["content"] else "calm"
 
     agent = LMAgent(StateEcho())
-    result = agent.state_information([store.snapshot(0), store.snapshot(1)], n_samples=3, seed=0)
+    states = [store.snapshot(0), store.snapshot(1)]
+    samples = agent.sample(states, n_samples=3, temperature=1.0, seed=0)
+    texts = [[u.text for u in samples[:3]], [u.text for u in samples[3:]]]
+    prompts = [agent.prompt(state) for state in states]
+    result = mutual_information(agent.model, prompts, texts)
     assert result.mutual_information == pytest.approx(math.log(2), abs=1e-12)
     assert (result.n_states, result.n_samples) == (2, 3)
 
@@ -313,16 +306,8 @@ def test_choose_act_checks_its_inputs(store):
         LMAgent(FakeModel(), act_selection="vibes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fixed_temperature"):
         LMAgent(FakeModel(), fixed_temperature=-1.0)
-    with pytest.raises(ValueError, match="base"):
-        LMAgent(FakeModel(), entropy_base=1.0)
     with pytest.raises(ValueError, match="persona"):
         LMAgent(FakeModel(), [])
-
-
-def test_sample_by_temperature_is_argmax_at_zero_and_rejects_bad_scores():
-    assert sample_by_temperature(np.array([0.0, 2.0, 1.0]), 0.0, np.random.default_rng()) == 1
-    with pytest.raises(ValueError, match="finite"):
-        sample_by_temperature(np.array([0.0, np.nan]), 1.0, np.random.default_rng())
 
 
 # ------------------------------------------------------------------------------ real model
@@ -353,7 +338,7 @@ def test_stressed_and_calm_agents_reply_to_an_inbox_message_with_the_real_model(
         assert np.all(generation.token_entropy >= 0)
         assert np.all(np.isfinite(generation.sampled_entropy))
         assert np.all(np.isfinite(generation.token_logprob))
-        assert math.isfinite(utterance.entropy.mean_token_entropy)
+        assert math.isfinite(UtteranceEntropy.from_generation(generation).mean_token_entropy)
     calm, stressed = first
     assert calm.temperature < 1.0 < stressed.temperature
     # Entropy rises with temperature token by token: below 1 the sampled distribution is
@@ -368,7 +353,7 @@ def test_stressed_and_calm_agents_reply_to_an_inbox_message_with_the_real_model(
 @pytest.mark.slow
 def test_semantic_entropy_of_five_real_samples_lies_in_zero_to_log_five(store, smollm2):
     agent = LMAgent(smollm2, "Alex, who shares a flat with Sam", max_new_tokens=12)
-    samples = agent.sample(store.snapshot(1), [INBOX_MESSAGE], n_samples=5, seed=2, temperature=1)
+    samples = agent.sample([store.snapshot(1)], [INBOX_MESSAGE], n_samples=5, seed=2, temperature=1)
     assert len({u.text for u in samples}) > 1  # the K samples differ
     generations = [u.generation for u in samples]
     for kind in ("text", "embedding"):

@@ -83,7 +83,7 @@ def test_cell_measures_read_the_commons_metrics(tmp_path):
             "max_steps": 12,
         }
     )
-    run_scenario(scenario, tmp_path / "run", progress=False, report=False)
+    run_scenario(scenario, tmp_path / "run", progress=False)
     measures = cell_measures(tmp_path / "run")
     assert {"return", "stress", "mood", "cooperation", "gini", "resource"} <= set(measures)
     assert 0.0 <= measures["cooperation"] <= 1.0

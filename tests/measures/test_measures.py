@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from valuegym.lm.base import Generation, LanguageModel
 from valuegym.measures import (
     EmbeddingClusterer,
     TextClusterer,
@@ -23,7 +24,6 @@ from valuegym.measures import (
     semantic_entropy_from_labels,
     unit_name,
 )
-from valuegym.lm.base import Generation, LanguageModel
 from valuegym.numeric import log_softmax, logsumexp
 
 # ------------------------------------------------------------------------------ token level

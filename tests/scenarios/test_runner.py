@@ -55,7 +55,7 @@ def record_bytes(run_dir: Path) -> dict[str, bytes]:
 
 
 def test_mixed_population_records_every_agent_and_step(tmp_path: Path):
-    result = run_scenario(validate_scenario(COMMONS), tmp_path, progress=False, report=False)
+    result = run_scenario(validate_scenario(COMMONS), tmp_path, progress=False)
     steps = result.folder.read("steps")
     assert set(steps.column("agent").to_pylist()) == {"calm_0", "calm_1", "tense", "noise"}
     assert steps.column("agent_kind").to_pylist()[:4] == ["greedy", "greedy", "softmax", "random"]
@@ -84,10 +84,10 @@ def test_mixed_population_records_every_agent_and_step(tmp_path: Path):
 def test_same_scenario_and_seed_give_byte_identical_records(tmp_path: Path):
     scenario = validate_scenario(COMMONS)
     for name in ("a", "b"):
-        run_scenario(scenario, tmp_path / name, progress=False, report=False)
+        run_scenario(scenario, tmp_path / name, progress=False)
     assert record_bytes(tmp_path / "a") == record_bytes(tmp_path / "b")
     other = validate_scenario({**COMMONS, "seed": 6})
-    run_scenario(other, tmp_path / "c", progress=False, report=False)
+    run_scenario(other, tmp_path / "c", progress=False)
     assert record_bytes(tmp_path / "a") != record_bytes(tmp_path / "c")
 
 
@@ -97,7 +97,6 @@ def test_lm_agents_speak_on_their_turn_and_are_measured(tmp_path: Path, fake_mod
         validate_scenario(CHAT),
         tmp_path,
         progress=False,
-        report=False,
         load_model=lambda backend, name, **options: model,
     )
     utterances = result.folder.read("utterances")
@@ -136,7 +135,6 @@ def test_fake_lm_run_is_deterministic(tmp_path: Path, fake_model):
             validate_scenario(CHAT),
             tmp_path / name,
             progress=False,
-            report=False,
             load_model=lambda backend, model, **options: type(fake_model)(),
         )
     assert record_bytes(tmp_path / "a") == record_bytes(tmp_path / "b")
@@ -144,7 +142,7 @@ def test_fake_lm_run_is_deterministic(tmp_path: Path, fake_model):
 
 def test_interrupted_run_resumes_with_identical_records(tmp_path: Path, monkeypatch):
     scenario = validate_scenario({**COMMONS, "episodes": 4})
-    run_scenario(scenario, tmp_path / "whole", progress=False, report=False)
+    run_scenario(scenario, tmp_path / "whole", progress=False)
 
     original_run = runner_module._EpisodeRun.run
 
@@ -155,22 +153,22 @@ def test_interrupted_run_resumes_with_identical_records(tmp_path: Path, monkeypa
 
     monkeypatch.setattr(runner_module._EpisodeRun, "run", crash_in_episode_two)
     with pytest.raises(KeyboardInterrupt):
-        run_scenario(scenario, tmp_path / "resumed", progress=False, report=False)
+        run_scenario(scenario, tmp_path / "resumed", progress=False)
     folder = runner_module.RunFolder(tmp_path / "resumed")
     assert folder.finished_episodes() == [0, 1]
     assert not folder.is_complete
     monkeypatch.setattr(runner_module._EpisodeRun, "run", original_run)
-    result = run_scenario(scenario, tmp_path / "resumed", progress=False, report=False)
+    result = run_scenario(scenario, tmp_path / "resumed", progress=False)
     assert (result.episodes_run, result.episodes_resumed) == (2, 2)
     assert record_bytes(tmp_path / "whole") == record_bytes(tmp_path / "resumed")
 
 
 def test_a_different_scenario_is_not_mixed_into_a_run_folder(tmp_path: Path):
-    run_scenario(validate_scenario(COMMONS), tmp_path, progress=False, report=False)
+    run_scenario(validate_scenario(COMMONS), tmp_path, progress=False)
     changed = validate_scenario({**COMMONS, "max_steps": 5})
     with pytest.raises(RunError, match="holds the records of a different scenario"):
-        run_scenario(changed, tmp_path, progress=False, report=False)
-    run_scenario(changed, tmp_path, progress=False, report=False, overwrite=True)
+        run_scenario(changed, tmp_path, progress=False)
+    run_scenario(changed, tmp_path, progress=False, overwrite=True)
     assert set(
         pq.read_table(tmp_path / "records/steps-e00000.parquet").column("step").to_pylist()
     ) <= set(range(5))
@@ -191,7 +189,7 @@ def test_unreachable_language_model_server_is_one_clear_error(tmp_path: Path):
         }
     )
     with pytest.raises(RunError, match=r"^language model failed: .*127\.0\.0\.1:9.* unreachable"):
-        run_scenario(scenario, tmp_path / "run", progress=False, report=False)
+        run_scenario(scenario, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()  # nothing finished, nothing left behind
 
 

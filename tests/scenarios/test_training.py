@@ -26,7 +26,7 @@ def test_trained_checkpoint_acts_as_a_ppo_agent(tmp_path: Path):
         {**ORCHARD, "agents": [{"kind": "ppo", "checkpoint": str(model_path)}], "episodes": 2},
     )
     for name in ("a", "b"):
-        run_scenario(playing, tmp_path / name, progress=False, report=False)
+        run_scenario(playing, tmp_path / name, progress=False)
     steps = (tmp_path / "a" / "records" / "steps-e00000.parquet").read_bytes()
     assert steps == (tmp_path / "b" / "records" / "steps-e00000.parquet").read_bytes()
 
@@ -52,7 +52,7 @@ def test_multi_agent_env_trains_one_shared_policy(tmp_path: Path):
             ],
         }
     )
-    result = run_scenario(mixed, tmp_path / "run", progress=False, report=False)
+    result = run_scenario(mixed, tmp_path / "run", progress=False)
     kinds = result.folder.read("steps").column("agent_kind").to_pylist()
     assert kinds[:3] == ["ppo", "ppo", "random"]
 

@@ -17,7 +17,8 @@ from valuegym.agents.heuristic import (
     SoftmaxAgent,
     action_wanting_of,
 )
-from valuegym.agents.lm_agent import LMAgent, PromptTemplate, Utterance
+from valuegym.agents.lm_agent import LMAgent, Utterance
+from valuegym.lm.templates import PromptTemplate
 
 #: Names imported from their module on first access (PEP 562).
 _LAZY = {

@@ -106,7 +106,7 @@ class CommonsRules:
                 raise ValueError(f"{name}: must be a positive int (got {value!r})")
         if n_agents < 2:
             raise ValueError(f"n_agents: a commons needs at least 2 agents (got {n_agents})")
-        default = default_profile({"food": 1.0, "standing": 0.5})
+        default = CommonsEnv.default_profile()
         required = ("food", "standing", "rest")
         profiles = resolve_profiles(profile, n_agents, default, required=required)
         for name, number in numbers.items():
@@ -242,6 +242,11 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         "is_parallelizable": True,
     }
 
+    @classmethod
+    def default_profile(cls, **_: Any) -> ValueProfile:
+        """Each agent's profile when no ``profile`` is given: ``food``, ``standing``, ``rest``."""
+        return default_profile({"food": 1.0, "standing": 0.5})
+
     def __init__(
         self,
         n_agents: int = 5,
@@ -300,6 +305,16 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         action_space = spaces.Discrete(len(ACTION_NAMES))
         self.observation_spaces = dict.fromkeys(self.possible_agents, observation_space)
         self.action_spaces = dict.fromkeys(self.possible_agents, action_space)
+
+    @property
+    def value_names(self) -> tuple[str, ...]:
+        """The agents' values, in order (the env contract: :mod:`valuegym.envs.protocol`)."""
+        return self._core.value_names
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """One text per action, in action order (:data:`ACTION_NAMES`)."""
+        return ACTION_NAMES
 
     def observation_space(self, agent: str) -> spaces.Box:
         """The same Box for every agent (see the class docstring)."""

@@ -89,7 +89,7 @@ class ConversationRules:
         for name, number in numbers.items():
             if not (np.isfinite(number) and number >= 0.0):
                 raise ValueError(f"{name}: must be a finite number >= 0 (got {number!r})")
-        default = default_profile({"social": 1.0, "standing": 0.5})
+        default = ConversationEnv.default_profile()
         required = ("social", "standing", "rest")
         profiles = resolve_profiles(profile, n_agents, default, required=required)
         fields: dict[str, Any] = {name: int(count) for name, count in counts.items()}
@@ -240,6 +240,11 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
         "is_parallelizable": True,
     }
 
+    @classmethod
+    def default_profile(cls, **_: Any) -> ValueProfile:
+        """Each agent's profile when no ``profile`` is given: ``social``, ``standing``, ``rest``."""
+        return default_profile({"social": 1.0, "standing": 0.5})
+
     def __init__(
         self,
         n_agents: int = 4,
@@ -317,6 +322,22 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
             observation_space, action_space = box, acts
         self.observation_spaces = dict.fromkeys(self.possible_agents, observation_space)
         self.action_spaces = dict.fromkeys(self.possible_agents, action_space)
+
+    @property
+    def value_names(self) -> tuple[str, ...]:
+        """The agents' values, in order (the env contract: :mod:`valuegym.envs.protocol`)."""
+        return self._core.value_names
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """One text per action: the speech act, and to whom (counted from the speaker on)."""
+        names = []
+        for action in range(self.rules.n_actions):
+            act, offset = self.rules.decode(action)
+            names.append(
+                ACTS[act] if offset == 0 else f"{ACTS[act]} (to the agent {offset} after you)"
+            )
+        return tuple(names)
 
     def observation_space(self, agent: str) -> spaces.Space[Any]:
         """The same space for every agent (see the class docstring)."""

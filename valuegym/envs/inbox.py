@@ -156,6 +156,18 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
         "render_fps": 4,
     }
 
+    @classmethod
+    def default_profile(cls, topics: Sequence[str] | None = None, **_: Any) -> ValueProfile:
+        """The agent's profile when no ``profile`` is given, for these ``topics``.
+
+        Args:
+            topics: The env's ``topics`` argument; other constructor arguments are ignored.
+
+        Returns:
+            One value per topic, then ``standing`` and ``rest``.
+        """
+        return _default_profile(tuple(DEFAULT_TOPICS if topics is None else topics))
+
     def __init__(
         self,
         topics: Sequence[str] | None = None,
@@ -198,7 +210,7 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise ValueError(f"{name}: must be an int >= 1 (got {count!r})")
         profile = resolve_profile(
-            profile, _default_profile(self.topics), required=(*self.topics, "standing", "rest")
+            profile, self.default_profile(self.topics), required=(*self.topics, "standing", "rest")
         )
         self.arrival_rate, self.burst_probability = arrival_rate, burst_probability
         self.burst_size, self.capacity = min(burst_size, len(self.contacts)), capacity
@@ -222,6 +234,16 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
             np.concatenate([high, np.ones(n_features, dtype=np.float32)]),
             dtype=np.float32,
         )
+
+    @property
+    def value_names(self) -> tuple[str, ...]:
+        """The agents' values, in order (the env contract: :mod:`valuegym.envs.protocol`)."""
+        return self._core.value_names
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """One text per action, in action order (:data:`ACTIONS` in words)."""
+        return tuple(name.replace("_", " ") for name in ACTIONS)
 
     def step(
         self, action: int | np.integer

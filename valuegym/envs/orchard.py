@@ -53,7 +53,7 @@ class OrchardRules:
             ValueError: Naming the offending argument.
         """
         if profile is None:
-            resolved = default_profile(dict(DEFAULT_GOODS if goods is None else goods))
+            resolved = OrchardEnv.default_profile(goods)
         elif goods is not None:
             raise ValueError("goods: give goods or profile, not both (the profile names goods)")
         else:
@@ -201,6 +201,18 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         "render_fps": 4,
     }
 
+    @classmethod
+    def default_profile(cls, goods: Mapping[str, float] | None = None, **_: Any) -> ValueProfile:
+        """The agent's profile when no ``profile`` is given, for these ``goods``.
+
+        Args:
+            goods: The env's ``goods`` argument; other constructor arguments are ignored.
+
+        Returns:
+            The goods with :data:`~valuegym.envs.core.GOOD_DEFAULTS`, then ``rest``.
+        """
+        return default_profile(dict(DEFAULT_GOODS if goods is None else goods))
+
     def __init__(
         self,
         goods: Mapping[str, float] | None = None,
@@ -229,6 +241,16 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._last_action: int | None = None
         self.action_space = spaces.Discrete(self.rules.n_actions)
         self.observation_space = self.rules.observation_space(self._core)
+
+    @property
+    def value_names(self) -> tuple[str, ...]:
+        """The agents' values, in order (the env contract: :mod:`valuegym.envs.protocol`)."""
+        return self._core.value_names
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """One text per action, in action order: each good, then ``rest``."""
+        return tuple(name.replace("_", " ") for name in (*self.rules.goods, "rest"))
 
     def step(
         self, action: int | np.integer

@@ -7,12 +7,12 @@ Entry points are strings, so no environment module is imported until it is made.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import gymnasium
 import pettingzoo
 
-__all__ = ["MULTI_AGENT_ENV_IDS", "SINGLE_AGENT_ENV_IDS", "register_envs"]
+__all__ = ["MULTI_AGENT_ENV_IDS", "SINGLE_AGENT_ENV_IDS", "env_class", "register_envs"]
 
 #: Gymnasium ids, with their entry points and (optionally) native vector entry points.
 _GYMNASIUM: Final[dict[str, dict[str, str]]] = {
@@ -29,8 +29,33 @@ _PETTINGZOO: Final = {
     "valuegym/Conversation-v0": "valuegym.envs.conversation",
 }
 
+#: The class behind each id: its docstring documents the arguments, and its
+#: ``default_profile`` classmethod is part of the env contract (:mod:`valuegym.envs.protocol`).
+_CLASSES: Final = {
+    **{env_id: entry["entry_point"] for env_id, entry in _GYMNASIUM.items()},
+    "valuegym/Commons-v0": "valuegym.envs.commons:CommonsEnv",
+    "valuegym/Conversation-v0": "valuegym.envs.conversation:ConversationEnv",
+}
+
 SINGLE_AGENT_ENV_IDS: Final = tuple(_GYMNASIUM)
 MULTI_AGENT_ENV_IDS: Final = tuple(_PETTINGZOO)
+
+
+def env_class(env_id: str) -> type[Any]:
+    """The env class of a valuegym id, imported on first use.
+
+    Args:
+        env_id: A valuegym id, e.g. ``"valuegym/Commons-v0"``.
+
+    Returns:
+        The class (a ``gymnasium.Env`` or a PettingZoo ``ParallelEnv``).
+
+    Raises:
+        KeyError: If the id is not a valuegym env.
+    """
+    if env_id not in _CLASSES:
+        raise KeyError(f"{env_id!r} is not a valuegym env (known: {', '.join(_CLASSES)})")
+    return gymnasium.envs.registration.load_env_creator(_CLASSES[env_id])
 
 
 def register_envs() -> None:

@@ -17,16 +17,16 @@ Agents:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import import_module
 from typing import Any, Final
 
 import gymnasium
 import pettingzoo
 
+from valuegym.envs.registration import env_class
 from valuegym.scenarios.schema import AgentSpec, Scenario
-from valuegym.values import AgentSnapshot, ProfileError, ValueProfile
+from valuegym.values import ProfileError, ValueProfile
 
 __all__ = [
     "EPISODE_LENGTH_ARGUMENTS",
@@ -36,9 +36,7 @@ __all__ = [
     "PopulationError",
     "build_population",
     "env_arguments",
-    "env_factory",
     "env_parameters",
-    "snapshot_from_info",
 ]
 
 #: Env constructor arguments that mean "steps per episode"; set from ``max_steps``.
@@ -47,29 +45,6 @@ EPISODE_LENGTH_ARGUMENTS: Final = ("episode_length", "max_cycles")
 
 class PopulationError(RuntimeError):
     """The env or an agent could not be built; the message names the scenario key."""
-
-
-def env_factory(env_id: str) -> Callable[..., Any]:
-    """The callable that builds ``env_id`` (a Gymnasium env class or a PettingZoo env class).
-
-    Args:
-        env_id: A registered valuegym id.
-
-    Returns:
-        The class (or function) named by the registry's entry point.
-    """
-    if env_id in pettingzoo.parallel_registry:
-        entry = pettingzoo.parallel_registry[env_id]
-        entry_point = entry if isinstance(entry, str) else getattr(entry, "entry_point", entry)
-    else:
-        entry_point = gymnasium.spec(env_id).entry_point
-    if callable(entry_point):
-        factory: Any = entry_point
-    else:
-        module_name, _, attribute = str(entry_point).partition(":")
-        factory = getattr(import_module(module_name), attribute)
-    # PettingZoo modules expose parallel_env(**kwargs); the class documents the arguments.
-    return getattr(import_module(factory.__module__), "raw_env", factory)
 
 
 def env_parameters(env_id: str) -> tuple[str, ...] | None:
@@ -81,34 +56,10 @@ def env_parameters(env_id: str) -> tuple[str, ...] | None:
     Returns:
         The argument names, in order.
     """
-    parameters = inspect.signature(env_factory(env_id)).parameters.values()
+    parameters = inspect.signature(env_class(env_id)).parameters.values()
     if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
         return None
     return tuple(parameter.name for parameter in parameters if parameter.name != "self")
-
-
-def snapshot_from_info(values: Mapping[str, Any], row: int) -> AgentSnapshot:
-    """An :class:`~valuegym.values.AgentSnapshot` from an env's ``info["values"]``.
-
-    Args:
-        values: The ``info["values"]`` mapping (stocks, wanting, mood, stress, temperature).
-        row: The agent's position in the population (selects its persona).
-
-    Returns:
-        The snapshot; effective weights and expectations are empty when the env leaves them out.
-    """
-    stocks = dict(values["stocks"])
-    return AgentSnapshot(
-        agent=row,
-        value_names=tuple(stocks),
-        stocks=stocks,
-        wanting=dict(values["wanting"]),
-        effective_weight=dict(values.get("effective_weight", {})),
-        expected=dict(values.get("expected", {})),
-        mood=float(values["mood"]),
-        stress=float(values["stress"]),
-        temperature=float(values["temperature"]),
-    )
 
 
 @dataclass
@@ -174,42 +125,29 @@ class Population:
             model.close()
 
 
-def _profiles(scenario: Scenario, default: Sequence[ValueProfile]) -> list[ValueProfile] | None:
-    """One profile per agent from the scenario, or ``None`` when every agent uses the default."""
+def _profiles(scenario: Scenario, arguments: Mapping[str, Any]) -> list[ValueProfile] | None:
+    """One profile per agent, merged over the env's default; ``None`` when all use the default."""
     expanded = scenario.expanded_agents()
     if all(
         spec.values is None and not spec.affect and not spec.homeostasis for _, spec in expanded
     ):
         return None
+    default = env_class(scenario.env.id).default_profile(**arguments)
     profiles = []
     index_of = {id(spec): index for index, spec in enumerate(scenario.agents)}
-    for row, (_, spec) in enumerate(expanded):
-        base = default[row % len(default)].to_mapping() if default else {"values": {}}
-        mapping = spec.profile_mapping(default_values=base["values"])
-        if spec.values is None:
-            mapping["affect"] = {**base.get("affect", {}), **spec.affect}
-            mapping["homeostasis"] = {**base.get("homeostasis", {}), **spec.homeostasis}
+    for _, spec in expanded:
         try:
-            profiles.append(ValueProfile.from_mapping(mapping))
+            profiles.append(
+                ValueProfile.merged(
+                    default, values=spec.values, affect=spec.affect, homeostasis=spec.homeostasis
+                )
+            )
         except ProfileError as error:
             where = f"agents.{index_of[id(spec)]}"
             raise PopulationError(
                 "\n".join(f"{where}.{path}: {message}" for path, message in error.problems)
             ) from None
     return profiles
-
-
-def _default_profiles(env: Any) -> list[ValueProfile]:
-    """The profiles an env built without a ``profile`` argument uses."""
-    unwrapped = getattr(env, "unwrapped", env)
-    for owner in (getattr(unwrapped, "rules", None), unwrapped):
-        for name in ("profiles", "profile"):
-            found = getattr(owner, name, None)
-            if isinstance(found, ValueProfile):
-                return [found]
-            if isinstance(found, tuple | list) and found and isinstance(found[0], ValueProfile):
-                return list(found)
-    return []
 
 
 def _base_arguments(scenario: Scenario) -> dict[str, Any]:
@@ -252,35 +190,10 @@ def env_arguments(scenario: Scenario) -> dict[str, Any]:
         PopulationError: When the env cannot be built or a profile is invalid.
     """
     arguments = _base_arguments(scenario)
-    probe = _make_env(scenario, arguments)
-    try:
-        profiles = _profiles(scenario, _default_profiles(probe))
-    finally:
-        probe.close()
+    profiles = _profiles(scenario, arguments)
     if profiles is not None:
         arguments["profile"] = profiles if scenario.env.is_multi_agent else profiles[0]
     return arguments
-
-
-def _action_names(env: Any) -> tuple[str, ...] | None:
-    unwrapped = getattr(env, "unwrapped", env)
-    names = getattr(unwrapped, "action_names", None)
-    rules: Any = getattr(unwrapped, "rules", None)
-    acts = getattr(import_module(type(unwrapped).__module__), "ACTS", None)
-    if names is None and acts is not None and hasattr(rules, "decode"):
-        # Turn-based chat: an act addressed to the o-th agent after the speaker.
-        names = []
-        for action in range(rules.n_actions):
-            act, offset = rules.decode(action)
-            names.append(
-                acts[act] if offset == 0 else f"{acts[act]} (to the agent {offset} after you)"
-            )
-    if names is None:
-        module = import_module(type(unwrapped).__module__)
-        names = getattr(module, "ACTION_NAMES", getattr(module, "ACTIONS", None))
-    if names is None and hasattr(getattr(unwrapped, "rules", None), "goods"):
-        names = (*unwrapped.rules.goods, "rest")
-    return tuple(str(name).replace("_", " ") for name in names) if names is not None else None
 
 
 def _policy(spec: AgentSpec, action_space: Any) -> Any:
@@ -365,7 +278,8 @@ def build_population(
     text_actions = (
         isinstance(first_space, gymnasium.spaces.Dict) and "utterance" in first_space.spaces
     )
-    return Population(env, multi_agent, members, groups, _action_names(env), models, text_actions)
+    action_names = tuple(env.unwrapped.action_names)
+    return Population(env, multi_agent, members, groups, action_names, models, text_actions)
 
 
 def _load_model(lm: Any, where: str, load_model: Callable[..., Any] | None) -> Any:
@@ -380,7 +294,8 @@ def _load_model(lm: Any, where: str, load_model: Callable[..., Any] | None) -> A
 
 
 def _lm_agent(model: Any, lm: Any, scenario: Scenario, members: list[Member]) -> Any:
-    from valuegym.agents.lm_agent import DEFAULT_PERSONA, LMAgent
+    from valuegym.agents.lm_agent import LMAgent
+    from valuegym.lm.templates import DEFAULT_PERSONA
 
     # Personas are indexed by population row, so every row gets one (unused for non-members).
     personas = [member.spec.persona or DEFAULT_PERSONA for member in members]
@@ -391,5 +306,4 @@ def _lm_agent(model: Any, lm: Any, scenario: Scenario, members: list[Member]) ->
         fixed_temperature=lm.temperature,
         max_new_tokens=lm.max_new_tokens,
         stop=("\n\n",),
-        entropy_base=2.0 if scenario.measure.entropy_unit == "bits" else None,
     )

@@ -29,7 +29,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,6 +37,9 @@ import numpy as np
 import yaml
 
 import valuegym
+from valuegym.envs.protocol import CHAT, MESSAGES, TURN
+from valuegym.measures.entropy import UtteranceEntropy
+from valuegym.measures.information import mutual_information
 from valuegym.numeric import seed_for
 from valuegym.records import (
     EpisodeRecorder,
@@ -44,12 +47,12 @@ from valuegym.records import (
     write_bytes_atomic,
     write_json_atomic,
 )
+from valuegym.scenarios.errors import RunError
 from valuegym.scenarios.population import (
     Member,
     Population,
     PopulationError,
     build_population,
-    snapshot_from_info,
 )
 from valuegym.scenarios.schema import Scenario
 from valuegym.values import AgentSnapshot
@@ -70,10 +73,6 @@ _INFORMATION_STATES: Final = 3
 _ENV, _POLICY, _ACT, _SPEAK, _SEMANTIC, _INFORMATION = range(6)
 
 
-class RunError(RuntimeError):
-    """A run that cannot start or go on; the message says why and what to do."""
-
-
 @dataclass(frozen=True)
 class RunResult:
     """What a run wrote.
@@ -82,15 +81,11 @@ class RunResult:
         folder: The run folder.
         episodes_run: Episodes run now.
         episodes_resumed: Episodes already on disk from an earlier, interrupted run.
-        report_path: The report's Markdown, when one was written.
-        figures: The report's PNG figures.
     """
 
     folder: RunFolder
     episodes_run: int
     episodes_resumed: int
-    report_path: Path | None = None
-    figures: list[Path] = field(default_factory=list)
 
 
 def default_run_dir(scenario: Scenario, suffix: str = "") -> Path:
@@ -112,10 +107,12 @@ def run_scenario(
     *,
     progress: bool = True,
     overwrite: bool = False,
-    report: bool = True,
     load_model: Callable[..., Any] | None = None,
 ) -> RunResult:
-    """Run every episode of a scenario into a run folder, then write the summary and report.
+    """Run every episode of a scenario into a run folder, then write the summary.
+
+    The report is written by whoever asked for the run (``valuegym run`` writes it with
+    :func:`valuegym.analysis.report.write_report`), so running never depends on analysis.
 
     Args:
         scenario: A validated scenario without a sweep (a sweep cell is one).
@@ -123,7 +120,6 @@ def run_scenario(
             same scenario is resumed.
         progress: Show a progress bar (on stderr).
         overwrite: Replace the records of a different scenario found in ``run_dir``.
-        report: Write the report (Markdown and figures) at the end.
         load_model: Loads language models (see
             :func:`~valuegym.scenarios.population.build_population`).
 
@@ -188,19 +184,7 @@ def run_scenario(
         "python": sys.version.split()[0],
     }
     write_json_atomic(summary, folder.summary_file)
-    result = RunResult(folder, len(to_run), resumed)
-    if not report:
-        return result
-    from valuegym.analysis.report import write_report
-
-    report_path = write_report(folder.root, seed=scenario.seed)
-    return RunResult(
-        folder,
-        result.episodes_run,
-        result.episodes_resumed,
-        report_path,
-        sorted(folder.report_dir.glob("*.png")),
-    )
+    return RunResult(folder, len(to_run), resumed)
 
 
 def _holds_other_scenario(folder: RunFolder, resolved: str, overwrite: bool) -> bool:
@@ -271,42 +255,25 @@ def _as_number(value: Any) -> float | None:
 def _acting(live: Sequence[Member], infos: Mapping[str, Any]) -> list[Member]:
     """The agents that act this step: the one whose turn it is in turn-based envs, else all."""
     turn = next(
-        (
-            infos[member.env_agent]["next_speaker"]
-            for member in live
-            if "next_speaker" in infos[member.env_agent]
-        ),
+        (infos[member.env_agent][TURN] for member in live if TURN in infos[member.env_agent]),
         None,
     )
     return [member for member in live if turn is None or member.env_agent == turn]
 
 
 def _events(info: Mapping[str, Any], observation: Any = None) -> list[str]:
-    """What an LM agent is told happened: the env's chat, messages and events, newest last."""
+    """What an LM agent is told happened, newest last: the env's text channel.
+
+    The chat transcript of a text-mode observation and the messages in ``info`` (the keys of
+    :mod:`valuegym.envs.protocol`).
+    """
     lines: list[str] = []
-    if isinstance(observation, Mapping) and isinstance(observation.get("chat"), str):
-        lines.extend(line for line in observation["chat"].splitlines()[-_MAX_EVENTS:] if line)
-    for message in info.get("messages", ())[:_MAX_EVENTS]:
-        if isinstance(message, Mapping) and "text" in message:
-            sender = message.get("sender")
-            lines.append(f"{sender}: {message['text']}" if sender else str(message["text"]))
-    for key in ("events", "transcript"):
-        entries = info.get(key, ())
-        if isinstance(entries, Sequence) and not isinstance(entries, str):
-            lines.extend(str(entry) for entry in list(entries)[-_MAX_EVENTS:])
+    if isinstance(observation, Mapping) and isinstance(observation.get(CHAT), str):
+        lines.extend(line for line in observation[CHAT].splitlines()[-_MAX_EVENTS:] if line)
+    for message in info.get(MESSAGES, ())[:_MAX_EVENTS]:
+        sender = message.get("sender")
+        lines.append(f"{sender}: {message['text']}" if sender else str(message["text"]))
     return lines
-
-
-def _state_columns(values: Mapping[str, Any]) -> dict[str, Any]:
-    columns: dict[str, Any] = {
-        "mood": float(values["mood"]),
-        "stress": float(values["stress"]),
-        "temperature": float(values["temperature"]),
-        "most_wanted": str(values["most_wanted"]),
-    }
-    columns.update({f"stock_{name}": float(v) for name, v in values["stocks"].items()})
-    columns.update({f"wanting_{name}": float(v) for name, v in values["wanting"].items()})
-    return columns
 
 
 class _EpisodeRun:
@@ -329,6 +296,7 @@ class _EpisodeRun:
         self.bar = bar
         self.seed = scenario.seed
         self.information_states: dict[int, list[AgentSnapshot]] = {}
+        self.entropy_base = 2.0 if scenario.measure.entropy_unit == "bits" else None
 
     def run(self) -> int:
         """Run the episode; returns the number of steps taken."""
@@ -350,7 +318,7 @@ class _EpisodeRun:
                 break
             acting = _acting(live, infos)
             snapshots = {
-                member.row: snapshot_from_info(infos[member.env_agent]["values"], member.row)
+                member.row: AgentSnapshot.from_info(infos[member.env_agent]["values"], member.row)
                 for member in acting
                 if member.lm_group is not None
             }
@@ -385,7 +353,7 @@ class _EpisodeRun:
                         "reward": float(rewards[member.env_agent]),
                         "terminated": bool(terminations[member.env_agent]),
                         "truncated": bool(truncations[member.env_agent]),
-                        **self._info_columns(infos[member.env_agent]),
+                        **self._info_columns(infos[member.env_agent], member.row),
                     }
                     for member in live
                 ),
@@ -421,8 +389,8 @@ class _EpisodeRun:
             {"agent": info},
         )
 
-    def _info_columns(self, info: Mapping[str, Any]) -> dict[str, Any]:
-        columns = _state_columns(info["values"])
+    def _info_columns(self, info: Mapping[str, Any], row: int) -> dict[str, Any]:
+        columns = AgentSnapshot.from_info(info["values"], row).to_record()
         for key, value in info.items():
             if key in _NOT_METRICS:
                 continue
@@ -509,6 +477,7 @@ class _EpisodeRun:
                         group.agent, snapshot, events, step, member.row
                     )
                 generation = utterance.generation
+                measured = UtteranceEntropy.from_generation(generation, base=self.entropy_base)
                 self.recorder.add(
                     "utterances",
                     [
@@ -516,12 +485,12 @@ class _EpisodeRun:
                             "step": step,
                             "agent": member.agent_id,
                             "agent_kind": member.spec.kind,
-                            **_state_columns(snapshot.to_dict()),
+                            **snapshot.to_record(),
                             "sampling_temperature": utterance.temperature,
                             "text": utterance.text,
                             "finish_reason": generation.finish_reason,
                             "model": str(getattr(group.agent.model, "name", "")),
-                            **utterance.entropy.to_dict(),
+                            **measured.to_dict(),
                             "token_entropy": [float(v) for v in generation.token_entropy],
                             "sampled_entropy": [float(v) for v in generation.sampled_entropy],
                             "token_logprob": [float(v) for v in generation.token_logprob],
@@ -539,7 +508,7 @@ class _EpisodeRun:
         semantic = self.scenario.measure.semantic_entropy
         assert semantic is not None
         samples = lm_agent.sample(
-            snapshot,
+            [snapshot],
             events,
             n_samples=semantic.samples,
             temperature=1.0,
@@ -548,7 +517,7 @@ class _EpisodeRun:
         measured = semantic_entropy(
             [sample.generation for sample in samples],
             clusterer=self.clusterer,
-            base=lm_agent.entropy_base,
+            base=self.entropy_base,
         )
         return {
             "semantic_entropy": measured.weighted,
@@ -564,12 +533,19 @@ class _EpisodeRun:
         for index, states in self.information_states.items():
             if len(states) < 2:
                 continue
-            group = self.population.lm_groups[index]
-            estimate = group.agent.state_information(
+            lm_agent = self.population.lm_groups[index].agent
+            samples = lm_agent.sample(
                 states,
                 n_samples=n_samples,
+                temperature=1.0,
                 seed=seed_for(self.seed, self.episode, _INFORMATION, index),
             )
+            texts = [
+                [sample.generation.text for sample in samples[j * n_samples : (j + 1) * n_samples]]
+                for j in range(len(states))
+            ]
+            prompts = [lm_agent.prompt(state) for state in states]
+            estimate = mutual_information(lm_agent.model, prompts, texts, base=self.entropy_base)
             self.recorder.add(
                 "information",
                 [

@@ -32,7 +32,6 @@ file (relative to the scenario) whose mapping the agent's own keys override. Eve
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Final, Literal
 
@@ -161,18 +160,6 @@ class AgentSpec(_Frozen):
     def language_model(self) -> LMSpec:
         """The LM settings, defaults filled in (kind ``lm`` only)."""
         return self.lm if self.lm is not None else LMSpec()
-
-    def profile_mapping(self, default_values: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The mapping :meth:`valuegym.values.ValueProfile.from_mapping` reads for this agent.
-
-        Args:
-            default_values: The env's default values, used when the agent names none.
-
-        Returns:
-            ``{"values": ..., "affect": ..., "homeostasis": ...}``.
-        """
-        values = self.values if self.values is not None else dict(default_values or {})
-        return {"values": values, "affect": self.affect, "homeostasis": self.homeostasis}
 
 
 class EnvSpec(_Frozen):

@@ -173,7 +173,7 @@ def run_cell_files(scenario_data: Mapping[str, Any]) -> dict[str, bytes]:
     scenario = validate_scenario(scenario_data)
     with tempfile.TemporaryDirectory(prefix="valuegym-cell-") as scratch:
         root = Path(scratch) / "run"
-        run_scenario(scenario, root, progress=False, report=False)
+        run_scenario(scenario, root, progress=False)
         return {
             path.relative_to(root).as_posix(): path.read_bytes()
             for path in sorted(root.rglob("*"))

@@ -23,8 +23,8 @@ from pathlib import Path
 import yaml
 
 from valuegym.records import RunFolder, write_bytes_atomic
+from valuegym.scenarios.errors import RunError
 from valuegym.scenarios.population import PopulationError, env_arguments
-from valuegym.scenarios.runner import RunError
 from valuegym.scenarios.schema import Scenario
 
 __all__ = ["train_scenario"]

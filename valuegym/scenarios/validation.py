@@ -15,10 +15,11 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
+from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS, env_class
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file
 from valuegym.scenarios.schema import Scenario
 from valuegym.values import ProfileError, ValueProfile
@@ -265,11 +266,36 @@ def _inline_profile(
     return resolved
 
 
+#: Stands in for the env's default profile when the env id is not known (only the agents'
+#: affect and homeostasis are then checked).
+_PLACEHOLDER_PROFILE: Final = ValueProfile.from_mapping({"values": {"placeholder": {}}})
+
+
+def _env_default_profile(data: Mapping[str, Any]) -> ValueProfile | None:
+    """The env's default profile for the scenario's env arguments; ``None`` if it has none."""
+    env = data.get("env")
+    if (
+        not isinstance(env, Mapping)
+        or env.get("id") not in SINGLE_AGENT_ENV_IDS + MULTI_AGENT_ENV_IDS
+    ):
+        return None
+    arguments = env.get("args", {})
+    try:
+        return env_class(env["id"]).default_profile(**dict(arguments))
+    except (TypeError, ValueError):
+        return None  # the env arguments' own problems are reported by the schema and env checks
+
+
 def _profile_problems(data: Mapping[str, Any]) -> list[Problem]:
-    """Every value-profile problem of every agent, with the agent's path in front."""
+    """Every value-profile problem of every agent, with the agent's path in front.
+
+    Each agent's sections are merged over the env's default profile exactly as the population
+    builder merges them (:meth:`ValueProfile.merged`).
+    """
     agents = data.get("agents")
     if not isinstance(agents, list):
         return []
+    default = _env_default_profile(data) or _PLACEHOLDER_PROFILE
     problems: list[Problem] = []
     names_by_agent: dict[int, tuple[str, ...]] = {}
     for index, agent in enumerate(agents):
@@ -279,15 +305,13 @@ def _profile_problems(data: Mapping[str, Any]) -> list[Problem]:
         if not all(isinstance(value, Mapping) for value in sections.values()):
             continue  # the schema reports a section that is not a mapping
         uses_env_default = "values" not in sections
-        if uses_env_default:
-            # Only affect and homeostasis are the agent's own; the env supplies the values.
-            sections["values"] = {"placeholder": {}}
         try:
-            profile = ValueProfile.from_mapping(sections)
+            profile = ValueProfile.merged(default, **sections)
         except ProfileError as error:
             problems.extend(
                 (f"agents.{index}.{key}" if key else f"agents.{index}", message)
                 for key, message in error.problems
+                # The env's values are not the agent's to fix.
                 if not (uses_env_default and key.startswith("values"))
             )
             continue

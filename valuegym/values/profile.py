@@ -226,6 +226,46 @@ class ValueProfile:
         assert homeostasis is not None
         return cls(values=tuple(specs), affect=affect, homeostasis=homeostasis)
 
+    @classmethod
+    def merged(
+        cls,
+        default: ValueProfile,
+        *,
+        values: Mapping[str, Any] | None = None,
+        affect: Mapping[str, Any] | None = None,
+        homeostasis: Mapping[str, Any] | None = None,
+    ) -> ValueProfile:
+        """An agent's own profile sections over an env's default profile.
+
+        With ``values`` the agent brings its own values and the default is not used (its
+        ``affect`` and ``homeostasis`` are the agent's, over the dataclass defaults); without,
+        the agent keeps the env's values and its ``affect`` and ``homeostasis`` entries
+        replace the default's entry by entry. Scenario validation and the population builder
+        both merge through here.
+
+        Args:
+            default: The env's default profile.
+            values: The agent's values (name to fields), or ``None`` for the env's.
+            affect: The agent's affect entries.
+            homeostasis: The agent's homeostasis entries.
+
+        Returns:
+            The validated profile.
+
+        Raises:
+            ProfileError: Listing every problem with its dotted path.
+        """
+        if values is not None:
+            mapping = {"values": values, "affect": affect or {}, "homeostasis": homeostasis or {}}
+        else:
+            base = default.to_mapping()
+            mapping = {
+                "values": base["values"],
+                "affect": {**base["affect"], **(affect or {})},
+                "homeostasis": {**base["homeostasis"], **(homeostasis or {})},
+            }
+        return cls.from_mapping(mapping)
+
     def to_mapping(self) -> dict[str, Any]:
         """Plain data that :meth:`from_mapping` turns back into an equal profile."""
         values = {}

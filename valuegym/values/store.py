@@ -82,6 +82,62 @@ class AgentSnapshot:
         """The value with the highest wanting (the first one on ties)."""
         return max(self.value_names, key=lambda name: self.wanting[name])
 
+    @classmethod
+    def from_info(cls, values: Mapping[str, Any], agent: int) -> AgentSnapshot:
+        """The snapshot an env reports as ``info["values"]`` (the inverse of :meth:`to_dict`).
+
+        Envs report ``stocks``, ``wanting``, ``mood``, ``stress``, ``temperature`` and
+        ``most_wanted`` (see :class:`valuegym.envs.protocol.ValueInfo`); effective weights and
+        expectations are empty when the mapping leaves them out.
+
+        Args:
+            values: The ``info["values"]`` mapping (or a :meth:`to_dict` result).
+            agent: The agent's row in its population.
+
+        Returns:
+            The snapshot.
+
+        Raises:
+            ValueError: If an entry the snapshot needs is missing.
+        """
+        missing = [
+            k for k in ("stocks", "wanting", "mood", "stress", "temperature") if k not in values
+        ]
+        if missing:
+            raise ValueError(
+                f"info['values']: missing {missing} (got keys {sorted(values)}); see "
+                "valuegym.envs.protocol.ValueInfo"
+            )
+        stocks = dict(values["stocks"])
+        return cls(
+            agent=agent,
+            value_names=tuple(stocks),
+            stocks=stocks,
+            wanting=dict(values["wanting"]),
+            effective_weight=dict(values.get("effective_weight", {})),
+            expected=dict(values.get("expected", {})),
+            mood=float(values["mood"]),
+            stress=float(values["stress"]),
+            temperature=float(values["temperature"]),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """Flat columns for the per-step and per-utterance records.
+
+        Returns:
+            ``mood, stress, temperature, most_wanted``, then ``stock_<value>`` and
+            ``wanting_<value>`` per value.
+        """
+        columns: dict[str, Any] = {
+            "mood": self.mood,
+            "stress": self.stress,
+            "temperature": self.temperature,
+            "most_wanted": self.most_wanted,
+        }
+        columns.update({f"stock_{name}": float(v) for name, v in self.stocks.items()})
+        columns.update({f"wanting_{name}": float(v) for name, v in self.wanting.items()})
+        return columns
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able data: what envs put in ``info`` and records store."""
         return {
