@@ -489,15 +489,9 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
             "gini": gini(self._cumulative),
             "cooperation_rate": cooperation,
         }
-        temperatures, harvests = core.temperature.tolist(), self._taken.tolist()
+        harvests = self._taken.tolist()
         return {
-            agent: {
-                "values": core.values_info(i),
-                "action_wanting": action_wanting[i],
-                "temperature": temperatures[i],
-                "harvest": harvests[i],
-                **shared,
-            }
+            agent: core.agent_info(i, action_wanting[i], harvest=harvests[i], **shared)
             for i, agent in enumerate(self.possible_agents)
         }
 

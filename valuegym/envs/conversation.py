@@ -527,15 +527,9 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
             "addressee": last[2],
             "next_speaker": f"agent_{speaker}",
         }
-        temperatures, repeats = core.temperature.tolist(), self._repeats.tolist()
+        repeats = self._repeats.tolist()
         return {
-            agent: {
-                "values": core.values_info(i),
-                "action_wanting": action_wanting[i],
-                "temperature": temperatures[i],
-                "ask_repetition": repeats[i],
-                **shared,
-            }
+            agent: core.agent_info(i, action_wanting[i], ask_repetition=repeats[i], **shared)
             for i, agent in enumerate(self.possible_agents)
         }
 

@@ -329,6 +329,25 @@ class ValueCore:
             "most_wanted": names[wanting.index(max(wanting))],
         }
 
+    def agent_info(self, row: int, action_wanting: np.ndarray, **extra: Any) -> dict[str, Any]:
+        """One agent's ``info``: the entries of the env contract, then the env's own.
+
+        Args:
+            row: Row of the agent or copy.
+            action_wanting: What each action is worth to the value store now.
+            **extra: The env's own entries.
+
+        Returns:
+            An :class:`~valuegym.envs.protocol.AgentInfo`: ``values``, ``action_wanting``,
+            ``temperature``, then ``extra``.
+        """
+        return {
+            "values": self.values_info(row),
+            "action_wanting": action_wanting,
+            "temperature": self.temperature.item(row),
+            **extra,
+        }
+
     def render(
         self, render_mode: str | None, row: int = 0, header: str = "", lines: Sequence[str] = ()
     ) -> str | np.ndarray | None:

@@ -387,10 +387,9 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
             action_wanting[_REPLY_MOST_WANTED] = reply_wanting.max()
             action_wanting[_REPLY_OLDEST] = reply_wanting[0]
         action_wanting[_REST] = self._core.wanting[0, self._rest_column]
-        return {
-            "values": self._core.values_info(0),
-            "action_wanting": action_wanting,
-            "temperature": self._core.temperature.item(0),
-            "messages": [dict(message) for message in self._pending],
-            "regard": dict(zip(self.contacts, self._regard.tolist(), strict=True)),
-        }
+        return self._core.agent_info(
+            0,
+            action_wanting,
+            messages=[dict(message) for message in self._pending],
+            regard=dict(zip(self.contacts, self._regard.tolist(), strict=True)),
+        )

@@ -1,0 +1,77 @@
+import gymnasium
+import pettingzoo
+import pytest
+
+import valuegym  # noqa: F401 - registers the environments
+from valuegym.envs.protocol import check_value_env
+from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS, env_class
+from valuegym.values import AgentSnapshot
+
+CONFIGURATIONS = [
+    *((env_id, {}) for env_id in SINGLE_AGENT_ENV_IDS),
+    *((env_id, {}) for env_id in MULTI_AGENT_ENV_IDS),
+    ("valuegym/Conversation-v0", {"mode": "text"}),
+]
+
+
+def _make(env_id, arguments):
+    if env_id in MULTI_AGENT_ENV_IDS:
+        return pettingzoo.make("parallel", env_id, **arguments)
+    return gymnasium.make(env_id, **arguments)
+
+
+@pytest.mark.parametrize(("env_id", "arguments"), CONFIGURATIONS)
+def test_every_env_keeps_the_value_env_contract(env_id, arguments):
+    env = _make(env_id, arguments)
+    check_value_env(env, steps=8)
+    env.close()
+
+
+@pytest.mark.parametrize(("env_id", "arguments"), CONFIGURATIONS)
+def test_default_profiles_are_known_without_building_the_env(env_id, arguments):
+    env = _make(env_id, arguments)
+    default = env_class(env_id).default_profile(**arguments)
+    assert default.value_names == env.unwrapped.value_names
+    env.close()
+
+
+def test_info_values_become_a_snapshot_equal_to_the_stores():
+    env = gymnasium.make("valuegym/Orchard-v0")
+    _, info = env.reset(seed=3)
+    env.step(1)
+    _, _, _, _, info = env.step(2)
+    snapshot = AgentSnapshot.from_info(info["values"], 0)
+    stored = env.unwrapped._core.store.snapshot(0)
+    assert snapshot.to_record() == stored.to_record()
+
+
+class _Broken(gymnasium.Env):
+    """An env whose info lacks the value state: the checker must say so."""
+
+    observation_space = gymnasium.spaces.Box(0.0, 1.0, (1,))
+    action_space = gymnasium.spaces.Discrete(2)
+    action_names = ("a", "b")
+    value_names = ("x",)
+
+    @classmethod
+    def default_profile(cls, **_):
+        return None
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {"action_wanting": [0.0, 0.0], "temperature": 1.0}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+def test_the_checker_names_a_missing_value_state():
+    with pytest.raises(AssertionError, match="has no 'values'"):
+        check_value_env(_Broken())
+
+
+def test_the_checker_counts_action_names():
+    broken = _Broken()
+    broken.action_names = ("only one",)
+    with pytest.raises(AssertionError, match="1 names for 2 actions"):
+        check_value_env(broken)
