@@ -33,6 +33,7 @@ __all__ = [
     "RECORD_KINDS",
     "EpisodeRecorder",
     "RunFolder",
+    "SweepFolder",
     "write_bytes_atomic",
     "write_json_atomic",
     "write_table_atomic",
@@ -193,6 +194,54 @@ class RunFolder:
         if not self.is_complete:
             raise FileNotFoundError(f"{self.summary_file}: no summary; the run did not finish")
         return dict(json.loads(self.summary_file.read_text(encoding="utf-8")))
+
+
+@dataclass(frozen=True)
+class SweepFolder:
+    """The files of one sweep, by name: its plan, its event log and one run folder per cell.
+
+    Args:
+        root: The sweep folder.
+    """
+
+    root: Path
+
+    @property
+    def plan_file(self) -> Path:
+        """Every cell: id, overrides, seed (a rerun must find the same plan)."""
+        return self.root / "plan.json"
+
+    @property
+    def scenario_file(self) -> Path:
+        """The sweep's scenario, as YAML."""
+        return self.root / "scenario.yaml"
+
+    @property
+    def events_file(self) -> Path:
+        """One JSON line per finished or failed cell, appended in order."""
+        return self.root / "events.jsonl"
+
+    @property
+    def cells_dir(self) -> Path:
+        """The cells' run folders."""
+        return self.root / "cells"
+
+    @property
+    def report_dir(self) -> Path:
+        """The sweep report's Markdown and figures."""
+        return self.root / "report"
+
+    def cell(self, cell_id: str) -> RunFolder:
+        """The run folder of one finished cell."""
+        return RunFolder(self.cells_dir / cell_id)
+
+    def staging_dir(self, cell_id: str) -> Path:
+        """Where a cell's files are written before the rename that commits them."""
+        return self.cells_dir / f".{cell_id}{_PARTIAL_SUFFIX}"
+
+    def is_sweep(self) -> bool:
+        """Whether the folder holds a sweep (it has a plan)."""
+        return self.plan_file.is_file()
 
 
 class EpisodeRecorder:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from valuegym.records import write_bytes_atomic, write_json_atomic
+from valuegym.records import SweepFolder, write_bytes_atomic, write_json_atomic
 from valuegym.scenarios.schema import Scenario
 from valuegym.scenarios.validation import ScenarioError, scenario_with_overrides
 
@@ -220,12 +220,12 @@ def run_sweep(
     """
     plan = plan_sweep(scenario)
     cells = [cell for cell, _ in plan]
-    cells_dir = folder / "cells"
-    _prepare_folder(scenario, cells, folder)
+    layout = SweepFolder(folder)
+    _prepare_folder(scenario, cells, layout)
     outcome = SweepOutcome(folder=folder, cells=cells)
     pending = []
     for cell, cell_scenario in plan:
-        if (cells_dir / cell.cell_id).is_dir():
+        if layout.cell(cell.cell_id).root.is_dir():
             outcome.skipped.append(cell)
         else:
             pending.append((cell, cell_scenario.to_mapping()))
@@ -239,7 +239,7 @@ def run_sweep(
                 message, _, details = (error or "no result").partition("\n")
                 outcome.failures.append(CellFailure(cell, message))
                 _append_event(
-                    folder,
+                    layout,
                     {
                         "cell": cell.cell_id,
                         "status": "failed",
@@ -249,9 +249,9 @@ def run_sweep(
                 )
                 bar.write(f"cell {cell.cell_id} ({cell.describe()}) failed: {message}")
             else:
-                _commit_cell(cells_dir, cell, files)
+                _commit_cell(layout, cell, files)
                 outcome.ran.append(cell)
-                _append_event(folder, {"cell": cell.cell_id, "status": "finished"})
+                _append_event(layout, {"cell": cell.cell_id, "status": "finished"})
             bar.update(1)
     finally:
         bar.close()
@@ -333,10 +333,10 @@ def _run_ray(
             ray.shutdown()
 
 
-def _prepare_folder(scenario: Scenario, cells: list[SweepCell], folder: Path) -> None:
+def _prepare_folder(scenario: Scenario, cells: list[SweepCell], layout: SweepFolder) -> None:
     """Create the sweep folder or check that it holds this sweep; clear killed leftovers."""
     plan = {"scenario": scenario.name, "cells": [cell.to_mapping() for cell in cells]}
-    plan_file = folder / "plan.json"
+    plan_file = layout.plan_file
     if plan_file.is_file():
         existing = json.loads(plan_file.read_text(encoding="utf-8"))
         if existing != json.loads(json.dumps(plan)):
@@ -344,28 +344,27 @@ def _prepare_folder(scenario: Scenario, cells: list[SweepCell], folder: Path) ->
                 [
                     (
                         "sweep",
-                        f"{folder} holds a different sweep (its plan.json differs); resume "
+                        f"{layout.root} holds a different sweep (its plan.json differs); resume "
                         "with the same scenario or choose another output folder",
                     )
                 ]
             )
     else:
-        folder.mkdir(parents=True, exist_ok=True)
+        layout.root.mkdir(parents=True, exist_ok=True)
         write_json_atomic(plan, plan_file)
         data = scenario.to_mapping()
         import yaml
 
         write_bytes_atomic(
-            yaml.safe_dump(data, sort_keys=False).encode("utf-8"), folder / "scenario.yaml"
+            yaml.safe_dump(data, sort_keys=False).encode("utf-8"), layout.scenario_file
         )
-    cells_dir = folder / "cells"
-    cells_dir.mkdir(exist_ok=True)
-    for leftover in cells_dir.glob(".*.partial"):
+    layout.cells_dir.mkdir(exist_ok=True)
+    for leftover in layout.cells_dir.glob(layout.staging_dir("*").name):
         shutil.rmtree(leftover)
 
 
-def _commit_cell(cells_dir: Path, cell: SweepCell, files: Mapping[str, bytes]) -> None:
-    staging = cells_dir / f".{cell.cell_id}.partial"
+def _commit_cell(layout: SweepFolder, cell: SweepCell, files: Mapping[str, bytes]) -> None:
+    staging = layout.staging_dir(cell.cell_id)
     if staging.exists():
         shutil.rmtree(staging)
     for relative, data in files.items():
@@ -375,16 +374,16 @@ def _commit_cell(cells_dir: Path, cell: SweepCell, files: Mapping[str, bytes]) -
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-    os.replace(staging, cells_dir / cell.cell_id)
-    descriptor = os.open(cells_dir, os.O_RDONLY)
+    os.replace(staging, layout.cell(cell.cell_id).root)
+    descriptor = os.open(layout.cells_dir, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
 
 
-def _append_event(folder: Path, event: Mapping[str, Any]) -> None:
-    with open(folder / "events.jsonl", "a", encoding="utf-8") as handle:
+def _append_event(layout: SweepFolder, event: Mapping[str, Any]) -> None:
+    with open(layout.events_file, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(event) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
