@@ -4,13 +4,9 @@ import pickle
 import numpy as np
 import pytest
 
-from valuegym.envs.core import (
-    ValueCore,
-    default_profile,
-    resolve_profile,
-    resolve_profiles,
-    squash,
-)
+from valuegym.envs.core import ValueCore
+from valuegym.envs.profiles import default_profile, resolve_profile, resolve_profiles
+from valuegym.envs.rendering import squash
 from valuegym.values import ValueStore
 
 

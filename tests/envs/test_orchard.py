@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import valuegym  # noqa: F401 - registers the ids
-from valuegym.envs.core import default_profile
 from valuegym.envs.orchard import DEFAULT_GOODS, OrchardEnv
+from valuegym.envs.profiles import default_profile
 
 APPLE, PEAR, PLUM, FIG, REST = range(5)
 

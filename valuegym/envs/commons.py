@@ -17,7 +17,9 @@ from gymnasium.utils import seeding
 from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
-from valuegym.envs.core import RENDER_MODES, ValueCore, default_profile, resolve_profiles
+from valuegym.envs.core import ValueCore
+from valuegym.envs.profiles import default_profile, resolve_profiles
+from valuegym.envs.rendering import RENDER_MODES
 from valuegym.numeric import gini
 from valuegym.values import ValueProfile, ValueStore
 
@@ -409,7 +411,7 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
             f"{self._resource:.1f}/{rules.capacity:.0f}  gini {gini(self._cumulative):.2f}"
         )
         if self.render_mode == "rgb_array":
-            picture = self._core.render_rgb(0)
+            picture = self._core.render("rgb_array", 0)
             bar = np.full((12, picture.shape[1], 3), 255, dtype=np.uint8)
             bar[2:10, : int(picture.shape[1] * self._resource / rules.capacity)] = (44, 160, 44)
             return np.concatenate([bar, picture])

@@ -21,7 +21,9 @@ from gymnasium.utils import seeding
 from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
-from valuegym.envs.core import RENDER_MODES, ValueCore, default_profile, resolve_profiles
+from valuegym.envs.core import ValueCore
+from valuegym.envs.profiles import default_profile, resolve_profiles
+from valuegym.envs.rendering import RENDER_MODES
 from valuegym.values import ValueProfile, ValueStore
 
 __all__ = [

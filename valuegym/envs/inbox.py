@@ -9,13 +9,9 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from valuegym.envs.core import (
-    GOOD_DEFAULTS,
-    RENDER_MODES,
-    REST_DEFAULTS,
-    ValueCore,
-    resolve_profile,
-)
+from valuegym.envs.core import ValueCore
+from valuegym.envs.profiles import GOOD_DEFAULTS, REST_DEFAULTS, resolve_profile
+from valuegym.envs.rendering import RENDER_MODES
 from valuegym.values import ValueProfile, ValueStore
 
 __all__ = ["ACTIONS", "DEFAULT_CONTACTS", "DEFAULT_TOPICS", "InboxEnv"]

@@ -10,7 +10,9 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from valuegym.envs.core import RENDER_MODES, ValueCore, default_profile, resolve_profile
+from valuegym.envs.core import ValueCore
+from valuegym.envs.profiles import default_profile, resolve_profile
+from valuegym.envs.rendering import RENDER_MODES
 from valuegym.values import ValueProfile, ValueStore
 
 __all__ = ["DEFAULT_GOODS", "OrchardEnv", "OrchardRules"]

@@ -29,8 +29,9 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from valuegym.envs.core import RENDER_MODES, ValueCore
+from valuegym.envs.core import ValueCore
 from valuegym.envs.orchard import OrchardRules
+from valuegym.envs.rendering import RENDER_MODES
 from valuegym.values import ValueProfile, ValueStore
 
 __all__ = ["OrchardVectorEnv"]
@@ -166,9 +167,9 @@ class OrchardVectorEnv(VectorEnv):
         if self.render_mode is None:
             return None
         if self.render_mode == "rgb_array":
-            return tuple(self._core.render_rgb(i) for i in range(self.num_envs))
+            return tuple(self._core.render("rgb_array", i) for i in range(self.num_envs))
         return tuple(
-            self._core.render_ansi(i, f"copy {i} step {self._step_count[i]}")
+            self._core.render("ansi", i, f"copy {i} step {self._step_count[i]}")
             for i in range(self.num_envs)
         )
 
