@@ -6,6 +6,7 @@ import pytest
 from valuegym.agents.lm_agent import LMAgent
 from valuegym.lm.base import Generation, LanguageModel
 from valuegym.lm.templates import (
+    PromptState,
     PromptTemplate,
     describe_events,
     describe_mood,
@@ -170,7 +171,7 @@ def test_temperature_follows_the_value_state_unless_fixed(store):
     assert [u.temperature for u in utterances] == pytest.approx(expected)
 
     fixed_model = FakeModel()
-    fixed = LMAgent(fixed_model, fixed_temperature=0.3).speak(snapshots, seed=0)
+    fixed = LMAgent(fixed_model, speech_temperature=0.3).speak(snapshots, seed=0)
     assert fixed_model.generate_calls[0]["temperature"] == [0.3, 0.3]
     assert [u.temperature for u in fixed] == [0.3, 0.3]
 
@@ -249,10 +250,10 @@ OPTIONS = ["reply", "ignore", "rest"]
 
 def test_choose_act_by_lm_prefers_the_most_likely_option_at_low_temperature(store):
     model = FakeModel({"reply": -1.0, "ignore": -5.0, "rest": -3.0})
-    cold = LMAgent(model, act_selection="lm", fixed_temperature=0.05)
+    cold = LMAgent(model, act_selection="lm", act_temperature=0.05)
     choices = {cold.choose_act(store.snapshot(0), OPTIONS, seed=seed) for seed in range(30)}
     assert choices == {0}
-    greedy = LMAgent(model, act_selection="lm", fixed_temperature=0.0)
+    greedy = LMAgent(model, act_selection="lm", act_temperature=0.0)
     assert greedy.choose_act(store.snapshot(1), OPTIONS, seed=0) == 0
     prompt = model.score_calls[-1]["prompt"]
     assert "reply; ignore; rest" in prompt[1]["content"]
@@ -261,7 +262,7 @@ def test_choose_act_by_lm_prefers_the_most_likely_option_at_low_temperature(stor
 
 def test_choose_act_by_lm_samples_the_models_distribution_at_temperature_one(store):
     model = FakeModel({"reply": math.log(0.7), "ignore": math.log(0.3)})
-    agent = LMAgent(model, act_selection="lm", fixed_temperature=1.0)
+    agent = LMAgent(model, act_selection="lm", act_temperature=1.0)
     rng = np.random.default_rng(0)
     choices = [
         agent.choose_act(store.snapshot(0), ["reply", "ignore"], rng=rng) for _ in range(2000)
@@ -271,7 +272,7 @@ def test_choose_act_by_lm_samples_the_models_distribution_at_temperature_one(sto
 
 
 def test_choose_act_by_values_uses_the_wanting_at_the_value_state_temperature(store):
-    agent = LMAgent(FakeModel(), act_selection="values", fixed_temperature=0.0)
+    agent = LMAgent(FakeModel(), act_selection="values", act_temperature=0.0)
     assert agent.choose_act(store.snapshot(0), OPTIONS, action_wanting=[0.1, 0.9, 0.2]) == 1
     warm = LMAgent(FakeModel(), act_selection="values")
     rng = np.random.default_rng(1)
@@ -304,8 +305,8 @@ def test_choose_act_checks_its_inputs(store):
         )
     with pytest.raises(ValueError, match="act_selection"):
         LMAgent(FakeModel(), act_selection="vibes")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="fixed_temperature"):
-        LMAgent(FakeModel(), fixed_temperature=-1.0)
+    with pytest.raises(ValueError, match="speech_temperature"):
+        LMAgent(FakeModel(), speech_temperature=-1.0)
     with pytest.raises(ValueError, match="persona"):
         LMAgent(FakeModel(), [])
 
@@ -367,10 +368,45 @@ def test_semantic_entropy_of_five_real_samples_lies_in_zero_to_log_five(store, s
 def test_choose_act_by_the_real_model_at_zero_temperature_takes_the_most_likely_option(
     store, smollm2
 ):
-    agent = LMAgent(smollm2, "Alex", act_selection="lm", fixed_temperature=0.0)
+    agent = LMAgent(smollm2, "Alex", act_selection="lm", act_temperature=0.0)
     options = ["reply to Sam", "ignore the message", "rest"]
     snapshot = store.snapshot(1)
     loglik = smollm2.score(agent.template.act_messages("Alex", snapshot, options), options)
     assert np.all(np.isfinite(loglik))
     assert np.all(loglik < 0)
     assert agent.choose_act(snapshot, options, seed=0) == int(np.argmax(loglik))
+
+
+# ------------------------------------------------------------------------------ channels
+
+
+def test_speech_and_act_temperatures_are_separate_channels(store):
+    state = store.snapshot(1)
+    agent = LMAgent(FakeModel(), speech_temperature=0.2)
+    assert agent.temperature(state) == 0.2
+    assert agent.choice_temperature(state) == pytest.approx(state.temperature)
+    agent = LMAgent(FakeModel(), act_temperature=0.0)
+    assert agent.temperature(state) == pytest.approx(state.temperature)
+    wanting = [0.1, 0.9, 0.3]
+    assert {
+        agent.choose_act(state, OPTIONS, action_wanting=wanting, seed=s) for s in range(20)
+    } == {1}
+
+
+def test_the_prompt_states_the_actual_state_nothing_or_fixed_values(store):
+    calm, stressed = store.snapshot(0), store.snapshot(1)
+    actual = LMAgent(FakeModel(), "Alex")
+    assert "extremely stressed" in actual.prompt(stressed)[0]["content"]
+    blind = LMAgent(FakeModel(), "Alex", prompt_state=PromptState("blind"))
+    assert blind.prompt(stressed)[0]["content"] == "You are Alex."
+    assert blind.prompt(calm) == blind.prompt(stressed)
+    fixed = LMAgent(FakeModel(), "Alex", prompt_state=PromptState("fixed", stress=0.95))
+    assert "extremely stressed" in fixed.prompt(calm)[0]["content"]
+    assert fixed.prompt(calm)[0]["content"] != actual.prompt(calm)[0]["content"]
+    # the context is what the model sees besides the state text
+    assert actual.context_id(calm, ["hi"]) == fixed.context_id(stressed, ["hi"])
+    assert actual.context_id(calm, ["hi"]) != actual.context_id(calm, ["hello"])
+    with pytest.raises(ValueError, match="only stated with mode 'fixed'"):
+        PromptState("actual", stress=0.5)
+    with pytest.raises(ValueError, match=r"stress: must be in \[0, 1\]"):
+        PromptState("fixed", stress=1.5)

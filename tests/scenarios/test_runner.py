@@ -1,3 +1,4 @@
+import json
 import math
 import os
 import signal
@@ -45,7 +46,7 @@ CHAT = {
     "max_steps": 6,
     "measure": {
         "semantic_entropy": {"samples": 3, "clusterer": "text", "every": 2},
-        "mutual_information": True,
+        "mutual_information": {"states": [{"stress": 0.1}, {"stress": 0.9}], "samples": 2, "every": 3},
     },
 }
 
@@ -123,10 +124,22 @@ def test_lm_agents_speak_on_their_turn_and_are_measured(tmp_path: Path, fake_mod
     actions = steps.filter(first_steps).column("action").to_pylist()
     assert actions[0] >= 0
     assert actions[1:3] == [-1, -1]  # only agent_0 acted
+    # What replays an utterance is on its row.
+    first = utterances.slice(0, 1).to_pylist()[0]
+    assert json.loads(first["prompt"])[0]["content"].startswith("You are a baker.")
+    assert json.loads(first["context"]) == []
+    assert first["prompt_state"] == "actual"
+    assert first["prompt_stress"] == pytest.approx(first["stress"])
+    assert (first["sampler_index"], first["speech_temperature_setting"]) == (0, "state")
+    assert len(first["context_id"]) == 16
+    # Mutual information on the designed states, in the speaker's context: measured on steps
+    # 0 and 3 (ann's turns) of each episode. The fake model scores every text the same under
+    # every prompt, so the state carries no information.
     information = result.folder.read("information")
-    assert information.num_rows == 2
-    assert information.column("agents").to_pylist() == ["ann,bob", "ann,bob"]
-    assert all(value >= -0.5 for value in information.column("mutual_information").to_pylist())
+    assert information.num_rows == 4
+    assert information.column("agent").to_pylist() == ["ann"] * 4
+    assert information.column("n_states").to_pylist() == [2] * 4
+    assert information.column("mutual_information").to_pylist() == pytest.approx([0.0] * 4)
 
 
 def test_fake_lm_run_is_deterministic(tmp_path: Path, fake_model):

@@ -30,7 +30,7 @@ def tiny(path: Path):
     if scenario.measure.semantic_entropy is not None:
         overrides["measure.semantic_entropy.samples"] = 2
     # Mutual information costs M x M x K scoring calls; test_runner.py covers its wiring.
-    overrides["measure.mutual_information"] = False
+    overrides["measure.mutual_information"] = None
     for index, agent in enumerate(scenario.agents):
         if agent.kind == "lm":
             overrides[f"agents.{index}.lm.max_new_tokens"] = 2

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from valuegym.lm.base import Generation, LanguageModel, Message
-from valuegym.lm.templates import DEFAULT_PERSONA, PromptTemplate
+from valuegym.lm.templates import DEFAULT_PERSONA, PromptState, PromptTemplate, context_id
 from valuegym.numeric import sample_by_temperature
 from valuegym.values import AgentSnapshot
 
@@ -65,9 +65,13 @@ class LMAgent:
         template: How persona and value state become the prompt.
         act_selection: ``"values"``: ``choose_act`` samples from the env's wanting of each
             option; ``"lm"``: it scores each option's text with the model (energy = negative
-            log-likelihood). Both sample at the sampling temperature.
-        fixed_temperature: Hold the sampling temperature at this value (>= 0) instead of
-            the value state's; ``None`` follows the value state.
+            log-likelihood). Both sample at the act temperature.
+        speech_temperature: Hold the speech (sampling) temperature at this value (>= 0)
+            instead of the value state's; ``None`` follows the value state.
+        act_temperature: Hold the act temperature at this value (>= 0); ``None`` follows the
+            value state. Speech and act temperatures are separate channels.
+        prompt_state: What the prompt says about the value state (default: the actual
+            state); see :class:`~valuegym.lm.templates.PromptState`.
         max_new_tokens: Upper bound on the tokens of an utterance.
         stop: Strings that end an utterance.
 
@@ -89,18 +93,20 @@ class LMAgent:
         *,
         template: PromptTemplate | None = None,
         act_selection: Literal["values", "lm"] = "values",
-        fixed_temperature: float | None = None,
+        speech_temperature: float | None = None,
+        act_temperature: float | None = None,
+        prompt_state: PromptState | None = None,
         max_new_tokens: int = 48,
         stop: Sequence[str] = (),
     ) -> None:
         if act_selection not in ("values", "lm"):
             raise ValueError(f"act_selection: expected 'values' or 'lm' (got {act_selection!r})")
-        if fixed_temperature is not None and not (
-            math.isfinite(fixed_temperature) and fixed_temperature >= 0
+        for name, value in (
+            ("speech_temperature", speech_temperature),
+            ("act_temperature", act_temperature),
         ):
-            raise ValueError(
-                f"fixed_temperature: must be finite and >= 0, or None (got {fixed_temperature})"
-            )
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}: must be finite and >= 0, or None (got {value})")
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens: must be >= 1 (got {max_new_tokens})")
         if not isinstance(persona, str) and len(persona) == 0:
@@ -111,7 +117,9 @@ class LMAgent:
         )
         self.template = template if template is not None else PromptTemplate()
         self.act_selection = act_selection
-        self.fixed_temperature = fixed_temperature
+        self.speech_temperature = speech_temperature
+        self.act_temperature = act_temperature
+        self.prompt_state = prompt_state if prompt_state is not None else PromptState()
         self.max_new_tokens = max_new_tokens
         self.stop = tuple(stop)
 
@@ -132,7 +140,7 @@ class LMAgent:
         return self.personas[row]
 
     def temperature(self, state: AgentSnapshot) -> float:
-        """The sampling temperature: the fixed one, else the value state's.
+        """The speech (sampling) temperature: the fixed one, else the value state's.
 
         Args:
             state: The agent's value state.
@@ -140,21 +148,55 @@ class LMAgent:
         Returns:
             A temperature >= 0.
         """
-        if self.fixed_temperature is not None:
-            return self.fixed_temperature
+        if self.speech_temperature is not None:
+            return self.speech_temperature
         return state.temperature
 
-    def prompt(self, state: AgentSnapshot, events: Sequence[str] = ()) -> list[Message]:
-        """The chat messages that ask the agent to speak.
+    def choice_temperature(self, state: AgentSnapshot) -> float:
+        """The act temperature: the fixed one, else the value state's (apart from speech).
+
+        Args:
+            state: The agent's value state.
+
+        Returns:
+            A temperature >= 0.
+        """
+        return self.act_temperature if self.act_temperature is not None else state.temperature
+
+    def prompt(
+        self,
+        state: AgentSnapshot,
+        events: Sequence[str] = (),
+        *,
+        prompt_state: PromptState | None = None,
+    ) -> list[Message]:
+        """The chat messages that ask the agent to speak (stating what ``prompt_state`` says).
 
         Args:
             state: The agent's value state.
             events: What just happened, as text (messages received, others' utterances).
+            prompt_state: What the prompt says about the state; default the agent's own
+                channel setting.
 
         Returns:
             A system and a user message.
         """
-        return self.template.speak_messages(self.persona_of(state), state, events)
+        channel = prompt_state if prompt_state is not None else self.prompt_state
+        stated = channel.stated(state)
+        return self.template.speak_messages(self.persona_of(state), stated, events)
+
+    def context_id(self, state: AgentSnapshot, events: Sequence[str] = ()) -> str:
+        """The key of what the model sees besides the state text: persona, template, events.
+
+        Args:
+            state: The agent's value state (selects the persona).
+            events: What just happened, as text.
+
+        Returns:
+            16 hex digits; equal for two prompts that differ only in the state they state.
+        """
+        blind = self.template.speak_messages(self.persona_of(state), None, events)
+        return context_id(blind)
 
     def speak(
         self,
@@ -187,7 +229,7 @@ class LMAgent:
             self.prompt(state, events) for state, events in zip(states, contexts, strict=True)
         ]
         temperatures = [self.temperature(state) for state in states]
-        return self._generate([state.agent for state in states], prompts, temperatures, seed)
+        return self.generate([state.agent for state in states], prompts, temperatures, seed)
 
     def sample(
         self,
@@ -215,7 +257,7 @@ class LMAgent:
             raise ValueError(f"n_samples: must be >= 1 (got {n_samples})")
         prompts = [self.prompt(state, events) for state in states]
         used = [self.temperature(state) if temperature is None else temperature for state in states]
-        return self._generate(
+        return self.generate(
             [state.agent for state in states for _ in range(n_samples)],
             [prompt for prompt in prompts for _ in range(n_samples)],
             [t for t in used for _ in range(n_samples)],
@@ -232,7 +274,7 @@ class LMAgent:
         rng: np.random.Generator | None = None,
         seed: int | None = None,
     ) -> int:
-        """Choose one of the env's acts by a softmax at the sampling temperature.
+        """Choose one of the env's acts by a softmax at the act temperature.
 
         With ``act_selection="values"`` the scores are the env's ``action_wanting`` (what
         each act is worth to the value store now); with ``"lm"`` they are the log-likelihood
@@ -266,17 +308,29 @@ class LMAgent:
                     f"got shape {scores.shape}"
                 )
         else:
-            prompt = self.template.act_messages(self.persona_of(state), state, options, events)
+            stated = self.prompt_state.stated(state)
+            prompt = self.template.act_messages(self.persona_of(state), stated, options, events)
             scores = np.asarray(self.model.score(prompt, list(options)), dtype=np.float64)
-        return sample_by_temperature(scores, self.temperature(state), generator)
+        return sample_by_temperature(scores, self.choice_temperature(state), generator)
 
-    def _generate(
+    def generate(
         self,
         agents: Sequence[int],
         prompts: Sequence[list[Message]],
         temperatures: Sequence[float],
         seed: int | None,
     ) -> list[Utterance]:
+        """Utterances for ready-made prompts (designed measurements and replays use this).
+
+        Args:
+            agents: The speaking agent's row, per prompt.
+            prompts: The chat messages, per prompt.
+            temperatures: The sampling temperature, per prompt.
+            seed: Seed of the sampler (prompt ``i`` draws from the ``i``-th child seed).
+
+        Returns:
+            One :class:`Utterance` per prompt, in order.
+        """
         if not prompts:
             return []
         generations = self.model.generate(

@@ -3,6 +3,11 @@
 A :class:`PromptTemplate` holds ``str.format`` strings over the fields of
 :data:`TEMPLATE_FIELDS`; scenarios override the strings. Nothing in a template is evaluated.
 
+What the prompt says about the value state is a channel of its own (:class:`PromptState`): the
+agent's actual state, nothing (``blind``: every state field renders empty), or fixed values.
+Everything else the model sees (persona, template, events) is the *context*; its hash
+(:func:`context_id`) keys paired comparisons of the same context under other channel settings.
+
 Example:
     >>> from valuegym.lm.templates import describe_stress
     >>> describe_stress(0.8)
@@ -11,10 +16,13 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from valuegym.lm.base import Message
 from valuegym.values import AgentSnapshot
@@ -25,7 +33,10 @@ __all__ = [
     "DEFAULT_SYSTEM_TEMPLATE",
     "DEFAULT_USER_TEMPLATE",
     "TEMPLATE_FIELDS",
+    "PromptState",
     "PromptTemplate",
+    "StatedState",
+    "context_id",
     "describe_events",
     "describe_mood",
     "describe_stress",
@@ -36,15 +47,17 @@ DEFAULT_PERSONA = "a member of a small community"
 
 # Kept short and concrete: SmolLM2-135M drifts off topic when the system message lists every
 # value's wanting ({wanting_list} stays available to scenarios with larger models).
-DEFAULT_SYSTEM_TEMPLATE = (
-    "You are {persona}. {mood_words} {stress_words} You want {most_wanted} most right now."
-)
+DEFAULT_SYSTEM_TEMPLATE = "You are {persona}. {state}"
+#: The state sentence the default system message ends with (empty when the prompt is blind).
+DEFAULT_STATE_TEMPLATE = "{mood_words} {stress_words} You want {most_wanted} most right now."
 DEFAULT_USER_TEMPLATE = "{events}\n\nWrite your reply in one or two short sentences."
 DEFAULT_ACT_TEMPLATE = "{events}\n\nWhat do you do next? Choose one of: {options}."
 
-#: The fields every template may use. ``{options}`` is filled only in the act template.
+#: The fields every template may use. ``{options}`` is filled only in the act template;
+#: ``{state}`` (the rendered state template) not in the state template itself.
 TEMPLATE_FIELDS: Mapping[str, str] = {
     "persona": "Who the agent is (the scenario's persona text).",
+    "state": "The state template rendered: how the agent feels and what it wants, or nothing.",
     "mood_words": "Mood in words with its number, e.g. 'You are in a bad mood (mood -0.40 ...).'",
     "stress_words": "Stress in words with its number, e.g. 'You feel quite stressed (stress ...).'",
     "mood": "Mood as a number in [-1, 1], two decimals.",
@@ -131,6 +144,130 @@ def describe_events(events: Sequence[str], *, nothing: str = "Nothing new has ha
     return "\n".join(lines) if lines else nothing
 
 
+#: The template fields that say something about the value state; all empty when blind.
+STATE_FIELDS: Final = (
+    "state",
+    "mood_words",
+    "stress_words",
+    "mood",
+    "stress",
+    "temperature",
+    "most_wanted",
+    "wanting_list",
+)
+
+
+@dataclass(frozen=True)
+class StatedState:
+    """The value state as a prompt states it (which need not be the agent's actual state).
+
+    Attributes:
+        mood: Valence in [-1, 1].
+        stress: Load/arousal in [0, 1].
+        temperature: The value-state temperature.
+        most_wanted: The value named as wanted most.
+        wanting: Wanting per value name.
+    """
+
+    mood: float
+    stress: float
+    temperature: float
+    most_wanted: str
+    wanting: Mapping[str, float]
+
+    @classmethod
+    def of(cls, snapshot: AgentSnapshot) -> StatedState:
+        """The actual state of a snapshot."""
+        return cls(
+            snapshot.mood,
+            snapshot.stress,
+            snapshot.temperature,
+            snapshot.most_wanted,
+            snapshot.wanting,
+        )
+
+
+@dataclass(frozen=True)
+class PromptState:
+    """What the prompt says about the value state: the *prompt channel* of an LM agent.
+
+    Attributes:
+        mode: ``"actual"`` (the agent's state), ``"blind"`` (no state text at all) or
+            ``"fixed"`` (the values given here; the ones left ``None`` stay actual).
+        mood: With ``"fixed"``, the mood the prompt states.
+        stress: With ``"fixed"``, the stress the prompt states.
+        most_wanted: With ``"fixed"``, the value the prompt names as wanted most.
+    """
+
+    mode: Literal["actual", "blind", "fixed"] = "actual"
+    mood: float | None = None
+    stress: float | None = None
+    most_wanted: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("actual", "blind", "fixed"):
+            raise ValueError(f"prompt_state: expected actual, blind or fixed (got {self.mode!r})")
+        given = (self.mood, self.stress, self.most_wanted)
+        if self.mode != "fixed" and any(value is not None for value in given):
+            raise ValueError(f"prompt_state: values are only stated with mode 'fixed' ({self})")
+        if self.mood is not None and not -1.0 <= self.mood <= 1.0:
+            raise ValueError(f"prompt_state.mood: must be in [-1, 1] (got {self.mood})")
+        if self.stress is not None and not 0.0 <= self.stress <= 1.0:
+            raise ValueError(f"prompt_state.stress: must be in [0, 1] (got {self.stress})")
+
+    def stated(self, snapshot: AgentSnapshot) -> StatedState | None:
+        """What the prompt says for an agent in this state; ``None`` when blind.
+
+        Args:
+            snapshot: The agent's actual value state.
+
+        Returns:
+            The stated state.
+        """
+        if self.mode == "blind":
+            return None
+        actual = StatedState.of(snapshot)
+        if self.mode == "actual":
+            return actual
+        return StatedState(
+            mood=actual.mood if self.mood is None else self.mood,
+            stress=actual.stress if self.stress is None else self.stress,
+            temperature=actual.temperature,
+            most_wanted=actual.most_wanted if self.most_wanted is None else self.most_wanted,
+            wanting=actual.wanting,
+        )
+
+    def describe(self) -> str:
+        """A short label for records: ``actual``, ``blind`` or ``fixed(stress=0.9,...)``."""
+        if self.mode != "fixed":
+            return self.mode
+        parts = [
+            f"{name}={value}"
+            for name, value in (
+                ("mood", self.mood),
+                ("stress", self.stress),
+                ("most_wanted", self.most_wanted),
+            )
+            if value is not None
+        ]
+        return f"fixed({','.join(parts)})"
+
+
+def context_id(messages: Sequence[Message]) -> str:
+    """A key of what a model saw: the hash of its chat messages (16 hex digits).
+
+    Hash the messages rendered *blind* to key a context independently of the state text.
+
+    Args:
+        messages: The chat messages.
+
+    Returns:
+        The key.
+    """
+    text = json.dumps(list(messages), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class PromptTemplate:
     """How a persona and a value state become chat messages; scenarios override the strings.
@@ -144,12 +281,14 @@ class PromptTemplate:
         system: The system message (who the agent is and how it feels).
         user: The user message asking for an utterance (what happened, what to write).
         act: The user message asking for an act; each option is scored as its answer.
+        state: The state sentence (``{state}`` in the other templates); empty when blind.
         no_events: What ``{events}`` says when nothing happened.
     """
 
     system: str = DEFAULT_SYSTEM_TEMPLATE
     user: str = DEFAULT_USER_TEMPLATE
     act: str = DEFAULT_ACT_TEMPLATE
+    state: str = DEFAULT_STATE_TEMPLATE
     no_events: str = "Nothing new has happened."
 
     def __post_init__(self) -> None:
@@ -158,6 +297,7 @@ class PromptTemplate:
             ("system", speaking_fields),
             ("user", speaking_fields),
             ("act", set(TEMPLATE_FIELDS)),
+            ("state", speaking_fields - {"state"}),
         ):
             text = getattr(self, name)
             try:
@@ -171,52 +311,60 @@ class PromptTemplate:
                     f"{', '.join(sorted(allowed))}"
                 )
 
-    def fields(self, persona: str, state: AgentSnapshot, events: Sequence[str]) -> dict[str, str]:
+    def fields(
+        self, persona: str, stated: StatedState | None, events: Sequence[str]
+    ) -> dict[str, str]:
         """The values of the template fields for one agent.
 
         Args:
             persona: Who the agent is.
-            state: The agent's value state.
+            stated: The value state as the prompt states it; ``None`` leaves every state field
+                empty (a blind prompt).
             events: What just happened, as text.
 
         Returns:
             Field name to text.
         """
-        return {
-            "persona": persona,
-            "mood_words": describe_mood(state.mood),
-            "stress_words": describe_stress(state.stress),
-            "mood": f"{state.mood:+.2f}",
-            "stress": f"{state.stress:.2f}",
-            "temperature": f"{state.temperature:.2f}",
-            "most_wanted": _spoken(state.most_wanted),
-            "wanting_list": describe_wanting(state.wanting),
-            "events": describe_events(events, nothing=self.no_events),
-        }
+        fields = {"persona": persona, "events": describe_events(events, nothing=self.no_events)}
+        if stated is None:
+            return {**fields, **dict.fromkeys(STATE_FIELDS, "")}
+        fields.update(
+            {
+                "mood_words": describe_mood(stated.mood),
+                "stress_words": describe_stress(stated.stress),
+                "mood": f"{stated.mood:+.2f}",
+                "stress": f"{stated.stress:.2f}",
+                "temperature": f"{stated.temperature:.2f}",
+                "most_wanted": _spoken(stated.most_wanted),
+                "wanting_list": describe_wanting(stated.wanting),
+            }
+        )
+        fields["state"] = self.state.format(**fields)
+        return fields
 
     def speak_messages(
-        self, persona: str, state: AgentSnapshot, events: Sequence[str] = ()
+        self, persona: str, stated: StatedState | None, events: Sequence[str] = ()
     ) -> list[Message]:
         """The chat messages asking the agent for an utterance.
 
         Args:
             persona: Who the agent is.
-            state: The agent's value state.
+            stated: The value state as the prompt states it (``None``: blind).
             events: What just happened, as text.
 
         Returns:
             A system and a user message.
         """
-        fields = self.fields(persona, state, events)
+        fields = self.fields(persona, stated, events)
         return [
-            {"role": "system", "content": self.system.format(**fields)},
-            {"role": "user", "content": self.user.format(**fields)},
+            {"role": "system", "content": self.system.format(**fields).strip()},
+            {"role": "user", "content": self.user.format(**fields).strip()},
         ]
 
     def act_messages(
         self,
         persona: str,
-        state: AgentSnapshot,
+        stated: StatedState | None,
         options: Sequence[str],
         events: Sequence[str] = (),
     ) -> list[Message]:
@@ -224,15 +372,18 @@ class PromptTemplate:
 
         Args:
             persona: Who the agent is.
-            state: The agent's value state.
+            stated: The value state as the prompt states it (``None``: blind).
             options: The acts' texts.
             events: What just happened, as text.
 
         Returns:
             A system and a user message; each option is scored as the reply.
         """
-        fields = self.fields(persona, state, events)
+        fields = self.fields(persona, stated, events)
         return [
-            {"role": "system", "content": self.system.format(**fields)},
-            {"role": "user", "content": self.act.format(**fields, options="; ".join(options))},
+            {"role": "system", "content": self.system.format(**fields).strip()},
+            {
+                "role": "user",
+                "content": self.act.format(**fields, options="; ".join(options)).strip(),
+            },
         ]

@@ -254,7 +254,7 @@ def build_population(
             if model_key not in model_of:
                 model_of[model_key] = _load_model(lm, where, load_model)
                 models.append(model_of[model_key])
-            group_key = (*model_key, lm.max_new_tokens, lm.temperature, lm.act_by)
+            group_key = (*model_key, lm)
             if group_key not in group_of:
                 group_of[group_key] = len(group_settings)
                 group_settings.append((model_of[model_key], lm))
@@ -302,8 +302,11 @@ def _lm_agent(model: Any, lm: Any, scenario: Scenario, members: list[Member]) ->
     return LMAgent(
         model,
         personas,
+        template=lm.prompt_template(),
         act_selection=lm.act_by,
-        fixed_temperature=lm.temperature,
+        speech_temperature=lm.fixed(lm.speech_temperature),
+        act_temperature=lm.fixed(lm.act_temperature),
+        prompt_state=lm.prompt_channel(),
         max_new_tokens=lm.max_new_tokens,
         stop=("\n\n",),
     )

@@ -12,10 +12,14 @@ entropy when the scenario asks), then every agent acts, then the env steps. Reco
   step, agent, agent_kind, mood, stress, temperature, most_wanted, sampling_temperature, text,
   finish_reason, model``, the :class:`~valuegym.measures.UtteranceEntropy` fields
   (``length, mean_token_entropy, total_token_entropy, mean_sampled_entropy, ..., unit``), the
-  per-token lists ``token_entropy, sampled_entropy, token_logprob``, and
+  per-token lists ``token_entropy, sampled_entropy, token_logprob``, what replays it
+  (``persona, context_id, context, prompt``, the channel settings ``prompt_state,
+  prompt_mood, prompt_stress, prompt_most_wanted, speech_temperature_setting,
+  act_temperature_setting, top_p, top_k, min_p`` and ``sampler_seed, sampler_index``), and
   ``semantic_entropy, semantic_entropy_discrete, n_clusters`` (NaN/0 on steps not measured);
-- ``information``: per episode and LM group, the mutual information between value state and
-  utterance (when ``measure.mutual_information``).
+- ``information``: per measured step and LM agent, the mutual information between a designed
+  set of stated states and the utterance (when ``measure.mutual_information``); see
+  :mod:`valuegym.scenarios.speech`.
 
 Every random choice is seeded from the scenario's seed and its position (episode, step, agent)
 alone, so episodes are independent: the same scenario and seed give byte-identical records,
@@ -24,7 +28,6 @@ and a killed run resumes by running only the episodes without records.
 
 from __future__ import annotations
 
-import math
 import shutil
 import sys
 import time
@@ -38,8 +41,6 @@ import yaml
 
 import valuegym
 from valuegym.envs.protocol import CHAT, MESSAGES, TURN
-from valuegym.measures.entropy import UtteranceEntropy
-from valuegym.measures.information import mutual_information
 from valuegym.numeric import seed_for
 from valuegym.records import (
     EpisodeRecorder,
@@ -55,6 +56,7 @@ from valuegym.scenarios.population import (
     build_population,
 )
 from valuegym.scenarios.schema import Scenario
+from valuegym.scenarios.speech import Speech
 from valuegym.values import AgentSnapshot
 
 __all__ = ["RunError", "RunResult", "default_run_dir", "run_scenario"]
@@ -65,12 +67,9 @@ RUNS_FOLDER: Final = Path("runs")
 _NOT_METRICS: Final = frozenset({"temperature"})
 #: Most recent messages or events an LM prompt mentions.
 _MAX_EVENTS: Final = 5
-#: Most value states compared per LM group when estimating mutual information (the cost
-#: grows with their square).
-_INFORMATION_STATES: Final = 3
-
-# Salts that keep the seeds of different purposes apart.
-_ENV, _POLICY, _ACT, _SPEAK, _SEMANTIC, _INFORMATION = range(6)
+# Salts that keep the seeds of different purposes apart (speech uses 3-5, see
+# valuegym.scenarios.speech).
+_ENV, _POLICY, _ACT = range(3)
 
 
 @dataclass(frozen=True)
@@ -292,11 +291,9 @@ class _EpisodeRun:
         self.population = population
         self.episode = episode
         self.recorder = recorder
-        self.clusterer = clusterer
+        self.speech = Speech(scenario, population, episode, recorder, clusterer)
         self.bar = bar
         self.seed = scenario.seed
-        self.information_states: dict[int, list[AgentSnapshot]] = {}
-        self.entropy_base = 2.0 if scenario.measure.entropy_unit == "bits" else None
 
     def run(self) -> int:
         """Run the episode; returns the number of steps taken."""
@@ -327,7 +324,7 @@ class _EpisodeRun:
                 for member in acting
                 if member.lm_group is not None
             }
-            said = self._speak(step, acting, snapshots, contexts) if speaking else {}
+            said = self.speech.speak(step, acting, snapshots, contexts) if speaking else {}
             actions = {
                 member.env_agent: self._act(
                     member, observations, infos, snapshots, contexts, act_rngs
@@ -365,7 +362,6 @@ class _EpisodeRun:
                 for agent, observation in observations.items()
                 if not (terminations.get(agent) or truncations.get(agent))
             }
-        self._measure_information()
         return steps
 
     def _reset(self, env_seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -434,129 +430,3 @@ class _EpisodeRun:
                 rng=act_rngs[member.row],
             )
         )
-
-    def _speak(
-        self,
-        step: int,
-        acting: Sequence[Member],
-        snapshots: Mapping[int, AgentSnapshot],
-        contexts: Mapping[int, list[str]],
-    ) -> dict[str, str]:
-        """Every acting LM agent speaks; returns env agent -> utterance text."""
-        semantic = self.scenario.measure.semantic_entropy
-        measure_semantic = semantic is not None and step % semantic.every == 0
-        said: dict[str, str] = {}
-        for index, group in enumerate(self.population.lm_groups):
-            speakers = [member for member in acting if member.lm_group == index]
-            if not speakers:
-                continue
-            speaker_snapshots = [snapshots[member.row] for member in speakers]
-            speaker_contexts = [contexts[member.row] for member in speakers]
-            utterances = group.agent.speak(
-                speaker_snapshots,
-                speaker_contexts,
-                seed=seed_for(self.seed, self.episode, _SPEAK, step, index),
-            )
-            for member, snapshot, events, utterance in zip(
-                speakers, speaker_snapshots, speaker_contexts, utterances, strict=True
-            ):
-                said[member.env_agent] = utterance.text
-                states = self.information_states.setdefault(index, [])
-                if (
-                    len(states) < _INFORMATION_STATES
-                    and step % max(1, self.scenario.max_steps // _INFORMATION_STATES) == 0
-                ):
-                    states.append(snapshot)
-                semantic_columns = {
-                    "semantic_entropy": math.nan,
-                    "semantic_entropy_discrete": math.nan,
-                    "n_clusters": 0,
-                }
-                if measure_semantic:
-                    semantic_columns = self._semantic_entropy(
-                        group.agent, snapshot, events, step, member.row
-                    )
-                generation = utterance.generation
-                measured = UtteranceEntropy.from_generation(generation, base=self.entropy_base)
-                self.recorder.add(
-                    "utterances",
-                    [
-                        {
-                            "step": step,
-                            "agent": member.agent_id,
-                            "agent_kind": member.spec.kind,
-                            **snapshot.to_record(),
-                            "sampling_temperature": utterance.temperature,
-                            "text": utterance.text,
-                            "finish_reason": generation.finish_reason,
-                            "model": str(getattr(group.agent.model, "name", "")),
-                            **measured.to_dict(),
-                            "token_entropy": [float(v) for v in generation.token_entropy],
-                            "sampled_entropy": [float(v) for v in generation.sampled_entropy],
-                            "token_logprob": [float(v) for v in generation.token_logprob],
-                            **semantic_columns,
-                        }
-                    ],
-                )
-        return said
-
-    def _semantic_entropy(
-        self, lm_agent: Any, snapshot: AgentSnapshot, events: list[str], step: int, row: int
-    ) -> dict[str, Any]:
-        from valuegym.measures.semantic import semantic_entropy
-
-        semantic = self.scenario.measure.semantic_entropy
-        assert semantic is not None
-        samples = lm_agent.sample(
-            [snapshot],
-            events,
-            n_samples=semantic.samples,
-            temperature=1.0,
-            seed=seed_for(self.seed, self.episode, _SEMANTIC, step, row),
-        )
-        measured = semantic_entropy(
-            [sample.generation for sample in samples],
-            clusterer=self.clusterer,
-            base=self.entropy_base,
-        )
-        return {
-            "semantic_entropy": measured.weighted,
-            "semantic_entropy_discrete": measured.discrete,
-            "n_clusters": measured.n_clusters,
-        }
-
-    def _measure_information(self) -> None:
-        if not self.scenario.measure.mutual_information:
-            return
-        semantic = self.scenario.measure.semantic_entropy
-        n_samples = semantic.samples if semantic is not None else 4
-        for index, states in self.information_states.items():
-            if len(states) < 2:
-                continue
-            lm_agent = self.population.lm_groups[index].agent
-            samples = lm_agent.sample(
-                states,
-                n_samples=n_samples,
-                temperature=1.0,
-                seed=seed_for(self.seed, self.episode, _INFORMATION, index),
-            )
-            texts = [
-                [sample.generation.text for sample in samples[j * n_samples : (j + 1) * n_samples]]
-                for j in range(len(states))
-            ]
-            prompts = [lm_agent.prompt(state) for state in states]
-            estimate = mutual_information(lm_agent.model, prompts, texts, base=self.entropy_base)
-            self.recorder.add(
-                "information",
-                [
-                    {
-                        "group": index,
-                        "agents": ",".join(
-                            member.agent_id
-                            for member in self.population.members
-                            if member.lm_group == index
-                        ),
-                        **estimate.to_dict(),
-                    }
-                ],
-            )

@@ -40,17 +40,22 @@ from pydantic_core import PydanticCustomError
 
 from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS
 from valuegym.lm import BACKENDS
+from valuegym.lm.templates import PromptState, PromptTemplate
 
 __all__ = [
     "AGENT_KINDS",
     "LM_BACKENDS",
     "AgentSpec",
+    "CounterfactualSpec",
     "EnvSpec",
+    "FixedStateSpec",
+    "InformationSpec",
     "LMSpec",
     "MeasureSpec",
     "Scenario",
     "SemanticEntropySpec",
     "SweepSpec",
+    "TemplateSpec",
 ]
 
 #: Agent kinds a scenario may name.
@@ -76,8 +81,33 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+class FixedStateSpec(_Frozen):
+    """Values a prompt states instead of the agent's own (the others stay actual)."""
+
+    mood: float | None = Field(default=None, ge=-1.0, le=1.0, description="Stated mood.")
+    stress: float | None = Field(default=None, ge=0.0, le=1.0, description="Stated stress.")
+    most_wanted: str | None = Field(
+        default=None, min_length=1, description="The value the prompt names as wanted most."
+    )
+
+
+class TemplateSpec(_Frozen):
+    """Prompt template overrides: ``str.format`` strings over the documented fields only."""
+
+    system: str | None = Field(default=None, description="System message template.")
+    user: str | None = Field(default=None, description="User message asking for an utterance.")
+    act: str | None = Field(default=None, description="User message asking for an act.")
+    state: str | None = Field(default=None, description="The {state} sentence (blank if blind).")
+    no_events: str | None = Field(default=None, description="What {events} says when empty.")
+
+
 class LMSpec(_Frozen):
-    """The language model of an ``lm`` agent and how it samples."""
+    """The language model of an ``lm`` agent, how it samples, and its channels.
+
+    The value state reaches speech through separate channels that a study can move one at a
+    time: what the prompt says (``prompt_state``), the speech temperature, and the context
+    (persona, template, history). The act temperature is separate from the speech temperature.
+    """
 
     backend: str | None = Field(
         default=None,
@@ -93,12 +123,26 @@ class LMSpec(_Frozen):
         default=None, description="Server address for the openai backend (e.g. vLLM, Ollama)."
     )
     max_new_tokens: int = Field(default=32, ge=1, le=1024, description="Tokens per utterance.")
-    temperature: float | None = Field(
-        default=None,
-        ge=0.0,
-        le=10.0,
-        description="Fixed sampling temperature; None samples at the value-state temperature.",
+    speech_temperature: Literal["state"] | Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default="state",
+        description="Sampling temperature of speech: 'state' (the value-state temperature) or "
+        "a fixed number.",
     )
+    act_temperature: Literal["state"] | Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default="state",
+        description="Temperature of the act choice: 'state' or a fixed number.",
+    )
+    prompt_state: Literal["actual", "blind"] | FixedStateSpec = Field(
+        default="actual",
+        description="What the prompt says about the value state: actual, blind (nothing) or "
+        "fixed values {mood, stress, most_wanted}.",
+    )
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus truncation.")
+    top_k: int = Field(default=0, ge=0, description="Keep the k most likely tokens (0: all).")
+    min_p: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="Drop tokens under min_p x the top probability."
+    )
+    template: TemplateSpec | None = Field(default=None, description="Prompt template overrides.")
     act_by: Literal["values", "lm"] = Field(
         default="values",
         description="Choose discrete acts from the value store's wanting, or by LM scoring.",
@@ -116,6 +160,37 @@ class LMSpec(_Frozen):
         if self.base_url is not None and self.backend != "openai":
             raise _problem("base_url", "only used with backend: openai")
         return self
+
+    @model_validator(mode="after")
+    def _template_fields_known(self) -> LMSpec:
+        try:
+            self.prompt_template()
+        except ValueError as error:
+            key, _, message = str(error).partition(": ")
+            raise _problem(key, message) from None
+        return self
+
+    def prompt_template(self) -> PromptTemplate:
+        """The prompt template: the defaults with this spec's overrides."""
+        if self.template is None:
+            return PromptTemplate()
+        overrides = {k: v for k, v in self.template.model_dump().items() if v is not None}
+        return PromptTemplate(**overrides)
+
+    def prompt_channel(self) -> PromptState:
+        """What the prompt says about the value state."""
+        if isinstance(self.prompt_state, FixedStateSpec):
+            return PromptState("fixed", **self.prompt_state.model_dump())
+        return PromptState(self.prompt_state)
+
+    @staticmethod
+    def fixed(temperature: float | str) -> float | None:
+        """A temperature setting as a number, or ``None`` for ``"state"``."""
+        return None if temperature == "state" else float(temperature)
+
+    def sampling(self) -> dict[str, float | int]:
+        """The truncation settings passed to ``generate`` (``top_p``, ``top_k``, ``min_p``)."""
+        return {"top_p": self.top_p, "top_k": self.top_k, "min_p": self.min_p}
 
 
 class AgentSpec(_Frozen):
@@ -192,6 +267,51 @@ class SemanticEntropySpec(_Frozen):
     every: int = Field(default=1, ge=1, description="Measure on every n-th step only.")
 
 
+class InformationSpec(_Frozen):
+    """Mutual information between a designed set of stated states and what is said.
+
+    At every ``every``-th step each speaking LM agent's real context (its persona and what it
+    was told) is kept, the prompt states each of ``states`` in turn, K samples are drawn per
+    state at temperature 1 and each is scored under every state's prompt, the end-of-sequence
+    token included: ``I(S; Y)`` of the agent speaking at temperature 1, in that context.
+    """
+
+    states: list[FixedStateSpec] = Field(
+        default_factory=lambda: [FixedStateSpec(stress=0.1), FixedStateSpec(stress=0.9)],
+        min_length=2,
+        max_length=8,
+        description="The stated states compared (equally likely).",
+    )
+    samples: int = Field(default=8, ge=2, le=64, description="K, utterances per state.")
+    every: int = Field(default=1, ge=1, description="Measure on every n-th step only.")
+
+
+class CounterfactualSpec(_Frozen):
+    """Replay recorded contexts under a grid of channel settings (common random numbers).
+
+    Every ``every``-th recorded utterance's context is regenerated under each cell of the grid
+    crossing ``prompt_stress`` x ``prompt_mood`` x ``temperature`` x ``persona`` (a level left
+    out keeps what the agent had), K samples per cell with the same seeds in every cell.
+    """
+
+    every: int = Field(default=1, ge=1, description="Replay every n-th recorded utterance.")
+    samples: int = Field(default=4, ge=1, le=64, description="K, samples per context and cell.")
+    prompt_stress: list[Annotated[float, Field(ge=0.0, le=1.0)]] | None = Field(
+        default=None, min_length=1, description="Stress levels the prompt states."
+    )
+    prompt_mood: list[Annotated[float, Field(ge=-1.0, le=1.0)]] | None = Field(
+        default=None, min_length=1, description="Mood levels the prompt states."
+    )
+    temperature: list[Annotated[float, Field(ge=0.0, le=10.0)]] | None = Field(
+        default=None, min_length=1, description="Speech temperatures."
+    )
+    persona: list[str] | None = Field(default=None, min_length=1, description="Personas.")
+    placebo: bool = Field(
+        default=True,
+        description="Also replay each context with another context's state text (shuffled).",
+    )
+
+
 class MeasureSpec(_Frozen):
     """What the run records beyond per-step rows."""
 
@@ -202,9 +322,12 @@ class MeasureSpec(_Frozen):
     entropy_unit: Literal["nats", "bits"] = Field(
         default="nats", description="Unit of every entropy and surprisal recorded."
     )
-    mutual_information: bool = Field(
-        default=False,
-        description="Estimate I(state; utterance) at the end of each episode (LM agents).",
+    mutual_information: InformationSpec | None = Field(
+        default=None,
+        description="I(stated state; utterance) on a designed set of states (off when absent).",
+    )
+    counterfactual: CounterfactualSpec | None = Field(
+        default=None, description="Replay recorded contexts under a channel grid (off if absent)."
     )
 
 

@@ -428,6 +428,7 @@ def _is_union_tag(part: str | int) -> bool:
         part in ("int", "str", "float", "bool", "none")
         or "[" in part
         or part.startswith("function")
+        or part.endswith("Spec")  # a model member of a union, e.g. FixedStateSpec
     )
 
 

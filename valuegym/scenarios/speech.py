@@ -1,0 +1,225 @@
+"""LM agents' speech in an episode: who says what, what is measured, the rows it records.
+
+The runner asks a :class:`Speech` for each step's utterances; the speech groups speakers by
+their shared :class:`~valuegym.agents.lm_agent.LMAgent` (one batched ``generate`` each), measures
+every utterance (:mod:`valuegym.measures`) and records one ``utterances`` row per utterance.
+Each row carries what is needed to replay it: the full prompt, the context (persona and events)
+and its id, the channel settings and the sampler's seed and index. Optional measures:
+
+- semantic entropy over K samples of the same prompt at temperature 1
+  (``measure.semantic_entropy``);
+- mutual information between a designed set of stated states and the utterance, in the
+  speaker's real context (``measure.mutual_information``), one ``information`` row each.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from valuegym.lm.templates import PromptState
+from valuegym.measures.entropy import UtteranceEntropy
+from valuegym.measures.information import mutual_information
+from valuegym.numeric import seed_for
+from valuegym.records import EpisodeRecorder
+from valuegym.scenarios.population import LMGroup, Member, Population
+from valuegym.scenarios.schema import LMSpec, Scenario
+from valuegym.values import AgentSnapshot
+
+__all__ = ["SPEAK", "Speech", "channel_columns"]
+
+# Salts that keep the seeds of different purposes apart (the runner uses 0-2).
+SPEAK: Final = 3
+_SEMANTIC: Final = 4
+_INFORMATION: Final = 5
+
+
+def channel_columns(lm: LMSpec, channel: PromptState, stated: Any) -> dict[str, Any]:
+    """The channel settings of an utterance as record columns.
+
+    Args:
+        lm: The agent's LM settings.
+        channel: What the prompt says about the state.
+        stated: The :class:`~valuegym.lm.templates.StatedState` the prompt stated, or ``None``.
+
+    Returns:
+        ``prompt_state, prompt_mood, prompt_stress, prompt_most_wanted,
+        speech_temperature_setting, act_temperature_setting, top_p, top_k, min_p``.
+    """
+    return {
+        "prompt_state": channel.describe(),
+        "prompt_mood": math.nan if stated is None else float(stated.mood),
+        "prompt_stress": math.nan if stated is None else float(stated.stress),
+        "prompt_most_wanted": "" if stated is None else str(stated.most_wanted),
+        "speech_temperature_setting": str(lm.speech_temperature),
+        "act_temperature_setting": str(lm.act_temperature),
+        "top_p": float(lm.top_p),
+        "top_k": int(lm.top_k),
+        "min_p": float(lm.min_p),
+    }
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+class Speech:
+    """The LM agents' speech in one episode.
+
+    Args:
+        scenario: The scenario being run.
+        population: Its env and agents.
+        episode: The episode number.
+        recorder: Where the rows go.
+        clusterer: Groups samples by meaning (semantic entropy), or ``None``.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        population: Population,
+        episode: int,
+        recorder: EpisodeRecorder,
+        clusterer: Any,
+    ) -> None:
+        self.scenario = scenario
+        self.population = population
+        self.episode = episode
+        self.recorder = recorder
+        self.clusterer = clusterer
+        self.entropy_base = 2.0 if scenario.measure.entropy_unit == "bits" else None
+
+    def speak(
+        self,
+        step: int,
+        acting: Sequence[Member],
+        snapshots: Mapping[int, AgentSnapshot],
+        contexts: Mapping[int, list[str]],
+    ) -> dict[str, str]:
+        """Every acting LM agent speaks and is measured.
+
+        Args:
+            step: The step number.
+            acting: The agents acting now (the LM agents among them speak).
+            snapshots: Each LM agent's value state, by row.
+            contexts: What each LM agent was told, by row.
+
+        Returns:
+            Env agent name -> utterance text.
+        """
+        said: dict[str, str] = {}
+        for index, group in enumerate(self.population.lm_groups):
+            speakers = [member for member in acting if member.lm_group == index]
+            if not speakers:
+                continue
+            states = [snapshots[member.row] for member in speakers]
+            events = [contexts[member.row] for member in speakers]
+            seed = seed_for(self.scenario.seed, self.episode, SPEAK, step, index)
+            utterances = group.agent.speak(states, events, seed=seed)
+            for position, (member, state, told, utterance) in enumerate(
+                zip(speakers, states, events, utterances, strict=True)
+            ):
+                said[member.env_agent] = utterance.text
+                row = self._utterance_row(step, member, group, state, told, utterance)
+                row.update(sampler_seed=seed, sampler_index=position)
+                row.update(self._semantic_entropy(step, group, member, state, told))
+                self.recorder.add("utterances", [row])
+                self._information(step, group, member, state, told)
+        return said
+
+    def _utterance_row(
+        self,
+        step: int,
+        member: Member,
+        group: LMGroup,
+        state: AgentSnapshot,
+        events: list[str],
+        utterance: Any,
+    ) -> dict[str, Any]:
+        agent = group.agent
+        lm = member.spec.language_model
+        generation = utterance.generation
+        measured = UtteranceEntropy.from_generation(generation, base=self.entropy_base)
+        return {
+            "step": step,
+            "agent": member.agent_id,
+            "agent_kind": member.spec.kind,
+            **state.to_record(),
+            "sampling_temperature": utterance.temperature,
+            "text": utterance.text,
+            "finish_reason": generation.finish_reason,
+            "model": str(getattr(agent.model, "name", "")),
+            **measured.to_dict(),
+            "token_entropy": [float(v) for v in generation.token_entropy],
+            "sampled_entropy": [float(v) for v in generation.sampled_entropy],
+            "token_logprob": [float(v) for v in generation.token_logprob],
+            "persona": agent.persona_of(state),
+            "context_id": agent.context_id(state, events),
+            "context": _json(events),
+            "prompt": _json(list(utterance.prompt)),
+            **channel_columns(lm, agent.prompt_state, agent.prompt_state.stated(state)),
+        }
+
+    def _semantic_entropy(
+        self, step: int, group: LMGroup, member: Member, state: AgentSnapshot, events: list[str]
+    ) -> dict[str, Any]:
+        semantic = self.scenario.measure.semantic_entropy
+        if semantic is None or step % semantic.every != 0:
+            return {
+                "semantic_entropy": math.nan,
+                "semantic_entropy_discrete": math.nan,
+                "n_clusters": 0,
+            }
+        from valuegym.measures.semantic import semantic_entropy
+
+        samples = group.agent.sample(
+            [state],
+            events,
+            n_samples=semantic.samples,
+            temperature=1.0,
+            seed=seed_for(self.scenario.seed, self.episode, _SEMANTIC, step, member.row),
+        )
+        measured = semantic_entropy(
+            [sample.generation for sample in samples],
+            clusterer=self.clusterer,
+            base=self.entropy_base,
+        )
+        return {
+            "semantic_entropy": measured.weighted,
+            "semantic_entropy_discrete": measured.discrete,
+            "n_clusters": measured.n_clusters,
+        }
+
+    def _information(
+        self, step: int, group: LMGroup, member: Member, state: AgentSnapshot, events: list[str]
+    ) -> None:
+        design = self.scenario.measure.mutual_information
+        if design is None or step % design.every != 0:
+            return
+        agent, k = group.agent, design.samples
+        channels = [PromptState("fixed", **spec.model_dump()) for spec in design.states]
+        prompts = [agent.prompt(state, events, prompt_state=channel) for channel in channels]
+        samples = agent.generate(
+            [member.row] * (len(prompts) * k),
+            [prompt for prompt in prompts for _ in range(k)],
+            [1.0] * (len(prompts) * k),
+            seed_for(self.scenario.seed, self.episode, _INFORMATION, step, member.row),
+        )
+        texts = [
+            [u.generation.text for u in samples[j * k : (j + 1) * k]] for j in range(len(prompts))
+        ]
+        estimate = mutual_information(agent.model, prompts, texts, base=self.entropy_base)
+        self.recorder.add(
+            "information",
+            [
+                {
+                    "step": step,
+                    "agent": member.agent_id,
+                    "context_id": agent.context_id(state, events),
+                    "states": _json([channel.describe() for channel in channels]),
+                    **estimate.to_dict(),
+                }
+            ],
+        )
