@@ -34,13 +34,14 @@ __all__ = [
     "EpisodeRecorder",
     "RunFolder",
     "SweepFolder",
+    "rows_table",
     "write_bytes_atomic",
     "write_json_atomic",
     "write_table_atomic",
 ]
 
 #: The per-episode record tables a run may write.
-RECORD_KINDS: Final = ("steps", "utterances", "information")
+RECORD_KINDS: Final = ("steps", "utterances", "information", "replay", "manipulation")
 
 _PARTIAL_SUFFIX: Final = ".partial"
 _EPISODE_FILE = re.compile(r"^(?P<kind>[a-z]+)-e(?P<episode>\d{5,})\.parquet$")
@@ -277,10 +278,10 @@ class EpisodeRecorder:
         for kind in (*[k for k in RECORD_KINDS if k != "steps"], "steps"):
             rows = self._rows[kind]
             if rows or kind == "steps":
-                write_table_atomic(_table(rows), self.folder.episode_file(kind, self.episode))
+                write_table_atomic(rows_table(rows), self.folder.episode_file(kind, self.episode))
 
 
-def _table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+def rows_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     """A table with the union of the rows' columns in first-seen order (missing cells null)."""
     columns: dict[str, None] = {}
     for row in rows:

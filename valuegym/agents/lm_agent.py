@@ -318,7 +318,7 @@ class LMAgent:
         agents: Sequence[int],
         prompts: Sequence[list[Message]],
         temperatures: Sequence[float],
-        seed: int | None,
+        seed: int | Sequence[np.random.SeedSequence] | None,
     ) -> list[Utterance]:
         """Utterances for ready-made prompts (designed measurements and replays use this).
 
@@ -326,7 +326,8 @@ class LMAgent:
             agents: The speaking agent's row, per prompt.
             prompts: The chat messages, per prompt.
             temperatures: The sampling temperature, per prompt.
-            seed: Seed of the sampler (prompt ``i`` draws from the ``i``-th child seed).
+            seed: Seed of the sampler (prompt ``i`` draws from the ``i``-th child seed), or one
+                seed sequence per prompt (:func:`valuegym.lm.sampling.prompt_seed`).
 
         Returns:
             One :class:`Utterance` per prompt, in order.

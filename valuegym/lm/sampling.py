@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TokenDraw", "TokenSampler", "per_prompt_temperatures"]
+__all__ = ["TokenDraw", "TokenSampler", "per_prompt_temperatures", "prompt_seed"]
 
 
 def per_prompt_temperatures(temperature: float | Sequence[float], n_prompts: int) -> np.ndarray:
@@ -46,6 +46,19 @@ def per_prompt_temperatures(temperature: float | Sequence[float], n_prompts: int
             f"temperature[{index}]: must be finite and >= 0 (got {temperatures[index]})"
         )
     return temperatures
+
+
+def prompt_seed(seed: int, index: int) -> np.random.SeedSequence:
+    """The seed sequence prompt ``index`` of a batch generated with ``seed`` draws from.
+
+    Args:
+        seed: The batch's seed.
+        index: The prompt's position in the batch.
+
+    Returns:
+        ``SeedSequence(seed).spawn(index + 1)[index]``, without spawning the others.
+    """
+    return np.random.SeedSequence(seed, spawn_key=(index,))
 
 
 def _normaliser_and_entropy(shifted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,16 +105,27 @@ class TokenSampler:
     Args:
         temperatures: One temperature per prompt (see :func:`per_prompt_temperatures`);
             0 is greedy decoding (the first most likely token, no randomness used).
-        seed: Root seed; ``None`` draws fresh entropy from the operating system.
+        seed: Root seed (prompt ``i`` draws from the root's ``i``-th child,
+            :func:`prompt_seed`); ``None`` draws fresh entropy from the operating system; or
+            one :class:`numpy.random.SeedSequence` per prompt, e.g. to replay a prompt that
+            was the ``i``-th of another batch.
     """
 
-    def __init__(self, temperatures: np.ndarray, seed: int | None) -> None:
+    def __init__(
+        self, temperatures: np.ndarray, seed: int | Sequence[np.random.SeedSequence] | None
+    ) -> None:
         self.temperatures = np.asarray(temperatures, dtype=np.float64)
-        root = np.random.SeedSequence(seed)
-        # Spawned children are a function of (root seed, prompt index) only.
-        self._generators = [
-            np.random.default_rng(child) for child in root.spawn(len(self.temperatures))
-        ]
+        if seed is None or isinstance(seed, int | np.integer):
+            # Spawned children are a function of (root seed, prompt index) only.
+            children = np.random.SeedSequence(seed).spawn(len(self.temperatures))
+        else:
+            children = list(seed)
+            if len(children) != len(self.temperatures):
+                raise ValueError(
+                    f"seed: expected one seed sequence per prompt ({len(self.temperatures)}), "
+                    f"got {len(children)}"
+                )
+        self._generators = [np.random.default_rng(child) for child in children]
 
     def draw(self, logits: np.ndarray, prompt_indices: Sequence[int]) -> TokenDraw:
         """Draw one token per row of ``logits``.

@@ -17,7 +17,7 @@ Agents:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -25,7 +25,8 @@ import gymnasium
 import pettingzoo
 
 from valuegym.envs.registration import env_class
-from valuegym.scenarios.schema import AgentSpec, Scenario
+from valuegym.lm.templates import DEFAULT_PERSONA
+from valuegym.scenarios.schema import AgentSpec, LMSpec, Scenario
 from valuegym.values import ProfileError, ValueProfile
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "build_population",
     "env_arguments",
     "env_parameters",
+    "load_lm_model",
+    "make_lm_agent",
 ]
 
 #: Env constructor arguments that mean "steps per episode"; set from ``max_steps``.
@@ -252,7 +255,7 @@ def build_population(
             lm = spec.language_model
             model_key = (lm.backend, lm.model, lm.base_url)
             if model_key not in model_of:
-                model_of[model_key] = _load_model(lm, where, load_model)
+                model_of[model_key] = load_lm_model(lm, where, load_model)
                 models.append(model_of[model_key])
             group_key = (*model_key, lm)
             if group_key not in group_of:
@@ -270,8 +273,10 @@ def build_population(
             except (OSError, ValueError) as error:
                 raise PopulationError(f"{where}.checkpoint: cannot load: {error}") from None
         members.append(member)
+    # Personas are indexed by population row, so every row gets one (unused for non-members).
+    personas = [member.spec.persona or DEFAULT_PERSONA for member in members]
     groups = [
-        LMGroup(_lm_agent(model, lm, scenario, members), rows)
+        LMGroup(make_lm_agent(model, lm, personas), rows)
         for (model, lm), rows in zip(group_settings, group_rows, strict=True)
     ]
     first_space = env.action_space(env_agents[0]) if multi_agent else env.action_space
@@ -282,7 +287,18 @@ def build_population(
     return Population(env, multi_agent, members, groups, action_names, models, text_actions)
 
 
-def _load_model(lm: Any, where: str, load_model: Callable[..., Any] | None) -> Any:
+def load_lm_model(lm: LMSpec, where: str, load_model: Callable[..., Any] | None = None) -> Any:
+    """Load an LM agent's model, or raise a :class:`PopulationError` naming the scenario key.
+
+    Args:
+        lm: The agent's LM settings.
+        where: The agent's scenario path (``agents.2``), for the message.
+        load_model: Loads a model from ``(backend, model, **options)``; default
+            :func:`valuegym.lm.load_language_model`.
+
+    Returns:
+        The loaded model.
+    """
     from valuegym.lm import LanguageModelError, load_language_model
 
     loader = load_model if load_model is not None else load_language_model
@@ -293,12 +309,19 @@ def _load_model(lm: Any, where: str, load_model: Callable[..., Any] | None) -> A
         raise PopulationError(f"{where}.lm: cannot load model {lm.model!r}: {error}") from None
 
 
-def _lm_agent(model: Any, lm: Any, scenario: Scenario, members: list[Member]) -> Any:
-    from valuegym.agents.lm_agent import LMAgent
-    from valuegym.lm.templates import DEFAULT_PERSONA
+def make_lm_agent(model: Any, lm: LMSpec, personas: Sequence[str]) -> Any:
+    """The :class:`~valuegym.agents.lm_agent.LMAgent` of an LM spec, with its channels.
 
-    # Personas are indexed by population row, so every row gets one (unused for non-members).
-    personas = [member.spec.persona or DEFAULT_PERSONA for member in members]
+    Args:
+        model: The loaded language model.
+        lm: The LM settings shared by the agent's members.
+        personas: One persona per population row.
+
+    Returns:
+        The agent.
+    """
+    from valuegym.agents.lm_agent import LMAgent
+
     return LMAgent(
         model,
         personas,

@@ -138,6 +138,30 @@ class AgentSnapshot:
         columns.update({f"wanting_{name}": float(v) for name, v in self.wanting.items()})
         return columns
 
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], agent: int) -> AgentSnapshot:
+        """The snapshot a record row holds (the inverse of :meth:`to_record`).
+
+        Args:
+            record: A row with ``mood, stress, temperature, stock_<value>..., wanting_<value>...``.
+            agent: The agent's row in its population.
+
+        Returns:
+            The snapshot (effective weights and expectations empty).
+        """
+        names = tuple(key.removeprefix("stock_") for key in record if key.startswith("stock_"))
+        return cls(
+            agent=agent,
+            value_names=names,
+            stocks={name: float(record[f"stock_{name}"]) for name in names},
+            wanting={name: float(record[f"wanting_{name}"]) for name in names},
+            effective_weight={},
+            expected={},
+            mood=float(record["mood"]),
+            stress=float(record["stress"]),
+            temperature=float(record["temperature"]),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able data: what envs put in ``info`` and records store."""
         return {

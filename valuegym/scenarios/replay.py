@@ -1,0 +1,351 @@
+"""Counterfactual replay: recorded contexts regenerated under a grid of channel settings.
+
+A run records, for every utterance, what the model saw (persona, events, prompt), the agent's
+value state and the channel settings. :func:`replay_run` takes every ``every``-th recorded
+utterance as a *context* and regenerates it under each *cell* of a grid over the prompt
+channel (the stress and mood the prompt states), the speech temperature and the persona, K
+samples per cell. The K samples of a context use the same seeds in every cell (common random
+numbers), so two cells differ only by their settings and each context gives paired,
+within-context contrasts. A *placebo* cell states another context's actual state (a fixed
+derangement of the contexts): a prompt effect that survives it is not the state's.
+
+Rows (``replay`` records, per episode): ``episode, step, agent, context_id, cell, placebo,
+prompt_stress, prompt_mood, temperature, persona_index, sample, actual_stress, actual_mood,
+actual_temperature, text, length, finish_reason, sequence_entropy`` (the sum of the per-token
+entropies of the distributions sampled from: the entropy of what is said) ``,
+mean_sampled_entropy, total_token_entropy, mean_token_entropy`` (at temperature 1, the model's
+own uncertainty along the sampled prefix) ``, surprisal``. With prompt-stress levels, a
+*manipulation check* scores a self-report of stress under each stated level (``manipulation``
+records): the log-likelihood the model gives to "I feel very stressed." minus "I feel calm."
+should rise with the stated stress if the state text reaches the model.
+
+Replays are resumable per episode and written atomically; the grid is kept in
+``replay.yaml`` and a different grid is refused unless asked to replace the replay.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import yaml
+
+from valuegym.lm.sampling import prompt_seed
+from valuegym.lm.templates import PromptState
+from valuegym.measures.entropy import UtteranceEntropy
+from valuegym.numeric import seed_for
+from valuegym.records import RunFolder, rows_table, write_bytes_atomic, write_table_atomic
+from valuegym.scenarios.errors import RunError
+from valuegym.scenarios.population import PopulationError, load_lm_model, make_lm_agent
+from valuegym.scenarios.schema import CounterfactualSpec, Scenario
+from valuegym.values import AgentSnapshot
+
+__all__ = ["ReplayCell", "ReplayResult", "plan_cells", "replay_run", "reproduce_utterance"]
+
+#: Seed salt of replays (the runner and speech use 0-5).
+_REPLAY: Final = 6
+#: The self-reports the manipulation check scores.
+SELF_REPORT_QUESTION: Final = "How stressed do you feel right now? Answer in one short sentence."
+SELF_REPORTS: Final = ("I feel very stressed.", "I feel calm.")
+
+
+@dataclass(frozen=True)
+class ReplayCell:
+    """One combination of channel settings; ``None`` keeps what the recorded agent had.
+
+    Attributes:
+        cell: Its id, ``c000``, ``c001``, ... (``placebo`` cells: ``p000``, ...).
+        prompt_stress: The stress the prompt states.
+        prompt_mood: The mood the prompt states.
+        temperature: The speech temperature.
+        persona_index: Index into the grid's personas.
+        placebo: The prompt states another context's actual state.
+    """
+
+    cell: str
+    prompt_stress: float | None = None
+    prompt_mood: float | None = None
+    temperature: float | None = None
+    persona_index: int | None = None
+    placebo: bool = False
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What a replay wrote.
+
+    Attributes:
+        folder: The run folder.
+        episodes_replayed: Episodes replayed now.
+        episodes_resumed: Episodes whose replay was already on disk.
+        contexts: Contexts replayed now.
+        cells: The grid's cells.
+    """
+
+    folder: RunFolder
+    episodes_replayed: int
+    episodes_resumed: int
+    contexts: int
+    cells: tuple[ReplayCell, ...]
+
+
+def plan_cells(grid: CounterfactualSpec) -> tuple[ReplayCell, ...]:
+    """The cells of a grid: every combination of its levels, then the placebo cells.
+
+    Args:
+        grid: The replay grid.
+
+    Returns:
+        The cells, in a fixed order.
+    """
+    levels = (
+        grid.prompt_stress or [None],
+        grid.prompt_mood or [None],
+        grid.temperature or [None],
+        list(range(len(grid.persona))) if grid.persona else [None],
+    )
+    cells = [
+        ReplayCell(f"c{index:03d}", stress, mood, temperature, persona)
+        for index, (stress, mood, temperature, persona) in enumerate(itertools.product(*levels))
+    ]
+    if grid.placebo:
+        cells.extend(
+            ReplayCell(f"p{index:03d}", temperature=temperature, placebo=True)
+            for index, temperature in enumerate(grid.temperature or [None])
+        )
+    return tuple(cells)
+
+
+def _load_scenario(folder: RunFolder) -> Scenario:
+    from valuegym.scenarios.validation import validate_scenario
+
+    data = yaml.safe_load(folder.scenario_file.read_text(encoding="utf-8"))
+    return validate_scenario(data)
+
+
+def _derangement(count: int, seed: int) -> np.ndarray:
+    """A permutation of ``range(count)`` that moves every element (identity when count < 2)."""
+    if count < 2:
+        return np.arange(count)
+    shift = 1 + int(np.random.default_rng(seed).integers(count - 1))
+    return (np.arange(count) + shift) % count
+
+
+def replay_run(
+    run_dir: str | Path,
+    grid: CounterfactualSpec,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    load_model: Callable[..., Any] | None = None,
+) -> ReplayResult:
+    """Replay a finished run's recorded contexts under a grid of channel settings.
+
+    Args:
+        run_dir: A run folder with utterance records.
+        grid: The cells and how many contexts and samples.
+        overwrite: Replace a replay of another grid found in the folder.
+        progress: Show a progress bar (on stderr).
+        load_model: Loads language models (see
+            :func:`~valuegym.scenarios.population.build_population`).
+
+    Returns:
+        What was written.
+
+    Raises:
+        RunError: When the folder has no utterances, holds a replay of another grid (without
+            ``overwrite``), or a model cannot be loaded.
+    """
+    folder = RunFolder(Path(run_dir))
+    if not folder.scenario_file.is_file():
+        raise RunError(f"{folder.root}: not a run folder (no scenario.yaml)")
+    scenario = _load_scenario(folder)
+    spec_file = folder.root / "replay.yaml"
+    wanted = yaml.safe_dump(grid.model_dump(), sort_keys=True)
+    if spec_file.is_file() and spec_file.read_text(encoding="utf-8") != wanted:
+        if not overwrite:
+            raise RunError(
+                f"{folder.root}: holds a replay of another grid ({spec_file.name}); pass "
+                "--overwrite to replace it"
+            )
+        for kind in ("replay", "manipulation"):
+            for path in folder.records_dir.glob(f"{kind}-e*.parquet"):
+                path.unlink()
+    episodes = folder.finished_episodes()
+    utterances = folder.read("utterances")
+    if utterances.num_rows == 0 or "context" not in utterances.column_names:
+        raise RunError(f"{folder.root}: no replayable utterances (run with measure.utterances)")
+    todo = [e for e in episodes if not folder.episode_file("replay", e).is_file()]
+    cells = plan_cells(grid)
+    write_bytes_atomic(wanted.encode("utf-8"), spec_file)
+    if not todo:
+        return ReplayResult(folder, 0, len(episodes), 0, cells)
+    agents = _ReplayAgents(scenario, grid, load_model)
+    rows = utterances.to_pylist()
+    contexts = 0
+    try:
+        from tqdm.auto import tqdm
+
+        for episode in tqdm(todo, desc="replay", unit="episode", disable=not progress):
+            chosen = [row for row in rows if row["episode"] == episode][:: grid.every]
+            replay_rows, check_rows = _replay_episode(scenario, grid, cells, agents, chosen)
+            if check_rows:
+                write_table_atomic(
+                    rows_table(check_rows), folder.episode_file("manipulation", episode)
+                )
+            write_table_atomic(rows_table(replay_rows), folder.episode_file("replay", episode))
+            contexts += len(chosen)
+    finally:
+        agents.close()
+    return ReplayResult(folder, len(todo), len(episodes) - len(todo), contexts, cells)
+
+
+class _ReplayAgents:
+    """The LM agents of a scenario by agent id, built without the env (each model loaded once)."""
+
+    def __init__(
+        self, scenario: Scenario, grid: CounterfactualSpec, load_model: Callable[..., Any] | None
+    ) -> None:
+        from valuegym.lm.templates import DEFAULT_PERSONA
+
+        self.grid = grid
+        self.rows: dict[str, int] = {}
+        self.agents: dict[str, Any] = {}
+        self.lm: dict[str, Any] = {}
+        self._models: dict[tuple[Any, ...], Any] = {}
+        expanded = scenario.expanded_agents()
+        personas = [spec.persona or DEFAULT_PERSONA for _, spec in expanded]
+        index_of = {id(spec): index for index, spec in enumerate(scenario.agents)}
+        try:
+            for row, (agent_id, spec) in enumerate(expanded):
+                if spec.kind != "lm":
+                    continue
+                lm = spec.language_model
+                key = (lm.backend, lm.model, lm.base_url)
+                if key not in self._models:
+                    where = f"agents.{index_of[id(spec)]}"
+                    self._models[key] = load_lm_model(lm, where, load_model)
+                self.rows[agent_id] = row
+                self.lm[agent_id] = lm
+                self.agents[agent_id] = make_lm_agent(self._models[key], lm, personas)
+        except PopulationError as error:
+            self.close()
+            raise RunError(str(error)) from None
+
+    def close(self) -> None:
+        for model in self._models.values():
+            model.close()
+
+
+def _stated_channel(cell: ReplayCell, placebo_state: AgentSnapshot | None) -> PromptState:
+    if cell.placebo and placebo_state is not None:
+        return PromptState(
+            "fixed",
+            mood=placebo_state.mood,
+            stress=placebo_state.stress,
+            most_wanted=placebo_state.most_wanted,
+        )
+    if cell.prompt_stress is None and cell.prompt_mood is None:
+        return PromptState("actual")
+    return PromptState("fixed", mood=cell.prompt_mood, stress=cell.prompt_stress)
+
+
+def _replay_episode(
+    scenario: Scenario,
+    grid: CounterfactualSpec,
+    cells: Sequence[ReplayCell],
+    agents: _ReplayAgents,
+    chosen: Sequence[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    states = [AgentSnapshot.from_record(row, agents.rows[row["agent"]]) for row in chosen]
+    placebo_of = _derangement(len(chosen), seed_for(scenario.seed, _REPLAY, len(chosen)))
+    base = 2.0 if scenario.measure.entropy_unit == "bits" else None
+    replay_rows: list[dict[str, Any]] = []
+    check_rows: list[dict[str, Any]] = []
+    for position, (row, state) in enumerate(zip(chosen, states, strict=True)):
+        agent = agents.agents[row["agent"]]
+        events = json.loads(row["context"])
+        seed = seed_for(scenario.seed, row["episode"], _REPLAY, row["step"], state.agent)
+        placebo_state = states[int(placebo_of[position])]
+        for cell in cells:
+            persona = (
+                grid.persona[cell.persona_index]
+                if grid.persona and cell.persona_index is not None
+                else agent.persona_of(state)
+            )
+            channel = _stated_channel(cell, placebo_state)
+            stated = channel.stated(state)
+            prompt = agent.template.speak_messages(persona, stated, events)
+            temperature = agent.temperature(state) if cell.temperature is None else cell.temperature
+            k = grid.samples
+            # The same seed in every cell: sample j of a context draws the same uniforms.
+            samples = agent.generate([state.agent] * k, [prompt] * k, [temperature] * k, seed)
+            for index, sample in enumerate(samples):
+                measured = UtteranceEntropy.from_generation(sample.generation, base=base)
+                replay_rows.append(
+                    {
+                        "episode": row["episode"],
+                        "step": row["step"],
+                        "agent": row["agent"],
+                        "context_id": row["context_id"],
+                        "cell": cell.cell,
+                        "placebo": cell.placebo,
+                        "prompt_stress": math.nan if stated is None else stated.stress,
+                        "prompt_mood": math.nan if stated is None else stated.mood,
+                        "temperature": float(temperature),
+                        "persona_index": -1 if cell.persona_index is None else cell.persona_index,
+                        "sample": index,
+                        "actual_stress": state.stress,
+                        "actual_mood": state.mood,
+                        "actual_temperature": state.temperature,
+                        "text": sample.text,
+                        "length": measured.length,
+                        "finish_reason": sample.generation.finish_reason,
+                        "sequence_entropy": measured.total_sampled_entropy,
+                        "mean_sampled_entropy": measured.mean_sampled_entropy,
+                        "total_token_entropy": measured.total_token_entropy,
+                        "mean_token_entropy": measured.mean_token_entropy,
+                        "surprisal": measured.surprisal,
+                    }
+                )
+        for stress in grid.prompt_stress or []:
+            stated = PromptState("fixed", stress=stress).stated(state)
+            probe = agent.template.speak_messages(agent.persona_of(state), stated, events)
+            probe = [probe[0], {"role": "user", "content": SELF_REPORT_QUESTION}]
+            stressed, calm = agent.model.score(probe, list(SELF_REPORTS))
+            check_rows.append(
+                {
+                    "episode": row["episode"],
+                    "step": row["step"],
+                    "agent": row["agent"],
+                    "context_id": row["context_id"],
+                    "prompt_stress": float(stress),
+                    "loglik_stressed": float(stressed),
+                    "loglik_calm": float(calm),
+                    "self_report": float(stressed - calm),
+                }
+            )
+    return replay_rows, check_rows
+
+
+def reproduce_utterance(agent: Any, row: Mapping[str, Any]) -> Any:
+    """Regenerate a recorded utterance from its row: its prompt, temperature and seed.
+
+    Args:
+        agent: The recorded agent's :class:`~valuegym.agents.lm_agent.LMAgent`.
+        row: The ``utterances`` row.
+
+    Returns:
+        The :class:`~valuegym.agents.lm_agent.Utterance`; on the same installation its text
+        equals the recorded one.
+    """
+    prompt = json.loads(row["prompt"])
+    seed = [prompt_seed(int(row["sampler_seed"]), int(row["sampler_index"]))]
+    [utterance] = agent.generate([0], [prompt], [float(row["sampling_temperature"])], seed)
+    return utterance
