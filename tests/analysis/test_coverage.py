@@ -9,6 +9,7 @@ and an honest one passes by chance alone in all but about one run in 40,000.
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from valuegym.analysis.statistics import mean_interval, unit_slopes
 
@@ -150,3 +151,18 @@ def test_many_units_switch_to_bca_and_keep_coverage_of_a_skewed_mean():
     assert false_positives <= 0.08
     # The p-value inverts the interval: below 0.05 exactly when zero lies outside.
     assert all((e.p_value < 0.05) == e.excludes_zero for e in null if abs(e.p_value - 0.05) > 0.005)
+
+
+def test_the_simulated_run_is_hard_enough_to_fail_rows_as_units():
+    # The same null layout analysed the old way (one OLS over utterance rows, rows as units)
+    # excludes zero far too often: the coverage tests above would catch that method.
+    rng = np.random.default_rng(9)
+    false_positives = np.mean(
+        [
+            stats.linregress(run["stress"], run["y"]).pvalue < 0.05
+            for run in (
+                simulate_run(rng, slope=0.0, persona_sd=0.6, episodes=2) for _ in range(200)
+            )
+        ]
+    )
+    assert false_positives > 0.3
