@@ -206,3 +206,22 @@ def test_report_is_reproducible(tmp_path: Path):
     synthetic_run(tmp_path)
     first = build_report(tmp_path, seed=4).statistics
     assert build_report(tmp_path, seed=4).statistics == first
+
+
+def test_mutual_information_is_averaged_per_episode_before_its_interval(tmp_path: Path):
+    folder = synthetic_run(tmp_path)
+    per_episode = [0.2, 0.4, 0.3]
+    for episode, value in enumerate(per_episode):
+        recorder = EpisodeRecorder(folder, episode)
+        for group, offset in enumerate((-0.05, 0.05)):  # two LM groups in an episode
+            recorder.add(
+                "information",
+                [{"group": group, "mutual_information": value + offset, "standard_error": 0.1}],
+            )
+        recorder.finish()
+    estimate = build_report(tmp_path).statistics["mutual_information"]
+    half = 4.302653 * 0.1 / np.sqrt(3)  # t(0.975, 2) * sd of the episode means / sqrt(3)
+    assert (estimate["value"], estimate["low"], estimate["high"]) == pytest.approx(
+        (0.3, 0.3 - half, 0.3 + half), abs=1e-5
+    )
+    assert (estimate["n_units"], estimate["unit"]) == (3, "episodes")
