@@ -1,8 +1,10 @@
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from matplotlib.image import imread
 
 from valuegym.analysis.report import build_report, write_report
@@ -11,28 +13,42 @@ from valuegym.records import EpisodeRecorder, RunFolder, write_json_atomic
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def synthetic_run(root: Path, *, entropy_slope: float = 1.5, complete: bool = True) -> RunFolder:
-    """Two agents over three episodes; utterance entropy = 2 + slope * stress + noise."""
+def synthetic_run(
+    root: Path,
+    *,
+    entropy_slope: float = 1.5,
+    persona: tuple[float, float] = (0.0, 0.0),
+    episodes: int = 3,
+    episode_sd: float = 0.0,
+    complete: bool = True,
+    primary: list[str] | None = None,
+) -> RunFolder:
+    """Two agents; utterance entropy = 2 + persona + episode + slope * stress + noise.
+
+    Agent b is far more stressed than agent a, so a persona effect alone would look like a
+    stress effect to a slope pooled over agents.
+    """
     folder = RunFolder(root)
     folder.create()
+    if primary is not None:
+        folder.scenario_file.write_text(yaml.safe_dump({"analysis": {"primary": primary}}))
     rng = np.random.default_rng(0)
-    for episode in range(3):
+    for episode in range(episodes):
         recorder = EpisodeRecorder(folder, episode)
+        shift = rng.normal(0.0, episode_sd)
         for step in range(20):
             for index, (agent, kind) in enumerate((("a", "lm"), ("b", "greedy"))):
-                stress = 0.1 + 0.8 * index + 0.005 * step + rng.uniform(-0.05, 0.05)
-                mood = 0.5 - stress
+                stress = 0.1 + 0.8 * index + 0.01 * step + rng.uniform(-0.05, 0.05)
+                mood = 0.5 - stress + rng.uniform(-0.1, 0.1)
+                state = {"agent": agent, "agent_kind": kind, "mood": mood, "stress": stress}
                 recorder.add(
                     "steps",
                     [
                         {
                             "step": step,
-                            "agent": agent,
-                            "agent_kind": kind,
+                            **state,
                             "action": 0,
                             "reward": 1.0 + index,
-                            "mood": mood,
-                            "stress": stress,
                             "temperature": 1.0,
                             "most_wanted": "food",
                             "env_resource": 100.0 - step,
@@ -41,19 +57,19 @@ def synthetic_run(root: Path, *, entropy_slope: float = 1.5, complete: bool = Tr
                         }
                     ],
                 )
+                entropy = (
+                    2.0 + persona[index] + shift + entropy_slope * stress + rng.normal(0, 0.05)
+                )
                 recorder.add(
                     "utterances",
                     [
                         {
                             "step": step,
-                            "agent": agent,
-                            "agent_kind": kind,
-                            "mood": mood,
-                            "stress": stress,
+                            **state,
+                            "sampling_temperature": 0.7 * math.exp(0.5 * stress - 0.2 * mood),
+                            "length": float(rng.integers(5, 20)),
                             "text": "hi",
-                            "mean_token_entropy": 2.0
-                            + entropy_slope * stress
-                            + rng.normal(0, 0.05),
+                            "mean_token_entropy": entropy,
                             "mean_surprisal": 3.0,
                             "semantic_entropy": float("nan"),
                             "unit": "nats",
@@ -75,24 +91,74 @@ def synthetic_run(root: Path, *, entropy_slope: float = 1.5, complete: bool = Tr
     return folder
 
 
-def test_report_recovers_the_known_entropy_slope(tmp_path: Path):
+def test_report_recovers_the_known_entropy_slope_over_episodes(tmp_path: Path):
     synthetic_run(tmp_path, entropy_slope=1.5)
     report = build_report(tmp_path)
-    fit = report.statistics["utterance_slopes"]["mean_token_entropy~stress"]
-    assert fit["slope"] == pytest.approx(1.5, abs=0.05)
-    assert fit["low"] < 1.5 < fit["high"]
-    assert fit["n"] == 120
-    # A constant measure has no slope; an all-NaN one is left out.
-    assert report.statistics["utterance_slopes"]["mean_surprisal~stress"]["slope"] == pytest.approx(
-        0.0, abs=1e-9
-    )
-    assert "semantic_entropy~stress" not in report.statistics["utterance_slopes"]
+    contrast = report.statistics["contrasts"]["mean_token_entropy~stress"]
+    assert contrast["value"] == pytest.approx(1.5, abs=0.3)
+    assert contrast["low"] < 1.5 < contrast["high"]
+    assert (contrast["n_units"], contrast["unit"], contrast["method"]) == (3, "episodes", "t")
+    assert contrast["primary"] is False
+    # A constant measure has a slope of 0 in every episode: no spread, an exact 0.
+    flat = report.statistics["contrasts"]["mean_surprisal~stress"]
+    assert (flat["value"], flat["low"], flat["high"]) == pytest.approx((0.0, 0.0, 0.0), abs=1e-9)
+    assert "semantic_entropy~stress" not in report.statistics["contrasts"]
+    # Agents of an episode are one unit: every episode has the same returns, so no spread.
     returns = report.statistics["returns_by_kind"]
-    assert returns["lm"]["mean"] == pytest.approx(20.0)
-    assert returns["greedy"]["mean"] == pytest.approx(40.0)
-    assert report.statistics["gini_of_returns"]["mean"] == pytest.approx(1 / 6)
-    assert report.statistics["cooperation"]["mean"] == pytest.approx(0.5)
+    assert returns["lm"]["value"] == pytest.approx(20.0)
+    assert returns["greedy"]["value"] == pytest.approx(40.0)
+    assert returns["lm"]["n_units"] == 3
+    assert report.statistics["gini_of_returns"]["value"] == pytest.approx(1 / 6)
+    assert report.statistics["cooperation"]["value"] == pytest.approx(0.5)
     assert report.statistics["resource"]["final"] == pytest.approx(81.0)
+
+
+def test_a_persona_cannot_pose_as_an_effect_of_stress(tmp_path: Path):
+    # No stress effect; the stressed agent's persona speaks with 1.5 nats more entropy.
+    synthetic_run(tmp_path, entropy_slope=0.0, persona=(0.0, 1.5))
+    contrast = build_report(tmp_path).statistics["contrasts"]["mean_token_entropy~stress"]
+    assert contrast["low"] < 0.0 < contrast["high"]
+    assert abs(contrast["value"]) < 0.3  # a slope pooled over the agents would be about 1.8
+
+
+def test_declared_primary_contrast_comes_first_and_the_rest_are_holm_corrected(tmp_path: Path):
+    synthetic_run(tmp_path, primary=["mean_token_entropy~mood"])
+    report = build_report(tmp_path)
+    contrasts = report.statistics["contrasts"]
+    names = list(contrasts)
+    assert names[0] == "mean_token_entropy~mood"
+    assert contrasts[names[0]]["primary"] is True
+    assert contrasts[names[0]]["holm_p"] == pytest.approx(contrasts[names[0]]["p_value"])
+    rest = [contrasts[n] for n in names[1:]]
+    assert all(not c["primary"] for c in rest)
+    smallest = min(rest, key=lambda c: c["p_value"])
+    assert smallest["holm_p"] == pytest.approx(min(1.0, len(rest) * smallest["p_value"]))
+    assert "| **mean_token_entropy~mood** (primary) |" in report.markdown
+    assert "the other 3 form one family, Holm-corrected" in report.markdown
+
+
+def test_mixed_model_is_fitted_with_enough_episodes_and_declined_without(tmp_path: Path):
+    synthetic_run(tmp_path / "many", episodes=8, episode_sd=0.3, persona=(0.0, 0.4))
+    report = build_report(tmp_path / "many")
+    fit = report.statistics["mixed_models"]["mean_token_entropy"]
+    assert fit["formula"] == (
+        "mean_token_entropy ~ stress_within + mood_within + stress_between + mood_between "
+        "+ length + (1 | episode/agent)"
+    )
+    assert fit["left_out"] == ["log(T)"]  # the temperature follows stress and mood exactly
+    assert fit["message"] == ""
+    stress = fit["estimates"]["stress_within"]
+    assert stress["low"] < 1.5 < stress["high"]
+    assert stress["value"] == pytest.approx(1.5, abs=0.3)
+    assert (stress["n_units"], stress["unit"]) == (8, "episodes")
+    assert f"`{fit['formula']}`" in report.markdown
+
+    synthetic_run(tmp_path / "few", episodes=3)
+    few = build_report(tmp_path / "few")
+    declined = few.statistics["mixed_models"]["mean_token_entropy"]
+    assert declined["estimates"] == {}
+    assert declined["message"].startswith("not fitted: 3 episodes")
+    assert declined["message"] in few.markdown
 
 
 def test_report_writes_markdown_statistics_and_real_pngs(tmp_path: Path):
@@ -100,7 +166,9 @@ def test_report_writes_markdown_statistics_and_real_pngs(tmp_path: Path):
     markdown_path = write_report(tmp_path)
     markdown = markdown_path.read_text()
     assert markdown.startswith("# Run report: synthetic\n\nA test run.")
-    assert "| mean token entropy (nats) | stress | 1.5" in markdown
+    assert "| mean_token_entropy~stress | 1." in markdown
+    assert "t over 3 episodes (too few) |" in markdown
+    assert markdown.count("**Too few units:**") == 1
     names = {
         "entropy_vs_stress.png",
         "entropy_vs_mood.png",
@@ -138,3 +206,22 @@ def test_report_is_reproducible(tmp_path: Path):
     synthetic_run(tmp_path)
     first = build_report(tmp_path, seed=4).statistics
     assert build_report(tmp_path, seed=4).statistics == first
+
+
+def test_mutual_information_is_averaged_per_episode_before_its_interval(tmp_path: Path):
+    folder = synthetic_run(tmp_path)
+    per_episode = [0.2, 0.4, 0.3]
+    for episode, value in enumerate(per_episode):
+        recorder = EpisodeRecorder(folder, episode)
+        for group, offset in enumerate((-0.05, 0.05)):  # two LM groups in an episode
+            recorder.add(
+                "information",
+                [{"group": group, "mutual_information": value + offset, "standard_error": 0.1}],
+            )
+        recorder.finish()
+    estimate = build_report(tmp_path).statistics["mutual_information"]
+    half = 4.302653 * 0.1 / np.sqrt(3)  # t(0.975, 2) * sd of the episode means / sqrt(3)
+    assert (estimate["value"], estimate["low"], estimate["high"]) == pytest.approx(
+        (0.3, 0.3 - half, 0.3 + half), abs=1e-5
+    )
+    assert (estimate["n_units"], estimate["unit"]) == (3, "episodes")

@@ -2,8 +2,16 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from valuegym.analysis.statistics import fit_slope, gini, mean_interval, ols_slope
+from valuegym.analysis.statistics import (
+    BCA_MIN_UNITS,
+    gini,
+    holm,
+    mean_interval,
+    ols_slope,
+    unit_slopes,
+)
 
 
 def test_ols_recovers_an_exact_line():
@@ -17,62 +25,72 @@ def test_ols_without_spread_in_x_has_no_slope():
     assert math.isnan(intercept)
 
 
-@pytest.mark.parametrize("true_slope", [-1.5, 0.0, 0.8])
-def test_bootstrap_interval_covers_the_true_slope(true_slope):
-    rng = np.random.default_rng(1)
-    x = rng.uniform(0.0, 1.0, 400)
-    y = 2.0 + true_slope * x + rng.normal(0.0, 0.3, x.size)
-    fit = fit_slope(x, y, seed=0)
-    assert fit.low < true_slope < fit.high
-    assert fit.slope == pytest.approx(true_slope, abs=0.15)
-    # Standard error of the OLS slope is sigma / (sd(x) sqrt(n)) ~ 0.052; the 95% interval
-    # spans about 4 of them.
-    assert 0.1 < fit.high - fit.low < 0.35
-    assert fit.n == 400
-    assert fit.excludes_zero == (true_slope != 0.0)
+def test_few_units_get_the_t_interval_with_its_textbook_numbers():
+    estimate = mean_interval([1.0, 2.0, 3.0, 6.0], label="x", unit="episodes")
+    # mean 3, sd sqrt(14/3), se = sd / 2; t(0.975, 3) = 3.182446
+    half = 3.182446 * math.sqrt(14 / 3) / 2
+    assert (estimate.value, estimate.low, estimate.high) == pytest.approx(
+        (3.0, 3.0 - half, 3.0 + half), abs=1e-5
+    )
+    assert estimate.p_value == pytest.approx(
+        2 * stats.t.sf(3.0 / (math.sqrt(14 / 3) / 2), 3), rel=1e-9
+    )
+    assert (estimate.method, estimate.n_units, estimate.unit) == ("t", 4, "episodes")
+    assert estimate.few_units
+    assert estimate.basis == "t over 4 episodes"
 
 
-def test_bootstrap_coverage_is_near_nominal():
-    rng = np.random.default_rng(7)
-    covered = 0
-    for trial in range(200):
-        x = rng.uniform(0.0, 1.0, 60)
-        y = 0.5 * x + rng.normal(0.0, 0.2, x.size)
-        fit = fit_slope(x, y, n_resamples=400, seed=trial)
-        covered += fit.low <= 0.5 <= fit.high
-    assert 0.88 <= covered / 200 <= 0.99
+def test_many_units_get_the_bca_bootstrap_close_to_t_for_normal_data():
+    data = np.random.default_rng(2).normal(3.0, 1.0, 400)
+    estimate = mean_interval(data, label="g", unit="seeds", seed=1)
+    t = stats.t.interval(0.95, data.size - 1, loc=data.mean(), scale=stats.sem(data))
+    assert estimate.method == "BCa bootstrap"
+    assert (estimate.low, estimate.high) == pytest.approx(t, abs=0.01)
+    # Zero lies far outside every resample: the p-value is at its floor, set by 4000 resamples.
+    assert estimate.p_value < 0.001
+    assert mean_interval(data, label="g", unit="seeds", seed=1) == estimate
 
 
-def test_fit_is_reproducible_and_drops_non_finite_pairs():
-    x = np.array([0.0, 1.0, 2.0, np.nan, 3.0, 4.0])
-    y = np.array([1.0, 2.9, 5.2, 1.0, 7.1, np.inf])
-    first, second = fit_slope(x, y, seed=3), fit_slope(x, y, seed=3)
-    assert first == second
-    assert first.n == 4
-    assert first.slope == pytest.approx(ols_slope(x[[0, 1, 2, 4]], y[[0, 1, 2, 4]])[0])
+def test_bca_follows_skew_where_t_is_symmetric():
+    data = np.random.default_rng(3).exponential(1.0, BCA_MIN_UNITS + 10)
+    estimate = mean_interval(data, label="g", unit="episodes")
+    # A right-skewed mean: the upper arm of the interval is longer than the lower one.
+    assert estimate.high - estimate.value > 1.1 * (estimate.value - estimate.low)
 
 
-def test_perfect_fit_has_zero_width_interval_and_unit_r_squared():
-    x = np.linspace(0, 1, 20)
-    fit = fit_slope(x, 4.0 * x - 1.0)
-    assert (fit.low, fit.high) == pytest.approx((4.0, 4.0))
-    assert fit.r_squared == pytest.approx(1.0)
+def test_no_interval_from_one_unit_and_none_needed_without_spread():
+    one = mean_interval([2.0, math.nan], label="x", unit="episodes")
+    assert (one.value, one.n_units) == (2.0, 1)
+    assert math.isnan(one.low)
+    assert math.isnan(one.p_value)
+    assert math.isnan(mean_interval([], label="x", unit="episodes").value)
+    flat = mean_interval([4.0, 4.0, 4.0], label="x", unit="seeds")
+    assert (flat.low, flat.high, flat.p_value) == (4.0, 4.0, 0.0)
 
 
-def test_too_few_points_give_nan_interval():
-    fit = fit_slope([0.0, 1.0], [0.0, 1.0])
-    assert fit.slope == pytest.approx(1.0)
-    assert math.isnan(fit.low)
-    assert fit.n_resamples == 0
+def test_unit_slopes_remove_each_groups_mean_inside_each_unit():
+    # Two agents whose level differs by 10 (a persona) while stress differs by 1 between them:
+    # the pooled slope would be ~10, the within-agent slope is the true 0.5.
+    stress = np.array([0.0, 0.1, 0.2, 1.0, 1.1, 1.2] * 2)
+    agent = np.array([0, 0, 0, 1, 1, 1] * 2)
+    episode = np.repeat([0, 1], 6)
+    y = 10.0 * agent + 0.5 * stress + np.array([0, 0.01, 0, 0, -0.01, 0] * 2)
+    slopes = unit_slopes({"stress": stress}, y, episode, within=agent)["stress"]
+    assert slopes == pytest.approx([0.5, 0.5], abs=0.06)
+    assert ols_slope(stress, y)[0] > 8
+    # Two predictors at once, and a unit where they cannot be separated gets nan.
+    mood = np.array([0.3, 0.1, 0.2, 0.0, 0.4, 0.1, 0.0, 0.1, 0.2, 1.0, 1.1, 1.2])
+    joint = unit_slopes({"stress": stress, "mood": mood}, y, episode, within=agent)
+    assert math.isfinite(joint["stress"][0])
+    assert math.isnan(joint["stress"][1])
 
 
-def test_mean_interval_covers_the_mean_of_a_known_distribution():
-    rng = np.random.default_rng(2)
-    summary = mean_interval(rng.normal(3.0, 1.0, 500), group="g", seed=1)
-    assert summary.group == "g"
-    assert summary.low < 3.0 < summary.high
-    assert summary.high - summary.low == pytest.approx(2 * 1.96 / math.sqrt(500), rel=0.2)
-    assert math.isnan(mean_interval([]).mean)
+def test_holm_matches_the_step_down_rule():
+    assert holm([0.01, 0.04, 0.03, math.nan]) == pytest.approx(
+        [0.03, 0.06, 0.06, math.nan], nan_ok=True
+    )
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert holm([]) == []
 
 
 @pytest.mark.parametrize(

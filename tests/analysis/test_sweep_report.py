@@ -1,10 +1,13 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from valuegym.analysis.sweep_report import build_sweep_report, is_sweep_folder, write_sweep_report
+from valuegym.records import EpisodeRecorder, RunFolder, write_json_atomic
 from valuegym.scenarios.sweeps import run_sweep
 from valuegym.scenarios.validation import validate_scenario
 
@@ -29,15 +32,19 @@ def sweep_dir(tmp_path_factory):
 
 def test_groups_hold_each_values_cells_and_their_mean(sweep_dir):
     report = build_sweep_report(sweep_dir, seed=0)
-    groups = report.statistics["by_parameter"]["agents.0.affect.stress_baseline"]["stress"]
-    assert [group["value"] for group in groups] == [0.0, 0.9]
-    assert [group["n"] for group in groups] == [3, 3]
+    against = report.statistics["by_parameter"]["agents.0.affect.stress_baseline"]["stress"]
+    groups = against["levels"]
+    assert [group["level"] for group in groups] == [0.0, 0.9]
+    assert [(group["n_units"], group["unit"], group["method"]) for group in groups] == [
+        (3, "seeds", "t"),
+        (3, "seeds", "t"),
+    ]
     plan = json.loads((sweep_dir / "plan.json").read_text())
     for group in groups:
         cells = [
             c["cell"]
             for c in plan["cells"]
-            if c["overrides"]["agents.0.affect.stress_baseline"] == group["value"]
+            if c["overrides"]["agents.0.affect.stress_baseline"] == group["level"]
         ]
         per_cell = [
             np.concatenate(
@@ -48,15 +55,25 @@ def test_groups_hold_each_values_cells_and_their_mean(sweep_dir):
             ).mean()
             for cell in cells
         ]
-        assert group["mean"] == pytest.approx(np.mean(per_cell), rel=1e-12)
-        assert group["low"] <= group["mean"] <= group["high"]
-    assert groups[1]["mean"] > groups[0]["mean"]  # a higher stress baseline, more stress
+        assert group["value"] == pytest.approx(np.mean(per_cell), rel=1e-12)
+        assert group["low"] <= group["value"] <= group["high"]
+    assert groups[1]["value"] > groups[0]["value"]  # a higher stress baseline, more stress
+    # With two levels each seed's slope is its difference over 0.9; they average to the
+    # difference of the level means.
+    slope = against["slope"]
+    assert slope["value"] == pytest.approx((groups[1]["value"] - groups[0]["value"]) / 0.9)
+    assert slope["low"] > 0
+    trend = report.statistics["trends"]["stress~agents.0.affect.stress_baseline"]
+    assert trend["value"] == slope["value"]
+    assert trend["primary"] is False
 
 
 def test_report_is_written_with_png_figures(sweep_dir):
     path = write_sweep_report(sweep_dir)
     text = path.read_text()
-    assert "| stress | 0.9 |" in text
+    assert "| stress at 0.9 |" in text
+    assert "## Trends across levels" in text
+    assert "| stress~agents.0.affect.stress_baseline |" in text
     figures = sorted((sweep_dir / "report").glob("*.png"))
     assert any("stress_vs_agents_0_affect_stress_baseline" in f.name for f in figures)
     for figure in figures:
@@ -88,3 +105,70 @@ def test_cell_measures_read_the_commons_metrics(tmp_path):
     assert {"return", "stress", "mood", "cooperation", "gini", "resource"} <= set(measures)
     assert 0.0 <= measures["cooperation"] <= 1.0
     assert 0.0 <= measures["gini"] <= 1.0
+
+
+def fake_sweep(root: Path, cells: np.ndarray, levels: list[float], primary: list[str]) -> Path:
+    """A sweep folder whose cell ``(level, seed)`` has mean stress ``cells[level, seed]``."""
+    parameter = "agents.0.affect.stress_baseline"
+    plan = []
+    for row, level in enumerate(levels):
+        for seed in range(cells.shape[1]):
+            cell_id = f"c{row}s{seed}"
+            plan.append({"cell": cell_id, "overrides": {parameter: level}, "seed": seed})
+            folder = RunFolder(root / "cells" / cell_id)
+            folder.create()
+            recorder = EpisodeRecorder(folder, 0)
+            for offset in (-0.1, 0.1):  # two steps around the cell's mean
+                recorder.add(
+                    "steps",
+                    [
+                        {
+                            "step": 0,
+                            "agent": "a",
+                            "agent_kind": "greedy",
+                            "reward": 1.0,
+                            "mood": 0.0,
+                            "stress": cells[row, seed] + offset,
+                        }
+                    ],
+                )
+            recorder.finish()
+    write_json_atomic({"scenario": "fake", "cells": plan}, root / "plan.json")
+    (root / "scenario.yaml").write_text(yaml.safe_dump({"analysis": {"primary": primary}}))
+    return root
+
+
+def test_sweep_slope_is_fitted_per_seed_and_the_primary_comes_first(tmp_path):
+    # Seed 0: slope 1; seed 1: slope 2; seed 2: slope 3 (each seed shifted as a whole).
+    levels = [0.0, 0.5, 1.0]
+    cells = np.array(
+        [
+            [s + k * level for k, s in zip((1, 2, 3), (5.0, 0.0, 2.0), strict=True)]
+            for level in levels
+        ]
+    )
+    fake_sweep(tmp_path, cells, levels, primary=["stress~agents.0.affect.stress_baseline"])
+    report = build_sweep_report(tmp_path)
+    slope = report.statistics["by_parameter"]["agents.0.affect.stress_baseline"]["stress"]["slope"]
+    half = 4.302653 * 1.0 / np.sqrt(3)  # t(0.975, 2) * sd of (1, 2, 3) / sqrt(3)
+    assert (slope["value"], slope["low"], slope["high"]) == pytest.approx(
+        (2.0, 2.0 - half, 2.0 + half), abs=1e-5
+    )
+    assert (slope["n_units"], slope["unit"]) == (3, "seeds")
+    trends = list(report.statistics["trends"].items())
+    assert trends[0][0] == "stress~agents.0.affect.stress_baseline"
+    assert trends[0][1]["primary"] is True
+    assert all(not t["primary"] for _, t in trends[1:])
+    assert report.sections[0][0] == "Trends across levels"
+    assert "(too few)" in report.markdown
+
+
+def test_a_primary_may_name_the_records_column(tmp_path):
+    levels = [0.0, 1.0]
+    cells = np.array([[0.0, 1.0], [1.0, 2.0]])
+    fake_sweep(tmp_path, cells, levels, primary=["stress~agents.0.affect.stress_baseline"])
+    (tmp_path / "scenario.yaml").write_text(
+        yaml.safe_dump({"analysis": {"primary": ["reward~agents.0.affect.stress_baseline"]}})
+    )
+    trends = build_sweep_report(tmp_path).statistics["trends"]
+    assert trends["return~agents.0.affect.stress_baseline"]["primary"] is True

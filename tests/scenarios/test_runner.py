@@ -46,7 +46,11 @@ CHAT = {
     "max_steps": 6,
     "measure": {
         "semantic_entropy": {"samples": 3, "clusterer": "text", "every": 2},
-        "mutual_information": {"states": [{"stress": 0.1}, {"stress": 0.9}], "samples": 2, "every": 3},
+        "mutual_information": {
+            "states": [{"stress": 0.1}, {"stress": 0.9}],
+            "samples": 2,
+            "every": 3,
+        },
     },
 }
 

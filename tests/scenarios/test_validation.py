@@ -252,3 +252,19 @@ def test_env_arguments_are_checked_against_the_env():
     )
     assert problems["env.args.profile"].startswith("give value profiles on the agents")
     assert problems["env.args.n_agents"] == "7, but the scenario has 3 agents (leave it out)"
+
+
+def test_primary_contrasts_are_declared_by_name_and_checked():
+    scenario = validate_scenario(
+        {**ORCHARD, "analysis": {"primary": ["mean_token_entropy~stress", "return~agents.0.kind"]}}
+    )
+    assert scenario.analysis is not None
+    assert scenario.analysis.primary == ["mean_token_entropy~stress", "return~agents.0.kind"]
+    assert validate_scenario(scenario.to_mapping()) == scenario
+    assert validate_scenario(ORCHARD).analysis is None
+    assert "analysis" not in validate_scenario(ORCHARD).to_mapping()  # resolved files unchanged
+    problems = problems_of({**ORCHARD, "analysis": {"primary": ["entropy"]}})
+    assert problems == {
+        "analysis.primary": "a contrast is '<measure>~<variable>', e.g. "
+        "mean_token_entropy~stress (got 'entropy')"
+    }

@@ -1,16 +1,17 @@
-"""Statistics, figures and reports over recorded runs."""
+"""Statistics, figures and reports over recorded runs and sweeps."""
 
-from valuegym.analysis.report import UTTERANCE_MEASURES, Report, build_report, write_report
-from valuegym.analysis.statistics import GroupSummary, SlopeFit, fit_slope, gini, mean_interval
+from valuegym.analysis.document import Report
+from valuegym.analysis.report import UTTERANCE_MEASURES, build_report, write_report
+from valuegym.analysis.statistics import Estimate, gini, holm, mean_interval, unit_slopes
 
 __all__ = [
     "UTTERANCE_MEASURES",
-    "GroupSummary",
+    "Estimate",
     "Report",
-    "SlopeFit",
     "build_report",
-    "fit_slope",
     "gini",
+    "holm",
     "mean_interval",
+    "unit_slopes",
     "write_report",
 ]

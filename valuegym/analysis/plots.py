@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from valuegym.analysis.statistics import GroupSummary, SlopeFit
+from valuegym.analysis.statistics import Estimate
 from valuegym.records import write_bytes_atomic
 
 __all__ = [
@@ -50,22 +50,51 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
+def _errors(estimates: Sequence[Estimate]) -> np.ndarray:
+    """Error-bar lengths below and above each estimate (``nan`` where there is no interval)."""
+    return np.array([[e.value - e.low for e in estimates], [e.high - e.value for e in estimates]])
+
+
+def _slope_fan(ax: Axes, x: np.ndarray, y: np.ndarray, slope: Estimate, label: str) -> None:
+    """The slope as a line through the data's centre, its interval as a shaded fan."""
+    if not np.isfinite(slope.value):
+        return
+    centre_x, centre_y = float(np.nanmean(x)), float(np.nanmean(y))
+    span = np.linspace(float(np.nanmin(x)), float(np.nanmax(x)), 50)
+    ax.plot(
+        span,
+        centre_y + slope.value * (span - centre_x),
+        color="black",
+        linewidth=1.5,
+        label=(
+            f"{label} {slope.value:+.3f} [{slope.low:+.3f}, {slope.high:+.3f}]\n"
+            f"({slope.confidence:.0%} CI, {slope.basis})"
+        ),
+    )
+    if np.isfinite(slope.low):
+        edges = centre_y + np.outer([slope.low, slope.high], span - centre_x)
+        ax.fill_between(
+            span, edges.min(axis=0), edges.max(axis=0), color="black", alpha=0.12, linewidth=0
+        )
+
+
 def plot_entropy_against_state(
     state: np.ndarray,
     entropy: np.ndarray,
-    fit: SlopeFit,
+    slope: Estimate,
     path: Path,
     *,
     state_label: str,
     entropy_label: str,
     groups: np.ndarray | None = None,
 ) -> Path:
-    """Scatter of an utterance measure against a value-state variable, with the fitted line.
+    """Scatter of an utterance measure against a value-state variable, with the report's slope.
 
     Args:
         state: The value-state variable per utterance (e.g. stress).
         entropy: The measure per utterance (e.g. mean token entropy, nats).
-        fit: The fitted slope and its bootstrap interval (shown in the legend).
+        slope: The slope the report prints, with its interval over units (drawn as a fan
+            through the data's centre and written in the legend).
         path: The PNG to write.
         state_label: Axis label of the state.
         entropy_label: Axis label of the measure, with its unit.
@@ -87,21 +116,10 @@ def plot_entropy_against_state(
             color=_COLOURS[index % len(_COLOURS)],
             label=str(label) or None,
         )
-    if np.isfinite(fit.slope):
-        span = np.linspace(np.nanmin(state), np.nanmax(state), 50)
-        ax.plot(
-            span,
-            fit.intercept + fit.slope * span,
-            color="black",
-            linewidth=1.5,
-            label=(
-                f"OLS slope {fit.slope:+.3f} "
-                f"[{fit.low:+.3f}, {fit.high:+.3f}] ({fit.confidence:.0%} CI)"
-            ),
-        )
+    _slope_fan(ax, state, entropy, slope, "within-agent slope")
     ax.set_xlabel(state_label, fontsize=9)
     ax.set_ylabel(entropy_label, fontsize=9)
-    ax.legend(fontsize=7, framealpha=0.85, edgecolor="none")
+    ax.legend(fontsize=6, framealpha=0.85, edgecolor="none")
     return _save(figure, path)
 
 
@@ -134,11 +152,11 @@ def plot_value_trajectories(
     return _save(figure, path)
 
 
-def plot_group_means(summaries: Sequence[GroupSummary], path: Path, *, value_label: str) -> Path:
-    """Means with bootstrap intervals as points with error bars, one per group.
+def plot_group_means(estimates: Sequence[Estimate], path: Path, *, value_label: str) -> Path:
+    """Means with the report's intervals as points with error bars, one per group.
 
     Args:
-        summaries: One per group (e.g. agent kind).
+        estimates: One per group (e.g. agent kind), labelled by the group.
         path: The PNG to write.
         value_label: Axis label of the quantity (e.g. "episode return").
 
@@ -146,18 +164,14 @@ def plot_group_means(summaries: Sequence[GroupSummary], path: Path, *, value_lab
         ``path``.
     """
     figure, (ax,) = _new_figure()
-    positions = np.arange(len(summaries))
-    means = np.array([summary.mean for summary in summaries])
-    errors = np.array(
-        [
-            [summary.mean - summary.low for summary in summaries],
-            [summary.high - summary.mean for summary in summaries],
-        ]
-    )
-    ax.errorbar(positions, means, yerr=errors, fmt="o", color=_COLOURS[0], capsize=4)
-    ax.set_xticks(positions, [summary.group for summary in summaries], fontsize=8)
-    ax.set_xlim(-0.6, len(summaries) - 0.4)
+    positions = np.arange(len(estimates))
+    values = np.array([e.value for e in estimates])
+    ax.errorbar(positions, values, yerr=_errors(estimates), fmt="o", color=_COLOURS[0], capsize=4)
+    ax.set_xticks(positions, [e.label for e in estimates], fontsize=8)
+    ax.set_xlim(-0.6, len(estimates) - 0.4)
     ax.set_ylabel(value_label, fontsize=9)
+    if estimates:
+        ax.set_title(f"95% intervals: {estimates[0].basis}", fontsize=7)
     return _save(figure, path)
 
 
@@ -194,22 +208,25 @@ def plot_series(
 
 def plot_parameter_effect(
     values: Sequence[object],
-    summaries: Sequence[GroupSummary],
+    estimates: Sequence[Estimate],
     path: Path,
     *,
     parameter_label: str,
     value_label: str,
+    slope: Estimate | None = None,
 ) -> Path:
-    """A measure against a swept parameter: group means with intervals, joined by a line.
+    """A measure against a swept parameter: level means with intervals, and the trend.
 
-    Numeric parameter values are placed on a numeric axis; others are categories.
+    Numeric parameter values are placed on a numeric axis (with the slope across levels, when
+    given, as a line and a fan); others are categories.
 
     Args:
-        values: The parameter's values, one per summary.
-        summaries: The measure's mean and interval at each value (over seeds).
+        values: The parameter's values, one per estimate.
+        estimates: The measure's mean and interval at each value (over seeds).
         path: The PNG to write.
         parameter_label: Axis label of the parameter (e.g. its dotted path).
         value_label: Axis label of the measure.
+        slope: The slope across levels with its interval over seeds, for numeric parameters.
 
     Returns:
         ``path``.
@@ -217,18 +234,21 @@ def plot_parameter_effect(
     figure, (ax,) = _new_figure()
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     positions = np.asarray(values, dtype=float) if numeric else np.arange(len(values))
-    means = np.array([summary.mean for summary in summaries])
-    errors = np.array(
-        [
-            [summary.mean - summary.low for summary in summaries],
-            [summary.high - summary.mean for summary in summaries],
-        ]
-    )
+    means = np.array([e.value for e in estimates])
     ax.errorbar(
-        positions, means, yerr=errors, fmt="o-", color=_COLOURS[0], capsize=4, linewidth=1.2
+        positions,
+        means,
+        yerr=_errors(estimates),
+        fmt="o",
+        color=_COLOURS[0],
+        capsize=4,
+        label=f"level means (95% CI, {estimates[0].basis})" if estimates else None,
     )
-    if not numeric:
+    if numeric and slope is not None:
+        _slope_fan(ax, positions, means, slope, "slope")
+    else:
         ax.set_xticks(positions, [str(v) for v in values], fontsize=8)
     ax.set_xlabel(parameter_label, fontsize=9)
     ax.set_ylabel(value_label, fontsize=9)
+    ax.legend(fontsize=6, framealpha=0.85, edgecolor="none")
     return _save(figure, path)

@@ -3,37 +3,48 @@
 What a report holds, as far as the run recorded it:
 
 - utterance measures (mean token entropy, mean surprisal, semantic entropy) against stress and
-  against mood: OLS slope with a bootstrap 95% interval, R², n; a figure for each state with
-  mean token entropy and the fitted line;
-- mutual information between value state and utterance, per episode and agent;
-- episode returns per agent kind (mean and bootstrap 95% interval);
-- value-state trajectories (mood and stress over time, per agent);
-- for envs that report them: the shared resource over time, inequality (Gini of the agents'
-  episode returns) and cooperation.
+  mood: the slope on both at once, fitted inside each episode with each agent's mean removed,
+  and a t (or BCa) interval over the episodes, the independent units; the scenario's declared
+  primary contrasts first, the rest Holm-corrected as a family; a figure per state showing the
+  same slope and interval;
+- a mixed model per measure, ``measure ~ stress + mood + log(T) + length + (1 | episode/agent)``
+  (statsmodels' MixedLM), where the run has enough episodes, else a plain message why not;
+- mutual information between value state and utterance, with an interval over episodes;
+- episode returns per agent kind, inequality (Gini of the agents' returns) and, for envs that
+  report them, the shared resource over time, the env's Gini and cooperation, each with an
+  interval over episodes;
+- value-state trajectories (mood and stress over time, per agent).
 
-``report/statistics.json`` holds the same numbers for programs (sweeps aggregate it).
+``report/statistics.json`` holds the same numbers for programs.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import pyarrow as pa
 
+from valuegym.analysis.document import (
+    Report,
+    contrast_table,
+    declared_primary,
+    estimate_table,
+    number,
+    order_contrasts,
+)
+from valuegym.analysis.models import fit_mixed_model, within_between
 from valuegym.analysis.plots import (
     plot_entropy_against_state,
     plot_group_means,
     plot_series,
     plot_value_trajectories,
 )
-from valuegym.analysis.statistics import GroupSummary, fit_slope, gini, mean_interval
-from valuegym.records import RunFolder, write_bytes_atomic, write_json_atomic
+from valuegym.analysis.statistics import Estimate, gini, mean_interval, unit_slopes
+from valuegym.records import RunFolder
 
-__all__ = ["UTTERANCE_MEASURES", "Report", "build_report", "write_report"]
+__all__ = ["UTTERANCE_MEASURES", "build_report", "write_report"]
 
 #: Utterance columns studied against the value state, with their labels.
 UTTERANCE_MEASURES: Final = {
@@ -42,33 +53,24 @@ UTTERANCE_MEASURES: Final = {
     "semantic_entropy": "semantic entropy",
 }
 _STATES: Final = ("stress", "mood")
+#: Fixed effects of the mixed model, in order of interest (see valuegym.analysis.models).
+_MODEL_TERMS: Final = (
+    "stress_within",
+    "mood_within",
+    "stress_between",
+    "mood_between",
+    "log_temperature",
+    "length",
+)
+_UNIT: Final = "episodes"
 #: Env metric columns (``env_<name>`` in the step records) drawn over time when present.
 _RESOURCE_COLUMNS: Final = ("env_resource",)
 _COOPERATION_COLUMN: Final = "env_cooperation_rate"
 _GINI_COLUMN: Final = "env_gini"
 
 
-@dataclass
-class Report:
-    """The numbers and figures of a run's report.
-
-    Attributes:
-        statistics: JSON-able numbers, grouped by section.
-        markdown: The report text.
-        figures: The PNG files written.
-    """
-
-    statistics: dict[str, Any] = field(default_factory=dict)
-    markdown: str = ""
-    figures: list[Path] = field(default_factory=list)
-
-
 def _column(table: pa.Table, name: str) -> np.ndarray:
     return table.column(name).to_numpy(zero_copy_only=False)
-
-
-def _number(value: float, digits: int = 3) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _unit(utterances: pa.Table) -> str:
@@ -77,60 +79,133 @@ def _unit(utterances: pa.Table) -> str:
     return "nats"
 
 
-def _entropy_section(utterances: pa.Table, figure_dir: Path, report: Report, seed: int) -> None:
+def _per_episode(episodes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The mean of ``values`` in each episode: one number per independent unit."""
+    return np.array([np.nanmean(values[episodes == e]) for e in np.unique(episodes)])
+
+
+def _entropy_section(
+    utterances: pa.Table, figure_dir: Path, report: Report, primary: list[str], seed: int
+) -> None:
     if utterances.num_rows == 0:
         return
     unit = _unit(utterances)
-    rows, fits = [], {}
-    groups = _column(utterances, "agent") if "agent" in utterances.column_names else None
+    episodes, agents = _column(utterances, "episode"), _column(utterances, "agent").astype(str)
+    states = {state: _column(utterances, state).astype(np.float64) for state in _STATES}
+    estimates: dict[str, Estimate] = {}
+    measured = {}
     for measure, label in UTTERANCE_MEASURES.items():
         if measure not in utterances.column_names:
             continue
         values = _column(utterances, measure).astype(np.float64)
         if not np.any(np.isfinite(values)):
             continue
+        measured[measure] = values
+        slopes = unit_slopes(states, values, episodes, within=agents)
         for state in _STATES:
-            fit = fit_slope(_column(utterances, state), values, seed=seed)
-            fits[f"{measure}~{state}"] = fit.to_dict()
-            rows.append(
-                f"| {label} ({unit}) | {state} | {_number(fit.slope)} | "
-                f"[{_number(fit.low)}, {_number(fit.high)}] | {_number(fit.r_squared, 2)} "
-                f"| {fit.n} |"
-            )
+            name = f"{measure}~{state}"
+            estimates[name] = mean_interval(slopes[state], label=name, unit=_UNIT, seed=seed)
             if measure == "mean_token_entropy":
                 report.figures.append(
                     plot_entropy_against_state(
-                        _column(utterances, state),
+                        states[state],
                         values,
-                        fit,
+                        estimates[name],
                         figure_dir / f"entropy_vs_{state}.png",
                         state_label=state,
                         entropy_label=f"{label} ({unit})",
-                        groups=groups,
+                        groups=agents,
                     )
                 )
-    report.statistics["utterance_slopes"] = fits
+    contrasts = order_contrasts(estimates, primary)
+    report.statistics["contrasts"] = {c.name: c.to_dict() for c in contrasts}
     report.statistics["utterances"] = utterances.num_rows
-    report.markdown += (
-        "\n## Utterance entropy against the value state\n\n"
-        f"{utterances.num_rows} utterances. OLS slope of each measure on the state variable, "
-        "with a percentile bootstrap 95% interval (pairs resampled).\n\n"
-        "| measure | state | slope | 95% interval | R² | n |\n"
-        "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    report.sections.append(
+        (
+            "Utterance measures against the value state",
+            f"{utterances.num_rows} utterances in {np.unique(episodes).size} episodes from "
+            f"{np.unique(agents).size} agents, measured in {unit}. Each contrast "
+            "`measure~state` is the slope of the measure on stress and mood together, "
+            "fitted inside each episode after removing each agent's own mean (so a persona's "
+            "level cannot pose as an effect of its stress); utterances of one episode share "
+            "its chat, so the episodes are the "
+            "independent units and each interval is over their slopes.\n\n"
+            + contrast_table(contrasts),
+        )
+    )
+    if measured:
+        _model_section(utterances, measured, report)
+
+
+def _model_section(utterances: pa.Table, measured: dict[str, np.ndarray], report: Report) -> None:
+    episodes = _column(utterances, "episode")
+    agents = _column(utterances, "agent").astype(str)
+    data: dict[str, np.ndarray] = {"episode": episodes, "agent": agents}
+    for state in _STATES:
+        within, between = within_between(
+            _column(utterances, state).astype(np.float64), episodes, agents
+        )
+        data[f"{state}_within"], data[f"{state}_between"] = within, between
+    for column, term, transform in (
+        ("sampling_temperature", "log_temperature", np.log),
+        ("length", "length", np.asarray),
+    ):
+        data[term] = (
+            transform(_column(utterances, column).astype(np.float64))
+            if column in utterances.column_names
+            else np.zeros(utterances.num_rows)
+        )
+    parts, fits = [], {}
+    for measure, values in measured.items():
+        fit = fit_mixed_model(
+            {**data, measure: values}, measure, _MODEL_TERMS, group="episode", nested="agent"
+        )
+        fits[measure] = fit.to_dict()
+        text = f"`{fit.formula}` ({fit.n_rows} utterances)"
+        if fit.left_out:
+            text += (
+                f"; left out: {', '.join(fit.left_out)} (a linear function of the other terms "
+                "in this run, or constant)"
+            )
+        parts.append(
+            text
+            + ":\n\n"
+            + (estimate_table(fit.estimates, label="term") if fit.estimates else fit.message + "\n")
+        )
+    report.statistics["mixed_models"] = fits
+    report.sections.append(
+        (
+            "Mixed models",
+            "Random intercepts per episode (the shared chat) and per agent within it (the "
+            "persona), fitted by REML with statsmodels' MixedLM. `_within` is a state's "
+            "deviation from the agent's mean in the episode and `_between` that mean, so the "
+            "within-agent coefficients cannot pick up a persona. Wald intervals use a t "
+            "quantile on episodes − 1 degrees of freedom.\n\n" + "\n".join(parts),
+        )
     )
 
 
-def _information_section(information: pa.Table, report: Report) -> None:
+def _information_section(information: pa.Table, report: Report, seed: int) -> None:
     if information.num_rows == 0 or "mutual_information" not in information.column_names:
         return
+    episodes = _column(information, "episode")
     values = _column(information, "mutual_information").astype(np.float64)
-    summary = mean_interval(values, group="all")
-    report.statistics["mutual_information"] = summary.to_dict()
-    report.markdown += (
-        "\n## Mutual information between value state and utterance\n\n"
-        f"I(S;Y) = H(Y) − H(Y|S), estimated by cross-scoring samples under each state's prompt: "
-        f"mean {_number(summary.mean)} [{_number(summary.low)}, {_number(summary.high)}] "
-        f"over {summary.n} estimates.\n"
+    estimate = mean_interval(_per_episode(episodes, values), label="I(S;Y)", unit=_UNIT, seed=seed)
+    report.statistics["mutual_information"] = estimate.to_dict()
+    own_error = ""
+    if "standard_error" in information.column_names:
+        errors = _column(information, "standard_error").astype(np.float64)
+        own_error = (
+            f" Each estimate's own standard error (mean {number(float(np.nanmean(errors)))}) "
+            "is part of the spread between episodes, so the interval over episodes carries it."
+        )
+    report.sections.append(
+        (
+            "Mutual information between value state and utterance",
+            "I(S;Y) = H(Y) − H(Y|S), estimated by cross-scoring samples under each state's "
+            f"prompt, averaged per episode.{own_error}\n\n"
+            + estimate_table([estimate], label="quantity"),
+        )
     )
 
 
@@ -155,42 +230,46 @@ def _episode_returns(steps: pa.Table) -> tuple[list[str], list[str], np.ndarray,
 
 def _returns_section(steps: pa.Table, figure_dir: Path, report: Report, seed: int) -> None:
     agents, kinds, episodes, totals = _episode_returns(steps)
-    summaries = [
-        mean_interval(totals[np.array(kinds) == kind], group=kind, seed=seed)
+    kind_array = np.array(kinds)
+    # Agents of one episode act on one another: their mean return is the episode's number.
+    estimates = [
+        mean_interval(
+            [
+                totals[(episodes == e) & (kind_array == kind)].mean()
+                for e in np.unique(episodes[kind_array == kind])
+            ],
+            label=kind,
+            unit=_UNIT,
+            seed=seed,
+        )
         for kind in dict.fromkeys(kinds)
     ]
-    report.statistics["returns_by_kind"] = {s.group: s.to_dict() for s in summaries}
+    report.statistics["returns_by_kind"] = {e.label: e.to_dict() for e in estimates}
     report.figures.append(
         plot_group_means(
-            summaries, figure_dir / "returns_by_kind.png", value_label="episode return"
+            estimates, figure_dir / "returns_by_kind.png", value_label="episode return"
         )
     )
-    rows = "\n".join(
-        f"| {s.group} | {_number(s.mean)} | [{_number(s.low)}, {_number(s.high)}] | {s.n} |"
-        for s in summaries
-    )
-    report.markdown += (
-        "\n## Returns per agent kind\n\n"
-        "Summed reward (utility gain) per agent and episode; mean with bootstrap 95% interval.\n\n"
-        "| kind | mean return | 95% interval | agent-episodes |\n|---|---|---|---|\n" + rows + "\n"
+    body = (
+        "Summed reward (utility gain) per agent and episode, averaged over the kind's agents "
+        "in each episode.\n\n" + estimate_table(estimates, label="kind")
     )
     if len(set(agents)) > 1:
-        _inequality(agents, episodes, totals, report)
-
-
-def _inequality(
-    agents: list[str], episodes: np.ndarray, totals: np.ndarray, report: Report
-) -> None:
-    per_episode = [
-        gini(np.clip(totals[episodes == episode], 0.0, None)) for episode in np.unique(episodes)
-    ]
-    summary: GroupSummary = mean_interval(per_episode, group="gini")
-    report.statistics["gini_of_returns"] = summary.to_dict()
-    report.markdown += (
-        f"\nInequality: Gini of the agents' episode returns (negative returns as 0) is "
-        f"{_number(summary.mean)} [{_number(summary.low)}, {_number(summary.high)}] "
-        f"over {summary.n} episodes ({len(set(agents))} agents).\n"
-    )
+        inequality = mean_interval(
+            [
+                gini(np.clip(totals[episodes == episode], 0.0, None))
+                for episode in np.unique(episodes)
+            ],
+            label="Gini of returns",
+            unit=_UNIT,
+            seed=seed,
+        )
+        report.statistics["gini_of_returns"] = inequality.to_dict()
+        body += (
+            f"\nInequality: Gini of the {len(set(agents))} agents' episode returns (negative "
+            "returns as 0), one per episode.\n\n" + estimate_table([inequality], label="quantity")
+        )
+    report.sections.append(("Returns per agent kind", body))
 
 
 def _mean_by_step(
@@ -224,17 +303,20 @@ def _trajectory_section(steps: pa.Table, figure_dir: Path, report: Report) -> No
     }
     report.statistics["final_state"] = final
     rows = "\n".join(
-        f"| {agent} | {_number(final['mood'][agent], 2)} | {_number(final['stress'][agent], 2)} |"
+        f"| {agent} | {number(final['mood'][agent], 2)} | {number(final['stress'][agent], 2)} |"
         for agent in final["mood"]
     )
-    report.markdown += (
-        "\n## Value state over time\n\n"
-        "Mood and stress per agent, mean over episodes; at the last step:\n\n"
-        "| agent | mood | stress |\n|---|---|---|\n" + rows + "\n"
+    report.sections.append(
+        (
+            "Value state over time",
+            "Mood and stress per agent, mean over episodes; at the last step:\n\n"
+            "| agent | mood | stress |\n|---|---|---|\n" + rows + "\n",
+        )
     )
 
 
-def _env_section(steps: pa.Table, figure_dir: Path, report: Report) -> None:
+def _env_section(steps: pa.Table, figure_dir: Path, report: Report, seed: int) -> None:
+    episodes = _column(steps, "episode")
     for column in _RESOURCE_COLUMNS:
         if column in steps.column_names:
             step_axis, means, lows, highs = _mean_by_step(steps, column)
@@ -250,31 +332,40 @@ def _env_section(steps: pa.Table, figure_dir: Path, report: Report) -> None:
                 )
             )
             report.statistics[name] = {"mean": float(np.nanmean(means)), "final": float(means[-1])}
-            report.markdown += (
-                f"\n## {name.capitalize()} over time\n\nMean {_number(float(np.nanmean(means)))}, "
-                f"at the last step {_number(float(means[-1]))} (band: min–max over episodes).\n"
+            report.sections.append(
+                (
+                    f"{name.capitalize()} over time",
+                    f"Mean {number(float(np.nanmean(means)))}, at the last step "
+                    f"{number(float(means[-1]))} (band: min–max over episodes, not an "
+                    "interval).\n",
+                )
             )
+    estimates = []
     if _GINI_COLUMN in steps.column_names:
-        episodes, step = _column(steps, "episode"), _column(steps, "step")
+        step = _column(steps, "step")
         values = _column(steps, _GINI_COLUMN).astype(np.float64)
         final = [
             values[(episodes == e) & (step == step[episodes == e].max())][0]
             for e in np.unique(episodes)
         ]
-        summary = mean_interval(final, group="gini")
-        report.statistics["gini_of_harvest"] = summary.to_dict()
-        report.markdown += (
-            f"\nInequality reported by the env (Gini at the end of an episode): "
-            f"{_number(summary.mean)} [{_number(summary.low)}, {_number(summary.high)}] over "
-            f"{summary.n} episodes.\n"
-        )
+        estimates.append(mean_interval(final, label="Gini at episode end", unit=_UNIT, seed=seed))
+        report.statistics["gini_of_harvest"] = estimates[-1].to_dict()
     if _COOPERATION_COLUMN in steps.column_names:
         values = _column(steps, _COOPERATION_COLUMN).astype(np.float64)
-        summary = mean_interval(values, group="cooperation")
-        report.statistics["cooperation"] = summary.to_dict()
-        report.markdown += (
-            f"\nCooperation (share of cooperative acts): {_number(summary.mean)} "
-            f"[{_number(summary.low)}, {_number(summary.high)}].\n"
+        estimates.append(
+            mean_interval(
+                _per_episode(episodes, values), label="cooperation", unit=_UNIT, seed=seed
+            )
+        )
+        report.statistics["cooperation"] = estimates[-1].to_dict()
+    if estimates:
+        report.sections.append(
+            (
+                "Inequality and cooperation reported by the env",
+                "The env's Gini of consumption at the end of each episode, and its share of "
+                "cooperative acts averaged per episode.\n\n"
+                + estimate_table(estimates, label="quantity"),
+            )
         )
 
 
@@ -283,10 +374,10 @@ def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
 
     Args:
         run_dir: A run folder with at least one finished episode.
-        seed: Seed of the bootstrap resampling.
+        seed: Seed of the bootstrap over units (used where a run has many episodes).
 
     Returns:
-        The report (not yet written as Markdown; see :func:`write_report`).
+        The report (not yet written; see :func:`write_report`).
 
     Raises:
         FileNotFoundError: When the folder holds no finished episode.
@@ -299,36 +390,32 @@ def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
             f"{folder.records_dir}; is this a run folder?"
         )
     steps = folder.read("steps")
-    report = Report()
-    title = folder.root.name
-    lines = []
+    report = Report(title=f"Run report: {folder.root.name}")
     if folder.is_complete:
         summary = folder.read_summary()
-        title = summary.get("scenario", title)
+        report.title = f"Run report: {summary.get('scenario', folder.root.name)}"
         if summary.get("description"):
-            lines.append(str(summary["description"]).strip())
+            report.opening.append(str(summary["description"]).strip())
         kinds = ", ".join(f"{agent['id']} ({agent['kind']})" for agent in summary["agents"])
-        lines.append(f"Env `{summary['env']}`; agents: {kinds}; seed {summary['seed']}.")
+        report.opening.append(f"Env `{summary['env']}`; agents: {kinds}; seed {summary['seed']}.")
         status = "finished"
     else:
         status = "did not finish (partial report over the finished episodes)"
-    lines.append(
+    report.opening.append(
         f"Run folder `{folder.root}`: {len(episodes)} episode(s), {steps.num_rows} "
-        f"agent-steps; the run {status}."
+        f"agent-steps; the run {status}. Every interval is a 95% interval over independent "
+        "units (named beside it), never over rows that share an episode."
     )
-    report.markdown = f"# Run report: {title}\n\n" + "\n\n".join(lines) + "\n"
     report.statistics["episodes"] = len(episodes)
     report.statistics["complete"] = folder.is_complete
     figure_dir = folder.report_dir
-    _entropy_section(folder.read("utterances"), figure_dir, report, seed)
-    _information_section(folder.read("information"), report)
+    primary = declared_primary(folder.scenario_file)
+    _entropy_section(folder.read("utterances"), figure_dir, report, primary, seed)
+    _information_section(folder.read("information"), report, seed)
     if steps.num_rows:
         _returns_section(steps, figure_dir, report, seed)
         _trajectory_section(steps, figure_dir, report)
-        _env_section(steps, figure_dir, report)
-    report.markdown += "\n## Figures\n\n" + "".join(
-        f"![{path.stem.replace('_', ' ')}]({path.name})\n\n" for path in report.figures
-    )
+        _env_section(steps, figure_dir, report, seed)
     return report
 
 
@@ -337,14 +424,10 @@ def write_report(run_dir: str | Path, *, seed: int = 0) -> Path:
 
     Args:
         run_dir: A run folder.
-        seed: Seed of the bootstrap resampling.
+        seed: Seed of the bootstrap over units.
 
     Returns:
         The path of ``report.md``.
     """
     folder = RunFolder(Path(run_dir))
-    report = build_report(folder.root, seed=seed)
-    write_json_atomic(report.statistics, folder.report_dir / "statistics.json")
-    markdown_path = folder.report_dir / "report.md"
-    write_bytes_atomic(report.markdown.encode("utf-8"), markdown_path)
-    return markdown_path
+    return build_report(folder.root, seed=seed).write(folder.report_dir)

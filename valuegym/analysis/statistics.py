@@ -1,32 +1,232 @@
-"""Statistics over recorded runs: fitted slopes with bootstrap intervals, returns, inequality.
+"""Intervals at the unit of replication: the one place the reports compute an interval.
 
-Every estimate that involves resampling takes a seed, so a report is reproducible.
+Rows that share a unit (utterances of one episode, cells of one seed) are not independent, so
+no interval here resamples rows. Each analysis first reduces its rows to one number per
+independent unit (an episode's within-agent slope, a seed's slope across sweep levels, an
+episode's mean return) and only then forms an interval over those numbers:
+
+- fewer than :data:`BCA_MIN_UNITS` units: the t interval (exact when unit summaries are normal,
+  which averages over many rows nearly are);
+- more: the BCa bootstrap over units (Efron 1987), which also follows skewed summaries;
+- fewer than :data:`FEW_UNITS`: the interval is still given, and the report says it is too
+  wide to tell a finding from noise.
+
+Several contrasts are a family: :func:`holm` adjusts their p-values (Holm 1979).
 
 Example:
-    >>> import numpy as np
-    >>> x = np.linspace(0.0, 1.0, 50)
-    >>> fit = fit_slope(x, 2.0 * x + 1.0, seed=0)
-    >>> round(fit.slope, 6), round(fit.intercept, 6)
-    (2.0, 1.0)
+    >>> estimate = mean_interval([1.0, 2.0, 3.0], label="x", unit="episodes")
+    >>> round(estimate.value, 3), round(estimate.low, 3), round(estimate.high, 3)
+    (2.0, -0.484, 4.484)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
+from scipy import special, stats
+
+from valuegym.numeric import gini
 
 __all__ = [
-    "GroupSummary",
-    "SlopeFit",
-    "fit_slope",
+    "BCA_MIN_UNITS",
+    "FEW_UNITS",
+    "Estimate",
     "gini",
+    "holm",
     "mean_interval",
     "ols_slope",
+    "unit_slopes",
 ]
+
+#: Below this many units an interval is reported as too few to mean much.
+FEW_UNITS: Final = 5
+#: From this many units on, the BCa bootstrap over units replaces the t interval.
+BCA_MIN_UNITS: Final = 20
+_RESAMPLES: Final = 4000
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A number with its interval over the independent units it was computed from.
+
+    Attributes:
+        label: What was estimated (a measure, a contrast, a group).
+        value: The estimate (a mean of per-unit numbers, or a model coefficient).
+        low: Lower end of the interval (``nan`` without one).
+        high: Upper end of the interval.
+        p_value: Two-sided p-value of "the true value is 0", from the same method.
+        n_units: Independent units behind the interval.
+        unit: Plural name of the unit (``"episodes"``, ``"seeds"``).
+        method: How the interval was formed (``"t"``, ``"BCa bootstrap"``, ...).
+        confidence: Nominal coverage of the interval.
+    """
+
+    label: str
+    value: float
+    low: float
+    high: float
+    p_value: float
+    n_units: int
+    unit: str
+    method: str
+    confidence: float = 0.95
+
+    @property
+    def excludes_zero(self) -> bool:
+        """Whether the interval lies entirely on one side of zero."""
+        return bool(self.low > 0 or self.high < 0)
+
+    @property
+    def few_units(self) -> bool:
+        """Whether there are too few units for the interval to separate a finding from noise."""
+        return self.n_units < FEW_UNITS
+
+    @property
+    def basis(self) -> str:
+        """The method and units, as printed beside the interval (e.g. "t over 2 episodes")."""
+        return f"{self.method} over {self.n_units} {self.unit}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The numbers as plain data for ``statistics.json``."""
+        return {
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "p_value": self.p_value,
+            "n_units": self.n_units,
+            "unit": self.unit,
+            "method": self.method,
+            "confidence": self.confidence,
+        }
+
+
+def mean_interval(
+    values: Sequence[float] | np.ndarray,
+    *,
+    label: str,
+    unit: str,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """Mean of one number per independent unit, with its interval and p-value.
+
+    Args:
+        values: One number per unit (non-finite ones are dropped).
+        label: What the numbers are.
+        unit: Plural name of the units.
+        confidence: Nominal coverage, in (0, 1).
+        seed: Seed of the bootstrap (used from :data:`BCA_MIN_UNITS` units on).
+
+    Returns:
+        The estimate; with fewer than two units its interval and p-value are ``nan``.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: must be in (0, 1) (got {confidence})")
+    data = np.asarray(values, dtype=np.float64)
+    data = data[np.isfinite(data)]
+    n = int(data.size)
+    mean = float(data.mean()) if n else math.nan
+    if n < 2:
+        return Estimate(label, mean, math.nan, math.nan, math.nan, n, unit, "none", confidence)
+    if np.ptp(data) <= 1e-12 * max(1.0, abs(mean)):
+        # Every unit agrees: no spread to form an interval from, and none needed.
+        p_value = 1.0 if mean == 0 else 0.0
+        return Estimate(label, mean, mean, mean, p_value, n, unit, "no spread", confidence)
+    if n < BCA_MIN_UNITS:
+        return _t_interval(data, label, unit, confidence)
+    return _bca_interval(data, label, unit, confidence, np.random.default_rng(seed))
+
+
+def _t_interval(data: np.ndarray, label: str, unit: str, confidence: float) -> Estimate:
+    n = data.size
+    mean = float(data.mean())
+    standard_error = float(data.std(ddof=1)) / math.sqrt(n)
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * standard_error
+    p_value = float(2 * stats.t.sf(abs(mean) / standard_error, n - 1))
+    return Estimate(label, mean, mean - half, mean + half, p_value, n, unit, "t", confidence)
+
+
+def _bca_interval(
+    data: np.ndarray, label: str, unit: str, confidence: float, rng: np.random.Generator
+) -> Estimate:
+    n = data.size
+    mean = float(data.mean())
+    boot = data[rng.integers(0, n, size=(_RESAMPLES, n))].mean(axis=1)
+    edge = 1.0 / (2 * _RESAMPLES)
+    below = float(np.mean(boot < mean) + 0.5 * np.mean(boot == mean))
+    bias = float(special.ndtri(np.clip(below, edge, 1 - edge)))
+    jackknife = (data.sum() - data) / (n - 1)
+    deviation = jackknife.mean() - jackknife
+    acceleration = float(np.sum(deviation**3) / (6 * np.sum(deviation**2) ** 1.5))
+
+    def level(z: float) -> float:
+        return float(special.ndtr(bias + (bias + z) / (1 - acceleration * (bias + z))))
+
+    tail = float(special.ndtri((1 - confidence) / 2))
+    low, high = np.quantile(boot, [level(tail), level(-tail)])
+    # The p-value inverts the same interval: the level at which one of its ends reaches 0.
+    at_zero = float(special.ndtri(np.clip(np.mean(boot <= 0), edge, 1 - edge))) - bias
+    z_zero = at_zero / (1 + acceleration * at_zero) - bias
+    p_value = float(2 * min(special.ndtr(z_zero), 1 - special.ndtr(z_zero)))
+    return Estimate(
+        label, mean, float(low), float(high), p_value, n, unit, "BCa bootstrap", confidence
+    )
+
+
+def unit_slopes(
+    predictors: Mapping[str, np.ndarray],
+    response: np.ndarray,
+    units: np.ndarray,
+    *,
+    within: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Least-squares coefficients fitted separately in each unit, one row per unit.
+
+    With ``within`` (e.g. the agent of each row), each group's own mean is removed inside
+    the unit first, so a coefficient is learnt from changes within a group only and a
+    group's fixed character (a persona) cannot pose as an effect of the predictors.
+
+    Args:
+        predictors: Name -> predictor per row, all shaped like ``response``.
+        response: The measure per row.
+        units: The independent unit of each row (e.g. the episode).
+        within: Optional group of each row whose mean is removed inside each unit.
+
+    Returns:
+        Name -> coefficient per unit (in order of first appearance); ``nan`` in a unit where
+        the predictors do not vary independently or too few rows remain.
+    """
+    names = list(predictors)
+    design = np.column_stack([np.asarray(predictors[n], dtype=np.float64) for n in names])
+    y = np.asarray(response, dtype=np.float64)
+    groups = (
+        np.zeros(y.size, dtype=np.int64)
+        if within is None
+        else np.unique(within, return_inverse=True)[1]
+    )
+    finite = np.isfinite(y) & np.all(np.isfinite(design), axis=1)
+    unit_ids = list(dict.fromkeys(np.asarray(units)[finite].tolist()))
+    coefficients = np.full((len(unit_ids), len(names)), math.nan)
+    for row, unit_id in enumerate(unit_ids):
+        chosen = finite & (np.asarray(units) == unit_id)
+        x_unit, y_unit, g_unit = design[chosen], y[chosen], groups[chosen]
+        counts = np.bincount(g_unit)
+        present = counts > 0
+        x_means = np.stack([np.bincount(g_unit, x_unit[:, j]) for j in range(len(names))], 1)
+        y_means = np.bincount(g_unit, y_unit)
+        x_means[present] /= counts[present, None]
+        y_means[present] /= counts[present]
+        x_centred, y_centred = x_unit - x_means[g_unit], y_unit - y_means[g_unit]
+        degrees = y_unit.size - int(present.sum()) - len(names)
+        scale = max(1.0, float(np.abs(x_centred).max(initial=0.0)))
+        if degrees < 0 or np.linalg.matrix_rank(x_centred, tol=1e-9 * scale) < len(names):
+            continue
+        coefficients[row] = np.linalg.lstsq(x_centred, y_centred, rcond=None)[0]
+    return {name: coefficients[:, j] for j, name in enumerate(names)}
 
 
 def ols_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -55,174 +255,22 @@ def ols_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return slope, float(y.mean() - slope * x.mean())
 
 
-@dataclass(frozen=True)
-class SlopeFit:
-    """A fitted line with a bootstrap confidence interval for its slope.
-
-    Attributes:
-        slope: OLS slope.
-        intercept: OLS intercept.
-        low: Lower end of the percentile bootstrap interval for the slope.
-        high: Upper end of the interval.
-        confidence: Coverage of the interval, e.g. 0.95.
-        r_squared: Fraction of the variance of y the line explains.
-        n: Number of (x, y) pairs used (non-finite pairs are dropped).
-        n_resamples: Bootstrap resamples drawn.
-    """
-
-    slope: float
-    intercept: float
-    low: float
-    high: float
-    confidence: float
-    r_squared: float
-    n: int
-    n_resamples: int
-
-    @property
-    def excludes_zero(self) -> bool:
-        """Whether the interval lies entirely on one side of zero."""
-        return bool(self.low > 0 or self.high < 0)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fit as a plain dict."""
-        return {
-            "slope": self.slope,
-            "intercept": self.intercept,
-            "low": self.low,
-            "high": self.high,
-            "confidence": self.confidence,
-            "r_squared": self.r_squared,
-            "n": self.n,
-            "n_resamples": self.n_resamples,
-        }
-
-
-def fit_slope(
-    x: Sequence[float] | np.ndarray,
-    y: Sequence[float] | np.ndarray,
-    *,
-    n_resamples: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> SlopeFit:
-    """OLS slope of ``y`` on ``x`` with a percentile bootstrap interval (pairs resampled).
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (``nan`` ones stay ``nan``).
 
     Args:
-        x: Predictor values (e.g. stress).
-        y: Response values (e.g. mean token entropy of an utterance).
-        n_resamples: Bootstrap resamples.
-        confidence: Coverage of the interval, in (0, 1).
-        seed: Seed of the resampling.
+        p_values: One p-value per contrast of the family.
 
     Returns:
-        The fit; slope and interval are ``nan`` when ``x`` does not vary or fewer than three
-        finite pairs remain.
+        The adjusted p-values, in the given order; rejecting where adjusted ``p <= alpha``
+        keeps the chance of any false rejection in the family at most ``alpha``.
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence: must be in (0, 1) (got {confidence})")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples: must be >= 1 (got {n_resamples})")
-    x_all = np.asarray(x, dtype=np.float64)
-    y_all = np.asarray(y, dtype=np.float64)
-    finite = np.isfinite(x_all) & np.isfinite(y_all)
-    x_used, y_used = x_all[finite], y_all[finite]
-    n = int(x_used.size)
-    slope, intercept = ols_slope(x_used, y_used)
-    if n < 3 or math.isnan(slope):
-        return SlopeFit(slope, intercept, math.nan, math.nan, confidence, math.nan, n, 0)
-    residual = y_used - (intercept + slope * x_used)
-    total = float(np.sum((y_used - y_used.mean()) ** 2))
-    r_squared = 1.0 - float(np.sum(residual**2)) / total if total > 0 else 1.0
-
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n, size=(n_resamples, n))
-    x_boot, y_boot = x_used[picks], y_used[picks]
-    x_centred = x_boot - x_boot.mean(axis=1, keepdims=True)
-    spread = np.einsum("ij,ij->i", x_centred, x_centred)
-    covariance = np.einsum("ij,ij->i", x_centred, y_boot - y_boot.mean(axis=1, keepdims=True))
-    # A resample that happens to repeat one x value has no slope; it is left out.
-    usable = spread > 1e-12
-    boot_slopes = covariance[usable] / spread[usable]
-    tail = (1.0 - confidence) / 2.0
-    low, high = (
-        np.quantile(boot_slopes, [tail, 1.0 - tail]) if boot_slopes.size else (math.nan, math.nan)
-    )
-    return SlopeFit(
-        slope, intercept, float(low), float(high), confidence, r_squared, n, n_resamples
-    )
-
-
-@dataclass(frozen=True)
-class GroupSummary:
-    """Mean of a quantity in one group with a bootstrap interval.
-
-    Attributes:
-        group: The group's label (e.g. an agent kind).
-        mean: Sample mean.
-        low: Lower end of the percentile bootstrap interval of the mean.
-        high: Upper end of the interval.
-        n: Number of observations.
-    """
-
-    group: str
-    mean: float
-    low: float
-    high: float
-    n: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """The numbers as plain data (``mean``, ``low``, ``high``, ``n``) for statistics JSON."""
-        return {"mean": self.mean, "low": self.low, "high": self.high, "n": self.n}
-
-
-def mean_interval(
-    values: Sequence[float] | np.ndarray,
-    *,
-    group: str = "",
-    n_resamples: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> GroupSummary:
-    """Mean with a percentile bootstrap interval.
-
-    Args:
-        values: Observations (non-finite ones are dropped).
-        group: Label carried into the result.
-        n_resamples: Bootstrap resamples.
-        confidence: Coverage of the interval, in (0, 1).
-        seed: Seed of the resampling.
-
-    Returns:
-        The summary; with one observation the interval is that value, with none all ``nan``.
-    """
-    data = np.asarray(values, dtype=np.float64)
-    data = data[np.isfinite(data)]
-    if data.size == 0:
-        return GroupSummary(group, math.nan, math.nan, math.nan, 0)
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, data.size, size=(n_resamples, data.size))].mean(axis=1)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
-    return GroupSummary(group, float(data.mean()), float(low), float(high), int(data.size))
-
-
-def gini(values: Sequence[float] | np.ndarray) -> float:
-    """Gini coefficient of non-negative amounts: 0 when equal, ``1 - 1/n`` when one has all.
-
-    Args:
-        values: Amounts per member (e.g. food harvested per agent); must be >= 0.
-
-    Returns:
-        The coefficient; ``0`` when every amount is 0, ``nan`` for no members.
-    """
-    data = np.sort(np.asarray(values, dtype=np.float64))
-    if data.size == 0:
-        return math.nan
-    if np.any(data < 0) or not np.all(np.isfinite(data)):
-        raise ValueError("values: Gini needs finite, non-negative amounts")
-    total = float(data.sum())
-    if total == 0:
-        return 0.0
-    ranks = np.arange(1, data.size + 1)
-    return float((2.0 * np.dot(ranks, data)) / (data.size * total) - (data.size + 1) / data.size)
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(p.size, math.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (order.size - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted.tolist()

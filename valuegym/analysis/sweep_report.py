@@ -1,33 +1,36 @@
 """The report of a sweep: each measure against each swept parameter, with intervals over seeds.
 
 Every finished cell of a sweep folder (see :mod:`valuegym.scenarios.sweeps`) is reduced to one
-number per measure (the mean over its episodes, agents and steps, or utterances); cells are then
-grouped by the value of each swept parameter, and each group's mean gets a percentile bootstrap
-95% interval over its cells (the seeds, and the other parameters' values when the grid has
-several). The result is a Markdown table, ``statistics.json`` and one PNG per measure.
+number per measure (the mean over its episodes, agents and steps, or utterances). The seeds are
+the independent units: a seed's cells share its random numbers, and the other swept parameters'
+cells are averaged within each seed first. Per parameter value the report gives the mean over
+seeds with a t interval (BCa from 20 seeds on); per numeric parameter, the slope of the measure
+across its values, fitted for each seed and averaged with an interval over seeds. The slopes
+form one family (the scenario's declared primary contrasts first), Holm-corrected. The result
+is a Markdown report, ``statistics.json`` and one PNG per measure and parameter, each showing
+the intervals the text prints.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
 
-from valuegym.analysis.statistics import GroupSummary, mean_interval
-from valuegym.records import RunFolder, write_bytes_atomic, write_json_atomic
+from valuegym.analysis.document import (
+    Report,
+    contrast_table,
+    declared_primary,
+    estimate_table,
+    order_contrasts,
+)
+from valuegym.analysis.statistics import Estimate, mean_interval, unit_slopes
+from valuegym.records import RunFolder
 
-__all__ = [
-    "SweepReport",
-    "build_sweep_report",
-    "cell_measures",
-    "is_sweep_folder",
-    "write_sweep_report",
-]
+__all__ = ["build_sweep_report", "cell_measures", "is_sweep_folder", "write_sweep_report"]
 
 #: Measures taken from a cell's records: name -> (record kind, column, label).
 MEASURES: Final = {
@@ -42,6 +45,10 @@ MEASURES: Final = {
     "semantic_entropy": ("utterances", "semantic_entropy", "semantic entropy"),
     "mutual_information": ("information", "mutual_information", "I(state; utterance)"),
 }
+
+
+#: The one "parameter" of a sweep of seeds only.
+_NO_GRID: Final = "seeds only"
 
 
 def is_sweep_folder(folder: str | Path) -> bool:
@@ -79,35 +86,84 @@ def cell_measures(run_dir: Path) -> dict[str, float]:
     return result
 
 
-@dataclass
-class SweepReport:
-    """The numbers and figures of a sweep report.
-
-    Attributes:
-        statistics: JSON-able numbers: per cell, and per parameter and measure.
-        markdown: The report text.
-        figures: The PNG files written.
-    """
-
-    statistics: dict[str, Any] = field(default_factory=dict)
-    markdown: str = ""
-    figures: list[Path] = field(default_factory=list)
-
-
 def _label(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _number(value: float) -> str:
-    return "–" if not math.isfinite(value) else f"{value:.3f}"
+def _hashable(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else value
 
 
-def build_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> SweepReport:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _value_of(cell: dict[str, Any], parameter: str) -> Any:
+    """The cell's value of ``parameter``; a sweep without a grid has one value, ``"all"``."""
+    return _hashable(cell["overrides"].get(parameter, "all"))
+
+
+def _per_seed(
+    plan_cells: list[dict[str, Any]],
+    per_cell: dict[str, dict[str, float]],
+    measure: str,
+    parameter: str,
+) -> tuple[list[Any], np.ndarray]:
+    """The parameter's values, and the measure per (value, seed), other parameters averaged.
+
+    Args:
+        plan_cells: Every cell of the plan (fixes the order of values and seeds).
+        per_cell: Cell id -> measures, for the finished cells only.
+        measure: The measure.
+        parameter: The swept parameter.
+
+    Returns:
+        The values in plan order and an array ``(values, seeds)``, ``nan`` where no cell ran.
+    """
+    values = list(dict.fromkeys(_value_of(cell, parameter) for cell in plan_cells))
+    seeds = list(dict.fromkeys(cell["seed"] for cell in plan_cells))
+    sums = np.zeros((len(values), len(seeds)))
+    counts = np.zeros((len(values), len(seeds)))
+    for cell in plan_cells:
+        measured = per_cell.get(cell["cell"], {})
+        if measure in measured:
+            row, column = values.index(_value_of(cell, parameter)), seeds.index(cell["seed"])
+            sums[row, column] += measured[measure]
+            counts[row, column] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return values, sums / counts
+
+
+def _against(
+    parameter: str,
+    plan_cells: list[dict[str, Any]],
+    per_cell: dict[str, dict[str, float]],
+    measure: str,
+    seed: int,
+) -> tuple[list[Any], list[Estimate], Estimate | None]:
+    """Level means over seeds and, for a numeric parameter, the slope across levels."""
+    values, grid = _per_seed(plan_cells, per_cell, measure, parameter)
+    levels = [
+        mean_interval(row, label=f"{measure} at {_label(value)}", unit="seeds", seed=seed)
+        for value, row in zip(values, grid, strict=True)
+    ]
+    if len(values) < 2 or not all(_is_number(value) for value in values):
+        return values, levels, None
+    per_seed = unit_slopes(
+        {parameter: np.repeat(np.asarray(values, dtype=np.float64), grid.shape[1])},
+        grid.ravel(),
+        np.tile(np.arange(grid.shape[1]), len(values)),
+    )[parameter]
+    slope = mean_interval(per_seed, label=f"{measure}~{parameter}", unit="seeds", seed=seed)
+    return values, levels, slope
+
+
+def build_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Report:
     """Aggregate a sweep's finished cells and draw the figures into ``<sweep>/report/``.
 
     Args:
         sweep_dir: A sweep folder.
-        seed: Seed of the bootstrap resampling.
+        seed: Seed of the bootstrap over units (used from 20 seeds on).
 
     Returns:
         The report.
@@ -121,84 +177,80 @@ def build_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> SweepReport:
     if not is_sweep_folder(folder):
         raise FileNotFoundError(f"{folder}: no plan.json; is this a sweep folder?")
     plan = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
-    cells = [cell for cell in plan["cells"] if (folder / "cells" / cell["cell"]).is_dir()]
-    if not cells:
+    plan_cells = plan["cells"]
+    finished = [cell for cell in plan_cells if (folder / "cells" / cell["cell"]).is_dir()]
+    if not finished:
         raise FileNotFoundError(f"{folder}: no finished cell yet")
-    per_cell = {cell["cell"]: cell_measures(folder / "cells" / cell["cell"]) for cell in cells}
-    parameters = list(plan["cells"][0]["overrides"]) or ["seed"]
-    report = SweepReport()
+    per_cell = {cell["cell"]: cell_measures(folder / "cells" / cell["cell"]) for cell in finished}
+    parameters = list(plan_cells[0]["overrides"]) or [_NO_GRID]
+    report = Report(title=f"Sweep report: {plan['scenario']}")
+    report.opening.append(
+        f"Sweep folder `{folder}`: {len(finished)} of {len(plan_cells)} cells finished. Each "
+        "cell is reduced to its mean. The seeds are the independent units (a seed's cells "
+        "share its random numbers): at each parameter value the other parameters' cells are "
+        "averaged within each seed, and the 95% interval is over those seed means. For a "
+        "numeric parameter, the slope across its values is fitted for each seed and the "
+        "interval is over the seeds' slopes."
+    )
     report.statistics["cells"] = {
         cell["cell"]: {
             "overrides": cell["overrides"],
             "seed": cell["seed"],
             "measures": per_cell[cell["cell"]],
         }
-        for cell in cells
+        for cell in finished
     }
-    report.markdown = (
-        f"# Sweep report: {plan['scenario']}\n\n"
-        f"Sweep folder `{folder}`: {len(cells)} of {len(plan['cells'])} cells finished. Each "
-        "cell is reduced to its mean; groups are cells sharing a parameter value, with a "
-        "percentile bootstrap 95% interval of the mean over the group's cells (seeds).\n"
-    )
     measures = [name for name in MEASURES if any(name in m for m in per_cell.values())]
-    by_parameter: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    by_parameter: dict[str, dict[str, Any]] = {}
+    slopes: dict[str, Estimate] = {}
     for parameter in parameters:
-        values = list(
-            dict.fromkeys(
-                cell["seed"] if parameter == "seed" else _hashable(cell["overrides"][parameter])
-                for cell in plan["cells"]
-            )
-        )
-        rows = []
         by_parameter[parameter] = {}
+        rows: list[Estimate] = []
         for measure in measures:
-            summaries: list[GroupSummary] = []
-            for value in values:
-                data = [
-                    per_cell[cell["cell"]][measure]
-                    for cell in cells
-                    if measure in per_cell[cell["cell"]]
-                    and (
-                        cell["seed"]
-                        if parameter == "seed"
-                        else _hashable(cell["overrides"][parameter])
-                    )
-                    == value
-                ]
-                summary = mean_interval(data, group=_label(value), seed=seed)
-                summaries.append(summary)
-                rows.append(
-                    f"| {measure} | {_label(value)} | {_number(summary.mean)} | "
-                    f"[{_number(summary.low)}, {_number(summary.high)}] | {summary.n} |"
-                )
-            by_parameter[parameter][measure] = [
-                {"value": value, **s.to_dict()} for value, s in zip(values, summaries, strict=True)
-            ]
+            values, levels, slope = _against(parameter, plan_cells, per_cell, measure, seed)
+            by_parameter[parameter][measure] = {
+                "levels": [
+                    {"level": value, **level.to_dict()}
+                    for value, level in zip(values, levels, strict=True)
+                ],
+                "slope": None if slope is None else slope.to_dict(),
+            }
+            if slope is not None:
+                slopes[slope.label] = slope
+            rows.extend(levels)
             report.figures.append(
                 plot_parameter_effect(
                     values,
-                    summaries,
+                    levels,
                     folder / "report" / f"{measure}_vs_{parameter.replace('.', '_')}.png",
                     parameter_label=parameter,
                     value_label=MEASURES[measure][2],
+                    slope=slope,
                 )
             )
-        report.markdown += (
-            f"\n## Against `{parameter}`\n\n"
-            "| measure | value | mean | 95% interval | cells |\n|---|---|---|---|---|\n"
-            + "\n".join(rows)
-            + "\n"
-        )
+        heading = "Over all cells" if parameter == _NO_GRID else f"Against `{parameter}`"
+        report.sections.append((heading, estimate_table(rows, label="measure at value")))
     report.statistics["by_parameter"] = by_parameter
-    report.markdown += "\n## Figures\n\n" + "".join(
-        f"![{path.stem.replace('_', ' ')}]({path.name})\n\n" for path in report.figures
-    )
+    if slopes:
+        aliases = {
+            f"{column}~{parameter}": f"{name}~{parameter}"
+            for name, (_, column, _) in MEASURES.items()
+            for parameter in parameters
+        }
+        contrasts = order_contrasts(
+            slopes, declared_primary(folder / "scenario.yaml"), aliases=aliases
+        )
+        report.statistics["trends"] = {c.name: c.to_dict() for c in contrasts}
+        report.sections.insert(
+            0,
+            (
+                "Trends across levels",
+                "Slope of each measure per unit of each numeric swept parameter, fitted for "
+                "each seed over the parameter's values, with the interval over seeds.\n\n"
+                + contrast_table(contrasts),
+            ),
+        )
     return report
-
-
-def _hashable(value: Any) -> Any:
-    return json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else value
 
 
 def write_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Path:
@@ -206,14 +258,10 @@ def write_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Path:
 
     Args:
         sweep_dir: A sweep folder.
-        seed: Seed of the bootstrap resampling.
+        seed: Seed of the bootstrap over units.
 
     Returns:
         The path of ``report.md``.
     """
     folder = Path(sweep_dir)
-    report = build_sweep_report(folder, seed=seed)
-    write_json_atomic(report.statistics, folder / "report" / "statistics.json")
-    path = folder / "report" / "report.md"
-    write_bytes_atomic(report.markdown.encode("utf-8"), path)
-    return path
+    return build_sweep_report(folder, seed=seed).write(folder / "report")

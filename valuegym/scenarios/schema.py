@@ -19,6 +19,7 @@ steps, what to measure, where the run folder goes, and optionally a sweep::
     episodes: 2
     max_steps: 20
     measure: {semantic_entropy: {samples: 4}}
+    analysis: {primary: [mean_token_entropy~stress]}
     sweep:
       grid: {agents.0.affect.stress_baseline: [0.0, 0.5, 1.0]}
       seeds: 3
@@ -46,6 +47,7 @@ __all__ = [
     "AGENT_KINDS",
     "LM_BACKENDS",
     "AgentSpec",
+    "AnalysisSpec",
     "CounterfactualSpec",
     "EnvSpec",
     "FixedStateSpec",
@@ -331,6 +333,30 @@ class MeasureSpec(_Frozen):
     )
 
 
+class AnalysisSpec(_Frozen):
+    """How the report treats the run's contrasts."""
+
+    primary: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Primary contrasts, '<measure>~<variable>' (e.g. mean_token_entropy~stress, or "
+            "token_entropy~agents.0.affect.stress_baseline in a sweep): reported first; the "
+            "rest are Holm-corrected as a family."
+        ),
+    )
+
+    @field_validator("primary")
+    @classmethod
+    def _contrasts_name_a_measure_and_a_variable(cls, primary: list[str]) -> list[str]:
+        for name in primary:
+            if not re.fullmatch(r"[A-Za-z0-9_]+~[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", name):
+                raise _invalid(
+                    f"a contrast is '<measure>~<variable>', e.g. mean_token_entropy~stress "
+                    f"(got {name!r})"
+                )
+        return primary
+
+
 ScalarValue = str | int | float | bool | None
 
 
@@ -393,6 +419,9 @@ class Scenario(_Frozen):
     episodes: int = Field(default=1, ge=1, le=1_000_000)
     max_steps: int = Field(default=100, ge=1, le=1_000_000, description="Steps per episode.")
     measure: MeasureSpec = Field(default_factory=MeasureSpec)
+    analysis: AnalysisSpec | None = Field(
+        default=None, description="Declared primary contrasts of the report."
+    )
     output: str | None = Field(
         default=None,
         min_length=1,
