@@ -3,6 +3,8 @@ control flow (the real model is exercised by test_shipped_scenarios.py)."""
 
 from __future__ import annotations
 
+import math
+import re
 import zlib
 from collections.abc import Sequence
 
@@ -70,3 +72,88 @@ class FakeModel(LanguageModel):
 def fake_model() -> FakeModel:
     """A fresh :class:`FakeModel`."""
     return FakeModel()
+
+
+STATED_WORDS = ("calm", "fine", "ok", "sure", "busy", "tired", "tense", "stressed")
+_STRESS_TEXT = re.compile(r"\(stress (\d+\.\d+)/1\)")
+
+
+def stated_stress(prompt: Prompt) -> float:
+    """The stress a prompt states (``describe_stress``'s number), 0 when it states none."""
+    text = prompt if isinstance(prompt, str) else prompt[0]["content"]
+    match = _STRESS_TEXT.search(text)
+    return float(match.group(1)) if match else 0.0
+
+
+class StatedStressModel(LanguageModel):
+    """A language model whose next-token distribution depends on the stated stress, known exactly.
+
+    Every token is drawn independently from ``softmax(beta * s * z / T)`` over
+    :data:`STATED_WORDS`, with ``s`` the stress the prompt states, ``z`` evenly spaced in
+    ``[-1, 1]`` and ``T`` the sampling temperature; it never ends early. So the entropy of what
+    it says, summed over ``n`` tokens, is exactly ``n * H(softmax(beta * s * z / T))``:
+    :meth:`sequence_entropy` gives the truth a replay must recover. With ``ignores_state``
+    the distribution is the ``s = 0`` one whatever the prompt says.
+    """
+
+    name = "test:stated-stress"
+
+    def __init__(self, beta: float = 3.0, *, ignores_state: bool = False) -> None:
+        self.beta = beta
+        self.ignores_state = ignores_state
+        self.z = np.linspace(-1.0, 1.0, len(STATED_WORDS))
+
+    def logits(self, prompt: Prompt) -> np.ndarray:
+        stress = 0.0 if self.ignores_state else stated_stress(prompt)
+        return self.beta * stress * self.z
+
+    def sequence_entropy(self, stress: float, temperature: float, n_tokens: int) -> float:
+        """The exact sampled-distribution entropy of ``n_tokens`` tokens (nats)."""
+        stress = 0.0 if self.ignores_state else stress
+        scaled = self.beta * stress * self.z / temperature
+        p = np.exp(scaled - scaled.max())
+        p /= p.sum()
+        return float(-n_tokens * np.sum(p * np.log(p)))
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        max_new_tokens: int = 64,
+        temperature: float | Sequence[float] = 1.0,
+        seed=None,
+        stop: Sequence[str] = (),
+    ) -> list[Generation]:
+        from valuegym.lm.sampling import TokenSampler, per_prompt_temperatures
+
+        temperatures = per_prompt_temperatures(temperature, len(prompts))
+        sampler = TokenSampler(temperatures, seed)
+        generations = []
+        for index, prompt in enumerate(prompts):
+            logits = self.logits(prompt)[None, :]
+            draws = [sampler.draw(logits, (index,)) for _ in range(max_new_tokens)]
+            ids = tuple(int(d.token_ids[0]) for d in draws)
+            generations.append(
+                Generation(
+                    text=" ".join(STATED_WORDS[i] for i in ids),
+                    token_ids=ids,
+                    token_entropy=np.array([d.token_entropy[0] for d in draws]),
+                    sampled_entropy=np.array([d.sampled_entropy[0] for d in draws]),
+                    token_logprob=np.array([d.token_logprob[0] for d in draws]),
+                    finish_reason="length",
+                )
+            )
+        return generations
+
+    def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
+        logits = self.logits(prompt)
+        log_p = logits - logits.max()
+        log_p -= np.log(np.exp(log_p).sum())
+        unknown = math.log(1e-3)
+        scores = []
+        for text in continuations:
+            words = text.lower().strip(".").split()
+            scores.append(
+                sum(log_p[STATED_WORDS.index(w)] if w in STATED_WORDS else unknown for w in words)
+            )
+        return np.array(scores)

@@ -18,8 +18,8 @@ report says). Per measure:
 
 Example:
     >>> rows = [
-    ...     {"context_id": c, "cell": cell, "placebo": False, "prompt_stress": s,
-    ...      "prompt_mood": 0.0, "temperature": t, "sample": 0,
+    ...     {"context_id": c, "cell": cell, "placebo": False, "set_stress": s,
+    ...      "set_mood": float("nan"), "set_temperature": t, "sample": 0,
     ...      "sequence_entropy": 1.0 + 2.0 * t + 0.5 * s + 0.1 * i}
     ...     for i, c in enumerate("abcd")
     ...     for cell, (s, t) in enumerate([(0.1, 0.5), (0.1, 1.0), (0.9, 0.5), (0.9, 1.0)])
@@ -113,6 +113,19 @@ def mean_interval_over_units(values: Sequence[float]) -> tuple[float, float, flo
     return mean, mean - half, mean + half
 
 
+#: Stands for "the agent's own" in a cell's settings (a NaN setting in the records).
+_OWN: Final = math.inf
+
+
+def _setting(value: Any) -> float:
+    number = float(value)
+    return _OWN if math.isnan(number) else round(number, 6)
+
+
+def _label(value: float) -> str:
+    return "own" if value == _OWN else f"{value:g}"
+
+
 def _cell_means(
     rows: Iterable[Mapping[str, Any]], measure: str
 ) -> dict[tuple[str, float, float, float], float]:
@@ -126,9 +139,9 @@ def _cell_means(
             continue
         key = (
             str(row["context_id"]),
-            round(float(row["prompt_stress"]), 6),
-            round(float(row["prompt_mood"]), 6),
-            round(float(row["temperature"]), 6),
+            _setting(row["set_stress"]),
+            _setting(row["set_mood"]),
+            _setting(row["set_temperature"]),
         )
         sums[key].append(float(value))
     return {key: float(np.mean(values)) for key, values in sums.items()}
@@ -169,22 +182,26 @@ def channel_contrasts(
     means = _cell_means(rows, measure)
     if not means:
         return []
-    stresses = sorted({key[1] for key in means if math.isfinite(key[1])})
-    moods = sorted({key[2] for key in means if math.isfinite(key[2])})
+    stresses = sorted({key[1] for key in means})
+    moods = sorted({key[2] for key in means})
     temperatures = sorted({key[3] for key in means})
+    # "own" settings sort last (inf) and are not a level to contrast against
+    stress_levels = [level for level in stresses if level != _OWN]
+    mood_levels = [level for level in moods if level != _OWN]
+    temperature_levels = [level for level in temperatures if level != _OWN]
     contrasts: list[Contrast] = []
-    if len(temperatures) >= 2:
-        t_lo, t_hi = temperatures[0], temperatures[-1]
+    if len(temperature_levels) >= 2:
+        t_lo, t_hi = temperature_levels[0], temperature_levels[-1]
         for stress in stresses:
             for mood in moods:
                 diffs = _paired(means, (stress, mood, t_lo), (stress, mood, t_hi))
-                at = f"prompt_stress={stress:g}, prompt_mood={mood:g}"
+                at = f"prompt_stress={_label(stress)}, prompt_mood={_label(mood)}"
                 contrasts.append(
                     _contrast("temperature", measure, at, f"{t_lo:g} -> {t_hi:g}", diffs)
                 )
     for channel, levels, other in (
-        ("prompt_stress", stresses, moods),
-        ("prompt_mood", moods, stresses),
+        ("prompt_stress", stress_levels, moods),
+        ("prompt_mood", mood_levels, stresses),
     ):
         if len(levels) < 2:
             continue
@@ -193,14 +210,15 @@ def channel_contrasts(
             for held in other:
                 if channel == "prompt_stress":
                     low_key, high_key = (lo, held, temperature), (hi, held, temperature)
-                    at = f"temperature={temperature:g}, prompt_mood={held:g}"
+                    at = f"temperature={_label(temperature)}, prompt_mood={_label(held)}"
                 else:
                     low_key, high_key = (held, lo, temperature), (held, hi, temperature)
-                    at = f"temperature={temperature:g}, prompt_stress={held:g}"
+                    at = f"temperature={_label(temperature)}, prompt_stress={_label(held)}"
                 diffs = _paired(means, low_key, high_key)
                 contrasts.append(_contrast(channel, measure, at, f"{lo:g} -> {hi:g}", diffs))
-    if len(temperatures) >= 2 and len(stresses) >= 2:
-        t_lo, t_hi, s_lo, s_hi = temperatures[0], temperatures[-1], stresses[0], stresses[-1]
+    if len(temperature_levels) >= 2 and len(stress_levels) >= 2:
+        t_lo, t_hi = temperature_levels[0], temperature_levels[-1]
+        s_lo, s_hi = stress_levels[0], stress_levels[-1]
         for mood in moods:
             at_hot = _paired(means, (s_lo, mood, t_hi), (s_hi, mood, t_hi))
             at_cold = _paired(means, (s_lo, mood, t_lo), (s_hi, mood, t_lo))
@@ -210,7 +228,7 @@ def channel_contrasts(
                     _contrast(
                         "interaction",
                         measure,
-                        f"prompt_mood={mood:g}",
+                        f"prompt_mood={_label(mood)}",
                         f"prompt-stress effect at T={t_hi:g} minus at T={t_lo:g}",
                         diffs,
                     )

@@ -10,7 +10,9 @@ within-context contrasts. A *placebo* cell states another context's actual state
 derangement of the contexts): a prompt effect that survives it is not the state's.
 
 Rows (``replay`` records, per episode): ``episode, step, agent, context_id, cell, placebo,
-prompt_stress, prompt_mood, temperature, persona_index, sample, actual_stress, actual_mood,
+set_stress, set_mood, set_temperature`` (the cell's settings, NaN where it keeps the agent's
+own) ``, prompt_stress, prompt_mood, temperature`` (what was stated and sampled at)
+``, persona_index, sample, actual_stress, actual_mood,
 actual_temperature, text, length, finish_reason, sequence_entropy`` (the sum of the per-token
 entropies of the distributions sampled from: the entropy of what is said) ``,
 mean_sampled_entropy, total_token_entropy, mean_token_entropy`` (at temperature 1, the model's
@@ -243,6 +245,11 @@ class _ReplayAgents:
             model.close()
 
 
+def _level(setting: float | None) -> float:
+    """A cell's setting as a record value: NaN where the cell keeps the agent's own."""
+    return math.nan if setting is None else float(setting)
+
+
 def _stated_channel(cell: ReplayCell, placebo_state: AgentSnapshot | None) -> PromptState:
     if cell.placebo and placebo_state is not None:
         return PromptState(
@@ -296,6 +303,9 @@ def _replay_episode(
                         "context_id": row["context_id"],
                         "cell": cell.cell,
                         "placebo": cell.placebo,
+                        "set_stress": _level(cell.prompt_stress),
+                        "set_mood": _level(cell.prompt_mood),
+                        "set_temperature": _level(cell.temperature),
                         "prompt_stress": math.nan if stated is None else stated.stress,
                         "prompt_mood": math.nan if stated is None else stated.mood,
                         "temperature": float(temperature),

@@ -1,0 +1,121 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from valuegym.analysis.channels import channel_contrasts, manipulation_check, placebo_check
+from valuegym.scenarios.errors import RunError
+from valuegym.scenarios.population import make_lm_agent
+from valuegym.scenarios.replay import plan_cells, replay_run, reproduce_utterance
+from valuegym.scenarios.runner import run_scenario
+from valuegym.scenarios.schema import CounterfactualSpec
+from valuegym.scenarios.validation import validate_scenario
+
+from .conftest import StatedStressModel
+
+TOKENS = 4
+INBOX = {
+    "name": "stated",
+    "seed": 3,
+    "env": {"id": "valuegym/Inbox-v0", "args": {"arrival_rate": 2.0}},
+    "agents": [
+        {
+            "id": "clerk",
+            "kind": "lm",
+            "persona": "a clerk",
+            "affect": {"stress_baseline": 0.5},
+            "lm": {"max_new_tokens": TOKENS},
+        }
+    ],
+    "episodes": 2,
+    "max_steps": 4,
+}
+GRID = CounterfactualSpec(prompt_stress=[0.1, 0.9], temperature=[0.5, 1.0], samples=2)
+
+
+def _run(tmp_path: Path, model: StatedStressModel) -> Path:
+    run_scenario(
+        validate_scenario(INBOX),
+        tmp_path,
+        progress=False,
+        load_model=lambda backend, name, **options: model,
+    )
+    replay_run(tmp_path, GRID, progress=False, load_model=lambda backend, name, **o: model)
+    return tmp_path
+
+
+def _contrast(contrasts, channel, at):
+    [found] = [c for c in contrasts if c.channel == channel and c.at.startswith(at)]
+    return found
+
+
+def test_replay_recovers_the_known_temperature_and_prompt_effects(tmp_path: Path):
+    model = StatedStressModel()
+    folder = _run(tmp_path, model)
+    from valuegym.records import RunFolder
+
+    replay = RunFolder(folder).read("replay").to_pylist()
+    contexts = {row["context_id"] for row in replay}
+    assert len(replay) == len(contexts) * len(plan_cells(GRID)) * GRID.samples
+    contrasts = channel_contrasts(replay)
+    truth = model.sequence_entropy
+    temperature = _contrast(contrasts, "temperature", "prompt_stress=0.9")
+    assert temperature.estimate == pytest.approx(truth(0.9, 1.0, TOKENS) - truth(0.9, 0.5, TOKENS))
+    assert temperature.n_units == len(contexts)
+    prompt = _contrast(contrasts, "prompt_stress", "temperature=1")
+    assert prompt.estimate == pytest.approx(truth(0.9, 1.0, TOKENS) - truth(0.1, 1.0, TOKENS))
+    assert prompt.estimate < 0  # stating more stress sharpens this model's distribution
+    interaction = _contrast(contrasts, "interaction", "")
+    expected = (truth(0.9, 1.0, TOKENS) - truth(0.1, 1.0, TOKENS)) - (
+        truth(0.9, 0.5, TOKENS) - truth(0.1, 0.5, TOKENS)
+    )
+    assert interaction.estimate == pytest.approx(expected)
+    check = manipulation_check(RunFolder(folder).read("manipulation").to_pylist())
+    assert check is not None and check.low > 0  # the stated stress reaches the model
+    placebo = placebo_check(replay)
+    if placebo is not None:  # contexts whose actual stress varies
+        assert placebo.low <= 0.0 <= placebo.high or abs(placebo.estimate) < 1e-9
+
+
+def test_a_model_that_ignores_the_state_shows_no_prompt_effect(tmp_path: Path):
+    model = StatedStressModel(ignores_state=True)
+    folder = _run(tmp_path, model)
+    from valuegym.records import RunFolder
+
+    contrasts = channel_contrasts(RunFolder(folder).read("replay").to_pylist())
+    for contrast in contrasts:
+        if contrast.channel in ("prompt_stress", "interaction"):
+            assert contrast.estimate == pytest.approx(0.0, abs=1e-12)
+    temperature = _contrast(contrasts, "temperature", "prompt_stress=0.9")
+    assert temperature.estimate == pytest.approx(0.0, abs=1e-12)  # uniform at any T
+    check = manipulation_check(RunFolder(folder).read("manipulation").to_pylist())
+    assert check is not None and check.estimate == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_recorded_utterance_is_reproduced_from_its_row(tmp_path: Path):
+    model = StatedStressModel()
+    scenario = validate_scenario(INBOX)
+    result = run_scenario(
+        scenario, tmp_path, progress=False, load_model=lambda backend, name, **options: model
+    )
+    lm = scenario.agents[0].language_model
+    agent = make_lm_agent(model, lm, ["a clerk"])
+    rows = result.folder.read("utterances").to_pylist()
+    assert rows
+    for row in rows:
+        assert reproduce_utterance(agent, row).text == row["text"]
+        assert json.loads(row["prompt"])[0]["content"].startswith("You are a clerk.")
+
+
+def test_replay_resumes_and_refuses_another_grid(tmp_path: Path):
+    model = StatedStressModel()
+    folder = _run(tmp_path, model)
+    again = replay_run(folder, GRID, progress=False, load_model=lambda b, n, **o: model)
+    assert (again.episodes_replayed, again.episodes_resumed) == (0, 2)
+    other = CounterfactualSpec(temperature=[0.3, 1.5])
+    with pytest.raises(RunError, match="another grid"):
+        replay_run(folder, other, progress=False, load_model=lambda b, n, **o: model)
+    replaced = replay_run(
+        folder, other, overwrite=True, progress=False, load_model=lambda b, n, **o: model
+    )
+    assert replaced.episodes_replayed == 2
