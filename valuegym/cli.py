@@ -164,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run_dir", type=Path, help="a run folder written by 'valuegym run'")
     report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    report.add_argument(
+        "--allow-mixed-lm",
+        action="store_true",
+        help="sweeps: pool cells whose language models, model files or builds differ "
+        "(refused by default; the report then carries a warning)",
+    )
     return parser
 
 
@@ -357,13 +363,18 @@ def _command_train(args: argparse.Namespace) -> int:
 def _command_report(args: argparse.Namespace) -> int:
     from valuegym.analysis.report import write_report
     from valuegym.analysis.sweep_report import is_sweep_folder, write_sweep_report
+    from valuegym.manifest import MixedLanguageModelsError
 
     if not args.run_dir.is_dir():
         raise UsageError(f"{args.run_dir}: no such run folder")
-    writer = write_sweep_report if is_sweep_folder(args.run_dir) else write_report
     try:
-        path = writer(args.run_dir, seed=args.seed)
-    except FileNotFoundError as error:
+        if is_sweep_folder(args.run_dir):
+            path = write_sweep_report(
+                args.run_dir, seed=args.seed, allow_mixed_lm=args.allow_mixed_lm
+            )
+        else:
+            path = write_report(args.run_dir, seed=args.seed)
+    except (FileNotFoundError, MixedLanguageModelsError) as error:
         raise UsageError(str(error)) from None
     print(f"report: {path}")
     return 0

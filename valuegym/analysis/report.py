@@ -31,6 +31,7 @@ from valuegym.analysis.plots import (
     plot_value_trajectories,
 )
 from valuegym.analysis.statistics import GroupSummary, fit_slope, gini, mean_interval
+from valuegym.manifest import read_manifest, render_manifest
 from valuegym.records import RunFolder, write_bytes_atomic, write_json_atomic
 
 __all__ = ["UTTERANCE_MEASURES", "Report", "build_report", "write_report"]
@@ -326,6 +327,7 @@ def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
         _returns_section(steps, figure_dir, report, seed)
         _trajectory_section(steps, figure_dir, report)
         _env_section(steps, figure_dir, report)
+    report.markdown += render_manifest(read_manifest(folder.root))
     report.markdown += "\n## Figures\n\n" + "".join(
         f"![{path.stem.replace('_', ' ')}]({path.name})\n\n" for path in report.figures
     )

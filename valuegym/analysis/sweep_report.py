@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from valuegym.analysis.statistics import GroupSummary, mean_interval
+from valuegym.manifest import check_poolable
 from valuegym.records import RunFolder, write_bytes_atomic, write_json_atomic
 
 __all__ = [
@@ -201,18 +202,36 @@ def _hashable(value: Any) -> Any:
     return json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else value
 
 
-def write_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Path:
+def write_sweep_report(
+    sweep_dir: str | Path, *, seed: int = 0, allow_mixed_lm: bool = False
+) -> Path:
     """Build the sweep report and write ``report.md``, ``statistics.json`` and the figures.
 
     Args:
         sweep_dir: A sweep folder.
         seed: Seed of the bootstrap resampling.
+        allow_mixed_lm: Pool cells whose language models, model files or builds differ
+            (the report then opens with a warning naming the differences).
 
     Returns:
         The path of ``report.md``.
+
+    Raises:
+        MixedLanguageModelsError: When the cells' language models differ and
+            ``allow_mixed_lm`` is false.
     """
     folder = Path(sweep_dir)
+    cells = sorted(path for path in (folder / "cells").glob("*") if path.is_dir())
+    differences = check_poolable(cells, allow_mixed_lm=allow_mixed_lm)
     report = build_sweep_report(folder, seed=seed)
+    if differences:
+        title, _, body = report.markdown.partition("\n\n")
+        report.markdown = (
+            f"{title}\n\n**Warning: pooled across different language models** (entropies "
+            "compare only within one backend, model file and build):\n\n"
+            + "".join(f"- {line}\n" for line in differences)
+            + f"\n{body}"
+        )
     write_json_atomic(report.statistics, folder / "report" / "statistics.json")
     path = folder / "report" / "report.md"
     write_bytes_atomic(report.markdown.encode("utf-8"), path)

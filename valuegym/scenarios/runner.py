@@ -37,6 +37,7 @@ import numpy as np
 import yaml
 
 import valuegym
+from valuegym.manifest import write_manifest
 from valuegym.numeric import seed_for
 from valuegym.records import (
     EpisodeRecorder,
@@ -187,6 +188,7 @@ def run_scenario(
         "valuegym_version": valuegym.__version__,
         "python": sys.version.split()[0],
     }
+    write_manifest(folder, scenario.to_mapping())
     write_json_atomic(summary, folder.summary_file)
     result = RunResult(folder, len(to_run), resumed)
     if not report:
