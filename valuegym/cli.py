@@ -1,4 +1,4 @@
-"""The ``valuegym`` command line: ``run | validate | list | train | report``.
+"""The ``valuegym`` command line: ``run | validate | list | train | report | doctor``.
 
 Bad input (an invalid scenario, a missing run folder) prints one line per problem to stderr
 and exits with status 1, never a traceback; ``--debug`` shows tracebacks of unexpected errors.
@@ -23,6 +23,7 @@ examples:
   valuegym report runs/quickstart               (re)build a run folder's report
   valuegym list                                 envs, shipped scenarios, agent kinds, LM backends
   valuegym train scenarios/orchard_variety.yaml train PPO on a scenario's env
+  valuegym doctor                               check the installation and what it runs on
 """
 
 
@@ -169,6 +170,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="sweeps: pool cells whose language models, model files or builds differ "
         "(refused by default; the report then carries a warning)",
+    )
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check that this installation can run the demo, and what it runs on",
+        description=(
+            "Load the default model with each installed local LM backend and generate a few "
+            "tokens in a child process (a crash such as SIGILL is reported, not fatal); print "
+            "versions, CPU features, llama.cpp's system info, the model file's SHA-256 and "
+            "tokens/s. Exit status 1, with one line per problem and what to do, when "
+            "something the demo needs does not work."
+        ),
+    )
+    doctor.add_argument(
+        "--backend",
+        dest="backends",
+        action="append",
+        choices=("llamacpp", "transformers"),
+        help="probe only this backend (may repeat; default: every installed local backend)",
+    )
+    doctor.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds each probe may take (default 120)"
     )
     return parser
 
@@ -380,12 +403,19 @@ def _command_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_doctor(args: argparse.Namespace) -> int:
+    from valuegym.doctor import run_doctor
+
+    return run_doctor(backends=args.backends, timeout_s=args.timeout)
+
+
 _COMMANDS = {
     "run": _command_run,
     "validate": _command_validate,
     "list": _command_list,
     "train": _command_train,
     "report": _command_report,
+    "doctor": _command_doctor,
 }
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "MixedLanguageModelsError",
     "build_manifest",
     "check_poolable",
+    "git_commit",
     "lm_manifest_differences",
     "package_versions",
     "read_manifest",
@@ -78,7 +79,7 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     """The commit of the source checkout valuegym runs from, if it runs from one."""
     source = Path(valuegym.__file__).resolve().parents[1]
     if not (source / ".git").exists():
@@ -168,7 +169,7 @@ def build_manifest(scenario: Mapping[str, Any]) -> dict[str, Any]:
         JSON-able data; see the module docstring.
     """
     return {
-        "valuegym": {"version": valuegym.__version__, "git_commit": _git_commit()},
+        "valuegym": {"version": valuegym.__version__, "git_commit": git_commit()},
         "python": sys.version.split()[0],
         "packages": package_versions(),
         "cpu": {"model": cpu_model(), "flags": relevant_cpu_flags(cpu_flags())},
