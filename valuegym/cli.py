@@ -19,6 +19,7 @@ __all__ = ["build_parser", "main"]
 _EPILOG = """\
 examples:
   valuegym run scenarios/quickstart.yaml        run a scenario and write its report
+  valuegym run quickstart                       the same, a shipped scenario by name
   valuegym validate scenarios/*.yaml            check scenarios without running them
   valuegym report runs/quickstart               (re)build a run folder's report
   valuegym list                                 envs, shipped scenarios, agent kinds, LM backends
@@ -74,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Rerunning into a folder with finished episodes of the same scenario resumes it."
         ),
     )
-    run.add_argument("scenario", type=Path, help="the scenario YAML file")
+    run.add_argument(
+        "scenario", type=Path, help="the scenario YAML file, or a shipped scenario's name"
+    )
     run.add_argument(
         "--output",
         "-o",
@@ -252,14 +255,16 @@ def _command_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def _shipped_scenarios() -> list[Path]:
-    """Scenario files in ./scenarios and in the source tree valuegym was installed from."""
-    folders = [Path.cwd() / "scenarios", Path(valuegym.__file__).resolve().parents[1] / "scenarios"]
-    found: dict[Path, None] = {}
-    for folder in folders:
-        if folder.is_dir():
-            found.update(dict.fromkeys(sorted(folder.resolve().glob("*.yaml"))))
-    return list(found)
+def _listed_scenarios() -> list[tuple[str, Path]]:
+    """``(how to name it, file)`` of the shipped scenarios and those in ./scenarios."""
+    from valuegym.scenarios.catalog import shipped_scenarios
+
+    shipped = {path.resolve(): path.name for path in shipped_scenarios()}
+    local = Path.cwd() / "scenarios"
+    own = sorted(local.glob("*.yaml")) if local.is_dir() else []
+    return [(name, path) for path, name in shipped.items()] + [
+        (str(path.relative_to(Path.cwd())), path) for path in own if path.resolve() not in shipped
+    ]
 
 
 def _command_list(args: argparse.Namespace) -> int:
@@ -282,14 +287,13 @@ def _command_list(args: argparse.Namespace) -> int:
         )
     if args.what in (None, "scenarios"):
         lines = []
-        for found in _shipped_scenarios():
-            path = found.relative_to(Path.cwd()) if found.is_relative_to(Path.cwd()) else found
+        for name, path in _listed_scenarios():
             try:
                 description = load_scenario(path).description.strip().splitlines()
-                lines.append(f"{path}  {description[0] if description else ''}".rstrip())
+                lines.append(f"{name}  {description[0] if description else ''}".rstrip())
             except ScenarioError:
-                lines.append(f"{path}  (invalid: run valuegym validate on it)")
-        sections.append(("scenarios", lines or ["(none found in ./scenarios)"]))
+                lines.append(f"{name}  (invalid: run valuegym validate on it)")
+        sections.append(("scenarios (shipped ones run by name: valuegym run quickstart)", lines))
     if args.what in (None, "agents"):
         sections.append(("agent kinds", list(AGENT_KINDS)))
     if args.what in (None, "backends"):

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
 
@@ -36,6 +35,8 @@ from valuegym.lm.cpu import (
 )
 from valuegym.lm.models import DEFAULT_MODEL, EMBEDDED_MODELS, file_sha256, resolve_gguf_path
 from valuegym.manifest import git_commit, package_versions
+from valuegym.scenarios.catalog import SHIPPED_DIR, shipped_scenarios
+from valuegym.scenarios.validation import ScenarioError, load_scenario
 
 __all__ = ["ProbeResult", "describe_exit", "probe_command", "run_doctor", "run_probe"]
 
@@ -247,18 +248,19 @@ def run_doctor(
     except (LanguageModelError, ValueError) as error:
         install = EMBEDDED_MODELS[model].install if model in EMBEDDED_MODELS else "check the path"
         problems.append(f"model {model!r} not found: {error}; {install}")
+    try:
+        load_scenario(SHIPPED_DIR / "quickstart.yaml")
+        print(f"scenarios: {len(shipped_scenarios())} shipped, quickstart valid", file=out)
+    except ScenarioError as error:
+        problems.append(f"shipped scenario quickstart: {error}; reinstall valuegym")
     wanted = backends if backends is not None else LOCAL_BACKENDS
     for backend in wanted:
         if backend not in installed:
             line = f"backend {backend} is not installed"
             (problems if backend == demo_backend else warnings).append(line)
-    probed = [backend for backend in wanted if backend in installed]
-    # The children run side by side: the doctor takes as long as the slowest backend.
-    with ThreadPoolExecutor(max_workers=max(1, len(probed))) as pool:
-        results = list(
-            pool.map(lambda name: run_probe(name, command_for(name, model), timeout_s), probed)
-        )
-    for backend, result in zip(probed, results, strict=True):
+    # One child at a time, so that each measures its tokens/s on an otherwise idle CPU.
+    for backend in (backend for backend in wanted if backend in installed):
+        result = run_probe(backend, command_for(backend, model), timeout_s)
         if not result.ok:
             line = f"backend {backend}: {result.problem}" + (
                 f"; {result.remedy}" if result.remedy else ""

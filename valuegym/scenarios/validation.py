@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from valuegym.scenarios.catalog import resolve_scenario_path
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file
 from valuegym.scenarios.schema import Scenario
 from valuegym.values import ProfileError, ValueProfile
@@ -61,7 +62,8 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario file safely and validate it; profile files are read relative to it.
 
     Args:
-        path: The YAML scenario.
+        path: The YAML scenario, or the name of a shipped scenario (e.g. ``quickstart``)
+            when no such file exists.
 
     Returns:
         The validated scenario, profile files inlined and checkpoint paths made absolute.
@@ -69,7 +71,7 @@ def load_scenario(path: str | Path) -> Scenario:
     Raises:
         ScenarioError: With every problem found, including unreadable or unsafe YAML.
     """
-    path = Path(path)
+    path = resolve_scenario_path(path)
     try:
         data = load_yaml_file(path)
     except YamlLoadError as error:
