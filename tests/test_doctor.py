@@ -63,6 +63,23 @@ def test_an_error_reported_by_the_child_is_passed_on():
     assert result.problem == "cannot load: pip install x"
 
 
+def test_a_child_that_fails_without_a_report_shows_its_last_words():
+    failing = child("import sys; sys.exit('RuntimeError: decode failed')")
+    result = run_probe("llamacpp", failing, timeout_s=60)
+    assert not result.ok
+    assert result.problem == (
+        "the child process exited with status 1 (RuntimeError: decode failed)"
+    )
+    assert "python -m valuegym.doctor --probe" in result.remedy
+
+
+def test_a_bad_override_is_a_problem_line(monkeypatch):
+    monkeypatch.setenv("VALUEGYM_LLAMA_AMX", "maybe")
+    status, _, err = doctor({"llamacpp": WORKS}, ["llamacpp"])
+    assert status == 1
+    assert "problem: VALUEGYM_LLAMA_AMX='maybe': expected 0 or 1; set it to 0 or 1" in err
+
+
 def test_a_child_that_hangs_is_a_timeout():
     result = run_probe("llamacpp", child("import time; time.sleep(30)"), timeout_s=0.5)
     assert not result.ok

@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
 
 import valuegym
-from valuegym.lm import LanguageModelError, available_backends, load_language_model
+from valuegym.lm import (
+    LanguageModelError,
+    available_backends,
+    default_backend,
+    load_language_model,
+)
 from valuegym.lm.cpu import (
     AMX_OVERRIDE_VARIABLE,
     cpu_flags,
@@ -113,7 +118,7 @@ def describe_exit(returncode: int) -> tuple[str, str]:
     if returncode >= 0:
         return (
             f"the child process exited with status {returncode}",
-            "rerun with --debug to see its output",
+            "run `python -m valuegym.doctor --probe BACKEND` to see its whole output",
         )
     try:
         name = signal.Signals(-returncode).name
@@ -157,7 +162,8 @@ def run_probe(backend: str, command: Sequence[str], timeout_s: float) -> ProbeRe
         if "error" in report:
             return ProbeResult(backend, False, report["error"], report.get("remedy", ""))
         problem, remedy = describe_exit(completed.returncode)
-        return ProbeResult(backend, False, problem, remedy)
+        said = completed.stderr.strip().splitlines()
+        return ProbeResult(backend, False, problem + (f" ({said[-1]})" if said else ""), remedy)
     return ProbeResult(backend, True, info=report)
 
 
@@ -225,7 +231,7 @@ def run_doctor(
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     installed = available_backends()
-    demo_backend = "llamacpp" if "llamacpp" in installed else "transformers"
+    demo_backend = default_backend()
     problems: list[str] = []
     warnings: list[str] = []
     flags = cpu_flags()
@@ -235,13 +241,16 @@ def run_doctor(
         f"cpu: {cpu_model()}; flags: {' '.join(relevant_cpu_flags(flags)) or '(none relevant)'}",
         file=out,
     )
-    extra = use_extra_buffer_types(flags)
-    print(
-        f"llama.cpp extra buffer types: {'on' if extra else 'off'} (CPU "
-        f"{'advertises' if amx else 'does not advertise'} AMX; {AMX_OVERRIDE_VARIABLE}=0/1 "
-        "overrides)",
-        file=out,
-    )
+    try:
+        extra = use_extra_buffer_types(flags)
+        print(
+            f"llama.cpp extra buffer types: {'on' if extra else 'off'} (CPU "
+            f"{'advertises' if amx else 'does not advertise'} AMX; {AMX_OVERRIDE_VARIABLE}=0/1 "
+            "overrides)",
+            file=out,
+        )
+    except ValueError as error:
+        problems.append(f"{error}; set it to 0 or 1, or unset it")
     try:
         path = resolve_gguf_path(model)
         print(f"model: {model}: {path} sha256 {file_sha256(path)}", file=out)

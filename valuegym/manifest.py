@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import valuegym
+from valuegym.lm import default_backend
 from valuegym.lm.cpu import cpu_flags, cpu_model, relevant_cpu_flags, use_extra_buffer_types
 from valuegym.lm.models import DEFAULT_MODEL, file_sha256, model_label, resolve_gguf_path
 from valuegym.records import RunFolder, write_json_atomic
@@ -97,12 +98,6 @@ def git_commit() -> str | None:
     return (completed.stdout.strip() or None) if completed.returncode == 0 else None
 
 
-def _default_backend() -> str:
-    from valuegym.lm import available_backends
-
-    return "llamacpp" if "llamacpp" in available_backends() else "transformers"
-
-
 def _backend_build(backend: str) -> dict[str, Any]:
     if backend == "llamacpp":
         try:
@@ -137,7 +132,7 @@ def _language_models(scenario: Mapping[str, Any]) -> list[dict[str, Any]]:
         if agent.get("kind") != "lm":
             continue
         lm = dict(agent.get("lm") or {})
-        backend = lm.pop("backend", None) or _default_backend()
+        backend = lm.pop("backend", None) or default_backend()
         model = str(lm.pop("model", DEFAULT_MODEL))
         base_url = lm.pop("base_url", None)
         key = (backend, model, base_url)
