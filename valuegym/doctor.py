@@ -190,7 +190,6 @@ def _probe(backend: str, model: str) -> dict[str, Any]:
 
         info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
         report["system_info"] = info
-        report["extra_buffer_types"] = language_model.extra_buffer_types
     language_model.close()
     return report
 
