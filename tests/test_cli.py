@@ -174,7 +174,9 @@ def test_list_names_envs_kinds_backends_and_scenarios(workdir, capsys):
     assert capsys.readouterr().out == "lm\nppo\ngreedy\nsoftmax\nrandom\n"
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["list"], ["train"], ["report"]])
+@pytest.mark.parametrize(
+    "command", [[], ["run"], ["validate"], ["list"], ["train"], ["report"], ["doctor"]]
+)
 def test_every_command_has_help(capsys, command):
     with pytest.raises(SystemExit) as exited:
         main([*command, "--help"])
@@ -191,7 +193,7 @@ def test_version(capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 0
     out = capsys.readouterr().out
-    for command in ("run", "validate", "list", "train", "report"):
+    for command in ("run", "validate", "list", "train", "report", "doctor"):
         assert f"\n    {command} " in out
 
 

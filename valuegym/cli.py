@@ -1,4 +1,4 @@
-"""The ``valuegym`` command line: ``run | validate | list | train | report``.
+"""The ``valuegym`` command line: ``run | validate | list | train | report | doctor``.
 
 Bad input (an invalid scenario, a missing run folder) prints one line per problem to stderr
 and exits with status 1, never a traceback; ``--debug`` shows tracebacks of unexpected errors.
@@ -19,10 +19,12 @@ __all__ = ["build_parser", "main"]
 _EPILOG = """\
 examples:
   valuegym run scenarios/quickstart.yaml        run a scenario and write its report
+  valuegym run quickstart                       the same, a shipped scenario by name
   valuegym validate scenarios/*.yaml            check scenarios without running them
   valuegym report runs/quickstart               (re)build a run folder's report
   valuegym list                                 envs, shipped scenarios, agent kinds, LM backends
   valuegym train scenarios/orchard_variety.yaml train PPO on a scenario's env
+  valuegym doctor                               check the installation and what it runs on
 """
 
 
@@ -73,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Rerunning into a folder with finished episodes of the same scenario resumes it."
         ),
     )
-    run.add_argument("scenario", type=Path, help="the scenario YAML file")
+    run.add_argument(
+        "scenario", type=Path, help="the scenario YAML file, or a shipped scenario's name"
+    )
     run.add_argument(
         "--output",
         "-o",
@@ -164,6 +168,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run_dir", type=Path, help="a run folder written by 'valuegym run'")
     report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    report.add_argument(
+        "--allow-mixed-lm",
+        action="store_true",
+        help="sweeps: pool cells whose language models, model files or builds differ "
+        "(refused by default; the report then carries a warning)",
+    )
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check that this installation can run the demo, and what it runs on",
+        description=(
+            "Load the default model with each installed local LM backend and generate a few "
+            "tokens in a child process (a crash such as SIGILL is reported, not fatal); print "
+            "versions, CPU features, llama.cpp's system info, the model file's SHA-256 and "
+            "tokens/s. Exit status 1, with one line per problem and what to do, when "
+            "something the demo needs does not work."
+        ),
+    )
+    doctor.add_argument(
+        "--backend",
+        dest="backends",
+        action="append",
+        choices=("llamacpp", "transformers"),
+        help="probe only this backend (may repeat; default: every installed local backend)",
+    )
+    doctor.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds each probe may take (default 120)"
+    )
     return parser
 
 
@@ -223,14 +255,16 @@ def _command_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def _shipped_scenarios() -> list[Path]:
-    """Scenario files in ./scenarios and in the source tree valuegym was installed from."""
-    folders = [Path.cwd() / "scenarios", Path(valuegym.__file__).resolve().parents[1] / "scenarios"]
-    found: dict[Path, None] = {}
-    for folder in folders:
-        if folder.is_dir():
-            found.update(dict.fromkeys(sorted(folder.resolve().glob("*.yaml"))))
-    return list(found)
+def _listed_scenarios() -> list[tuple[str, Path]]:
+    """``(how to name it, file)`` of the shipped scenarios and those in ./scenarios."""
+    from valuegym.scenarios.catalog import shipped_scenarios
+
+    shipped = {path.resolve(): path.name for path in shipped_scenarios()}
+    local = Path.cwd() / "scenarios"
+    own = sorted(local.glob("*.yaml")) if local.is_dir() else []
+    return [(name, path) for path, name in shipped.items()] + [
+        (str(path.relative_to(Path.cwd())), path) for path in own if path.resolve() not in shipped
+    ]
 
 
 def _command_list(args: argparse.Namespace) -> int:
@@ -253,14 +287,13 @@ def _command_list(args: argparse.Namespace) -> int:
         )
     if args.what in (None, "scenarios"):
         lines = []
-        for found in _shipped_scenarios():
-            path = found.relative_to(Path.cwd()) if found.is_relative_to(Path.cwd()) else found
+        for name, path in _listed_scenarios():
             try:
                 description = load_scenario(path).description.strip().splitlines()
-                lines.append(f"{path}  {description[0] if description else ''}".rstrip())
+                lines.append(f"{name}  {description[0] if description else ''}".rstrip())
             except ScenarioError:
-                lines.append(f"{path}  (invalid: run valuegym validate on it)")
-        sections.append(("scenarios", lines or ["(none found in ./scenarios)"]))
+                lines.append(f"{name}  (invalid: run valuegym validate on it)")
+        sections.append(("scenarios (shipped ones run by name: valuegym run quickstart)", lines))
     if args.what in (None, "agents"):
         sections.append(("agent kinds", list(AGENT_KINDS)))
     if args.what in (None, "backends"):
@@ -358,16 +391,27 @@ def _command_train(args: argparse.Namespace) -> int:
 def _command_report(args: argparse.Namespace) -> int:
     from valuegym.analysis.report import write_report
     from valuegym.analysis.sweep_report import is_sweep_folder, write_sweep_report
+    from valuegym.manifest import MixedLanguageModelsError
 
     if not args.run_dir.is_dir():
         raise UsageError(f"{args.run_dir}: no such run folder")
-    writer = write_sweep_report if is_sweep_folder(args.run_dir) else write_report
     try:
-        path = writer(args.run_dir, seed=args.seed)
-    except FileNotFoundError as error:
+        if is_sweep_folder(args.run_dir):
+            path = write_sweep_report(
+                args.run_dir, seed=args.seed, allow_mixed_lm=args.allow_mixed_lm
+            )
+        else:
+            path = write_report(args.run_dir, seed=args.seed)
+    except (FileNotFoundError, MixedLanguageModelsError) as error:
         raise UsageError(str(error)) from None
     print(f"report: {path}")
     return 0
+
+
+def _command_doctor(args: argparse.Namespace) -> int:
+    from valuegym.doctor import run_doctor
+
+    return run_doctor(backends=args.backends, timeout_s=args.timeout)
 
 
 _COMMANDS = {
@@ -376,6 +420,7 @@ _COMMANDS = {
     "list": _command_list,
     "train": _command_train,
     "report": _command_report,
+    "doctor": _command_doctor,
 }
 
 

@@ -6,6 +6,7 @@ Layout of a run folder::
     records/steps-e00000.parquet   one row per agent and step of episode 0
     records/utterances-e00000.parquet   one row per utterance of episode 0 (LM agents)
     records/information-e00000.parquet  mutual information estimates of episode 0 (if measured)
+    manifest.json                  what produced the numbers (see valuegym.manifest)
     summary.json                   written last: a run without it did not finish
     report/                        report.md and PNG figures
 
@@ -125,6 +126,11 @@ class RunFolder:
     def summary_file(self) -> Path:
         """The summary JSON, written last."""
         return self.root / "summary.json"
+
+    @property
+    def manifest_file(self) -> Path:
+        """The run manifest JSON (versions, language models and builds, CPU, scenario)."""
+        return self.root / "manifest.json"
 
     @property
     def report_dir(self) -> Path:

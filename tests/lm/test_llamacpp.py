@@ -68,3 +68,21 @@ def test_chat_template_matches_transformers(llamacpp_model, transformers_model):
     assert llamacpp_model._encode_prompt(CHAT_PROMPT, "p") == transformers_model._encode_prompt(
         CHAT_PROMPT, "p"
     )
+
+
+@pytest.mark.parametrize("setting", ["0", "1"])
+def test_buffer_type_override_loads_and_generates(default_gguf, monkeypatch, setting):
+    # "0" is the path taken on CPUs with AMX: exercised for real on whatever CPU runs this.
+    from valuegym.lm.cpu import AMX_OVERRIDE_VARIABLE
+    from valuegym.lm.llamacpp import LlamaCppModel
+
+    monkeypatch.setenv(AMX_OVERRIDE_VARIABLE, setting)
+    model = LlamaCppModel(default_gguf, n_threads=1)
+    try:
+        assert model.extra_buffer_types is (setting == "1")
+        assert model._llama.model_params.use_extra_bufts is (setting == "1")
+        [generation] = model.generate([TEXT_PROMPT], max_new_tokens=8, temperature=0)
+        assert generation.length == 8
+        assert generation.text.strip()
+    finally:
+        model.close()

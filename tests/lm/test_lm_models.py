@@ -1,3 +1,7 @@
+import hashlib
+import json
+import os
+
 import pytest
 
 from valuegym.lm import models
@@ -7,6 +11,7 @@ from valuegym.lm.models import (
     EMBEDDED_MODELS,
     EmbeddedModel,
     embedded_model_path,
+    file_sha256,
     model_label,
     resolve_gguf_path,
 )
@@ -58,3 +63,20 @@ def test_model_label(tmp_path):
     assert (
         model_label("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
     )
+
+
+def test_file_sha256_is_cached_per_path_size_and_mtime(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"weights")
+    assert file_sha256(model) == hashlib.sha256(b"weights").hexdigest()
+    cache_file = tmp_path / "cache" / "valuegym" / "model-hashes.json"
+    [key] = json.loads(cache_file.read_text())
+    # A cached digest is trusted while the file's size and mtime are unchanged...
+    cache_file.write_text(json.dumps({key: "cached"}))
+    assert file_sha256(model) == "cached"
+    # ...and recomputed (replacing the stale entry) when the file changes.
+    model.write_bytes(b"other weights")
+    os.utime(model, ns=(1, 1))
+    assert file_sha256(model) == hashlib.sha256(b"other weights").hexdigest()
+    assert len(json.loads(cache_file.read_text())) == 1

@@ -1,4 +1,5 @@
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from valuegym.lm.base import LanguageModelUnavailableError, TransientLanguageModelError
+from valuegym.lm.cpu import AMX_OVERRIDE_VARIABLE
 from valuegym.lm.openai_http import (
     OpenAICompatibleModel,
     ScoringUnsupportedError,
@@ -162,11 +164,13 @@ def test_api_key_is_sent_from_the_environment_and_never_shown(monkeypatch):
 def llama_server(default_gguf):
     pytest.importorskip("llama_cpp.server", exc_type=ImportError)
     port = free_port()
+    # valuegym's entry point applies the buffer-type choice that llama_cpp.server cannot;
+    # forced off here so that the AMX-safe path is exercised on every CPU, AMX or not.
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "valuegym.lm.llamacpp_server",
             "--model",
             str(default_gguf),
             "--port",
@@ -180,6 +184,7 @@ def llama_server(default_gguf):
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, AMX_OVERRIDE_VARIABLE: "0"},
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
@@ -190,7 +195,7 @@ def llama_server(default_gguf):
                     break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"llama_cpp.server did not start (exit code {process.poll()})")
+                    pytest.fail(f"the llama.cpp server did not start (exit code {process.poll()})")
                 time.sleep(0.25)
         yield base_url
     finally:

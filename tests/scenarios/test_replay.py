@@ -71,7 +71,8 @@ def test_replay_recovers_the_known_temperature_and_prompt_effects(tmp_path: Path
     )
     assert interaction.estimate == pytest.approx(expected)
     check = manipulation_check(RunFolder(folder).read("manipulation").to_pylist())
-    assert check is not None and check.low > 0  # the stated stress reaches the model
+    assert check is not None
+    assert check.low > 0
     placebo = placebo_check(replay)
     if placebo is not None:  # contexts whose actual stress varies
         assert placebo.low <= 0.0 <= placebo.high or abs(placebo.estimate) < 1e-9
@@ -89,7 +90,8 @@ def test_a_model_that_ignores_the_state_shows_no_prompt_effect(tmp_path: Path):
     temperature = _contrast(contrasts, "temperature", "prompt_stress=0.9")
     assert temperature.estimate == pytest.approx(0.0, abs=1e-12)  # uniform at any T
     check = manipulation_check(RunFolder(folder).read("manipulation").to_pylist())
-    assert check is not None and check.estimate == pytest.approx(0.0, abs=1e-12)
+    assert check is not None
+    assert check.estimate == pytest.approx(0.0, abs=1e-12)
 
 
 def test_a_recorded_utterance_is_reproduced_from_its_row(tmp_path: Path):

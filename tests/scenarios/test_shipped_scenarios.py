@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from valuegym.analysis.report import write_report
+from valuegym.scenarios.catalog import shipped_scenarios
 from valuegym.scenarios.runner import run_scenario
 from valuegym.scenarios.validation import load_scenario, scenario_with_overrides
 
-SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
+SCENARIOS = shipped_scenarios()
 EXPECTED = {
     "quickstart.yaml",
     "orchard_variety.yaml",

@@ -42,6 +42,7 @@ from valuegym.analysis.plots import (
     plot_value_trajectories,
 )
 from valuegym.analysis.statistics import Estimate, gini, mean_interval, unit_slopes
+from valuegym.manifest import manifest_markdown, read_manifest
 from valuegym.records import RunFolder
 
 __all__ = ["UTTERANCE_MEASURES", "build_report", "write_report"]
@@ -416,6 +417,7 @@ def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
         _returns_section(steps, figure_dir, report, seed)
         _trajectory_section(steps, figure_dir, report)
         _env_section(steps, figure_dir, report, seed)
+    report.sections.append(("Manifest", manifest_markdown(read_manifest(folder.root))))
     return report
 
 

@@ -28,6 +28,7 @@ from valuegym.analysis.document import (
     order_contrasts,
 )
 from valuegym.analysis.statistics import Estimate, mean_interval, unit_slopes
+from valuegym.manifest import check_poolable
 from valuegym.records import RunFolder
 
 __all__ = ["build_sweep_report", "cell_measures", "is_sweep_folder", "write_sweep_report"]
@@ -253,15 +254,33 @@ def build_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Report:
     return report
 
 
-def write_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Path:
+def write_sweep_report(
+    sweep_dir: str | Path, *, seed: int = 0, allow_mixed_lm: bool = False
+) -> Path:
     """Build the sweep report and write ``report.md``, ``statistics.json`` and the figures.
 
     Args:
         sweep_dir: A sweep folder.
         seed: Seed of the bootstrap over units.
+        allow_mixed_lm: Pool cells whose language models, model files or builds differ
+            (the report then opens with a warning naming the differences).
 
     Returns:
         The path of ``report.md``.
+
+    Raises:
+        MixedLanguageModelsError: When the cells' language models differ and
+            ``allow_mixed_lm`` is false.
     """
     folder = Path(sweep_dir)
-    return build_sweep_report(folder, seed=seed).write(folder / "report")
+    cells = sorted(path for path in (folder / "cells").glob("*") if path.is_dir())
+    differences = check_poolable(cells, allow_mixed_lm=allow_mixed_lm)
+    report = build_sweep_report(folder, seed=seed)
+    if differences:
+        report.opening.insert(
+            0,
+            "**Warning: pooled across different language models** (entropies compare only "
+            "within one backend, model file and build):\n\n"
+            + "".join(f"- {line}\n" for line in differences),
+        )
+    return report.write(folder / "report")

@@ -41,6 +41,7 @@ __all__ = [
     "RetryingModel",
     "TransientLanguageModelError",
     "available_backends",
+    "default_backend",
     "load_language_model",
 ]
 
@@ -63,6 +64,11 @@ def available_backends() -> list[str]:
         for name, (modules, _) in BACKENDS.items()
         if all(importlib.util.find_spec(module) is not None for module in modules)
     ]
+
+
+def default_backend() -> str:
+    """The backend used when none is named: ``llamacpp`` when installed, else ``transformers``."""
+    return "llamacpp" if "llamacpp" in available_backends() else "transformers"
 
 
 def load_language_model(
@@ -88,7 +94,7 @@ def load_language_model(
     """
     installed = available_backends()
     if backend is None:
-        backend = "llamacpp" if "llamacpp" in installed else "transformers"
+        backend = default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r}: unknown (known: {sorted(BACKENDS)})")
     if backend not in installed:

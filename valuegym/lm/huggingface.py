@@ -13,8 +13,6 @@ the GGUF file's content hash, and later loads read the cache in about a second.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -24,7 +22,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from valuegym.lm.base import Generation, LanguageModel, LanguageModelUnavailableError, Prompt
-from valuegym.lm.models import EMBEDDED_MODELS, model_label, resolve_gguf_path
+from valuegym.lm.models import (
+    EMBEDDED_MODELS,
+    file_sha256,
+    model_label,
+    resolve_gguf_path,
+    user_cache_dir,
+)
 from valuegym.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
 from valuegym.lm.sampling import TokenSampler, per_prompt_temperatures
 
@@ -35,25 +39,6 @@ __all__ = ["TransformersModel", "converted_gguf_folder", "user_cache_dir"]
 
 # Bump when the layout of a converted-model folder changes, so stale caches are ignored.
 _CONVERSION_FORMAT = 1
-_HASH_CHUNK_BYTES = 1 << 22
-
-
-def user_cache_dir() -> Path:
-    """The folder valuegym caches derived files in (``$XDG_CACHE_HOME/valuegym``).
-
-    Returns:
-        The folder path (not created here).
-    """
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "valuegym"
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def converted_gguf_folder(gguf_path: Path, cache_dir: Path | None = None) -> Path:
@@ -73,7 +58,7 @@ def converted_gguf_folder(gguf_path: Path, cache_dir: Path | None = None) -> Pat
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     root = (cache_dir or user_cache_dir()) / "transformers"
-    key = f"{gguf_path.stem}-{gguf_path.stat().st_size}-{_file_sha256(gguf_path)[:16]}"
+    key = f"{gguf_path.stem}-{gguf_path.stat().st_size}-{file_sha256(gguf_path)[:16]}"
     folder = root / f"{key}-v{_CONVERSION_FORMAT}"
     if (folder / "config.json").is_file():
         return folder

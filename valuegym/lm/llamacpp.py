@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from valuegym.lm.base import Generation, LanguageModel, LanguageModelUnavailableError, Prompt
+from valuegym.lm.cpu import cpu_flags, llama_extra_buffer_types, use_extra_buffer_types
 from valuegym.lm.models import model_label, resolve_gguf_path
 from valuegym.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
 from valuegym.lm.sampling import TokenSampler, per_prompt_temperatures
@@ -59,6 +60,10 @@ def _available_cores() -> int:
 class LlamaCppModel(LanguageModel):
     """A GGUF model run by llama.cpp on the CPU.
 
+    llama.cpp's extra buffer types (AMX, weight repacking) are left off on CPUs that
+    advertise AMX, whose kernels crash there; ``VALUEGYM_LLAMA_AMX`` overrides this (see
+    :mod:`valuegym.lm.cpu`). :attr:`extra_buffer_types` says what was chosen.
+
     Args:
         model: An embedded model name (default ``"smollm2-135m"``) or a ``.gguf`` file.
         n_ctx: Context window in tokens (prompt plus generated tokens).
@@ -75,7 +80,8 @@ class LlamaCppModel(LanguageModel):
 
     Raises:
         LanguageModelUnavailableError: If llama-cpp-python or the model is not installed.
-        ValueError: If the model is not a GGUF file or an argument is out of range.
+        ValueError: If the model is not a GGUF file, an argument is out of range or
+            ``VALUEGYM_LLAMA_AMX`` is neither ``0`` nor ``1``.
     """
 
     def __init__(
@@ -96,15 +102,18 @@ class LlamaCppModel(LanguageModel):
         path = resolve_gguf_path(model)
         threads = n_threads or _available_cores()
         self._llama_cpp = llama_cpp
-        self._llama = llama_cpp.Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_batch=min(n_batch, n_ctx),
-            n_threads=threads,
-            n_threads_batch=threads,
-            logits_all=False,
-            verbose=False,
-        )
+        # Off on CPUs with AMX, where llama.cpp's AMX kernels crash (see valuegym.lm.cpu).
+        self.extra_buffer_types = use_extra_buffer_types(cpu_flags())
+        with llama_extra_buffer_types(llama_cpp, self.extra_buffer_types):
+            self._llama = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=min(n_batch, n_ctx),
+                n_threads=threads,
+                n_threads_batch=threads,
+                logits_all=False,
+                verbose=False,
+            )
         self.name = f"llamacpp:{model_label(model)}"
         self.path = path
         self.n_ctx = n_ctx

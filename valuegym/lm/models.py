@@ -11,7 +11,10 @@ A model is named in one of three ways:
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +25,10 @@ __all__ = [
     "EMBEDDED_MODELS",
     "EmbeddedModel",
     "embedded_model_path",
+    "file_sha256",
     "model_label",
     "resolve_gguf_path",
+    "user_cache_dir",
 ]
 
 
@@ -58,6 +63,9 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
 }
 
 DEFAULT_MODEL = "smollm2-135m"
+
+_HASH_CHUNK_BYTES = 1 << 22
+_HASH_CACHE_FILE = "model-hashes.json"
 
 
 def embedded_model_path(name: str) -> Path:
@@ -132,3 +140,56 @@ def model_label(model: str | Path) -> str:
     if path.exists():
         return path.stem if path.is_file() else path.name
     return text
+
+
+def user_cache_dir() -> Path:
+    """The folder valuegym caches derived files in (``$XDG_CACHE_HOME/valuegym``).
+
+    Returns:
+        The folder path (not created here).
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "valuegym"
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a (model) file, hashed once per path, size and modification time.
+
+    Hashing a 100 MB model takes about a second, so the digests are kept in
+    ``model-hashes.json`` under :func:`user_cache_dir` and reused while the file is unchanged.
+    A cache that cannot be read or written is ignored.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The hex digest.
+    """
+    resolved = path.resolve()
+    status = resolved.stat()
+    key = f"{resolved}:{status.st_size}:{status.st_mtime_ns}"
+    cache_file = user_cache_dir() / _HASH_CACHE_FILE
+    try:
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    if isinstance(cache.get(key), str):
+        return str(cache[key])
+    digest = hashlib.sha256()
+    with resolved.open("rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    cache = {
+        name: value
+        for name, value in cache.items()
+        if not name.startswith(f"{resolved}:") and isinstance(value, str)
+    }
+    cache[key] = digest.hexdigest()
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.partial")
+        temporary.write_text(json.dumps(cache, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(temporary, cache_file)  # concurrent writers may drop an entry, never corrupt
+    except OSError:
+        pass
+    return cache[key]

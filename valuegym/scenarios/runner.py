@@ -41,6 +41,7 @@ import yaml
 
 import valuegym
 from valuegym.envs.protocol import CHAT, MESSAGES, TURN
+from valuegym.manifest import write_manifest
 from valuegym.numeric import seed_for
 from valuegym.records import (
     EpisodeRecorder,
@@ -182,6 +183,7 @@ def run_scenario(
         "valuegym_version": valuegym.__version__,
         "python": sys.version.split()[0],
     }
+    write_manifest(folder, scenario.to_mapping())
     write_json_atomic(summary, folder.summary_file)
     return RunResult(folder, len(to_run), resumed)
 

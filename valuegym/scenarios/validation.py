@@ -20,6 +20,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ValidationError
 
 from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS, env_class
+from valuegym.scenarios.catalog import resolve_scenario_path
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file
 from valuegym.scenarios.schema import Scenario
 from valuegym.values import ProfileError, ValueProfile
@@ -62,7 +63,8 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario file safely and validate it; profile files are read relative to it.
 
     Args:
-        path: The YAML scenario.
+        path: The YAML scenario, or the name of a shipped scenario (e.g. ``quickstart``)
+            when no such file exists.
 
     Returns:
         The validated scenario, profile files inlined and checkpoint paths made absolute.
@@ -70,7 +72,7 @@ def load_scenario(path: str | Path) -> Scenario:
     Raises:
         ScenarioError: With every problem found, including unreadable or unsafe YAML.
     """
-    path = Path(path)
+    path = resolve_scenario_path(path)
     try:
         data = load_yaml_file(path)
     except YamlLoadError as error:

@@ -1,0 +1,61 @@
+import types
+
+import pytest
+
+from valuegym.lm.cpu import (
+    AMX_OVERRIDE_VARIABLE,
+    cpu_flags,
+    cpu_model,
+    llama_extra_buffer_types,
+    relevant_cpu_flags,
+    use_extra_buffer_types,
+)
+
+# Flags of a Sapphire Rapids cloud Xeon (abridged) and of an AMD EPYC with AVX-512, no AMX.
+XEON_AMX = {"sse4_2", "avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"}
+EPYC_AVX512 = {"sse4_2", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"}
+
+
+def test_extra_buffer_types_are_off_on_a_cpu_that_advertises_amx():
+    assert use_extra_buffer_types(XEON_AMX, environ={}) is False
+
+
+def test_extra_buffer_types_stay_on_without_amx():
+    assert use_extra_buffer_types(EPYC_AVX512, environ={}) is True
+    assert use_extra_buffer_types(set(), environ={}) is True
+
+
+@pytest.mark.parametrize("flags", [XEON_AMX, EPYC_AVX512])
+def test_the_environment_variable_overrides_the_choice(flags):
+    assert use_extra_buffer_types(flags, environ={AMX_OVERRIDE_VARIABLE: "1"}) is True
+    assert use_extra_buffer_types(flags, environ={AMX_OVERRIDE_VARIABLE: "0"}) is False
+    with pytest.raises(ValueError, match=AMX_OVERRIDE_VARIABLE):
+        use_extra_buffer_types(flags, environ={AMX_OVERRIDE_VARIABLE: "yes"})
+
+
+def test_relevant_flags_are_the_simd_and_amx_ones():
+    assert relevant_cpu_flags(XEON_AMX) == [
+        "amx_bf16",
+        "amx_int8",
+        "amx_tile",
+        "avx2",
+        "avx512_bf16",
+        "avx512f",
+    ]
+
+
+def test_this_cpu_is_described():
+    assert cpu_model()
+    assert isinstance(cpu_flags(), frozenset)
+
+
+def test_the_choice_reaches_the_model_parameters_only_inside_the_block():
+    class Params:
+        use_extra_bufts = True
+
+    bindings = types.SimpleNamespace(llama_model_default_params=Params)
+    llama_cpp = types.SimpleNamespace(llama_cpp=bindings)
+    with llama_extra_buffer_types(llama_cpp, False):
+        assert bindings.llama_model_default_params().use_extra_bufts is False
+    assert bindings.llama_model_default_params is Params
+    assert bindings.llama_model_default_params().use_extra_bufts is True

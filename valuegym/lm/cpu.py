@@ -1,0 +1,125 @@
+"""The CPU a model runs on, and the llama.cpp buffer types chosen for it.
+
+llama-cpp-python builds llama.cpp with ``GGML_NATIVE=ON``, so ``-march=native`` compiles in
+llama.cpp's AMX matrix-multiply path on any CPU that advertises AMX (``amx_tile``,
+``amx_int8``, ``amx_bf16`` in ``/proc/cpuinfo``; Sapphire Rapids and later, common on cloud
+machines). That path has an open upstream bug: tile permission is requested on the main
+thread only and the tile configuration can be optimised away, so the first matrix multiply
+in an OpenMP worker dies with SIGILL on ``tilezero`` (ggml-org/llama.cpp PR #26954, issue
+#28756). The AMX kernels are reached only through llama.cpp's *extra buffer types* (the AMX
+and weight-repacking buffers), so on a CPU that advertises AMX valuegym loads models with
+``llama_model_params.use_extra_bufts = False``: the plain CPU buffers, which work everywhere.
+Rebuilding with ``-DGGML_AMX_INT8=OFF`` does not help, as ``GGML_NATIVE=ON`` overrides it.
+
+On CPUs without AMX nothing changes (extra buffer types stay on, weight repacking keeps its
+speed). Set ``VALUEGYM_LLAMA_AMX=1`` to force the extra buffer types on (once upstream is
+fixed), ``0`` to force them off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+__all__ = [
+    "AMX_OVERRIDE_VARIABLE",
+    "cpu_flags",
+    "cpu_model",
+    "llama_extra_buffer_types",
+    "relevant_cpu_flags",
+    "use_extra_buffer_types",
+]
+
+#: The environment variable that overrides the buffer-type decision: ``1`` on, ``0`` off.
+AMX_OVERRIDE_VARIABLE: Final = "VALUEGYM_LLAMA_AMX"
+
+_CPUINFO: Final = Path("/proc/cpuinfo")
+_RELEVANT_PREFIXES: Final = ("avx2", "avx512", "amx", "fma", "f16c")
+
+
+def _cpuinfo_field(name: str) -> str | None:
+    try:
+        text = _CPUINFO.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # not Linux
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    return None
+
+
+def cpu_flags() -> frozenset[str]:
+    """The feature flags the CPU advertises (empty where ``/proc/cpuinfo`` is missing)."""
+    return frozenset((_cpuinfo_field("flags") or "").split())
+
+
+def cpu_model() -> str:
+    """The CPU's model name, e.g. ``"AMD EPYC 7B13"``."""
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
+
+
+def relevant_cpu_flags(flags: Iterable[str]) -> list[str]:
+    """The flags that decide which llama.cpp kernels run (AVX2, AVX-512, AMX, FMA, F16C).
+
+    Args:
+        flags: CPU flags, e.g. from :func:`cpu_flags`.
+
+    Returns:
+        Those flags, sorted.
+    """
+    return sorted(flag for flag in flags if flag.startswith(_RELEVANT_PREFIXES))
+
+
+def use_extra_buffer_types(flags: Iterable[str], environ: Mapping[str, str] | None = None) -> bool:
+    """Whether llama.cpp may use its extra (AMX and repacking) buffer types on this CPU.
+
+    Off when the CPU advertises AMX (the upstream SIGILL, see the module docstring), on
+    otherwise; :data:`AMX_OVERRIDE_VARIABLE` set to ``1`` or ``0`` overrides the choice.
+
+    Args:
+        flags: The CPU's flags, e.g. from :func:`cpu_flags`.
+        environ: Environment variables (default: ``os.environ``).
+
+    Returns:
+        The value for ``llama_model_params.use_extra_bufts``.
+
+    Raises:
+        ValueError: If the override variable holds something other than ``0`` or ``1``.
+    """
+    override = (os.environ if environ is None else environ).get(AMX_OVERRIDE_VARIABLE, "")
+    if override.strip() in ("0", "1"):
+        return override.strip() == "1"
+    if override.strip():
+        raise ValueError(f"{AMX_OVERRIDE_VARIABLE}={override!r}: expected 0 or 1")
+    return not any(flag.startswith("amx") for flag in flags)
+
+
+@contextlib.contextmanager
+def llama_extra_buffer_types(llama_cpp: Any, enabled: bool) -> Iterator[None]:
+    """Make models loaded inside the block use (or not) llama.cpp's extra buffer types.
+
+    ``llama_cpp.Llama`` takes no argument for ``use_extra_bufts``; it fills its model
+    parameters from ``llama_model_default_params()``, which this wraps for the block.
+
+    Args:
+        llama_cpp: The imported ``llama_cpp`` package.
+        enabled: The value of ``use_extra_bufts``.
+    """
+    bindings = llama_cpp.llama_cpp
+    default_params = bindings.llama_model_default_params
+
+    def params_with_choice() -> Any:
+        params = default_params()
+        params.use_extra_bufts = enabled
+        return params
+
+    bindings.llama_model_default_params = params_with_choice
+    try:
+        yield
+    finally:
+        bindings.llama_model_default_params = default_params
