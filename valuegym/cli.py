@@ -175,6 +175,35 @@ def build_parser() -> argparse.ArgumentParser:
         "(refused by default; the report then carries a warning)",
     )
 
+    replay = commands.add_parser(
+        "replay",
+        help="regenerate a run's recorded contexts under a grid of channel settings",
+        description=(
+            "Take every N-th recorded utterance of a finished run as a context and regenerate "
+            "it under each cell of a grid over the stress and mood the prompt states, the "
+            "speech temperature and the persona, K samples per cell with the same seeds in "
+            "every cell (common random numbers), plus placebo cells that state another "
+            "context's state and a manipulation check. Writes replay records into the run "
+            "folder (resumable) and rebuilds its report with the paired channel contrasts. "
+            "No env is needed."
+        ),
+    )
+    replay.add_argument("run_dir", type=Path, help="a run folder written by 'valuegym run'")
+    replay.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="CHANNEL=V1,V2,...",
+        help="levels of one channel: prompt_stress, prompt_mood, temperature or persona "
+        "(personas separated by '|'); may repeat, e.g. --grid prompt_stress=0.1,0.9 "
+        "--grid temperature=0.7,1.0",
+    )
+    replay.add_argument("--samples", type=int, default=4, help="K samples per context and cell")
+    replay.add_argument("--every", type=int, default=1, help="replay every N-th utterance")
+    replay.add_argument("--no-placebo", action="store_true", help="leave out the placebo cells")
+    replay.add_argument("--overwrite", action="store_true", help="replace a replay of another grid")
+    replay.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
     doctor = commands.add_parser(
         "doctor",
         help="check that this installation can run the demo, and what it runs on",
@@ -408,6 +437,59 @@ def _command_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_grid(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from valuegym.scenarios.schema import CounterfactualSpec
+
+    levels: dict[str, Any] = {}
+    for item in args.grid:
+        name, separator, text = item.partition("=")
+        name = name.strip()
+        if not separator or name not in ("prompt_stress", "prompt_mood", "temperature", "persona"):
+            raise UsageError(
+                f"--grid {item!r}: expected CHANNEL=V1,V2 with CHANNEL one of prompt_stress, "
+                "prompt_mood, temperature, persona"
+            )
+        if name == "persona":
+            levels[name] = [part.strip() for part in text.split("|") if part.strip()]
+            continue
+        try:
+            levels[name] = [float(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise UsageError(f"--grid {item!r}: levels must be numbers") from None
+    try:
+        return CounterfactualSpec(
+            samples=args.samples, every=args.every, placebo=not args.no_placebo, **levels
+        )
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
+            for detail in error.errors()
+        )
+        raise UsageError(f"--grid: {problems}") from None
+
+
+def _command_replay(args: argparse.Namespace) -> int:
+    from valuegym.analysis.report import write_report
+    from valuegym.scenarios.errors import RunError
+    from valuegym.scenarios.replay import replay_run
+
+    grid = _replay_grid(args)
+    if not args.run_dir.is_dir():
+        raise UsageError(f"{args.run_dir}: no such run folder")
+    try:
+        result = replay_run(args.run_dir, grid, overwrite=args.overwrite, progress=not args.quiet)
+    except RunError as error:
+        raise UsageError(str(error)) from None
+    print(
+        f"replayed {result.contexts} contexts x {len(result.cells)} cells "
+        f"({result.episodes_replayed} episodes; {result.episodes_resumed} already done)"
+    )
+    print(f"report: {write_report(args.run_dir)}")
+    return 0
+
+
 def _command_doctor(args: argparse.Namespace) -> int:
     from valuegym.doctor import run_doctor
 
@@ -421,6 +503,7 @@ _COMMANDS = {
     "train": _command_train,
     "report": _command_report,
     "doctor": _command_doctor,
+    "replay": _command_replay,
 }
 
 

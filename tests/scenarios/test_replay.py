@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from valuegym.analysis.channels import channel_contrasts, manipulation_check, placebo_check
+from valuegym.analysis.report import write_report
 from valuegym.scenarios.errors import RunError
 from valuegym.scenarios.population import make_lm_agent
 from valuegym.scenarios.replay import plan_cells, replay_run, reproduce_utterance
@@ -60,22 +61,25 @@ def test_replay_recovers_the_known_temperature_and_prompt_effects(tmp_path: Path
     contrasts = channel_contrasts(replay)
     truth = model.sequence_entropy
     temperature = _contrast(contrasts, "temperature", "prompt_stress=0.9")
-    assert temperature.estimate == pytest.approx(truth(0.9, 1.0, TOKENS) - truth(0.9, 0.5, TOKENS))
-    assert temperature.n_units == len(contexts)
+    expected = truth(0.9, 1.0, TOKENS) - truth(0.9, 0.5, TOKENS)
+    assert temperature.estimate.value == pytest.approx(expected)
+    assert temperature.estimate.n_units == len(contexts)
+    assert temperature.estimate.unit == "contexts"  # 2 episodes: too few to be the unit
     prompt = _contrast(contrasts, "prompt_stress", "temperature=1")
-    assert prompt.estimate == pytest.approx(truth(0.9, 1.0, TOKENS) - truth(0.1, 1.0, TOKENS))
-    assert prompt.estimate < 0  # stating more stress sharpens this model's distribution
+    expected = truth(0.9, 1.0, TOKENS) - truth(0.1, 1.0, TOKENS)
+    assert prompt.estimate.value == pytest.approx(expected)
+    assert prompt.estimate.value < 0  # stating more stress sharpens this model's distribution
     interaction = _contrast(contrasts, "interaction", "")
     expected = (truth(0.9, 1.0, TOKENS) - truth(0.1, 1.0, TOKENS)) - (
         truth(0.9, 0.5, TOKENS) - truth(0.1, 0.5, TOKENS)
     )
-    assert interaction.estimate == pytest.approx(expected)
+    assert interaction.estimate.value == pytest.approx(expected)
     check = manipulation_check(RunFolder(folder).read("manipulation").to_pylist())
     assert check is not None
-    assert check.low > 0
+    assert check.estimate.low > 0
     placebo = placebo_check(replay)
     if placebo is not None:  # contexts whose actual stress varies
-        assert placebo.low <= 0.0 <= placebo.high or abs(placebo.estimate) < 1e-9
+        assert placebo.estimate.low <= 0.0 <= placebo.estimate.high
 
 
 def test_a_model_that_ignores_the_state_shows_no_prompt_effect(tmp_path: Path):
@@ -86,12 +90,12 @@ def test_a_model_that_ignores_the_state_shows_no_prompt_effect(tmp_path: Path):
     contrasts = channel_contrasts(RunFolder(folder).read("replay").to_pylist())
     for contrast in contrasts:
         if contrast.channel in ("prompt_stress", "interaction"):
-            assert contrast.estimate == pytest.approx(0.0, abs=1e-12)
+            assert contrast.estimate.value == pytest.approx(0.0, abs=1e-12)
     temperature = _contrast(contrasts, "temperature", "prompt_stress=0.9")
-    assert temperature.estimate == pytest.approx(0.0, abs=1e-12)  # uniform at any T
+    assert temperature.estimate.value == pytest.approx(0.0, abs=1e-12)  # uniform at any T
     check = manipulation_check(RunFolder(folder).read("manipulation").to_pylist())
     assert check is not None
-    assert check.estimate == pytest.approx(0.0, abs=1e-12)
+    assert check.estimate.value == pytest.approx(0.0, abs=1e-12)
 
 
 def test_a_recorded_utterance_is_reproduced_from_its_row(tmp_path: Path):
@@ -121,3 +125,21 @@ def test_replay_resumes_and_refuses_another_grid(tmp_path: Path):
         folder, other, overwrite=True, progress=False, load_model=lambda b, n, **o: model
     )
     assert replaced.episodes_replayed == 2
+
+
+def test_a_scenario_can_replay_its_own_contexts_and_the_report_shows_the_channels(tmp_path):
+    model = StatedStressModel()
+    scenario = validate_scenario(
+        {
+            **INBOX,
+            "measure": {"counterfactual": {"prompt_stress": [0.1, 0.9], "temperature": [0.5, 1.0]}},
+        }
+    )
+    result = run_scenario(
+        scenario, tmp_path, progress=False, load_model=lambda backend, name, **o: model
+    )
+    assert result.folder.read("replay").num_rows > 0
+    text = write_report(tmp_path).read_text()
+    assert "## Channels apart" in text
+    assert "prompt_stress 0.1 -> 0.9 at temperature=1" in text
+    assert (tmp_path / "report" / "channel_contrasts.png").is_file()

@@ -2,9 +2,11 @@
 
 A replay (:mod:`valuegym.scenarios.replay`) regenerates each recorded context under a grid of
 channel settings with common random numbers. Per context and cell the K samples are averaged;
-a contrast is then a difference *within* each context, and its interval is taken over the
-contexts (the unit of replication here; contexts of one episode share its history, which the
-report says). Per measure:
+a contrast is then a difference *within* each context. Contexts of one episode share its
+history, so with at least :data:`~valuegym.analysis.statistics.FEW_UNITS` episodes the
+per-context differences are averaged within each episode and the interval is taken over
+episodes; with fewer, over contexts (the report names the unit). Intervals come from
+:func:`~valuegym.analysis.statistics.mean_interval`. Per measure:
 
 - **temperature effect at a fixed prompt**: highest minus lowest temperature, at each stated
   state;
@@ -24,7 +26,7 @@ Example:
     ...     for i, c in enumerate("abcd")
     ...     for cell, (s, t) in enumerate([(0.1, 0.5), (0.1, 1.0), (0.9, 0.5), (0.9, 1.0)])
     ... ]
-    >>> [round(c.estimate, 3) for c in channel_contrasts(rows)[:2]]
+    >>> [round(c.estimate.value, 3) for c in channel_contrasts(rows)[:2]]
     [1.0, 1.0]
 """
 
@@ -33,17 +35,18 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
+
+from valuegym.analysis.statistics import FEW_UNITS, Estimate, mean_interval
 
 __all__ = [
     "REPLAY_MEASURES",
     "Contrast",
     "channel_contrasts",
     "manipulation_check",
-    "mean_interval_over_units",
     "placebo_check",
     "temperature_confounds",
 ]
@@ -56,61 +59,47 @@ REPLAY_MEASURES: Final = {
     "length": "tokens",
 }
 
-_CONFIDENCE: Final = 0.95
-
 
 @dataclass(frozen=True)
 class Contrast:
-    """A paired contrast with its interval over units.
+    """A paired channel contrast with its interval over independent units.
 
     Attributes:
         channel: ``temperature``, ``prompt_stress``, ``prompt_mood``, ``interaction``,
             ``manipulation`` or ``placebo``.
         measure: The replay measure.
-        at: Where the other channel was held (e.g. ``temperature=0.7``).
+        at: Where the other channels were held (e.g. ``temperature=0.7``).
         levels: The two levels contrasted, ``"low -> high"``.
-        estimate: Mean over units of the within-unit difference (or the slope, for placebo).
-        low: Lower end of the 95% interval (t-based over units).
-        high: Upper end.
-        n_units: Units the interval is over.
-        unit: What a unit is (``contexts``).
+        estimate: The mean within-unit difference (or the slope, for placebo) with its
+            interval, p-value, units and method.
     """
 
     channel: str
     measure: str
     at: str
     levels: str
-    estimate: float
-    low: float
-    high: float
-    n_units: int
-    unit: str = "contexts"
+    estimate: Estimate
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for the report's JSON)."""
-        return asdict(self)
+        return {
+            "channel": self.channel,
+            "measure": self.measure,
+            "at": self.at,
+            "levels": self.levels,
+            **self.estimate.to_dict(),
+        }
 
 
-def mean_interval_over_units(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean and t-based 95% interval of per-unit values (one value per independent unit).
-
-    Args:
-        values: One number per unit.
-
-    Returns:
-        ``(mean, low, high)``; the interval is ``nan`` with fewer than 2 units.
-    """
-    data = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
-    if data.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(data.mean())
-    if data.size < 2:
-        return mean, math.nan, math.nan
-    from scipy import stats
-
-    half = float(stats.t.ppf(0.5 + _CONFIDENCE / 2, data.size - 1) * data.std(ddof=1))
-    half /= math.sqrt(data.size)
-    return mean, mean - half, mean + half
+def _over_units(label: str, diffs: Mapping[str, float], episode_of: Mapping[str, Any]) -> Estimate:
+    """Mean of per-context differences, the interval over episodes when there are enough."""
+    episodes: dict[Any, list[float]] = defaultdict(list)
+    for context, diff in diffs.items():
+        episodes[episode_of[context]].append(diff)
+    if len(episodes) >= FEW_UNITS:
+        per_episode = [float(np.mean(values)) for values in episodes.values()]
+        return mean_interval(per_episode, label=label, unit="episodes")
+    return mean_interval(list(diffs.values()), label=label, unit="contexts")
 
 
 #: Stands for "the agent's own" in a cell's settings (a NaN setting in the records).
@@ -151,19 +140,14 @@ def _paired(
     means: Mapping[tuple[str, float, float, float], float],
     low: tuple[float, float, float],
     high: tuple[float, float, float],
-) -> list[float]:
+) -> dict[str, float]:
     """Per context: the mean at ``high`` minus at ``low`` (settings: stress, mood, temperature)."""
     contexts = {key[0] for key in means}
-    return [
-        means[(c, *high)] - means[(c, *low)]
+    return {
+        c: means[(c, *high)] - means[(c, *low)]
         for c in sorted(contexts)
         if (c, *high) in means and (c, *low) in means
-    ]
-
-
-def _contrast(channel: str, measure: str, at: str, levels: str, diffs: list[float]) -> Contrast:
-    estimate, low, high = mean_interval_over_units(diffs)
-    return Contrast(channel, measure, at, levels, estimate, low, high, len(diffs))
+    }
 
 
 def channel_contrasts(
@@ -182,10 +166,16 @@ def channel_contrasts(
     means = _cell_means(rows, measure)
     if not means:
         return []
+    episode_of = {str(row["context_id"]): row.get("episode", 0) for row in rows}
+
+    def contrast(channel: str, at: str, levels: str, diffs: Mapping[str, float]) -> Contrast:
+        label = f"{channel} {levels}" + (f" at {at}" if at else "")
+        return Contrast(channel, measure, at, levels, _over_units(label, diffs, episode_of))
+
     stresses = sorted({key[1] for key in means})
     moods = sorted({key[2] for key in means})
     temperatures = sorted({key[3] for key in means})
-    # "own" settings sort last (inf) and are not a level to contrast against
+    # "own" settings (the agent's, inf) are held levels, never contrasted against
     stress_levels = [level for level in stresses if level != _OWN]
     mood_levels = [level for level in moods if level != _OWN]
     temperature_levels = [level for level in temperatures if level != _OWN]
@@ -196,10 +186,8 @@ def channel_contrasts(
             for mood in moods:
                 diffs = _paired(means, (stress, mood, t_lo), (stress, mood, t_hi))
                 at = f"prompt_stress={_label(stress)}, prompt_mood={_label(mood)}"
-                contrasts.append(
-                    _contrast("temperature", measure, at, f"{t_lo:g} -> {t_hi:g}", diffs)
-                )
-    for channel, levels, other in (
+                contrasts.append(contrast("temperature", at, f"{t_lo:g} -> {t_hi:g}", diffs))
+    for channel, levels, held_levels in (
         ("prompt_stress", stress_levels, moods),
         ("prompt_mood", mood_levels, stresses),
     ):
@@ -207,7 +195,7 @@ def channel_contrasts(
             continue
         lo, hi = levels[0], levels[-1]
         for temperature in temperatures:
-            for held in other:
+            for held in held_levels:
                 if channel == "prompt_stress":
                     low_key, high_key = (lo, held, temperature), (hi, held, temperature)
                     at = f"temperature={_label(temperature)}, prompt_mood={_label(held)}"
@@ -215,24 +203,18 @@ def channel_contrasts(
                     low_key, high_key = (held, lo, temperature), (held, hi, temperature)
                     at = f"temperature={_label(temperature)}, prompt_stress={_label(held)}"
                 diffs = _paired(means, low_key, high_key)
-                contrasts.append(_contrast(channel, measure, at, f"{lo:g} -> {hi:g}", diffs))
+                contrasts.append(contrast(channel, at, f"{lo:g} -> {hi:g}", diffs))
     if len(temperature_levels) >= 2 and len(stress_levels) >= 2:
         t_lo, t_hi = temperature_levels[0], temperature_levels[-1]
         s_lo, s_hi = stress_levels[0], stress_levels[-1]
         for mood in moods:
-            at_hot = _paired(means, (s_lo, mood, t_hi), (s_hi, mood, t_hi))
-            at_cold = _paired(means, (s_lo, mood, t_lo), (s_hi, mood, t_lo))
-            if len(at_hot) == len(at_cold):
-                diffs = [hot - cold for hot, cold in zip(at_hot, at_cold, strict=True)]
-                contrasts.append(
-                    _contrast(
-                        "interaction",
-                        measure,
-                        f"prompt_mood={_label(mood)}",
-                        f"prompt-stress effect at T={t_hi:g} minus at T={t_lo:g}",
-                        diffs,
-                    )
-                )
+            hot = _paired(means, (s_lo, mood, t_hi), (s_hi, mood, t_hi))
+            cold = _paired(means, (s_lo, mood, t_lo), (s_hi, mood, t_lo))
+            diffs = {c: hot[c] - cold[c] for c in hot if c in cold}
+            levels_text = f"prompt-stress effect at T={t_hi:g} minus at T={t_lo:g}"
+            contrasts.append(
+                contrast("interaction", f"prompt_mood={_label(mood)}", levels_text, diffs)
+            )
     return contrasts
 
 
@@ -247,14 +229,19 @@ def manipulation_check(rows: Sequence[Mapping[str, Any]]) -> Contrast | None:
         without two stress levels.
     """
     by_context: dict[str, dict[float, float]] = defaultdict(dict)
+    episode_of: dict[str, Any] = {}
     for row in rows:
-        by_context[str(row["context_id"])][float(row["prompt_stress"])] = float(row["self_report"])
+        context = str(row["context_id"])
+        by_context[context][float(row["prompt_stress"])] = float(row["self_report"])
+        episode_of[context] = row.get("episode", 0)
     levels = sorted({level for values in by_context.values() for level in values})
     if len(levels) < 2:
         return None
     lo, hi = levels[0], levels[-1]
-    diffs = [v[hi] - v[lo] for v in by_context.values() if lo in v and hi in v]
-    return _contrast("manipulation", "self_report", "", f"{lo:g} -> {hi:g}", diffs)
+    diffs = {c: v[hi] - v[lo] for c, v in by_context.items() if lo in v and hi in v}
+    text = f"{lo:g} -> {hi:g}"
+    label = f"self-report (stressed minus calm), stated stress {text}"
+    return Contrast("manipulation", "self_report", "", text, _over_units(label, diffs, episode_of))
 
 
 def placebo_check(
@@ -262,50 +249,67 @@ def placebo_check(
 ) -> Contrast | None:
     """Slope of a measure on the context's actual stress when the prompt states another's.
 
+    Each placebo context's mean is regressed on its actual stress (a slope over contexts). The
+    interval resamples *episodes* when there are enough of them, else contexts (cluster
+    bootstrap of the slope, 2000 resamples, percentile interval).
+
     Args:
         rows: The ``replay`` records.
         measure: The measure.
 
     Returns:
-        The slope with a bootstrap-free interval: the per-context values are regressed on the
-        actual stress and the slope's t-interval uses the contexts as units; ``None`` with fewer
-        than 3 placebo contexts or no spread in actual stress.
+        The slope with its interval; ``None`` with fewer than 3 placebo contexts or no spread
+        in actual stress.
     """
     values: dict[str, list[float]] = defaultdict(list)
     stress: dict[str, float] = {}
+    episode_of: dict[str, Any] = {}
     for row in rows:
         if not row.get("placebo"):
             continue
         value = row.get(measure)
         if value is None or not math.isfinite(float(value)):
             continue
-        values[str(row["context_id"])].append(float(value))
-        stress[str(row["context_id"])] = float(row["actual_stress"])
-    if len(values) < 3:
+        context = str(row["context_id"])
+        values[context].append(float(value))
+        stress[context] = float(row["actual_stress"])
+        episode_of[context] = row.get("episode", 0)
+    contexts = sorted(values)
+    if len(contexts) < 3:
         return None
-    x = np.array([stress[c] for c in values])
-    y = np.array([float(np.mean(v)) for v in values.values()])
-    spread = float(np.sum((x - x.mean()) ** 2))
-    if spread <= 1e-12:
+    x = np.array([stress[c] for c in contexts])
+    y = np.array([float(np.mean(values[c])) for c in contexts])
+    if float(np.ptp(x)) <= 1e-12:
         return None
-    slope = float(np.sum((x - x.mean()) * (y - y.mean())) / spread)
-    residual = y - y.mean() - slope * (x - x.mean())
-    if x.size <= 2:
-        return None
-    from scipy import stats
-
-    standard_error = math.sqrt(float(np.sum(residual**2)) / (x.size - 2) / spread)
-    half = float(stats.t.ppf(0.5 + _CONFIDENCE / 2, x.size - 2)) * standard_error
-    return Contrast(
-        "placebo",
-        measure,
-        "prompt states another context's state",
-        "slope on the context's actual stress",
-        slope,
-        slope - half,
-        slope + half,
-        int(x.size),
+    episodes = sorted({episode_of[c] for c in contexts}, key=str)
+    by_episode = len(episodes) >= FEW_UNITS
+    groups = (
+        [[i for i, c in enumerate(contexts) if episode_of[c] == e] for e in episodes]
+        if by_episode
+        else [[i] for i in range(len(contexts))]
     )
+    rng = np.random.default_rng(0)
+    slopes = []
+    for _ in range(2000):
+        picked = np.concatenate([groups[g] for g in rng.integers(len(groups), size=len(groups))])
+        if float(np.ptp(x[picked])) > 1e-12:
+            slopes.append(float(np.polyfit(x[picked], y[picked], 1)[0]))
+    slope = float(np.polyfit(x, y, 1)[0])
+    low, high = np.quantile(slopes, [0.025, 0.975]) if slopes else (math.nan, math.nan)
+    share_below = float(np.mean(np.asarray(slopes) <= 0)) if slopes else math.nan
+    p_value = min(1.0, 2 * min(share_below, 1 - share_below)) if slopes else math.nan
+    unit = "episodes" if by_episode else "contexts"
+    estimate = Estimate(
+        "placebo: slope on the context's actual stress",
+        slope,
+        float(low),
+        float(high),
+        p_value,
+        len(groups),
+        unit,
+        "percentile bootstrap",
+    )
+    return Contrast("placebo", measure, "prompt states another context's state", "slope", estimate)
 
 
 def temperature_confounds(

@@ -21,11 +21,18 @@ What a report holds, as far as the run recorded it:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
 
+from valuegym.analysis.channels import (
+    REPLAY_MEASURES,
+    channel_contrasts,
+    manipulation_check,
+    placebo_check,
+    temperature_confounds,
+)
 from valuegym.analysis.document import (
     Report,
     contrast_table,
@@ -131,11 +138,69 @@ def _entropy_section(
             "level cannot pose as an effect of its stress); utterances of one episode share "
             "its chat, so the episodes are the "
             "independent units and each interval is over their slopes.\n\n"
-            + contrast_table(contrasts),
+            + contrast_table(contrasts)
+            + "".join(
+                f"\n**Warning:** {warning}.\n"
+                for warning in temperature_confounds(utterances.to_pylist())
+            ),
         )
     )
     if measured:
         _model_section(utterances, measured, report)
+
+
+def _channel_section(folder: RunFolder, figure_dir: Path, report: Report) -> None:
+    """The channels apart: paired within-context contrasts from a counterfactual replay."""
+    replay = folder.read("replay").to_pylist()
+    if not replay:
+        return
+    contexts = len({row["context_id"] for row in replay})
+    cells = len({row["cell"] for row in replay})
+    parts = [
+        f"{contexts} recorded contexts were regenerated under {cells} channel settings "
+        "(`valuegym replay` or `measure.counterfactual`), with the same random numbers in "
+        "every setting, so each contrast is a difference *within* a context. The unit of each "
+        "interval is named beside it: episodes when there are enough, else contexts (contexts "
+        "of one episode share its history, so read those intervals as optimistic).\n"
+    ]
+    statistics: dict[str, Any] = {}
+    all_contrasts = []
+    for measure, label in REPLAY_MEASURES.items():
+        contrasts = channel_contrasts(replay, measure)
+        if not contrasts:
+            continue
+        all_contrasts.extend(contrasts)
+        statistics[measure] = [c.to_dict() for c in contrasts]
+        parts.append(
+            f"\n**{measure}** ({label}):\n\n"
+            + estimate_table([c.estimate for c in contrasts], label="contrast")
+        )
+    checks = []
+    manipulation = manipulation_check(folder.read("manipulation").to_pylist())
+    if manipulation is not None:
+        checks.append(manipulation)
+    placebo = placebo_check(replay)
+    if placebo is not None:
+        checks.append(placebo)
+    if checks:
+        statistics["checks"] = [c.to_dict() for c in checks]
+        parts.append(
+            "\n**Checks.** The manipulation check scores a self-report of stress under each "
+            "stated level: positive when the state text reaches the model. The placebo states "
+            "another context's state: its slope on the context's own stress should hold zero.\n\n"
+            + estimate_table([c.estimate for c in checks], label="check")
+        )
+    report.statistics["channels"] = statistics
+    report.sections.append(("Channels apart: temperature, prompt, interaction", "".join(parts)))
+    shown = [c.estimate for c in all_contrasts if c.measure == "sequence_entropy"]
+    if shown:
+        report.figures.append(
+            plot_group_means(
+                shown,
+                figure_dir / "channel_contrasts.png",
+                value_label="difference in sequence entropy",
+            )
+        )
 
 
 def _model_section(utterances: pa.Table, measured: dict[str, np.ndarray], report: Report) -> None:
@@ -412,6 +477,7 @@ def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
     figure_dir = folder.report_dir
     primary = declared_primary(folder.scenario_file)
     _entropy_section(folder.read("utterances"), figure_dir, report, primary, seed)
+    _channel_section(folder, figure_dir, report)
     _information_section(folder.read("information"), report, seed)
     if steps.num_rows:
         _returns_section(steps, figure_dir, report, seed)

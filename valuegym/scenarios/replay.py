@@ -132,11 +132,18 @@ def _load_scenario(folder: RunFolder) -> Scenario:
 
 
 def _derangement(count: int, seed: int) -> np.ndarray:
-    """A permutation of ``range(count)`` that moves every element (identity when count < 2)."""
+    """A random permutation of ``range(count)`` moving every element (identity below 2).
+
+    Random rather than a shift: neighbouring contexts have similar states (stress is
+    autocorrelated), so a shift would leave the placebo correlated with the truth.
+    """
     if count < 2:
         return np.arange(count)
-    shift = 1 + int(np.random.default_rng(seed).integers(count - 1))
-    return (np.arange(count) + shift) % count
+    rng = np.random.default_rng(seed)
+    while True:  # a random permutation is a derangement with probability about 1/e
+        order = rng.permutation(count)
+        if not np.any(order == np.arange(count)):
+            return order
 
 
 def replay_run(

@@ -166,6 +166,16 @@ def run_scenario(
             raise
         finally:
             population.close()
+    if scenario.measure.counterfactual is not None and scenario.measure.utterances:
+        from valuegym.scenarios.replay import replay_run
+
+        replay_run(
+            folder.root,
+            scenario.measure.counterfactual,
+            progress=progress,
+            load_model=load_model,
+            overwrite=True,
+        )
     resumed = len(finished & set(range(scenario.episodes)))
     summary = {
         "scenario": scenario.name,
