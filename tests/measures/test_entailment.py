@@ -27,9 +27,7 @@ class MeaningJudge:
         self.batches.append(list(zip(premises, hypotheses, strict=True)))
         return np.array(
             [
-                1.0
-                if (p, h) in self.one_way or self.meaning[p] == self.meaning[h]
-                else 0.0
+                1.0 if (p, h) in self.one_way or self.meaning[p] == self.meaning[h] else 0.0
                 for p, h in zip(premises, hypotheses, strict=True)
             ]
         )
@@ -96,9 +94,7 @@ def test_entailment_matrix_asks_every_pair_in_one_batch():
     judge = MeaningJudge({"a": 0, "b": 0, "c": 1})
     clusterer = EntailmentClusterer(judge)
     matrix = clusterer.entailment_matrix(texts)
-    expected = np.array(
-        [[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 1, 0], [0, 0, 0, 1]], dtype=float
-    )
+    expected = np.array([[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 1, 0], [0, 0, 0, 1]], dtype=float)
     np.testing.assert_array_equal(matrix, expected)
     assert len(judge.batches) == 1
     assert clusterer.pair_judgements == 3
