@@ -39,7 +39,8 @@ __all__ = ["UTTERANCE_MEASURES", "Report", "build_report", "write_report"]
 UTTERANCE_MEASURES: Final = {
     "mean_token_entropy": "mean token entropy",
     "mean_surprisal": "mean surprisal per token",
-    "semantic_entropy": "semantic entropy",
+    "semantic_entropy": "semantic entropy (weighted)",
+    "semantic_entropy_discrete": "semantic entropy (discrete)",
 }
 _STATES: Final = ("stress", "mood")
 #: Env metric columns (``env_<name>`` in the step records) drawn over time when present.
