@@ -198,7 +198,13 @@ class EnvSpec(_Frozen):
 class SemanticEntropySpec(_Frozen):
     """Semantic entropy over K sampled utterances for the same value state."""
 
-    samples: int = Field(default=5, ge=2, le=64, description="K, utterances per state.")
+    samples: int = Field(
+        default=10,
+        ge=2,
+        le=64,
+        description="K, utterances per state; 10 as in Kuhn et al. and Farquhar et al. "
+        "(the estimate is biased low at small K, see docs/semantic_entropy.md).",
+    )
     clusterer: Literal["auto", "embedding", "text"] = Field(
         default="auto", description="How samples are grouped by meaning."
     )
