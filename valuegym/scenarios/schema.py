@@ -205,8 +205,11 @@ class SemanticEntropySpec(_Frozen):
         description="K, utterances per state; 10 as in Kuhn et al. and Farquhar et al. "
         "(the estimate is biased low at small K, see docs/semantic_entropy.md).",
     )
-    clusterer: Literal["auto", "embedding", "text"] = Field(
-        default="auto", description="How samples are grouped by meaning."
+    clusterer: Literal["auto", "embedding", "text", "entailment"] = Field(
+        default="auto",
+        description="How samples are grouped by meaning; 'entailment' asks the speaking "
+        "agent's own language model (bidirectional entailment, scored Yes/No answers). "
+        "Calibration of each: docs/semantic_entropy.md.",
     )
     every: int = Field(default=1, ge=1, description="Measure on every n-th step only.")
 
