@@ -167,6 +167,8 @@ class LanguageModelJudge:
     the two answers :data:`ENTAILMENT_ANSWERS`; ``p(entails)`` is the share of ``"Yes"`` in
     the probability of the two, ``sigmoid(log p("Yes") - log p("No"))``. Scoring instead of
     generating makes the judgement deterministic and graded, and needs no answer parsing.
+    The interface scores one prompt per call, so a batch of n directed pairs is n ``score``
+    calls, each reading a short prompt and two one-token answers.
 
     Args:
         model: The language model (any backend).
@@ -203,9 +205,10 @@ class EntailmentClusterer:
     """Clusters utterances by bidirectional entailment: same meaning when each entails the other.
 
     Utterances with the same normalised text (:func:`normalise_text`) share a cluster without
-    asking. The distinct ones are then clustered as in Farquhar et al.'s reference code: the
-    first unassigned utterance opens a cluster and every unassigned later one that it
-    entails both ways joins it. Each such round is one batch to the judge, holding both
+    asking. The distinct ones are then clustered as in Farquhar et al.'s reference code
+    (``get_semantic_ids``): the first unassigned utterance opens a cluster and every later one
+    that it entails both ways joins it, except that an utterance already placed is not
+    compared again. Each such round is one batch to the judge, holding both
     directions of every pair still open; a pair already settled by transitivity (one side
     assigned) is not asked, and a pair asked before in this clusterer's life is read from its
     cache. So K samples cost at most ``K (K - 1) / 2`` pair judgements, in as many batches as
