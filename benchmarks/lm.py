@@ -11,6 +11,8 @@ Goals (issue 5):
   same prompts and batch.
 - ``transformers`` backend, 8 prompts in one batch: >= 4x the tokens/s of the same 8 one at
   a time.
+- Entailment clustering of K=10 samples (issue 13): at most one judge call per pair of distinct
+  samples, batched; judge calls and seconds per set are printed.
 """
 
 from __future__ import annotations
@@ -187,6 +189,41 @@ def main() -> None:
         4,
         f"{batch:.1f} vs {single:.1f} tokens/s",
     )
+    report_judge_speed(args)
+
+
+JUDGE_PROMPTS = [
+    "Can you help me carry some boxes this afternoon? Answer in one short sentence.",
+    "Will you come to my party on Saturday? Answer in one short sentence.",
+    "Do you agree that we should harvest fewer apples this year? Answer in one short sentence.",
+]
+
+
+def report_judge_speed(args: Args, n_samples: int = 10) -> None:
+    """Entailment clustering of K samples per prompt, SmolLM2 as judge: judge calls and seconds.
+
+    The goal (issue 13): at most one judgement per pair of distinct samples, K (K - 1) / 2,
+    fewer through transitivity, in one judge batch per cluster.
+    """
+    from valuegym.measures.entailment import EntailmentClusterer, LanguageModelJudge
+
+    model = LlamaCppModel(DEFAULT_MODEL, n_threads=args.threads or None)
+    for index, question in enumerate(JUDGE_PROMPTS):
+        prompt = [{"role": "user", "content": question}]
+        samples = model.generate([prompt] * n_samples, max_new_tokens=32, seed=index)
+        texts = [sample.text for sample in samples]
+        clusterer = EntailmentClusterer(LanguageModelJudge(model))
+        start = time.perf_counter()
+        labels = clusterer.cluster(texts)
+        seconds = time.perf_counter() - start
+        distinct = len(set(texts))
+        print(
+            f"entailment clustering, set {index}: K={n_samples}, {distinct} distinct, "
+            f"{labels.max() + 1} clusters, {clusterer.pair_judgements} pair judgements "
+            f"(at most {distinct * (distinct - 1) // 2}) in {clusterer.judge_batches} batches, "
+            f"{seconds:.1f} s"
+        )
+    model.close()
 
 
 if __name__ == "__main__":

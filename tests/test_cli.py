@@ -175,7 +175,18 @@ def test_list_names_envs_kinds_backends_and_scenarios(workdir, capsys):
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["run"], ["validate"], ["list"], ["train"], ["report"], ["doctor"]]
+    "command",
+    [
+        [],
+        ["run"],
+        ["validate"],
+        ["list"],
+        ["train"],
+        ["report"],
+        ["doctor"],
+        ["replay"],
+        ["calibrate-clusterer"],
+    ],
 )
 def test_every_command_has_help(capsys, command):
     with pytest.raises(SystemExit) as exited:
@@ -213,3 +224,26 @@ def test_run_dispatches_a_sweep_to_its_cells(workdir, capsys):
     assert "report: runs/tiny/report/report.md" in capsys.readouterr().out
     assert main(["run", "s.yaml", "-q", "--workers", "1"]) == 0
     assert "0 cell(s) run, 4 already finished" in capsys.readouterr().out
+
+
+def test_calibrate_clusterer_prints_rates_per_category_of_a_users_pairs(tmp_path, capsys):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(
+        "a,b,same,category\nYes!,yes,1,dup\nHappy to help.,Glad to help.,1,para\nYes.,No.,0,flip\n"
+    )
+    assert main(["calibrate-clusterer", "--clusterer", "text", "--pairs", str(pairs)]) == 0
+    out = capsys.readouterr().out
+    assert "text: {'clusterer': 'text'}, 3 pairs" in out
+    assert "| dup | 1 | 100% | – | 0% |" in out
+    assert "| para | 1 | 0% | – | 100% |" in out
+    assert "| flip | 1 | 100% | 0% | – |" in out
+    assert "| all | 3 | 67% | 0% | 50% |" in out
+
+
+def test_calibrate_clusterer_bad_input_is_one_message_and_exit_1(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,same,category\nYes,No,maybe,x\n")
+    assert main(["calibrate-clusterer", "--clusterer", "text", "--pairs", str(bad)]) == 1
+    assert "bad.csv:2: same must be 1 or 0" in capsys.readouterr().err
+    assert main(["calibrate-clusterer", "--clusterer", "entailment-nli"]) == 1
+    assert "needs --nli-model" in capsys.readouterr().err

@@ -25,6 +25,7 @@ examples:
   valuegym list                                 envs, shipped scenarios, agent kinds, LM backends
   valuegym train scenarios/orchard_variety.yaml train PPO on a scenario's env
   valuegym doctor                               check the installation and what it runs on
+  valuegym calibrate-clusterer                  how often clusterers merge or split meanings
 """
 
 
@@ -225,7 +226,90 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--timeout", type=float, default=120.0, help="seconds each probe may take (default 120)"
     )
+    _add_calibrate_clusterer_parser(commands)
     return parser
+
+
+_CALIBRATED_CLUSTERERS = ("text", "embedding", "entailment-lm", "entailment-nli")
+
+
+def _add_calibrate_clusterer_parser(commands: Any) -> None:
+    calibrate = commands.add_parser(
+        "calibrate-clusterer",
+        help="measure how often a clusterer merges or splits meanings",
+        description=(
+            "Cluster labelled sentence pairs (the set shipped with valuegym, or --pairs) and "
+            "print each clusterer's accuracy, false-merge rate (different meanings put "
+            "together, lowering semantic entropy) and false-split rate (one meaning split, "
+            "raising it), per category of pair."
+        ),
+    )
+    calibrate.add_argument(
+        "--clusterer",
+        action="append",
+        choices=_CALIBRATED_CLUSTERERS,
+        help="clusterer to check; may repeat (default: text and embedding). entailment-lm "
+        "asks a valuegym language model, entailment-nli an NLI cross-encoder (--nli-model)",
+    )
+    calibrate.add_argument(
+        "--pairs", type=Path, help="CSV of labelled pairs with the columns a,b,same,category"
+    )
+    calibrate.add_argument(
+        "--threshold",
+        type=float,
+        action="append",
+        help="embedding: cosine similarity; entailment: p(entails) both ways; may repeat "
+        "(default: the clusterer's)",
+    )
+    calibrate.add_argument("--nli-model", help="entailment-nli: local folder or model id")
+    calibrate.add_argument(
+        "--lm-backend", help="entailment-lm: llamacpp, transformers or openai (default: auto)"
+    )
+    calibrate.add_argument(
+        "--lm-model", default=None, help="entailment-lm: model name or path (default: embedded)"
+    )
+
+
+def _calibration_judge(kind: str, args: argparse.Namespace) -> Any:
+    if kind == "entailment-nli":
+        from valuegym.measures.entailment import NLIJudge
+
+        if not args.nli_model:
+            raise UsageError("--clusterer entailment-nli: needs --nli-model FOLDER_OR_ID")
+        return NLIJudge(args.nli_model)
+    if kind == "entailment-lm":
+        from valuegym.lm import DEFAULT_MODEL, load_language_model
+        from valuegym.measures.entailment import LanguageModelJudge
+
+        return LanguageModelJudge(
+            load_language_model(args.lm_backend, args.lm_model or DEFAULT_MODEL)
+        )
+    return None
+
+
+def _command_calibrate_clusterer(args: argparse.Namespace) -> int:
+    from valuegym.measures.calibration import calibrate, load_pairs
+    from valuegym.measures.clustering import get_clusterer
+
+    try:
+        pairs = load_pairs(args.pairs)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"--pairs: {error}") from None
+    for kind in args.clusterer or ["text", "embedding"]:
+        judge = _calibration_judge(kind, args)
+        thresholds = [None] if kind == "text" else (args.threshold or [None])
+        for threshold in thresholds:
+            if judge is not None:
+                clusterer = get_clusterer("entailment", judge=judge, threshold=threshold)
+            elif kind == "embedding":
+                clusterer = get_clusterer("embedding", threshold=threshold)
+            else:
+                clusterer = get_clusterer("text")
+            calibration = calibrate(clusterer, pairs)
+            settings = {k: v for k, v in calibration.clusterer.items() if k != "question"}
+            print(f"{kind}: {settings}, {len(pairs)} pairs in {calibration.seconds:.1f} s")
+            print(calibration.to_markdown() + "\n")
+    return 0
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -504,6 +588,7 @@ _COMMANDS = {
     "report": _command_report,
     "doctor": _command_doctor,
     "replay": _command_replay,
+    "calibrate-clusterer": _command_calibrate_clusterer,
 }
 
 

@@ -146,6 +146,32 @@ def test_lm_agents_speak_on_their_turn_and_are_measured(tmp_path: Path, fake_mod
     assert information.column("mutual_information").to_pylist() == pytest.approx([0.0] * 4)
 
 
+def test_entailment_clusterer_asks_the_speakers_model_from_its_scored_answers(
+    tmp_path: Path, fake_model
+):
+    # The fake model scores "Yes" and "No" alike: p(entails) = 0.5 reaches the threshold both
+    # ways, so every set of samples is one meaning, where exact text finds several.
+    measure = {"semantic_entropy": {"samples": 4, "clusterer": "entailment", "every": 1}}
+    scenario = validate_scenario({**CHAT, "episodes": 1, "max_steps": 3, "measure": measure})
+    result = run_scenario(
+        scenario,
+        tmp_path / "entailment",
+        progress=False,
+        load_model=lambda backend, name, **options: fake_model,
+    )
+    utterances = result.folder.read("utterances")
+    assert utterances.column("n_clusters").to_pylist() == [1, 1]
+    assert utterances.column("semantic_entropy_discrete").to_pylist() == [0.0, 0.0]
+    text_measure = {"semantic_entropy": {**measure["semantic_entropy"], "clusterer": "text"}}
+    by_text = run_scenario(
+        validate_scenario({**CHAT, "episodes": 1, "max_steps": 3, "measure": text_measure}),
+        tmp_path / "text",
+        progress=False,
+        load_model=lambda backend, name, **options: type(fake_model)(),
+    )
+    assert max(by_text.folder.read("utterances").column("n_clusters").to_pylist()) > 1
+
+
 def test_fake_lm_run_is_deterministic(tmp_path: Path, fake_model):
     for name in ("a", "b"):
         run_scenario(

@@ -74,3 +74,11 @@ def test_shipped_scenario_runs_at_a_tiny_size(path: Path, tmp_path: Path):
         assert utterances.num_rows >= 1
         assert all(0 < n <= 2 for n in utterances.column("length").to_pylist())
         assert (tmp_path / "a" / "report" / "entropy_vs_stress.png").is_file()
+
+
+def test_semantic_entropy_uses_the_papers_k_by_default_and_in_shipped_scenarios():
+    from valuegym.scenarios.schema import SemanticEntropySpec
+
+    assert SemanticEntropySpec().samples == 10
+    measured = [load_scenario(path).measure.semantic_entropy for path in SCENARIOS]
+    assert [spec.samples for spec in measured if spec is not None] == [10, 10]

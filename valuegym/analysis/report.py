@@ -58,7 +58,8 @@ __all__ = ["UTTERANCE_MEASURES", "build_report", "write_report"]
 UTTERANCE_MEASURES: Final = {
     "mean_token_entropy": "mean token entropy",
     "mean_surprisal": "mean surprisal per token",
-    "semantic_entropy": "semantic entropy",
+    "semantic_entropy": "semantic entropy (weighted)",
+    "semantic_entropy_discrete": "semantic entropy (discrete)",
 }
 _STATES: Final = ("stress", "mood")
 #: Fixed effects of the mixed model, in order of interest (see valuegym.analysis.models).

