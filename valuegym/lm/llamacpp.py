@@ -350,6 +350,7 @@ class LlamaCppModel(LanguageModel):
             logits = self._decode(
                 prompt_ids[start : start + self._n_batch], start, all_logits=False
             )
+        self._prompt_tokens_read += len(prompt_ids)
         return logits
 
     def generate(
@@ -454,6 +455,7 @@ class LlamaCppModel(LanguageModel):
                     finishing.append(index)
                 decoded[index] = done + take
             logits = self._decode_batch(tokens, positions, sequences, wants)
+            self._prompt_tokens_read += len(tokens)
             for row, index in enumerate(finishing):
                 last_logits[index] = logits[row].copy()
                 source = int(first_sequence[index])
@@ -546,6 +548,7 @@ class LlamaCppModel(LanguageModel):
             for offset in range(0, len(context), chunk_size):
                 chunk = context[offset : offset + chunk_size]
                 log_probs = log_softmax(self._decode(chunk, start + offset, all_logits=True))
+                self._prompt_tokens_read += len(chunk)
                 targets = ids[offset + 1 : offset + 1 + len(chunk)]
                 total += log_probs[np.arange(len(chunk)), targets].sum()
             scores[index] = total

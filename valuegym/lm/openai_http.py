@@ -46,6 +46,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -185,6 +186,7 @@ class OpenAICompatibleModel(LanguageModel):
         self.sampling_params = dict(sampling_params or {})
         self.max_concurrency = max_concurrency
         self.use_n = use_n
+        self._usage_lock = threading.Lock()
         self.name = f"openai:{model}"
         self._echo_checked = False
 
@@ -203,7 +205,11 @@ class OpenAICompatibleModel(LanguageModel):
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read().decode("utf-8"))
+                answer = json.loads(response.read().decode("utf-8"))
+            usage = answer.get("usage") or {}
+            with self._usage_lock:  # requests of one call run in threads
+                self._prompt_tokens_read += int(usage.get("prompt_tokens") or 0)
+            return answer
         except urllib.error.HTTPError as error:
             detail = error.read().decode("utf-8", errors="replace")[:500]
             message = f"{url}: HTTP {error.code}: {detail}"
@@ -282,8 +288,9 @@ class OpenAICompatibleModel(LanguageModel):
             }
             if stops:
                 body["stop"] = list(stops)
-            if seeds[first] is not None:
-                body["seed"] = int(seeds[first])
+            prompt_seed = seeds[first]
+            if prompt_seed is not None:
+                body["seed"] = int(prompt_seed)
             if len(members) > 1:
                 body["n"] = len(members)
             return self._request(prompts[first], messages[first], body, len(members))
