@@ -7,7 +7,7 @@ prompt) are read once and their cache copied to the other sequences, and a promp
 shares a leading part with another (a system prompt, a persona, a history) copies that
 part's cache instead of reading it again (``llama_memory_seq_cp``; the plan is
 :func:`valuegym.lm.sequences.plan_rounds`). Each prompt samples with its own seeded
-generator, so its tokens do not depend on which other prompts share its call. Decoding goes
+generator, so its random draws do not depend on which other prompts share its call. Decoding goes
 through ``llama_decode`` with a batch this module fills, so each step asks for exactly the
 logits it needs: the last position's of each sequence while generating, and every position
 of a continuation while scoring. The logits are read in place from llama.cpp's buffer
@@ -16,10 +16,15 @@ passed to the shared :class:`~valuegym.lm.sampling.TokenSampler`, which computes
 full-vocabulary entropies and draws the token with a seeded numpy generator.
 
 Every ``generate`` call starts from an empty key-value cache, so its output depends only on
-its arguments, never on earlier calls. llama.cpp's batched kernels round differently from
-one-sequence decoding (a sequence's cache cells sit at other places, batches have other
-sizes), so a prompt's entropies in a batch agree with those of the prompt alone to about
-1e-4 nats, not bit for bit; greedy tokens agree except at near-exact ties.
+its arguments, never on earlier calls. A token's logits depend on how many tokens share
+its ``llama_decode`` and on its row among them: llama.cpp's CPU matrix kernels work on tiles
+of rows and give the rows left over (or a lone token) to other kernels, which round
+differently. Measured on the default Q4_1 model, for the same token after the same prompt:
+up to 0.6 logits between a lone token and one of three or more, and with a float32 cache up
+to 1.2 logits between the rows of one four-token batch. So a prompt generated among others
+has entropies within a few tenths of a nat of the prompt generated alone, and greedy paths
+agree until a near tie, not bit for bit; the same call (prompts and seed) always gives the
+same output.
 
 Threads: llama.cpp's worker threads spin-wait for each other between operations, so a
 worker that another busy process pushes off its core stalls all the others. With
@@ -148,9 +153,9 @@ class LlamaCppModel(LanguageModel):
             other busy processes fewer threads can be many times faster.
         n_batch: Tokens decoded per ``llama_decode`` call when reading prompts.
         n_seq_max: Sequences decoded together (prompts of a ``generate`` call per round).
-        exact_scoring: Score continuations one token per decode, as generation decodes, so
-            that :meth:`score` of a generated text equals the sum of its generated
-            ``token_logprob``. ``False`` decodes each continuation in one batch, several
+        exact_scoring: Score continuations one token per decode, as generation of a prompt
+            alone decodes, so that :meth:`score` of a text generated alone equals the sum
+            of its ``token_logprob``. ``False`` decodes each continuation in one batch, several
             times faster, but llama.cpp's batched kernels round differently (here up to
             0.15 nats per token, a few percent of a sum).
 
