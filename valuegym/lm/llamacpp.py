@@ -439,26 +439,9 @@ class LlamaCppModel(LanguageModel):
                         read.shared,
                     )
                     decoded[index] = read.shared
-            tokens: list[int] = []
-            positions: list[int] = []
-            sequences: list[int] = []
-            wants: list[bool] = []
-            finishing: list[int] = []
-            for index, read in enumerate(reads):
-                done = decoded[index]
-                if done is None or done == len(read.token_ids):
-                    continue
-                take = min(len(read.token_ids) - done, self._n_batch - len(tokens))
-                if take == 0:
-                    break
-                tokens.extend(read.token_ids[done : done + take])
-                positions.extend(range(done, done + take))
-                sequences.extend([int(first_sequence[index])] * take)
-                finished = done + take == len(read.token_ids)
-                wants.extend([False] * (take - 1) + [finished])
-                if finished:
-                    finishing.append(index)
-                decoded[index] = done + take
+            tokens, positions, sequences, wants, finishing = self._next_read_batch(
+                reads, decoded, first_sequence
+            )
             logits = self._decode_batch(tokens, positions, sequences, wants)
             self._prompt_tokens_read += len(tokens)
             for row, index in enumerate(finishing):
@@ -467,6 +450,37 @@ class LlamaCppModel(LanguageModel):
                 for sequence in range(source + 1, int(first_sequence[index + 1])):
                     self._llama_cpp.llama_memory_seq_cp(memory, source, sequence, -1, -1)
         return last_logits
+
+    def _next_read_batch(
+        self, reads: list[PromptRead], decoded: list[int | None], first_sequence: np.ndarray
+    ) -> tuple[list[int], list[int], list[int], list[bool], list[int]]:
+        """The next up to ``n_batch`` prompt tokens of the started reads; updates ``decoded``.
+
+        Returns:
+            Tokens, positions, sequences, whether each token's logits are wanted (a read's
+            last token), and the reads this batch finishes.
+        """
+        tokens: list[int] = []
+        positions: list[int] = []
+        sequences: list[int] = []
+        wants: list[bool] = []
+        finishing: list[int] = []
+        for index, read in enumerate(reads):
+            done = decoded[index]
+            if done is None or done == len(read.token_ids):
+                continue
+            take = min(len(read.token_ids) - done, self._n_batch - len(tokens))
+            if take == 0:
+                break
+            tokens.extend(read.token_ids[done : done + take])
+            positions.extend(range(done, done + take))
+            sequences.extend([int(first_sequence[index])] * take)
+            finished = done + take == len(read.token_ids)
+            wants.extend([False] * (take - 1) + [finished])
+            if finished:
+                finishing.append(index)
+            decoded[index] = done + take
+        return tokens, positions, sequences, wants, finishing
 
     def _generate_round(
         self,
