@@ -266,9 +266,10 @@ class OpenAICompatibleModel(LanguageModel):
             else [None] * len(prompts)
         )
         # Identical prompts at one temperature: one request for all their samples.
-        groups: dict[tuple[str, float], list[int]] = {}
+        groups: dict[tuple[bool, str, float], list[int]] = {}
         for index, prompt in enumerate(prompts):
-            key = (json.dumps(prompt, sort_keys=True), float(temperatures[index]))
+            text = prompt if messages[index] is None else json.dumps(messages[index])
+            key = (messages[index] is None, str(text), float(temperatures[index]))
             groups.setdefault(key, []).append(index)
         requests = []
         for members in groups.values():
