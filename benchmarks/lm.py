@@ -13,15 +13,31 @@ Goals (issue 5):
   a time.
 - Entailment clustering of K=10 samples (issue 13): at most one judge call per pair of distinct
   samples, batched; judge calls and seconds per set are printed.
+
+Goals (issue 14), timings interleaved and the median kept:
+- ``llamacpp``, 8 different short prompts, ~48 new tokens each, in one ``generate`` call:
+  >= 1.6x the generated tokens/s of the same prompts one call at a time.
+- ``llamacpp``, 10 samples of one ~600-token prompt in one call: seconds per generated token
+  (prompt reads included) <= 0.3x that of a single sample.
+- ``openai`` against a local server answering each request after a fixed delay: 8 prompts
+  finish in <= 1.5x one request's time, and K=10 samples are one request with ``n``.
+- ``llamacpp`` on shared cores: a generation beside a CPU-bound process, default threads
+  (those other processes leave free) against every core (the backend before issue 14).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -48,12 +64,18 @@ class Args:
     """CPU threads of torch (0: torch's default); 1 is steadier on a busy shared machine"""
     repeats: int = 2
     """best of this many timings is kept (others may share the machine)"""
+    throughput_repeats: int = 5
+    """timings per case of the issue-14 comparisons (the median is kept)"""
+    parts: str = "all"
+    """comma-separated: bare, transformers, batch, samples, openai, shared (or all)"""
 
 
 def parse_args() -> Args:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for field in fields(Args):
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=field.default)
+        parser.add_argument(
+            f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default
+        )
     return Args(**vars(parser.parse_args()))
 
 
@@ -161,35 +183,227 @@ def compare_transformers(args: Args) -> tuple[float, float, float]:
     return rate_batch, rate_bare, rate_single
 
 
+def median_seconds(runs: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Median wall-clock seconds of each run; the runs take turns (interleaved)."""
+    seconds: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for run, measured in zip(runs, seconds, strict=True):
+            start = time.perf_counter()
+            run()
+            measured.append(time.perf_counter() - start)
+    return [statistics.median(measured) for measured in seconds]
+
+
+def compare_batch(args: Args) -> tuple[float, float, int]:
+    """Tokens/s of llamacpp: 8 short prompts in one call, and one call at a time.
+
+    Returns the two rates and how many prompts' greedy tokens agree between the modes.
+    """
+    model = LlamaCppModel(DEFAULT_MODEL, n_threads=args.threads or None)
+    prompts = [chat_prompt(topic) for topic in TOPICS]
+    tokens = {"batch": 0, "single": 0}
+    outputs: dict[str, list] = {}
+
+    def run_batch() -> None:
+        outputs["batch"] = model.generate(prompts, max_new_tokens=48, temperature=0)
+        tokens["batch"] = sum(g.length for g in outputs["batch"])
+
+    def run_single() -> None:
+        outputs["single"] = [
+            model.generate([p], max_new_tokens=48, temperature=0)[0] for p in prompts
+        ]
+        tokens["single"] = sum(g.length for g in outputs["single"])
+
+    batch_s, single_s = median_seconds([run_batch, run_single], args.throughput_repeats)
+    same = sum(
+        a.token_ids == b.token_ids for a, b in zip(outputs["batch"], outputs["single"], strict=True)
+    )
+    model.close()
+    return tokens["batch"] / batch_s, tokens["single"] / single_s, same
+
+
+def compare_samples(args: Args) -> tuple[float, float, int]:
+    """Seconds per generated token of llamacpp: 10 samples of a long prompt, and 1 sample."""
+    model = LlamaCppModel(DEFAULT_MODEL, n_threads=args.threads or None)
+    history = " ".join(
+        f"On day {day} the orchard had {day % 7} apples and the agents talked about {topic}."
+        for day, topic in enumerate(TOPICS * 4)
+    )
+    prompt = [{"role": "user", "content": f"{history} Summarise what happened."}]
+    prompt_tokens = len(model._encode_prompt(prompt, "prompt"))
+    counts = {"ten": 0, "one": 0}
+
+    def run_ten() -> None:
+        generations = model.generate([prompt] * 10, max_new_tokens=48, seed=1)
+        counts["ten"] = sum(g.length for g in generations)
+
+    def run_one() -> None:
+        counts["one"] = model.generate([prompt], max_new_tokens=48, seed=1)[0].length
+
+    ten_s, one_s = median_seconds([run_ten, run_one], args.throughput_repeats)
+    model.close()
+    return ten_s / counts["ten"], one_s / counts["one"], prompt_tokens
+
+
+class DelayedServer:
+    """A local OpenAI-style completions server answering each request after a fixed delay."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append(body)
+                time.sleep(delay_s)
+                choice = {
+                    "text": " ok",
+                    "finish_reason": "stop",
+                    "logprobs": {"token_logprobs": [-0.1], "top_logprobs": [{" ok": -0.1}]},
+                }
+                choices = [dict(choice, index=i) for i in range(body.get("n", 1))]
+                payload = json.dumps({"choices": choices}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.http.server_port}/v1"
+
+
+def compare_openai(args: Args) -> tuple[float, float, int, int]:
+    """Seconds of 8 prompts and of one request; requests and ``n`` of a K=10 call."""
+    from valuegym.lm.openai_http import OpenAICompatibleModel
+
+    server = DelayedServer(delay_s=0.2)
+    model = OpenAICompatibleModel(server.url, "test")
+    prompts = [f"Say something about {topic}." for topic in TOPICS]
+    eight_s, one_s = median_seconds(
+        [
+            lambda: model.generate(prompts, max_new_tokens=8),
+            lambda: model.generate(prompts[:1], max_new_tokens=8),
+        ],
+        args.throughput_repeats,
+    )
+    server.requests.clear()
+    model.generate([prompts[0]] * 10, max_new_tokens=8, seed=3)
+    n_requests, n = len(server.requests), server.requests[0].get("n", 1)
+    server.http.shutdown()
+    return eight_s, one_s, n_requests, n
+
+
+def compare_shared_cores(args: Args) -> dict[str, float]:
+    """Seconds of one generation beside a CPU-bound process and alone, per thread policy.
+
+    ``every core`` is the backend before issue 14 (all cores, whatever else runs);
+    ``free cores`` is the default now (``n_threads=None``).
+    """
+    cores = len(os.sched_getaffinity(0))
+    every = LlamaCppModel(DEFAULT_MODEL, n_threads=cores)
+    free = LlamaCppModel(DEFAULT_MODEL)
+    prompt = [chat_prompt(TOPICS[0])]
+    runs = [
+        lambda: every.generate(prompt, max_new_tokens=48, temperature=0),
+        lambda: free.generate(prompt, max_new_tokens=48, temperature=0),
+    ]
+    alone_every, alone_free = median_seconds(runs, args.throughput_repeats)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)
+        loaded_every, loaded_free = median_seconds(runs, args.throughput_repeats)
+    finally:
+        busy.kill()
+        busy.wait()
+    every.close()
+    free.close()
+    return {
+        "alone_every": alone_every,
+        "alone_free": alone_free,
+        "loaded_every": loaded_every,
+        "loaded_free": loaded_free,
+    }
+
+
 def report(name: str, ratio: float, goal: float, detail: str) -> None:
     verdict = "ok" if ratio >= goal else "BELOW GOAL"
     print(f"{name:<58} {ratio:6.2f}x (goal >= {goal}x, {verdict})  {detail}")
 
 
+def report_at_most(name: str, ratio: float, goal: float, detail: str) -> None:
+    verdict = "ok" if ratio <= goal else "ABOVE GOAL"
+    print(f"{name:<58} {ratio:6.2f}x (goal <= {goal}x, {verdict})  {detail}")
+
+
 def main() -> None:
     args = parse_args()
+    parts = set(args.parts.split(","))
+    if "all" in parts:
+        parts = {"bare", "transformers", "batch", "samples", "openai", "shared", "judge"}
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    backend, bare, same = compare_llamacpp(args)
-    report(
-        "llamacpp backend with entropy / bare Llama.generate",
-        backend / bare,
-        0.9,
-        f"{backend:.1f} vs {bare:.1f} tokens/s, same tokens: {same}",
-    )
-    batch, bare, single = compare_transformers(args)
-    report(
-        f"transformers backend / bare model.generate, batch {args.batch_size}",
-        batch / bare,
-        0.93,
-        f"{batch:.1f} vs {bare:.1f} tokens/s",
-    )
-    report(
-        f"transformers backend, batch {args.batch_size} / one at a time",
-        batch / single,
-        4,
-        f"{batch:.1f} vs {single:.1f} tokens/s",
-    )
-    report_judge_speed(args)
+    if "bare" in parts:
+        backend, bare, same = compare_llamacpp(args)
+        report(
+            "llamacpp backend with entropy / bare Llama.generate",
+            backend / bare,
+            0.9,
+            f"{backend:.1f} vs {bare:.1f} tokens/s, same tokens: {same}",
+        )
+    if "transformers" in parts:
+        batch, bare, single = compare_transformers(args)
+        report(
+            f"transformers backend / bare model.generate, batch {args.batch_size}",
+            batch / bare,
+            0.93,
+            f"{batch:.1f} vs {bare:.1f} tokens/s",
+        )
+        report(
+            f"transformers backend, batch {args.batch_size} / one at a time",
+            batch / single,
+            4,
+            f"{batch:.1f} vs {single:.1f} tokens/s",
+        )
+    if "batch" in parts:
+        together, alone, same = compare_batch(args)
+        report(
+            "llamacpp 8 short prompts, one call / one at a time",
+            together / alone,
+            1.6,
+            f"{together:.1f} vs {alone:.1f} tokens/s, same greedy tokens: {same}/8",
+        )
+    if "samples" in parts:
+        ten, one, prompt_tokens = compare_samples(args)
+        report_at_most(
+            f"llamacpp 10 samples of a {prompt_tokens}-token prompt, s/token / 1 sample",
+            ten / one,
+            0.3,
+            f"{ten * 1000:.1f} vs {one * 1000:.1f} ms per generated token",
+        )
+    if "openai" in parts:
+        eight_s, one_s, n_requests, n = compare_openai(args)
+        report_at_most(
+            "openai 8 prompts / one request, 0.2 s server delay",
+            eight_s / one_s,
+            1.5,
+            f"{eight_s:.3f} vs {one_s:.3f} s; K=10: {n_requests} request(s), n={n}",
+        )
+    if "shared" in parts:
+        seconds = compare_shared_cores(args)
+        print(
+            "llamacpp beside a CPU-bound process, every core / free cores: "
+            f"{seconds['loaded_every'] / seconds['loaded_free']:.2f}x faster now  "
+            f"(loaded {seconds['loaded_every']:.2f} vs {seconds['loaded_free']:.2f} s; alone "
+            f"{seconds['alone_every']:.2f} vs {seconds['alone_free']:.2f} s; "
+            f"slowdown under load: before {seconds['loaded_every'] / seconds['alone_every']:.2f}x,"
+            f" after {seconds['loaded_free'] / seconds['alone_free']:.2f}x)"
+        )
+    if "judge" in parts:
+        report_judge_speed(args)
 
 
 JUDGE_PROMPTS = [

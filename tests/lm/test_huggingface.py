@@ -87,3 +87,19 @@ def test_missing_local_folder_is_a_value_error(tmp_path):
 
     with pytest.raises(ValueError, match="no such model folder"):
         TransformersModel(tmp_path / "absent")
+
+
+def test_samples_of_one_prompt_share_one_prompt_pass(transformers_model):
+    prompt = [{"role": "user", "content": "Write one sentence about apples."}]
+    read_before = transformers_model.prompt_tokens_read
+    samples = transformers_model.generate([prompt] * 3 + ["Bees"], max_new_tokens=8, seed=5)
+    prompt_length = len(transformers_model._encode_prompt(prompt, "p"))
+    bees_length = len(transformers_model._encode_prompt("Bees", "p"))
+    assert transformers_model.prompt_tokens_read - read_before == prompt_length + bees_length
+    again = transformers_model.generate([prompt] * 3 + ["Bees"], max_new_tokens=8, seed=5)
+    assert [s.token_ids for s in samples] == [s.token_ids for s in again]
+    assert len({s.token_ids for s in samples[:3]}) > 1
+    greedy = transformers_model.generate([prompt] * 2, max_new_tokens=8, temperature=0)
+    [alone] = transformers_model.generate([prompt], max_new_tokens=8, temperature=0)
+    assert greedy[0].token_ids == greedy[1].token_ids == alone.token_ids
+    np.testing.assert_allclose(greedy[1].token_entropy, alone.token_entropy, atol=1e-4)

@@ -7,7 +7,13 @@ from valuegym.lm.base import (
     LanguageModelError,
     TransientLanguageModelError,
 )
-from valuegym.lm.wrappers import CallLimitExceededError, CallLimitModel, RetryingModel
+from valuegym.lm.wrappers import (
+    CallLimitExceededError,
+    CallLimitModel,
+    ForwardingModel,
+    ProfilingModel,
+    RetryingModel,
+)
 
 
 class FlakyModel(LanguageModel):
@@ -97,3 +103,49 @@ def test_call_limit_model_counts_every_call_and_then_raises():
 def test_wrapper_arguments_are_validated(factory, message):
     with pytest.raises(ValueError, match=message):
         factory(FlakyModel(0))
+
+
+class CountingModel(FlakyModel):
+    """Generates two tokens per prompt and reads three prompt tokens per prompt."""
+
+    def generate(self, prompts, *, max_new_tokens=64, temperature=1.0, seed=None, stop=()):
+        self._prompt_tokens_read += 3 * len(prompts)
+        empty = np.zeros(2)
+        return [Generation(str(p), (1, 2), empty, empty, empty) for p in prompts]
+
+    def score(self, prompt, continuations):
+        self._prompt_tokens_read += 5
+        return np.zeros(len(continuations))
+
+
+def test_profiling_model_counts_tokens_and_seconds_per_phase():
+    ticks = iter(range(100))
+    model = ProfilingModel(
+        RetryingModel(CallLimitModel(CountingModel(0), max_calls=10)), clock=lambda: next(ticks)
+    )
+    with model.phase("speech") as speech:
+        model.generate(["a", "b"])
+    with model.phase("act scoring"):
+        model.score("p", ["x", "y"])
+        model.score("p", ["z"])
+    model.generate(["c"])
+    assert speech.generated_tokens == 4
+    assert model.to_dict() == {
+        "speech": {"calls": 1, "generated_tokens": 4, "prompt_tokens_read": 6, "seconds": 1},
+        "act scoring": {"calls": 2, "generated_tokens": 0, "prompt_tokens_read": 10, "seconds": 2},
+        "other": {"calls": 1, "generated_tokens": 2, "prompt_tokens_read": 3, "seconds": 1},
+    }
+    assert model.prompt_tokens_read == 19
+
+
+def test_every_wrapper_forwards_through_one_base():
+    for wrapper in (RetryingModel, CallLimitModel, ProfilingModel):
+        assert issubclass(wrapper, ForwardingModel)
+    inner = CountingModel(0)
+    model = ProfilingModel(CallLimitModel(inner, max_calls=1))
+    model.generate(["a"])
+    with pytest.raises(CallLimitExceededError):
+        model.generate(["b"])
+    assert model.phases["other"].calls == 2
+    model.close()
+    assert inner.closed

@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -286,3 +286,106 @@ def test_server_scoring_is_faithful_or_refused_clearly(served_model, llamacpp_mo
             scores, llamacpp_model.score(TEXT_PROMPT, continuations), atol=0.05
         )
     assert message == "scored" or "disagree with its generation" in message
+
+
+class DelayedServer:
+    """A local OpenAI-style completions server answering each request after a fixed delay.
+
+    It records every request body and the most requests it held in flight at once. Each
+    choice's text is the prompt itself (with the choice index), so tests can check order.
+    """
+
+    def __init__(self, delay_s=0.2, honour_n=True):
+        self.delay_s = delay_s
+        self.honour_n = honour_n
+        self.bodies = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with lock:
+                    server.bodies.append(body)
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                # Later prompts answer sooner, so answers arrive out of order.
+                time.sleep(server.delay_s * (1.0 if "late" in body["prompt"] else 0.5))
+                samples = body.get("n", 1) if server.honour_n else 1
+                choices = [
+                    {
+                        "index": index,
+                        "text": f"{body['prompt']}#{index}",
+                        "finish_reason": "stop",
+                        "logprobs": {"token_logprobs": [-0.5], "top_logprobs": [{"a": -0.5}]},
+                    }
+                    for index in reversed(range(samples))
+                ]
+                payload = json.dumps({"choices": choices}).encode()
+                with lock:
+                    server.in_flight -= 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_port}/v1"
+
+    def __enter__(self):
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def test_a_batch_is_sent_concurrently_and_returned_in_prompt_order():
+    prompts = [f"prompt {i} {'late' if i < 4 else 'early'}" for i in range(8)]
+    with DelayedServer() as server:
+        model = OpenAICompatibleModel(server.url, max_concurrency=8)
+        generations = model.generate(prompts, max_new_tokens=4, seed=1)
+    assert [g.text for g in generations] == [f"{p}#0" for p in prompts]
+    assert len(server.bodies) == 8
+    assert server.max_in_flight == 8
+    assert len({body["seed"] for body in server.bodies}) == 8
+
+
+def test_concurrency_is_bounded():
+    with DelayedServer(delay_s=0.05) as server:
+        model = OpenAICompatibleModel(server.url, max_concurrency=2)
+        model.generate([f"p{i}" for i in range(6)], max_new_tokens=4)
+    assert server.max_in_flight <= 2
+    with pytest.raises(ValueError, match="max_concurrency"):
+        OpenAICompatibleModel(server.url, max_concurrency=0)
+
+
+def test_samples_of_one_prompt_are_one_request_with_n():
+    with DelayedServer(delay_s=0.01) as server:
+        model = OpenAICompatibleModel(server.url)
+        generations = model.generate(["same"] * 10 + ["other"], max_new_tokens=4, seed=2)
+    assert [g.text for g in generations] == [f"same#{i}" for i in range(10)] + ["other#0"]
+    same_requests = [body for body in server.bodies if body["prompt"] == "same"]
+    assert len(same_requests) == 1
+    assert same_requests[0]["n"] == 10
+    assert all("n" not in body for body in server.bodies if body["prompt"] == "other")
+
+
+def test_a_server_that_ignores_n_gets_one_request_per_sample():
+    with DelayedServer(delay_s=0.01, honour_n=False) as server:
+        model = OpenAICompatibleModel(server.url)
+        generations = model.generate(["same"] * 4, max_new_tokens=4, temperature=0.7)
+        assert len(generations) == 4
+        assert all(g.text.startswith("same#") for g in generations)
+        assert len(server.bodies) == 1 + 3
+        assert not model.use_n
+        server.bodies.clear()
+        model.generate(["same"] * 3, max_new_tokens=4)
+        assert len(server.bodies) == 3
+        assert all("n" not in body for body in server.bodies)

@@ -24,7 +24,14 @@ from valuegym.lm.base import (
     TransientLanguageModelError,
 )
 from valuegym.lm.models import DEFAULT_MODEL, EMBEDDED_MODELS
-from valuegym.lm.wrappers import CallLimitExceededError, CallLimitModel, RetryingModel
+from valuegym.lm.wrappers import (
+    CallLimitExceededError,
+    CallLimitModel,
+    ForwardingModel,
+    PhaseProfile,
+    ProfilingModel,
+    RetryingModel,
+)
 
 __all__ = [
     "BACKENDS",
@@ -32,11 +39,14 @@ __all__ = [
     "EMBEDDED_MODELS",
     "CallLimitExceededError",
     "CallLimitModel",
+    "ForwardingModel",
     "Generation",
     "LanguageModel",
     "LanguageModelError",
     "LanguageModelUnavailableError",
     "Message",
+    "PhaseProfile",
+    "ProfilingModel",
     "Prompt",
     "RetryingModel",
     "TransientLanguageModelError",

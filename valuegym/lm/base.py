@@ -97,6 +97,16 @@ class LanguageModel(abc.ABC):
 
     #: A short name for records, e.g. ``"llamacpp:smollm2-135m"``.
     name: str = "language-model"
+    _prompt_tokens_read: int = 0
+
+    @property
+    def prompt_tokens_read(self) -> int:
+        """Prompt (and scored continuation) tokens decoded so far by this model.
+
+        Tokens whose key-value cache was shared rather than decoded again are not counted;
+        0 where the backend cannot know (a server that reports no usage).
+        """
+        return self._prompt_tokens_read
 
     @abc.abstractmethod
     def generate(

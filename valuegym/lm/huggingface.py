@@ -211,6 +211,9 @@ class TransformersModel(LanguageModel):
     ) -> list[Generation]:
         """Generate one utterance per prompt, all prompts in one batch.
 
+        Identical prompts (K samples of one prompt) are read in one prompt pass whose cache
+        is repeated for each of them.
+
         The end-of-sequence token, when drawn, is part of ``token_ids`` and the
         measurements (the choice to stop is part of the utterance's distribution) but not of
         ``text``. With a stop string, tokens run up to the one that completed it.
@@ -241,8 +244,11 @@ class TransformersModel(LanguageModel):
         active = list(range(n_prompts))
         if max_new_tokens == 0:
             active = []
+        # Identical prompts (K samples) share one prompt pass; its cache rows are repeated.
+        distinct: dict[tuple[int, ...], int] = {}
+        source_rows = [distinct.setdefault(tuple(ids), len(distinct)) for ids in encoded]
         with torch.inference_mode():
-            input_ids, attention_mask, position_ids = self._left_padded(encoded)
+            input_ids, attention_mask, position_ids = self._left_padded(list(distinct))
             outputs = self._model(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
@@ -250,6 +256,13 @@ class TransformersModel(LanguageModel):
                 use_cache=True,
                 logits_to_keep=1,
             )
+            self._prompt_tokens_read += sum(len(ids) for ids in distinct)
+            if len(distinct) < n_prompts:
+                rows = torch.tensor(source_rows, device=self.device)
+                outputs.past_key_values.reorder_cache(rows)
+                outputs.logits = outputs.logits[rows]
+                attention_mask = attention_mask[rows]
+                position_ids = position_ids[rows]
             for step in range(max_new_tokens):
                 last_logits = outputs.logits[:, -1, :]
                 if len(active) < n_prompts:
@@ -352,6 +365,7 @@ class TransformersModel(LanguageModel):
         input_ids, attention_mask, position_ids = self._left_padded(
             [prompt_ids + ids for ids in chunk]
         )
+        self._prompt_tokens_read += sum(len(prompt_ids) + len(ids) for ids in chunk)
         # Left padding right-aligns every continuation, so the logits predicting them are
         # among the last longest+1 positions (the very last predicts past the end).
         logits = self._model(

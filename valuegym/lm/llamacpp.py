@@ -1,22 +1,42 @@
 """The ``llamacpp`` backend: llama-cpp-python on a GGUF file, the fast CPU path.
 
-The model is loaded once and the prompts of a batch are generated one after the other
-(llama-cpp-python has no batched generation). Decoding goes through llama.cpp's own
-``llama_decode`` with a batch this module fills, so each step asks for exactly the logits
-it needs: the last position's while generating (``logits_all=False``), and every position
+The model is loaded once. The prompts of a ``generate`` call are decoded together as
+separate sequences of one llama.cpp context with a unified key-value cache: one
+``llama_decode`` per step for every live sequence. Identical prompts (K samples of one
+prompt) are read once and their cache copied to the other sequences, and a prompt that
+shares a leading part with another (a system prompt, a persona, a history) copies that
+part's cache instead of reading it again (``llama_memory_seq_cp``; the plan is
+:func:`valuegym.lm.sequences.plan_rounds`). Each prompt samples with its own seeded
+generator, so its random draws do not depend on which other prompts share its call. Decoding goes
+through ``llama_decode`` with a batch this module fills, so each step asks for exactly the
+logits it needs: the last position's of each sequence while generating, and every position
 of a continuation while scoring. The logits are read in place from llama.cpp's buffer
 (never through ``Llama.eval_logits``, which copies the whole buffer into Python lists) and
 passed to the shared :class:`~valuegym.lm.sampling.TokenSampler`, which computes the
 full-vocabulary entropies and draws the token with a seeded numpy generator.
 
 Every ``generate`` call starts from an empty key-value cache, so its output depends only on
-its arguments, never on earlier calls.
+its arguments, never on earlier calls. A token's logits depend on how many tokens share
+its ``llama_decode`` and on its row among them: llama.cpp's CPU matrix kernels work on tiles
+of rows and give the rows left over (or a lone token) to other kernels, which round
+differently. Measured on the default Q4_1 model, for the same token after the same prompt:
+up to 0.6 logits between a lone token and one of three or more, and with a float32 cache up
+to 1.2 logits between the rows of one four-token batch. So a prompt generated among others
+has entropies within a few tenths of a nat of the prompt generated alone, and greedy paths
+agree until a near tie, not bit for bit; the same call (prompts and seed) always gives the
+same output.
+
+Threads: llama.cpp's worker threads spin-wait for each other between operations, so a
+worker that another busy process pushes off its core stalls all the others. With
+``n_threads=None`` each call counts the processes running on the machine besides this one
+and uses only the cores they leave free (at least one).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +46,8 @@ from valuegym.lm.base import Generation, LanguageModel, LanguageModelUnavailable
 from valuegym.lm.cpu import cpu_flags, llama_extra_buffer_types, use_extra_buffer_types
 from valuegym.lm.models import model_label, resolve_gguf_path
 from valuegym.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
-from valuegym.lm.sampling import TokenSampler, per_prompt_temperatures
+from valuegym.lm.sampling import TokenDraw, TokenSampler, per_prompt_temperatures
+from valuegym.lm.sequences import PromptRead, plan_rounds
 from valuegym.numeric import log_softmax
 
 __all__ = ["LlamaCppModel"]
@@ -57,6 +78,68 @@ def _available_cores() -> int:
     return max(1, min(cores, int(limit))) if limit.isdigit() and int(limit) > 0 else cores
 
 
+def _processes_running_elsewhere(samples: int = 5, interval_s: float = 0.002) -> int:
+    """Processes running or runnable right now besides the caller (median of a few looks).
+
+    Read from ``/proc/loadavg``'s instantaneous count, which includes the reading thread;
+    the one-minute load average would also count this process's own recent work.
+    """
+    counts = []
+    for sample in range(samples):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as stream:
+                counts.append(int(stream.read().split()[3].split("/")[0]) - 1)
+        except (OSError, ValueError, IndexError):  # not Linux: nothing known
+            return 0
+        if sample < samples - 1:
+            time.sleep(interval_s)
+    return max(0, sorted(counts)[len(counts) // 2])
+
+
+def _threads_for_free_cores(max_threads: int) -> int:
+    """Threads that leave the cores other running processes use to them (at least one)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(max_threads, cores - _processes_running_elsewhere()))
+
+
+class _Utterance:
+    """The tokens and measurements of one prompt's utterance while it is generated."""
+
+    def __init__(self, max_new_tokens: int) -> None:
+        self.token_ids: list[int] = []
+        self.measurements = np.zeros((max_new_tokens, 3))
+        self.finish_reason = "length"
+
+    @property
+    def full(self) -> bool:
+        return len(self.token_ids) == len(self.measurements)
+
+    def add(self, token_id: int, draw: TokenDraw, row: int) -> None:
+        self.measurements[len(self.token_ids)] = (
+            draw.token_entropy[row],
+            draw.sampled_entropy[row],
+            draw.token_logprob[row],
+        )
+        self.token_ids.append(token_id)
+
+    def generation(
+        self, detokenize: Callable[[Sequence[int]], str], stops: tuple[str, ...]
+    ) -> Generation:
+        count = len(self.token_ids)
+        text, _ = cut_at_stop(detokenize(self.token_ids), stops)
+        return Generation(
+            text=text,
+            token_ids=tuple(self.token_ids),
+            token_entropy=self.measurements[:count, 0].copy(),
+            sampled_entropy=self.measurements[:count, 1].copy(),
+            token_logprob=self.measurements[:count, 2].copy(),
+            finish_reason=self.finish_reason,
+        )
+
+
 class LlamaCppModel(LanguageModel):
     """A GGUF model run by llama.cpp on the CPU.
 
@@ -66,15 +149,18 @@ class LlamaCppModel(LanguageModel):
 
     Args:
         model: An embedded model name (default ``"smollm2-135m"``) or a ``.gguf`` file.
-        n_ctx: Context window in tokens (prompt plus generated tokens).
-        n_threads: CPU threads; defaults to every core this process may use (at most
-                ``OMP_NUM_THREADS`` when set). llama.cpp's
-            threads spin-wait for each other, so on cores shared with other busy processes
-            fewer threads can be many times faster.
-        n_batch: Tokens decoded per ``llama_decode`` call when reading a prompt.
-        exact_scoring: Score continuations one token per decode, as generation decodes, so
-            that :meth:`score` of a generated text equals the sum of its generated
-            ``token_logprob``. ``False`` decodes each continuation in one batch, several
+        n_ctx: Key-value cache cells: a prompt plus its generated tokens must fit, and the
+            prompts of one ``generate`` call share them (calls that need more are decoded in
+            several rounds).
+        n_threads: CPU threads, fixed; ``None`` uses, at each call, the cores this process
+            may use (at most ``OMP_NUM_THREADS`` when set) that other running processes leave
+            free. llama.cpp's threads spin-wait for each other, so on cores shared with
+            other busy processes fewer threads can be many times faster.
+        n_batch: Tokens decoded per ``llama_decode`` call when reading prompts.
+        n_seq_max: Sequences decoded together (prompts of a ``generate`` call per round).
+        exact_scoring: Score continuations one token per decode, as generation of a prompt
+            alone decodes, so that :meth:`score` of a text generated alone equals the sum
+            of its ``token_logprob``. ``False`` decodes each continuation in one batch, several
             times faster, but llama.cpp's batched kernels round differently (here up to
             0.15 nats per token, a few percent of a sum).
 
@@ -92,9 +178,10 @@ class LlamaCppModel(LanguageModel):
         n_threads: int | None = None,
         n_batch: int = 512,
         exact_scoring: bool = True,
+        n_seq_max: int = 32,
     ) -> None:
         llama_cpp = _import_llama_cpp()
-        for argument, value in (("n_ctx", n_ctx), ("n_batch", n_batch)):
+        for argument, value in (("n_ctx", n_ctx), ("n_batch", n_batch), ("n_seq_max", n_seq_max)):
             if value < 1:
                 raise ValueError(f"{argument}: must be >= 1 (got {value})")
         if n_threads is not None and n_threads < 1:
@@ -122,11 +209,41 @@ class LlamaCppModel(LanguageModel):
         self._n_batch = min(n_batch, n_ctx)
         self._n_vocab = self._llama.n_vocab()
         self._vocab = llama_cpp.llama_model_get_vocab(self._llama.model)
-        self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
+        self._adaptive_threads = n_threads is None
+        self._context = self._sequence_context(n_seq_max)
+        self._batch = llama_cpp.llama_batch_init(max(self._n_batch, self.n_seq_max), 0, 1)
         self._chat_formatter = self._make_chat_formatter()
 
     def __repr__(self) -> str:
         return f"LlamaCppModel(name={self.name!r}, n_threads={self.n_threads})"
+
+    def _sequence_context(self, n_seq_max: int) -> Any:
+        """A context for ``n_seq_max`` sequences sharing one key-value cache.
+
+        ``Llama`` does not expose ``n_seq_max`` or ``kv_unified``, so this context is made
+        beside its own with the same parameters. The unified cache lets every sequence use
+        all ``n_ctx`` cells and makes a copied prefix cost no cells (cells are tagged with
+        several sequences).
+        """
+        llama_cpp = self._llama_cpp
+        self.n_seq_max = min(n_seq_max, llama_cpp.llama_max_parallel_sequences())
+        params = llama_cpp.llama_context_params.from_buffer_copy(self._llama.context_params)
+        params.n_seq_max = self.n_seq_max
+        params.kv_unified = True
+        params.n_batch = params.n_ubatch = max(self._n_batch, self.n_seq_max)
+        context = llama_cpp.llama_init_from_model(self._llama.model, params)
+        if not context:
+            raise LanguageModelUnavailableError(
+                f"llama.cpp could not create a context for {self.n_seq_max} sequences"
+            )
+        return context
+
+    def _use_free_cores(self) -> None:
+        """Set the thread count to the cores other processes leave free (``n_threads=None``)."""
+        if not self._adaptive_threads:
+            return
+        threads = _threads_for_free_cores(self.n_threads)
+        self._llama_cpp.llama_set_n_threads(self._context, threads, threads)
 
     def _make_chat_formatter(self) -> Any:
         template = self._llama.metadata.get("tokenizer.chat_template")
@@ -151,6 +268,9 @@ class LlamaCppModel(LanguageModel):
         if self._batch is not None:
             self._llama_cpp.llama_batch_free(self._batch)
             self._batch = None
+        if self._context is not None:
+            self._llama_cpp.llama_free(self._context)
+            self._context = None
         self._llama.close()
 
     def __del__(self) -> None:
@@ -158,6 +278,10 @@ class LlamaCppModel(LanguageModel):
         if batch is not None:
             self._llama_cpp.llama_batch_free(batch)
             self._batch = None
+        context = getattr(self, "_context", None)
+        if context is not None:
+            self._llama_cpp.llama_free(context)
+            self._context = None
 
     def _encode_prompt(self, prompt: Prompt, where: str) -> list[int]:
         messages = chat_messages(prompt, where)
@@ -178,37 +302,59 @@ class LlamaCppModel(LanguageModel):
     def _detokenize(self, token_ids: Sequence[int]) -> str:
         return self._llama.detokenize(list(token_ids)).decode("utf-8", errors="replace")
 
-    def _clear_cache_from(self, position: int) -> None:
-        memory = self._llama_cpp.llama_get_memory(self._llama.ctx)
-        self._llama_cpp.llama_memory_seq_rm(memory, -1, position, -1)
+    def _memory(self) -> Any:
+        return self._llama_cpp.llama_get_memory(self._context)
 
-    def _decode(self, token_ids: Sequence[int], start: int, *, all_logits: bool) -> np.ndarray:
-        """Run the model on tokens placed at ``start`` onwards and return logits.
+    def _clear_cache_from(self, position: int) -> None:
+        self._llama_cpp.llama_memory_seq_rm(self._memory(), -1, position, -1)
+
+    def _decode_batch(
+        self,
+        token_ids: Sequence[int],
+        positions: Sequence[int],
+        sequence_ids: Sequence[int],
+        wants_logits: Sequence[bool],
+    ) -> np.ndarray:
+        """Run the model on tokens of any sequences; return the logits asked for.
 
         Args:
-            token_ids: Tokens to append to the cache (at most ``n_batch`` of them).
-            start: Position of the first token.
-            all_logits: Return the logits of every token rather than only the last one.
+            token_ids: Tokens to add to the cache (at most the batch's capacity).
+            positions: Position of each token in its sequence.
+            sequence_ids: Sequence of each token.
+            wants_logits: Per token, whether its logits are returned.
 
         Returns:
-            A float32 view of llama.cpp's logits buffer, shape ``(rows, vocabulary)``; it is
-            overwritten by the next decode.
+            A float32 view of llama.cpp's logits buffer, one row per token that wants logits
+            (in batch order), shape ``(rows, vocabulary)``; the next decode overwrites it.
         """
         batch = self._batch
-        count = len(token_ids)
-        batch.n_tokens = count
+        batch.n_tokens = len(token_ids)
         for index, token_id in enumerate(token_ids):
             batch.token[index] = token_id
-            batch.pos[index] = start + index
+            batch.pos[index] = positions[index]
             batch.n_seq_id[index] = 1
-            batch.seq_id[index][0] = 0
-            batch.logits[index] = all_logits or index == count - 1
-        status = self._llama_cpp.llama_decode(self._llama.ctx, batch)
+            batch.seq_id[index][0] = sequence_ids[index]
+            batch.logits[index] = wants_logits[index]
+        status = self._llama_cpp.llama_decode(self._context, batch)
         if status != 0:
-            raise RuntimeError(f"llama_decode failed with status {status} at position {start}")
-        rows = count if all_logits else 1
-        pointer = self._llama_cpp.llama_get_logits(self._llama.ctx)
-        return np.ctypeslib.as_array(pointer, shape=(rows, self._n_vocab))
+            raise RuntimeError(
+                f"llama_decode failed with status {status} ({len(token_ids)} tokens)"
+            )
+        pointer = self._llama_cpp.llama_get_logits(self._context)
+        return np.ctypeslib.as_array(pointer, shape=(sum(map(bool, wants_logits)), self._n_vocab))
+
+    def _decode(self, token_ids: Sequence[int], start: int, *, all_logits: bool) -> np.ndarray:
+        """Run the model on tokens of sequence 0 placed at ``start`` onwards; return logits.
+
+        ``all_logits`` returns every token's logits rather than only the last one's.
+        """
+        count = len(token_ids)
+        return self._decode_batch(
+            token_ids,
+            range(start, start + count),
+            [0] * count,
+            [all_logits or index == count - 1 for index in range(count)],
+        )
 
     def _read_prompt(self, prompt_ids: list[int]) -> np.ndarray:
         """Fill an empty cache with the prompt; return the last position's logits (1, V)."""
@@ -218,6 +364,7 @@ class LlamaCppModel(LanguageModel):
             logits = self._decode(
                 prompt_ids[start : start + self._n_batch], start, all_logits=False
             )
+        self._prompt_tokens_read += len(prompt_ids)
         return logits
 
     def generate(
@@ -229,14 +376,15 @@ class LlamaCppModel(LanguageModel):
         seed: int | None = None,
         stop: Sequence[str] = (),
     ) -> list[Generation]:
-        """Generate one utterance per prompt, the prompts one after the other.
+        """Generate one utterance per prompt, all prompts as sequences of one batch.
 
         The end-of-generation token, when drawn, is part of ``token_ids`` and the
         measurements (the choice to stop is part of the utterance's distribution) but not of
         ``text``. With a stop string, tokens run up to the one that completed it.
 
         Args:
-            prompts: The prompts of the batch (text or chat messages).
+            prompts: The prompts of the batch (text or chat messages); repeat a prompt K
+                times for K samples of it (it is read once).
             max_new_tokens: Upper bound on generated tokens per utterance.
             temperature: Sampling temperature, one for all prompts or one per prompt;
                 0 means greedy decoding.
@@ -256,52 +404,134 @@ class LlamaCppModel(LanguageModel):
                     f"{max_new_tokens} exceed the context window n_ctx={self.n_ctx}"
                 )
         sampler = TokenSampler(temperatures, seed)
-        return [
-            self._generate_one(prompt_ids, index, sampler, max_new_tokens, stops)
-            for index, prompt_ids in enumerate(encoded)
-        ]
+        utterances = [_Utterance(max_new_tokens) for _ in encoded]
+        if max_new_tokens > 0 and encoded:
+            self._use_free_cores()
+            rounds = plan_rounds(
+                encoded,
+                new_tokens=max_new_tokens,
+                max_cells=self.n_ctx,
+                max_sequences=self.n_seq_max,
+            )
+            for reads in rounds:
+                first_logits = self._read_prompts(reads)
+                self._generate_round(reads, first_logits, utterances, sampler, stops)
+        return [utterance.generation(self._detokenize, stops) for utterance in utterances]
 
-    def _generate_one(
-        self,
-        prompt_ids: list[int],
-        prompt_index: int,
-        sampler: TokenSampler,
-        max_new_tokens: int,
-        stops: tuple[str, ...],
-    ) -> Generation:
-        is_end_of_generation = self._llama_cpp.llama_vocab_is_eog
-        token_ids: list[int] = []
-        token_entropy = np.zeros(max_new_tokens)
-        sampled_entropy = np.zeros(max_new_tokens)
-        token_logprob = np.zeros(max_new_tokens)
-        finish_reason = "length"
-        logits = self._read_prompt(prompt_ids)
-        position = len(prompt_ids)
-        for step in range(max_new_tokens):
-            draw = sampler.draw(logits, (prompt_index,))
-            token_id = int(draw.token_ids[0])
-            token_ids.append(token_id)
-            token_entropy[step] = draw.token_entropy[0]
-            sampled_entropy[step] = draw.sampled_entropy[0]
-            token_logprob[step] = draw.token_logprob[0]
-            if is_end_of_generation(self._vocab, token_id) or (
-                stops and cut_at_stop(self._detokenize(token_ids), stops)[1]
-            ):
-                finish_reason = "stop"
+    def _read_prompts(self, reads: list[PromptRead]) -> list[np.ndarray]:
+        """Read a round's prompts into an empty cache, one sequence per member.
+
+        A read's shared prefix is copied from the previous read's sequence once that one has
+        decoded it; the reads' remaining tokens fill batches of up to ``n_batch`` tokens.
+        When a read is done its cache is copied to its other members' sequences.
+
+        Returns:
+            Per read, the logits after its last token, shape ``(vocabulary,)``.
+        """
+        self._llama_cpp.llama_memory_clear(self._memory(), True)
+        memory = self._memory()
+        first_sequence = np.cumsum([0] + [len(read.members) for read in reads])
+        decoded: list[int | None] = [None] * len(reads)
+        last_logits: list[np.ndarray] = [np.empty(0)] * len(reads)
+        while any(d is None or d < len(r.token_ids) for d, r in zip(decoded, reads, strict=True)):
+            for index, read in enumerate(reads):
+                if decoded[index] is not None:
+                    continue
+                if read.shared == 0:
+                    decoded[index] = 0
+                elif (decoded[index - 1] or 0) >= read.shared:
+                    self._llama_cpp.llama_memory_seq_cp(
+                        memory,
+                        int(first_sequence[index - 1]),
+                        int(first_sequence[index]),
+                        0,
+                        read.shared,
+                    )
+                    decoded[index] = read.shared
+            tokens, positions, sequences, wants, finishing = self._next_read_batch(
+                reads, decoded, first_sequence
+            )
+            logits = self._decode_batch(tokens, positions, sequences, wants)
+            self._prompt_tokens_read += len(tokens)
+            for row, index in enumerate(finishing):
+                last_logits[index] = logits[row].copy()
+                source = int(first_sequence[index])
+                for sequence in range(source + 1, int(first_sequence[index + 1])):
+                    self._llama_cpp.llama_memory_seq_cp(memory, source, sequence, -1, -1)
+        return last_logits
+
+    def _next_read_batch(
+        self, reads: list[PromptRead], decoded: list[int | None], first_sequence: np.ndarray
+    ) -> tuple[list[int], list[int], list[int], list[bool], list[int]]:
+        """The next up to ``n_batch`` prompt tokens of the started reads; updates ``decoded``.
+
+        Returns:
+            Tokens, positions, sequences, whether each token's logits are wanted (a read's
+            last token), and the reads this batch finishes.
+        """
+        tokens: list[int] = []
+        positions: list[int] = []
+        sequences: list[int] = []
+        wants: list[bool] = []
+        finishing: list[int] = []
+        for index, read in enumerate(reads):
+            done = decoded[index]
+            if done is None or done == len(read.token_ids):
+                continue
+            take = min(len(read.token_ids) - done, self._n_batch - len(tokens))
+            if take == 0:
                 break
-            if step < max_new_tokens - 1:
-                logits = self._decode((token_id,), position, all_logits=False)
-                position += 1
-        count = len(token_ids)
-        text, _ = cut_at_stop(self._detokenize(token_ids), stops)
-        return Generation(
-            text=text,
-            token_ids=tuple(token_ids),
-            token_entropy=token_entropy[:count],
-            sampled_entropy=sampled_entropy[:count],
-            token_logprob=token_logprob[:count],
-            finish_reason=finish_reason,
-        )
+            tokens.extend(read.token_ids[done : done + take])
+            positions.extend(range(done, done + take))
+            sequences.extend([int(first_sequence[index])] * take)
+            finished = done + take == len(read.token_ids)
+            wants.extend([False] * (take - 1) + [finished])
+            if finished:
+                finishing.append(index)
+            decoded[index] = done + take
+        return tokens, positions, sequences, wants, finishing
+
+    def _generate_round(
+        self,
+        reads: list[PromptRead],
+        first_logits: list[np.ndarray],
+        utterances: list[_Utterance],
+        sampler: TokenSampler,
+        stops: tuple[str, ...],
+    ) -> None:
+        """Generate every member of a round's reads, one ``llama_decode`` per step."""
+        is_end_of_generation = self._llama_cpp.llama_vocab_is_eog
+        # (prompt index, its sequence, position of the token it draws next)
+        live: list[tuple[int, int, int]] = []
+        rows = []
+        sequence = 0
+        for read, logits in zip(reads, first_logits, strict=True):
+            for member in read.members:
+                live.append((member, sequence, len(read.token_ids)))
+                rows.append(logits)
+                sequence += 1
+        logits_matrix = np.stack(rows)
+        while live:
+            draw = sampler.draw(logits_matrix, [member for member, _, _ in live])
+            still_live = []
+            for row, (member, sequence, position) in enumerate(live):
+                utterance = utterances[member]
+                token_id = int(draw.token_ids[row])
+                utterance.add(token_id, draw, row)
+                if is_end_of_generation(self._vocab, token_id) or (
+                    stops and cut_at_stop(self._detokenize(utterance.token_ids), stops)[1]
+                ):
+                    utterance.finish_reason = "stop"
+                elif not utterance.full:
+                    still_live.append((member, sequence, position))
+            if still_live:
+                logits_matrix = self._decode_batch(
+                    [utterances[member].token_ids[-1] for member, _, _ in still_live],
+                    [position for _, _, position in still_live],
+                    [sequence for _, sequence, _ in still_live],
+                    [True] * len(still_live),
+                )
+            live = [(member, sequence, position + 1) for member, sequence, position in still_live]
 
     def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
         """Log-likelihood of each continuation given the prompt, at temperature 1.
@@ -318,6 +548,7 @@ class LlamaCppModel(LanguageModel):
             Float array of shape ``(len(continuations),)`` in nats.
         """
         prompt_ids = self._encode_prompt(prompt, "prompt")
+        self._use_free_cores()
         continuation_ids = []
         for index, text in enumerate(continuations):
             if not isinstance(text, str):
@@ -345,6 +576,7 @@ class LlamaCppModel(LanguageModel):
             for offset in range(0, len(context), chunk_size):
                 chunk = context[offset : offset + chunk_size]
                 log_probs = log_softmax(self._decode(chunk, start + offset, all_logits=True))
+                self._prompt_tokens_read += len(chunk)
                 targets = ids[offset + 1 : offset + 1 + len(chunk)]
                 total += log_probs[np.arange(len(chunk)), targets].sum()
             scores[index] = total

@@ -32,6 +32,13 @@ misalign echoed log-probabilities (llama-cpp-python does for models without a BO
 so the first ``score`` call checks the echoed log-probability of a greedily generated token
 against the one generation reported, and raises :class:`ScoringUnsupportedError` when they
 disagree. Retries and call limits are wrappers (:mod:`valuegym.lm.wrappers`).
+
+Throughput: the requests of one ``generate`` call are sent concurrently (at most
+``max_concurrency`` in flight), so a server that batches (vLLM, SGLang, llama.cpp's server
+with parallel slots) decodes them together; identical prompts at one temperature (K samples)
+go as one request with ``n=K``. A server that answers such a request with fewer choices
+than asked gets the missing samples as separate requests, and ``n`` is not sent to it again.
+Each request keeps its own time-out; results come back in prompt order.
 """
 
 from __future__ import annotations
@@ -39,9 +46,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -51,6 +60,7 @@ from valuegym.lm.base import (
     LanguageModel,
     LanguageModelError,
     LanguageModelUnavailableError,
+    Message,
     Prompt,
     TransientLanguageModelError,
 )
@@ -140,6 +150,8 @@ class OpenAICompatibleModel(LanguageModel):
         vocab_size: Upper bound on the model's vocabulary size, for the entropy bound.
         sampling_params: Extra request fields, e.g. ``{"top_k": 0, "min_p": 0.0}`` so that a
             llama.cpp or vLLM server samples from the plain tempered distribution.
+        max_concurrency: Requests of one ``generate`` call in flight at once.
+        use_n: Ask for K samples of one prompt in one request (``n=K``).
     """
 
     def __init__(
@@ -152,6 +164,8 @@ class OpenAICompatibleModel(LanguageModel):
         top_logprobs: int = 20,
         vocab_size: int = DEFAULT_VOCABULARY_BOUND,
         sampling_params: Mapping[str, Any] | None = None,
+        max_concurrency: int = 8,
+        use_n: bool = True,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url: expected an http(s) URL (got {base_url!r})")
@@ -159,6 +173,8 @@ class OpenAICompatibleModel(LanguageModel):
             raise ValueError(f"timeout: must be > 0 (got {timeout})")
         if not 1 <= top_logprobs <= 20:
             raise ValueError(f"top_logprobs: must be in [1, 20] (got {top_logprobs})")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency: must be >= 1 (got {max_concurrency})")
         if vocab_size < top_logprobs:
             raise ValueError(f"vocab_size: must be >= top_logprobs (got {vocab_size})")
         self.base_url = base_url.rstrip("/")
@@ -168,6 +184,9 @@ class OpenAICompatibleModel(LanguageModel):
         self.top_logprobs = top_logprobs
         self.vocab_size = vocab_size
         self.sampling_params = dict(sampling_params or {})
+        self.max_concurrency = max_concurrency
+        self.use_n = use_n
+        self._usage_lock = threading.Lock()
         self.name = f"openai:{model}"
         self._echo_checked = False
 
@@ -186,7 +205,11 @@ class OpenAICompatibleModel(LanguageModel):
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read().decode("utf-8"))
+                answer = json.loads(response.read().decode("utf-8"))
+            usage = answer.get("usage") or {}
+            with self._usage_lock:  # requests of one call run in threads
+                self._prompt_tokens_read += int(usage.get("prompt_tokens") or 0)
+            return answer
         except urllib.error.HTTPError as error:
             detail = error.read().decode("utf-8", errors="replace")[:500]
             message = f"{url}: HTTP {error.code}: {detail}"
@@ -218,7 +241,7 @@ class OpenAICompatibleModel(LanguageModel):
         seed: int | None = None,
         stop: Sequence[str] = (),
     ) -> list[Generation]:
-        """Generate one utterance per prompt, one request per prompt.
+        """Generate one utterance per prompt, the requests sent concurrently.
 
         Args:
             prompts: The prompts of the batch (text or chat messages).
@@ -235,44 +258,103 @@ class OpenAICompatibleModel(LanguageModel):
         stops = check_generate_arguments(max_new_tokens, stop)
         temperatures = per_prompt_temperatures(temperature, len(prompts))
         messages = [chat_messages(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
+        if max_new_tokens == 0:
+            return [self._empty_generation() for _ in prompts]
         seeds = (
             np.random.SeedSequence(seed).generate_state(len(prompts)).tolist()
             if seed is not None
             else [None] * len(prompts)
         )
-        generations = []
+        # Identical prompts at one temperature: one request for all their samples.
+        groups: dict[tuple[bool, str, float], list[int]] = {}
         for index, prompt in enumerate(prompts):
+            text = prompt if messages[index] is None else json.dumps(messages[index])
+            key = (messages[index] is None, str(text), float(temperatures[index]))
+            groups.setdefault(key, []).append(index)
+        requests = []
+        for members in groups.values():
+            if self.use_n and len(members) > 1:
+                requests.append(members)
+            else:
+                requests.extend([member] for member in members)
+
+        def answer(members: list[int]) -> list[Generation]:
+            first = members[0]
             body: dict[str, Any] = {
                 "model": self.model,
                 "max_tokens": max_new_tokens,
-                "temperature": float(temperatures[index]),
+                "temperature": float(temperatures[first]),
                 "top_p": 1.0,
                 **self.sampling_params,
             }
             if stops:
                 body["stop"] = list(stops)
-            prompt_seed = seeds[index]
+            prompt_seed = seeds[first]
             if prompt_seed is not None:
                 body["seed"] = int(prompt_seed)
-            if max_new_tokens == 0:
-                generations.append(self._empty_generation())
-                continue
-            if messages[index] is None:
-                body.update(prompt=prompt, logprobs=self.top_logprobs)
-                answer = self._post("completions", body)
-                choice = self._first_choice(answer)
-                tokens = self._completion_tokens(choice)
-                text = choice.get("text") or ""
-            else:
-                body.update(messages=messages[index], logprobs=True)
-                body["top_logprobs"] = self.top_logprobs
-                answer = self._post("chat/completions", body)
-                choice = self._first_choice(answer)
-                tokens = self._chat_tokens(choice)
-                text = (choice.get("message") or {}).get("content") or ""
-            finish = "length" if choice.get("finish_reason") == "length" else "stop"
-            generations.append(self._generation(text, tokens, float(temperatures[index]), finish))
-        return generations
+            if len(members) > 1:
+                body["n"] = len(members)
+            return self._request(prompts[first], messages[first], body, len(members))
+
+        generations: list[Generation | None] = [None] * len(prompts)
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(requests))) as pool:
+            futures = [pool.submit(answer, members) for members in requests]
+            missing: list[int] = []
+            for members, future in zip(requests, futures, strict=True):
+                answered = future.result()
+                for member, generation in zip(members, answered, strict=False):
+                    generations[member] = generation
+                missing.extend(members[len(answered) :])
+            if missing:  # the server ignored n: the other samples one request each
+                self.use_n = False
+                refills = [pool.submit(answer, [member]) for member in missing]
+                for member, future in zip(missing, refills, strict=True):
+                    generations[member] = future.result()[0]
+        return [generation for generation in generations if generation is not None]
+
+    def _request(
+        self,
+        prompt: Prompt,
+        messages: Sequence[Message] | None,
+        body: dict[str, Any],
+        samples: int,
+    ) -> list[Generation]:
+        """Send one request (for ``samples`` samples of a prompt); its choices in order."""
+        temperature = float(body["temperature"])
+        if messages is None:
+            body.update(prompt=prompt, logprobs=self.top_logprobs)
+            choices = self._choices(self._post("completions", body), samples)
+            results = [
+                (choice.get("text") or "", self._completion_tokens(choice), choice)
+                for choice in choices
+            ]
+        else:
+            body.update(messages=list(messages), logprobs=True)
+            body["top_logprobs"] = self.top_logprobs
+            choices = self._choices(self._post("chat/completions", body), samples)
+            results = [
+                (
+                    (choice.get("message") or {}).get("content") or "",
+                    self._chat_tokens(choice),
+                    choice,
+                )
+                for choice in choices
+            ]
+        return [
+            self._generation(
+                text,
+                tokens,
+                temperature,
+                "length" if choice.get("finish_reason") == "length" else "stop",
+            )
+            for text, tokens, choice in results
+        ]
+
+    def _choices(self, answer: Mapping[str, Any], samples: int) -> list[dict[str, Any]]:
+        """The answer's first ``samples`` choices, ordered by their ``index``."""
+        self._first_choice(answer)
+        choices = sorted(answer["choices"], key=lambda choice: choice.get("index", 0))
+        return choices[:samples]
 
     @staticmethod
     def _empty_generation() -> Generation:

@@ -1,14 +1,19 @@
-"""Wrappers that add behaviour around any :class:`LanguageModel` (retries, call limits).
+"""Wrappers that add behaviour around any :class:`LanguageModel` (retries, call limits, profiles).
 
-Backends stay plain inference engines; policies about failures and budgets live here and
-compose: ``CallLimitModel(RetryingModel(model), max_calls=1000)``.
+Backends stay plain inference engines; policies about failures and budgets, and
+measurements of the calls, live here and compose:
+``ProfilingModel(CallLimitModel(RetryingModel(model), max_calls=1000))``. Every wrapper is a
+:class:`ForwardingModel`: it forwards ``generate``, ``score`` and ``close`` to the wrapped
+model through one hook, :meth:`ForwardingModel._forward`, which a wrapper overrides.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,7 +25,14 @@ from valuegym.lm.base import (
     TransientLanguageModelError,
 )
 
-__all__ = ["CallLimitExceededError", "CallLimitModel", "RetryingModel"]
+__all__ = [
+    "CallLimitExceededError",
+    "CallLimitModel",
+    "ForwardingModel",
+    "PhaseProfile",
+    "ProfilingModel",
+    "RetryingModel",
+]
 
 _Result = TypeVar("_Result")
 
@@ -29,7 +41,77 @@ class CallLimitExceededError(LanguageModelError):
     """A :class:`CallLimitModel` was called more often than allowed."""
 
 
-class RetryingModel(LanguageModel):
+class ForwardingModel(LanguageModel):
+    """A wrapper that forwards every call to the wrapped model through :meth:`_forward`.
+
+    Args:
+        model: The wrapped model.
+    """
+
+    def __init__(self, model: LanguageModel) -> None:
+        self.model = model
+        self.name = model.name
+
+    @property
+    def prompt_tokens_read(self) -> int:
+        """The wrapped model's count of prompt tokens read."""
+        return self.model.prompt_tokens_read
+
+    def _forward(self, kind: str, call: Callable[[], _Result]) -> _Result:
+        """Run one call of the wrapped model (``kind``: ``"generate"`` or ``"score"``)."""
+        del kind
+        return call()
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        max_new_tokens: int = 64,
+        temperature: float | Sequence[float] = 1.0,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> list[Generation]:
+        """Generate with the wrapped model.
+
+        Args:
+            prompts: The prompts of the batch (text or chat messages).
+            max_new_tokens: Upper bound on generated tokens per utterance.
+            temperature: Sampling temperature, one for all prompts or one per prompt.
+            seed: Seed of the sampler.
+            stop: Strings that end an utterance.
+
+        Returns:
+            One :class:`Generation` per prompt, in order.
+        """
+        return self._forward(
+            "generate",
+            lambda: self.model.generate(
+                prompts,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                seed=seed,
+                stop=stop,
+            ),
+        )
+
+    def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
+        """Score with the wrapped model.
+
+        Args:
+            prompt: The conditioning prompt.
+            continuations: Candidate texts that follow the prompt.
+
+        Returns:
+            Log-likelihood per continuation, in nats.
+        """
+        return self._forward("score", lambda: self.model.score(prompt, continuations))
+
+    def close(self) -> None:
+        """Close the wrapped model."""
+        self.model.close()
+
+
+class RetryingModel(ForwardingModel):
     """Retries calls that fail with transient errors, with exponential backoff.
 
     The ``n``-th retry waits ``min(initial_delay * backoff**(n-1), max_delay)`` seconds.
@@ -62,23 +144,22 @@ class RetryingModel(LanguageModel):
             raise ValueError("initial_delay, max_delay: must be >= 0")
         if backoff < 1:
             raise ValueError(f"backoff: must be >= 1 (got {backoff})")
-        self.model = model
+        super().__init__(model)
         self.max_attempts = max_attempts
         self.initial_delay = initial_delay
         self.backoff = backoff
         self.max_delay = max_delay
         self.retry_on = retry_on
         self._sleep = sleep
-        self.name = model.name
 
     def __repr__(self) -> str:
         return f"RetryingModel({self.model!r}, max_attempts={self.max_attempts})"
 
-    def _call(self, function: Callable[[], _Result]) -> _Result:
+    def _forward(self, kind: str, call: Callable[[], _Result]) -> _Result:
         delay = self.initial_delay
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return function()
+                return call()
             except self.retry_on:
                 if attempt == self.max_attempts:
                     raise
@@ -86,55 +167,8 @@ class RetryingModel(LanguageModel):
             delay *= self.backoff
         raise AssertionError("unreachable: the loop returns or raises")
 
-    def generate(
-        self,
-        prompts: Sequence[Prompt],
-        *,
-        max_new_tokens: int = 64,
-        temperature: float | Sequence[float] = 1.0,
-        seed: int | None = None,
-        stop: Sequence[str] = (),
-    ) -> list[Generation]:
-        """Generate with the wrapped model, retrying transient failures.
 
-        Args:
-            prompts: The prompts of the batch (text or chat messages).
-            max_new_tokens: Upper bound on generated tokens per utterance.
-            temperature: Sampling temperature, one for all prompts or one per prompt.
-            seed: Seed of the sampler.
-            stop: Strings that end an utterance.
-
-        Returns:
-            One :class:`Generation` per prompt, in order.
-        """
-        return self._call(
-            lambda: self.model.generate(
-                prompts,
-                max_new_tokens=max_new_tokens,
-                temperature=temperature,
-                seed=seed,
-                stop=stop,
-            )
-        )
-
-    def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
-        """Score with the wrapped model, retrying transient failures.
-
-        Args:
-            prompt: The conditioning prompt.
-            continuations: Candidate texts that follow the prompt.
-
-        Returns:
-            Log-likelihood per continuation, in nats.
-        """
-        return self._call(lambda: self.model.score(prompt, continuations))
-
-    def close(self) -> None:
-        """Close the wrapped model."""
-        self.model.close()
-
-
-class CallLimitModel(LanguageModel):
+class CallLimitModel(ForwardingModel):
     """Raises :class:`CallLimitExceededError` once more than ``max_calls`` calls were made.
 
     Each ``generate`` or ``score`` call counts once, whatever its batch size.
@@ -147,60 +181,100 @@ class CallLimitModel(LanguageModel):
     def __init__(self, model: LanguageModel, *, max_calls: int) -> None:
         if max_calls < 0:
             raise ValueError(f"max_calls: must be >= 0 (got {max_calls})")
-        self.model = model
+        super().__init__(model)
         self.max_calls = max_calls
         self.calls = 0
-        self.name = model.name
 
     def __repr__(self) -> str:
         return f"CallLimitModel({self.model!r}, calls={self.calls}/{self.max_calls})"
 
-    def _count(self) -> None:
+    def _forward(self, kind: str, call: Callable[[], _Result]) -> _Result:
         if self.calls >= self.max_calls:
             raise CallLimitExceededError(
                 f"{self.name}: call limit of {self.max_calls} language-model calls reached"
             )
         self.calls += 1
+        return call()
 
-    def generate(
+
+@dataclass
+class PhaseProfile:
+    """What the model did in one phase of a run (speech, act scoring, semantic samples...).
+
+    Attributes:
+        calls: ``generate`` and ``score`` calls.
+        generated_tokens: Tokens generated (end-of-sequence tokens included).
+        prompt_tokens_read: Prompt (and scored continuation) tokens the backend decoded;
+            tokens whose cache was shared are not read again and not counted.
+        seconds: Wall-clock seconds inside the model.
+    """
+
+    calls: int = 0
+    generated_tokens: int = 0
+    prompt_tokens_read: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as a plain dict (for summaries and records)."""
+        return {
+            "calls": self.calls,
+            "generated_tokens": self.generated_tokens,
+            "prompt_tokens_read": self.prompt_tokens_read,
+            "seconds": self.seconds,
+        }
+
+
+class ProfilingModel(ForwardingModel):
+    """Counts tokens and seconds in the wrapped model, per phase label.
+
+    Calls made inside ``with profiler.phase("speech"):`` count towards ``"speech"``; other
+    calls towards ``default_phase``. Prompt tokens come from the backend's
+    ``prompt_tokens_read`` counter (0 where a backend cannot know them).
+
+    Args:
+        model: The wrapped model.
+        default_phase: The label of calls made outside any :meth:`phase` block.
+        clock: Function giving seconds (replaceable in tests).
+    """
+
+    def __init__(
         self,
-        prompts: Sequence[Prompt],
+        model: LanguageModel,
         *,
-        max_new_tokens: int = 64,
-        temperature: float | Sequence[float] = 1.0,
-        seed: int | None = None,
-        stop: Sequence[str] = (),
-    ) -> list[Generation]:
-        """Generate with the wrapped model if the limit allows.
+        default_phase: str = "other",
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        super().__init__(model)
+        self.phases: dict[str, PhaseProfile] = {}
+        self._phase = default_phase
+        self._clock = clock
 
-        Args:
-            prompts: The prompts of the batch (text or chat messages).
-            max_new_tokens: Upper bound on generated tokens per utterance.
-            temperature: Sampling temperature, one for all prompts or one per prompt.
-            seed: Seed of the sampler.
-            stop: Strings that end an utterance.
+    def __repr__(self) -> str:
+        return f"ProfilingModel({self.model!r}, phases={sorted(self.phases)})"
 
-        Returns:
-            One :class:`Generation` per prompt, in order.
-        """
-        self._count()
-        return self.model.generate(
-            prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, stop=stop
-        )
+    @contextlib.contextmanager
+    def phase(self, label: str) -> Iterator[PhaseProfile]:
+        """Count the calls made inside the ``with`` block towards ``label``."""
+        previous, self._phase = self._phase, label
+        try:
+            yield self.phases.setdefault(label, PhaseProfile())
+        finally:
+            self._phase = previous
 
-    def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
-        """Score with the wrapped model if the limit allows.
+    def _forward(self, kind: str, call: Callable[[], _Result]) -> _Result:
+        profile = self.phases.setdefault(self._phase, PhaseProfile())
+        read_before = self.model.prompt_tokens_read
+        start = self._clock()
+        try:
+            result = call()
+        finally:
+            profile.seconds += self._clock() - start
+            profile.calls += 1
+            profile.prompt_tokens_read += self.model.prompt_tokens_read - read_before
+        if kind == "generate" and isinstance(result, list):
+            profile.generated_tokens += sum(generation.length for generation in result)
+        return result
 
-        Args:
-            prompt: The conditioning prompt.
-            continuations: Candidate texts that follow the prompt.
-
-        Returns:
-            Log-likelihood per continuation, in nats.
-        """
-        self._count()
-        return self.model.score(prompt, continuations)
-
-    def close(self) -> None:
-        """Close the wrapped model."""
-        self.model.close()
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Every phase's profile as plain dicts, by label."""
+        return {label: profile.to_dict() for label, profile in self.phases.items()}
