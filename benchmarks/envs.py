@@ -121,7 +121,7 @@ def store_share(args: Args) -> tuple[float, float]:
 
     def env_step() -> None:
         env.step(0)
-        if env._step_count == env.rules.episode_length:
+        if env._state.truncated.item(0):
             env.reset()
 
     def micros(call) -> float:
