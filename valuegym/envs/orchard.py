@@ -80,19 +80,15 @@ def _store_inputs(
 
 
 @numba.njit(cache=True)
-def _write_features(features, step_count, offset, out):  # pragma: no cover - compiled
+def _observe(features, served, step_count, wanting, offset, out):  # pragma: no cover - compiled
+    action_wanting = np.empty((served.shape[0], served.shape[2]))
     for copy in range(out.shape[0]):
+        step = step_count[copy]
         for j in range(features.shape[2]):
-            out[copy, offset + j] = features[copy, step_count[copy], j]
-
-
-@numba.njit(cache=True)
-def _action_wanting(wanting, served, step_count):  # pragma: no cover - compiled
-    out = np.empty((served.shape[0], served.shape[2]))
-    for copy in range(served.shape[0]):
+            out[copy, offset + j] = features[copy, step, j]
         for k in range(served.shape[2]):
-            out[copy, k] = wanting[copy, k] * served[copy, step_count[copy], k]
-    return out
+            action_wanting[copy, k] = wanting[copy, k] * served[copy, step, k]
+    return action_wanting
 
 
 @dataclass(frozen=True, eq=False)
@@ -261,15 +257,27 @@ class OrchardRules:
         )
         return state.core.step(state.consumption, load=state.load, rest=state.rest)
 
-    def write_observations(self, state: OrchardState, out: np.ndarray) -> None:
-        """Write every copy's observation into ``out``, ``(n, observation size)`` float32."""
+    def observe(self, state: OrchardState, out: np.ndarray) -> np.ndarray:
+        """What the copies see: their observations, and the wanting each action serves.
+
+        Args:
+            state: The state.
+            out: ``(n, observation size)`` float32, filled with the observations.
+
+        Returns:
+            ``(n, n_actions)`` the wanting each action serves now, 0 for an out-of-stock good
+            (``info["action_wanting"]``).
+        """
         core = state.core
         core.write_observation(out[:, : core.observation_size])
-        _write_features(state.features, state.step_count, core.observation_size, out)
-
-    def action_wanting(self, state: OrchardState) -> np.ndarray:
-        """``(n, n_actions)`` the wanting each action serves now, 0 for an out-of-stock good."""
-        return _action_wanting(state.core.wanting, state.served, state.step_count)
+        return _observe(
+            state.features,
+            state.served,
+            state.step_count,
+            core.wanting,
+            core.observation_size,
+            out,
+        )
 
 
 class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
@@ -385,7 +393,8 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._actions[0] = action
         reward = self.rules.step(self._state, self._actions, self._active).item(0)
         self._last_action = action
-        return self._observation(), reward, False, self._state.truncated.item(0), self._info()
+        observation, info = self._observe()
+        return observation, reward, False, self._state.truncated.item(0), info
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -394,7 +403,7 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         super().reset(seed=seed)
         self.rules.reset(self._state, self.rules.draw_availability(self.np_random)[np.newaxis])
         self._last_action = None
-        return self._observation(), self._info()
+        return self._observe()
 
     def render(self) -> str | np.ndarray | None:
         """The value state as text (``"ansi"``) or a picture of bars (``"rgb_array"``)."""
@@ -410,13 +419,11 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
     def _action_name(self, action: int) -> str:
         return self.rules.goods[action] if action < self._n_actions - 1 else "rest"
 
-    def _observation(self) -> np.ndarray:
-        self.rules.write_observations(self._state, self._observation_buffer)
-        return self._observation_buffer[0].copy()
-
-    def _info(self) -> dict[str, Any]:
-        return {
+    def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
+        action_wanting = self.rules.observe(self._state, self._observation_buffer)
+        info = {
             "values": self._core.values_info(0),
-            "action_wanting": self.rules.action_wanting(self._state)[0],
+            "action_wanting": action_wanting[0],
             "temperature": self._core.temperature.item(0),
         }
+        return self._observation_buffer[0].copy(), info

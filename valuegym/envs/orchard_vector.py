@@ -112,7 +112,8 @@ class OrchardVectorEnv(VectorEnv):
             self._reset_copies(np.flatnonzero(resetting), [None] * int(resetting.sum()))
         self._autoreset = self._state.truncated.copy()
         terminated = np.zeros(self.num_envs, dtype=bool)
-        return self._observations(), rewards, terminated, self._autoreset.copy(), self._infos()
+        observations, infos = self._observe()
+        return observations, rewards, terminated, self._autoreset.copy(), infos
 
     def reset(
         self,
@@ -147,7 +148,7 @@ class OrchardVectorEnv(VectorEnv):
         copies = np.flatnonzero(mask)
         self._reset_copies(copies, [seeds[i] for i in copies])
         self._autoreset[copies] = False
-        return self._observations(), self._infos()
+        return self._observe()
 
     def render(self) -> tuple[str | np.ndarray, ...] | None:
         """One frame per copy in the render mode, as ``SyncVectorEnv`` gives them."""
@@ -170,13 +171,12 @@ class OrchardVectorEnv(VectorEnv):
             availability[j] = self.rules.draw_availability(self._generators[copy])
         self.rules.reset(self._state, availability, copies)
 
-    def _observations(self) -> np.ndarray:
-        observations = self.single_observation_space.shape
-        out = np.empty((self.num_envs, *observations), dtype=np.float32)
-        self.rules.write_observations(self._state, out)
-        return out
-
-    def _infos(self) -> dict[str, Any]:
+    def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """The observations and the infos, batched as ``SyncVectorEnv`` batches them."""
+        observations = np.empty(
+            (self.num_envs, *self.single_observation_space.shape), dtype=np.float32
+        )
+        action_wanting = self.rules.observe(self._state, observations)
         core, everyone = self._core, self._everyone
         names = core.value_names
 
@@ -195,10 +195,10 @@ class OrchardVectorEnv(VectorEnv):
             "most_wanted": self._value_names[np.argmax(core.wanting, axis=1)],
         }
         values.update({f"_{key}": everyone for key in list(values)})
-        return {
+        return observations, {
             "values": values,
             "_values": everyone,
-            "action_wanting": self.rules.action_wanting(self._state),
+            "action_wanting": action_wanting,
             "_action_wanting": everyone,
             "temperature": core.temperature.copy(),
             "_temperature": everyone,
