@@ -38,8 +38,16 @@ from valuegym.values.curves import (
 
 __all__ = ["PARALLEL_THRESHOLD", "derive", "step", "temperature"]
 
-#: Populations at least this large are stepped with one thread per core.
-PARALLEL_THRESHOLD = 20_000
+#: Populations at least this large are stepped with one thread per core. With ``c`` free cores
+#: a step of ``n`` agents takes about ``n t / c`` plus a fork/join cost of tens of
+#: microseconds that grows with ``c``, against ``n t`` serially (``t`` ~110 ns per agent of
+#: CPU time, 6 values): on an idle machine threads pay from a few thousand agents whatever
+#: ``c``, and gain up to ``c`` times. What moves the break-even is whether the cores are free.
+#: Measured with benchmarks/values.py on a 2-core VM shared with other busy processes (load
+#: 8-10), threads lost at every population: serial/parallel 0.02x at 1 000 agents, 0.29x at
+#: 20 000, 0.77x at 100 000, 0.92x at 200 000 and 500 000. Hence threads only where they cost
+#: little even on a busy machine; on a dedicated machine with many cores, lower this.
+PARALLEL_THRESHOLD = 100_000
 
 # Rows per task of the parallel kernel: large enough that a task's fixed costs (taking a
 # reference to each of the 16 arrays, the call) vanish beside its rows, small enough to
