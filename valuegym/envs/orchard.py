@@ -29,9 +29,10 @@ class OrchardState:
 
     Args:
         core: The copies' values, one store row per copy.
-        features: ``(n, episode_length + 1, n_goods + 1)`` float32 observation tails per step
-            count (see :meth:`OrchardRules.episode_tables`).
-        served: ``(n, episode_length + 1, n_actions)`` 1.0 where an action serves its value.
+        features: ``(episode_length + 1, n, n_goods + 1)`` float32 observation tails per step
+            count (see :meth:`OrchardRules.episode_tables`), step-major: copies that step
+            together read one contiguous block.
+        served: ``(episode_length + 1, n, n_actions)`` 1.0 where an action serves its value.
         step_count: ``(n,)`` steps taken in the current episode.
         consumption: ``(n, n_values)`` the store's consumption input, rewritten each step.
         load: ``(n,)`` the store's load input, rewritten each step.
@@ -68,7 +69,7 @@ def _store_inputs(
             consumption[copy, k] = 0.0
         action = actions[copy]
         if active[copy]:
-            consumption[copy, action] = served[copy, step_count[copy], action]
+            consumption[copy, action] = served[step_count[copy], copy, action]
             load[copy] = 0.0 if action == rest_action else pick_effort
             rest[copy] = 1.0 if action == rest_action else 0.0
             step_count[copy] += 1
@@ -81,13 +82,13 @@ def _store_inputs(
 
 @numba.njit(cache=True)
 def _observe(features, served, step_count, wanting, offset, out):  # pragma: no cover - compiled
-    action_wanting = np.empty((served.shape[0], served.shape[2]))
+    action_wanting = np.empty((served.shape[1], served.shape[2]))
     for copy in range(out.shape[0]):
         step = step_count[copy]
         for j in range(features.shape[2]):
-            out[copy, offset + j] = features[copy, step, j]
+            out[copy, offset + j] = features[step, copy, j]
         for k in range(served.shape[2]):
-            action_wanting[copy, k] = wanting[copy, k] * served[copy, step, k]
+            action_wanting[copy, k] = wanting[copy, k] * served[step, copy, k]
     return action_wanting
 
 
@@ -203,8 +204,8 @@ class OrchardRules:
         )
         return OrchardState(
             core=core,
-            features=features,
-            served=served,
+            features=np.ascontiguousarray(features.swapaxes(0, 1)),
+            served=np.ascontiguousarray(served.swapaxes(0, 1)),
             step_count=np.zeros(n_copies, dtype=np.int64),
             consumption=np.zeros((n_copies, core.n_values)),
             load=np.zeros(n_copies),
@@ -224,7 +225,9 @@ class OrchardRules:
             copies: Indices of the copies to reset; all when ``None``.
         """
         rows = slice(None) if copies is None else copies
-        state.features[rows], state.served[rows] = self.episode_tables(availability)
+        features, served = self.episode_tables(availability)
+        state.features[:, rows] = features.swapaxes(0, 1)
+        state.served[:, rows] = served.swapaxes(0, 1)
         state.step_count[rows] = 0
         state.truncated[rows] = False
         state.core.reset(copies)
@@ -410,7 +413,7 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         step_count = self._state.step_count.item(0)
         last = "-" if self._last_action is None else self._action_name(self._last_action)
         header = f"step {step_count}/{self.rules.episode_length}  last action: {last}"
-        in_stock = self._state.served[0, step_count]
+        in_stock = self._state.served[step_count, 0]
         stock_line = "in stock: " + " ".join(
             good for good, available in zip(self.rules.goods, in_stock, strict=False) if available
         )
