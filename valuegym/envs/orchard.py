@@ -30,7 +30,7 @@ class OrchardState:
     Args:
         core: The copies' values, one store row per copy.
         features: ``(episode_length + 1, n, n_goods + 1)`` float32 observation tails per step
-            count (see :meth:`OrchardRules.episode_tables`), step-major: copies that step
+            count (availability, fraction of the episode left), step-major: copies that step
             together read one contiguous block.
         served: ``(episode_length + 1, n, n_actions)`` 1.0 where an action serves its value.
         step_count: ``(n,)`` steps taken in the current episode.
@@ -48,6 +48,25 @@ class OrchardState:
     load: np.ndarray
     rest: np.ndarray
     truncated: np.ndarray
+
+
+@numba.njit(cache=True)
+def _write_episode_tables(availability, copies, features, served):  # pragma: no cover - compiled
+    # Per-step lookup tables of each copy's episode, so that a step only indexes them:
+    # features[t] is the observation's tail at step count t (availability, fraction of the
+    # episode left), served[t] is 1 where an action serves its value (an in-stock good, rest);
+    # after the last step the last step's availability repeats.
+    length, n_goods = availability.shape[1], availability.shape[2]
+    for j in range(copies.shape[0]):
+        copy = copies[j]
+        for t in range(length + 1):
+            drawn = min(t, length - 1)
+            for g in range(n_goods):
+                in_stock = 1.0 if availability[j, drawn, g] else 0.0
+                features[t, copy, g] = in_stock
+                served[t, copy, g] = in_stock
+            features[t, copy, n_goods] = 1.0 - t / length
+            served[t, copy, n_goods] = 1.0
 
 
 @numba.njit(cache=True)
@@ -175,37 +194,22 @@ class OrchardRules:
         draws = rng.random((self.episode_length, len(self.goods)))
         return draws >= self.out_of_stock_probability
 
-    def episode_tables(self, availability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-step lookup tables of an episode, so a step only indexes them.
-
-        Args:
-            availability: ``(..., episode_length, n_goods)`` from :meth:`draw_availability`.
-
-        Returns:
-            ``features``: ``(..., episode_length + 1, n_goods + 1)`` float32, the observation's
-            tail at each step count (availability, fraction of time left); after the last step
-            the availability of the last step repeats. ``served``: ``(..., episode_length + 1,
-            n_actions)`` float64, 1 where an action serves its value (an in-stock good, rest).
-        """
-        batch, length, n_goods = availability.shape[:-2], self.episode_length, len(self.goods)
-        features = np.empty((*batch, length + 1, n_goods + 1), dtype=np.float32)
-        features[..., :length, :n_goods] = availability
-        features[..., length, :n_goods] = availability[..., -1, :]
-        features[..., n_goods] = 1.0 - np.arange(length + 1) / length
-        served = np.ones((*batch, length + 1, n_goods + 1))
-        served[..., :n_goods] = features[..., :n_goods]
-        return features, served
-
     def initial_state(self, n_copies: int) -> OrchardState:
         """``n_copies`` Orchards before their first reset (every good in stock)."""
         core = ValueCore(ValueStore.from_profile(self.profile, n_agents=n_copies))
-        features, served = self.episode_tables(
-            np.ones((n_copies, self.episode_length, len(self.goods)), dtype=bool)
+        length, n_actions = self.episode_length, self.n_actions
+        features = np.empty((length + 1, n_copies, n_actions), dtype=np.float32)
+        served = np.empty((length + 1, n_copies, n_actions))
+        _write_episode_tables(
+            np.ones((n_copies, length, n_actions - 1), dtype=bool),
+            np.arange(n_copies),
+            features,
+            served,
         )
         return OrchardState(
             core=core,
-            features=np.ascontiguousarray(features.swapaxes(0, 1)),
-            served=np.ascontiguousarray(served.swapaxes(0, 1)),
+            features=features,
+            served=served,
             step_count=np.zeros(n_copies, dtype=np.int64),
             consumption=np.zeros((n_copies, core.n_values)),
             load=np.zeros(n_copies),
@@ -224,10 +228,8 @@ class OrchardRules:
                 :meth:`draw_availability`, one per copy.
             copies: Indices of the copies to reset; all when ``None``.
         """
-        rows = slice(None) if copies is None else copies
-        features, served = self.episode_tables(availability)
-        state.features[:, rows] = features.swapaxes(0, 1)
-        state.served[:, rows] = served.swapaxes(0, 1)
+        rows = np.arange(len(state.step_count)) if copies is None else copies
+        _write_episode_tables(availability, rows, state.features, state.served)
         state.step_count[rows] = 0
         state.truncated[rows] = False
         state.core.reset(copies)
