@@ -5,7 +5,7 @@ from gymnasium.vector import SyncVectorEnv
 
 import valuegym  # noqa: F401 - registers the ids
 from valuegym.envs.orchard import OrchardEnv
-from valuegym.envs.orchard_vector import OrchardVectorEnv
+from valuegym.envs.orchard_vector import OrchardVectorEnv, _most_wanted
 
 KWARGS = {"episode_length": 6, "out_of_stock_probability": 0.3}
 
@@ -162,3 +162,11 @@ def test_render_gives_one_frame_per_copy():
     assert len(frames) == 2
     assert frames[1].startswith("copy 1 step 0")
     assert OrchardVectorEnv(2).render() is None
+
+
+def test_most_wanted_is_numpy_argmax_with_ties_and_nans():
+    rng = np.random.default_rng(0)
+    wanting = rng.integers(0, 3, (500, 5)).astype(float)  # many ties
+    wanting[rng.random(wanting.shape) < 0.1] = np.nan
+    wanting[rng.random(wanting.shape) < 0.1] = -np.inf
+    np.testing.assert_array_equal(_most_wanted(wanting), np.argmax(wanting, axis=1))

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import numba
 import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
@@ -34,6 +35,20 @@ from valuegym.envs.orchard import OrchardRules
 from valuegym.values import ValueProfile
 
 __all__ = ["OrchardVectorEnv"]
+
+
+@numba.njit(cache=True)
+def _most_wanted(wanting):  # pragma: no cover - compiled
+    # np.argmax(wanting, axis=1) (the first maximum, or the first NaN) without its per-row cost.
+    most = np.zeros(wanting.shape[0], dtype=np.int64)
+    for row in range(wanting.shape[0]):
+        best = wanting[row, 0]
+        for k in range(1, wanting.shape[1]):
+            if best != best:
+                break
+            if wanting[row, k] > best or wanting[row, k] != wanting[row, k]:
+                best, most[row] = wanting[row, k], k
+    return most
 
 
 class OrchardVectorEnv(VectorEnv):
@@ -192,7 +207,7 @@ class OrchardVectorEnv(VectorEnv):
             "mood": core.mood.copy(),
             "stress": core.stress.copy(),
             "temperature": core.temperature.copy(),
-            "most_wanted": self._value_names[np.argmax(core.wanting, axis=1)],
+            "most_wanted": self._value_names[_most_wanted(core.wanting)],
         }
         values.update({f"_{key}": everyone for key in list(values)})
         return observations, {
