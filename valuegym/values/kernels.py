@@ -40,13 +40,15 @@ __all__ = ["PARALLEL_THRESHOLD", "derive", "step", "temperature"]
 
 #: Populations at least this large are stepped with one thread per core. With ``c`` free cores
 #: a step of ``n`` agents takes about ``n t / c`` plus a fork/join cost of tens of
-#: microseconds that grows with ``c``, against ``n t`` serially (``t`` ~110 ns per agent of
-#: CPU time, 6 values): on an idle machine threads pay from a few thousand agents whatever
-#: ``c``, and gain up to ``c`` times. What moves the break-even is whether the cores are free.
-#: Measured with benchmarks/values.py on a 2-core VM shared with other busy processes (load
-#: 8-10), threads lost at every population: serial/parallel 0.02x at 1 000 agents, 0.29x at
-#: 20 000, 0.77x at 100 000, 0.92x at 200 000 and 500 000. Hence threads only where they cost
-#: little even on a busy machine; on a dedicated machine with many cores, lower this.
+#: microseconds that grows with ``c``, against ``n t`` serially (``t`` ~110 ns of CPU time per
+#: agent with 6 values), so on idle cores the break-even is a few thousand agents for any
+#: ``c`` (an estimate) and the gain approaches ``c``; what moves it is whether the cores are
+#: free. Measured with benchmarks/values.py on a 2-core VM shared with other processes,
+#: serial/parallel was 0.66x at 1 000 agents, 1.15x at 5 000 and 1.09x at 20 000 under a load
+#: of ~6, but 0.02x at 1 000, 0.29x at 20 000, 0.77x at 100 000 and 0.92x at 500 000 under a
+#: load of 8-10 (OpenMP's fork/join waits for a busy core). Threads gain little here and can
+#: lose a lot, so only for populations where they cost little even then; on a dedicated
+#: machine with many cores, lower this.
 PARALLEL_THRESHOLD = 100_000
 
 # Rows per task of the parallel kernel: large enough that a task's fixed costs (taking a
@@ -96,10 +98,11 @@ def _drive_sum(
 # every array that enters a function, or is bound to a new name by ``inline="always"``, or
 # is sliced into a view (``table[i, k]``), costs an atomic reference-count increment and
 # decrement. The serial kernel used to call a per-agent body, inlined, from its row loop:
-# 16 arrays rebound and 12 passed on per agent, about 56 atomic operations per agent, most
-# of its ~520 ns. The parallel build hid it (``prange`` binds the arrays once per thread's
-# chunk), so it looked 5x faster on 2 cores. Now both loops hand a range of rows to these
-# functions, which touch only scalars inside their loops.
+# 16 arrays rebound and 12 passed on per agent, about 56 atomic operations per agent, over
+# half its time (CPU time per agent 237 ns before, 108 ns after). The parallel build hid it
+# (``prange`` binds the arrays once per thread's chunk), so it looked 5x faster on 2 cores.
+# Now both loops hand a range of rows to these functions, which touch only scalars inside
+# their loops.
 @numba.njit(cache=True)
 def _step_rows(
     start,
