@@ -82,6 +82,8 @@ def _store_inputs(
     rest,
     truncated,
 ):  # pragma: no cover - compiled
+    # The value store's inputs for the actions (action k serves store column k), and the
+    # step counts and truncations after the step.
     rest_action = served.shape[2] - 1
     for copy in range(actions.shape[0]):
         for k in range(consumption.shape[1]):
