@@ -5,7 +5,7 @@ from gymnasium.vector import SyncVectorEnv
 
 import valuegym  # noqa: F401 - registers the ids
 from valuegym.envs.orchard import OrchardEnv
-from valuegym.envs.orchard_vector import OrchardVectorEnv
+from valuegym.envs.orchard_vector import OrchardVectorEnv, _most_wanted
 
 KWARGS = {"episode_length": 6, "out_of_stock_probability": 0.3}
 
@@ -75,6 +75,46 @@ def test_partial_reset_mask_matches_sync():
     step_both(native, sync, np.array([3, 3, 3]))
 
 
+def assert_copy_matches_single(infos: dict, copy: int, info: dict) -> None:
+    """Copy ``copy`` of the vector env's batched infos equals one single env's info."""
+    np.testing.assert_array_equal(infos["action_wanting"][copy], info["action_wanting"])
+    assert infos["temperature"][copy] == info["temperature"]
+    values = info["values"]
+    for key in ("mood", "stress", "temperature", "most_wanted"):
+        assert infos["values"][key][copy] == values[key]
+    for table in ("stocks", "wanting"):
+        assert {name: infos["values"][table][name][copy] for name in values[table]} == values[table]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_single_and_vector_envs_share_one_transition_step_for_step(seed):
+    """N single Orchards (resetting after truncation as the vector env does) equal one vector."""
+    n = 3
+    native, singles = OrchardVectorEnv(n, **KWARGS), [OrchardEnv(**KWARGS) for _ in range(n)]
+    observations, infos = native.reset(seed=seed)
+    for copy, single in enumerate(singles):
+        observation, info = single.reset(seed=seed + copy)
+        np.testing.assert_array_equal(observations[copy], observation)
+        assert_copy_matches_single(infos, copy, info)
+    rng = np.random.default_rng(seed)
+    ended = np.zeros(n, dtype=bool)
+    for _ in range(4 * KWARGS["episode_length"]):
+        actions = rng.integers(5, size=n)
+        observations, rewards, terminated, truncated, infos = native.step(actions)
+        for copy, single in enumerate(singles):
+            if ended[copy]:
+                observation, info = single.reset()
+                reward, single_truncated = 0.0, False
+            else:
+                observation, reward, _, single_truncated, info = single.step(actions[copy])
+            np.testing.assert_array_equal(observations[copy], observation)
+            assert rewards[copy] == reward
+            assert not terminated[copy]
+            assert truncated[copy] == single_truncated
+            assert_copy_matches_single(infos, copy, info)
+        ended = truncated
+
+
 def test_rewards_equal_single_env_rewards_for_a_long_run():
     native = OrchardVectorEnv(2)
     single = OrchardEnv()
@@ -122,3 +162,11 @@ def test_render_gives_one_frame_per_copy():
     assert len(frames) == 2
     assert frames[1].startswith("copy 1 step 0")
     assert OrchardVectorEnv(2).render() is None
+
+
+def test_most_wanted_is_numpy_argmax_with_ties_and_nans():
+    rng = np.random.default_rng(0)
+    wanting = rng.integers(0, 3, (500, 5)).astype(float)  # many ties
+    wanting[rng.random(wanting.shape) < 0.1] = np.nan
+    wanting[rng.random(wanting.shape) < 0.1] = -np.inf
+    np.testing.assert_array_equal(_most_wanted(wanting), np.argmax(wanting, axis=1))

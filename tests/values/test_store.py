@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from valuegym.values import ValueParams, ValueProfile, ValueStore
-from valuegym.values.kernels import PARALLEL_THRESHOLD
+from valuegym.values import ValueParams, ValueProfile, ValueStore, kernels
 
 # --- a plain-Python scalar reference, written from DESIGN.md, independent of the kernels ---
 
@@ -223,12 +222,14 @@ def test_vectorised_store_equals_scalar_reference(seed):
         )
 
 
-def test_parallel_kernel_equals_serial():
+def test_parallel_kernel_equals_serial(monkeypatch):
     rng = np.random.default_rng(3)
     names = ["a", "b", "c"]
     profiles = [ValueProfile.from_mapping(random_profile(rng, names)) for _ in range(4)]
-    big = ValueStore.from_profiles(profiles * (PARALLEL_THRESHOLD // 4 + 1))
+    # 1 200 rows: several of the parallel kernel's blocks of rows, the last one partial.
+    big = ValueStore.from_profiles(profiles * 300)
     small = ValueStore.from_profiles(profiles)
+    monkeypatch.setattr(kernels, "PARALLEL_THRESHOLD", big.n_agents)
     for _ in range(5):
         consumption = rng.exponential(1.0, (4, 3)) * (rng.random((4, 3)) < 0.5)
         load = rng.exponential(1.0, 4)

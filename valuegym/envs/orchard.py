@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Final
 
 import gymnasium
+import numba
 import numpy as np
 from gymnasium import spaces
 
@@ -15,10 +16,103 @@ from valuegym.envs.profiles import default_profile, resolve_profile
 from valuegym.envs.rendering import RENDER_MODES
 from valuegym.values import ValueProfile, ValueStore
 
-__all__ = ["DEFAULT_GOODS", "OrchardEnv", "OrchardRules"]
+__all__ = ["DEFAULT_GOODS", "OrchardEnv", "OrchardRules", "OrchardState"]
 
 #: The default goods and their base weights: unequal, so which fruit to pick matters.
 DEFAULT_GOODS: Final[Mapping[str, float]] = {"apple": 1.0, "pear": 0.8, "plum": 0.6, "fig": 1.2}
+
+
+@dataclass(eq=False)
+class OrchardState:
+    """What changes in ``n`` Orchards stepped together (``n = 1`` is :class:`OrchardEnv`).
+
+    Row ``i`` of every array is copy ``i``; :class:`OrchardRules` moves the state from step to
+    step, so the single and the vector env share one transition.
+
+    Args:
+        core: The copies' values, one store row per copy.
+        features: ``(episode_length + 1, n, n_goods + 1)`` float32 observation tails per step
+            count (availability, fraction of the episode left), step-major: copies that step
+            together read one contiguous block.
+        served: ``(episode_length + 1, n, n_actions)`` 1.0 where an action serves its value.
+        step_count: ``(n,)`` steps taken in the current episode.
+        consumption: ``(n, n_values)`` the store's consumption input, rewritten each step.
+        load: ``(n,)`` the store's load input, rewritten each step.
+        rest: ``(n,)`` the store's rest input, rewritten each step.
+        truncated: ``(n,)`` whether the last step ended the copy's episode.
+    """
+
+    core: ValueCore
+    features: np.ndarray
+    served: np.ndarray
+    step_count: np.ndarray
+    consumption: np.ndarray
+    load: np.ndarray
+    rest: np.ndarray
+    truncated: np.ndarray
+
+
+@numba.njit(cache=True)
+def _write_episode_tables(availability, copies, features, served):  # pragma: no cover - compiled
+    # Per-step lookup tables of each copy's episode, so that a step only indexes them:
+    # features[t] is the observation's tail at step count t (availability, fraction of the
+    # episode left), served[t] is 1 where an action serves its value (an in-stock good, rest);
+    # after the last step the last step's availability repeats.
+    length, n_goods = availability.shape[1], availability.shape[2]
+    for j in range(copies.shape[0]):
+        copy = copies[j]
+        for t in range(length + 1):
+            drawn = min(t, length - 1)
+            for g in range(n_goods):
+                in_stock = 1.0 if availability[j, drawn, g] else 0.0
+                features[t, copy, g] = in_stock
+                served[t, copy, g] = in_stock
+            features[t, copy, n_goods] = 1.0 - t / length
+            served[t, copy, n_goods] = 1.0
+
+
+@numba.njit(cache=True)
+def _store_inputs(
+    actions,
+    active,
+    step_count,
+    served,
+    pick_effort,
+    episode_length,
+    consumption,
+    load,
+    rest,
+    truncated,
+):  # pragma: no cover - compiled
+    # The value store's inputs for the actions (action k serves store column k), and the
+    # step counts and truncations after the step.
+    rest_action = served.shape[2] - 1
+    for copy in range(actions.shape[0]):
+        for k in range(consumption.shape[1]):
+            consumption[copy, k] = 0.0
+        action = actions[copy]
+        if active[copy]:
+            consumption[copy, action] = served[step_count[copy], copy, action]
+            load[copy] = 0.0 if action == rest_action else pick_effort
+            rest[copy] = 1.0 if action == rest_action else 0.0
+            step_count[copy] += 1
+            truncated[copy] = step_count[copy] == episode_length
+        else:
+            load[copy] = 0.0
+            rest[copy] = 0.0
+            truncated[copy] = False
+
+
+@numba.njit(cache=True)
+def _observe(features, served, step_count, wanting, offset, out):  # pragma: no cover - compiled
+    action_wanting = np.empty((served.shape[1], served.shape[2]))
+    for copy in range(out.shape[0]):
+        step = step_count[copy]
+        for j in range(features.shape[2]):
+            out[copy, offset + j] = features[step, copy, j]
+        for k in range(served.shape[2]):
+            action_wanting[copy, k] = wanting[copy, k] * served[step, copy, k]
+    return action_wanting
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,26 +198,95 @@ class OrchardRules:
         draws = rng.random((self.episode_length, len(self.goods)))
         return draws >= self.out_of_stock_probability
 
-    def episode_tables(self, availability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-step lookup tables of an episode, so a step only indexes them.
+    def initial_state(self, n_copies: int) -> OrchardState:
+        """``n_copies`` Orchards before their first reset (every good in stock)."""
+        core = ValueCore(ValueStore.from_profile(self.profile, n_agents=n_copies))
+        length, n_actions = self.episode_length, self.n_actions
+        features = np.empty((length + 1, n_copies, n_actions), dtype=np.float32)
+        served = np.empty((length + 1, n_copies, n_actions))
+        _write_episode_tables(
+            np.ones((n_copies, length, n_actions - 1), dtype=bool),
+            np.arange(n_copies),
+            features,
+            served,
+        )
+        return OrchardState(
+            core=core,
+            features=features,
+            served=served,
+            step_count=np.zeros(n_copies, dtype=np.int64),
+            consumption=np.zeros((n_copies, core.n_values)),
+            load=np.zeros(n_copies),
+            rest=np.zeros(n_copies),
+            truncated=np.zeros(n_copies, dtype=bool),
+        )
+
+    def reset(
+        self, state: OrchardState, availability: np.ndarray, copies: np.ndarray | None = None
+    ) -> None:
+        """Start new episodes: fresh values, step 0, the given stock schedules.
 
         Args:
-            availability: ``(..., episode_length, n_goods)`` from :meth:`draw_availability`.
+            state: The state, changed in place.
+            availability: ``(len(copies), episode_length, n_goods)`` from
+                :meth:`draw_availability`, one per copy.
+            copies: Indices of the copies to reset; all when ``None``.
+        """
+        rows = np.arange(len(state.step_count)) if copies is None else copies
+        _write_episode_tables(availability, rows, state.features, state.served)
+        state.step_count[rows] = 0
+        state.truncated[rows] = False
+        state.core.reset(copies)
+
+    def step(self, state: OrchardState, actions: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """The transition: every copy eats a fruit or rests (an out-of-stock fruit gives nothing).
+
+        Copies not ``active`` take an idle step (no consumption, load or rest) and keep their
+        step count, so that a vector env can reset them afterwards.
+
+        Args:
+            state: The state, changed in place (:attr:`OrchardState.truncated` included).
+            actions: ``(n,)`` int64 valid actions.
+            active: ``(n,)`` bool, the copies that act.
 
         Returns:
-            ``features``: ``(..., episode_length + 1, n_goods + 1)`` float32, the observation's
-            tail at each step count (availability, fraction of time left); after the last step
-            the availability of the last step repeats. ``served``: ``(..., episode_length + 1,
-            n_actions)`` float64, 1 where an action serves its value (an in-stock good, rest).
+            ``(n,)`` rewards: the utility gains of the value store.
         """
-        batch, length, n_goods = availability.shape[:-2], self.episode_length, len(self.goods)
-        features = np.empty((*batch, length + 1, n_goods + 1), dtype=np.float32)
-        features[..., :length, :n_goods] = availability
-        features[..., length, :n_goods] = availability[..., -1, :]
-        features[..., n_goods] = 1.0 - np.arange(length + 1) / length
-        served = np.ones((*batch, length + 1, n_goods + 1))
-        served[..., :n_goods] = features[..., :n_goods]
-        return features, served
+        _store_inputs(
+            actions,
+            active,
+            state.step_count,
+            state.served,
+            self.pick_effort,
+            self.episode_length,
+            state.consumption,
+            state.load,
+            state.rest,
+            state.truncated,
+        )
+        return state.core.step(state.consumption, load=state.load, rest=state.rest)
+
+    def observe(self, state: OrchardState, out: np.ndarray) -> np.ndarray:
+        """What the copies see: their observations, and the wanting each action serves.
+
+        Args:
+            state: The state.
+            out: ``(n, observation size)`` float32, filled with the observations.
+
+        Returns:
+            ``(n, n_actions)`` the wanting each action serves now, 0 for an out-of-stock good
+            (``info["action_wanting"]``).
+        """
+        core = state.core
+        core.write_observation(out[:, : core.observation_size])
+        return _observe(
+            state.features,
+            state.served,
+            state.step_count,
+            core.wanting,
+            core.observation_size,
+            out,
+        )
 
 
 class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
@@ -229,17 +392,14 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.rules = OrchardRules.from_arguments(
             goods, profile, out_of_stock_probability, episode_length, pick_effort
         )
-        self._core = ValueCore(ValueStore.from_profile(self.rules.profile))
+        # One Orchard is the n = 1 case of the vector env's state and transition; the arrays
+        # below are its inputs and observation, reused so that a step allocates little.
+        self._state = self.rules.initial_state(1)
+        self._core = self._state.core
         self._n_actions = self.rules.n_actions
-        self._consumption = np.zeros((1, self._core.n_values))
-        # The observation is assembled here and copied out, so a step allocates only the copy.
+        self._actions = np.zeros(1, dtype=np.int64)
+        self._active = np.ones(1, dtype=bool)
         self._observation_buffer = np.zeros((1, 3 * self._core.n_values + 2), dtype=np.float32)
-        self._pick_load = np.full(1, self.rules.pick_effort)
-        self._full_rest = np.ones(1)
-        self._features, self._served = self.rules.episode_tables(
-            np.ones((episode_length, self._n_actions - 1), dtype=bool)
-        )
-        self._step_count = 0
         self._last_action: int | None = None
         self.action_space = spaces.Discrete(self.rules.n_actions)
         self.observation_space = self.rules.observation_space(self._core)
@@ -261,39 +421,27 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         action = int(action)
         if not 0 <= action < self._n_actions:
             raise ValueError(f"action: must be in [0, {self._n_actions - 1}] (got {action})")
-        consumption, rules = self._consumption, self.rules
-        consumption.fill(0.0)
-        if self._served[self._step_count, action]:
-            consumption[0, action] = 1.0
-        # None for a zero load or rest spares the store an array conversion.
-        if action < self._n_actions - 1:
-            gains = self._core.step(consumption, load=self._pick_load)
-        else:
-            gains = self._core.step(consumption, rest=self._full_rest)
-        reward = gains.item(0)
-        self._step_count += 1
+        self._actions[0] = action
+        reward = self.rules.step(self._state, self._actions, self._active).item(0)
         self._last_action = action
-        truncated = self._step_count == rules.episode_length
-        return self._observation(), reward, False, truncated, self._info()
+        observation, info = self._observe()
+        return observation, reward, False, self._state.truncated.item(0), info
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode: fresh values and a newly drawn stock schedule."""
         super().reset(seed=seed)
-        self._core.reset()
-        self._features, self._served = self.rules.episode_tables(
-            self.rules.draw_availability(self.np_random)
-        )
-        self._step_count = 0
+        self.rules.reset(self._state, self.rules.draw_availability(self.np_random)[np.newaxis])
         self._last_action = None
-        return self._observation(), self._info()
+        return self._observe()
 
     def render(self) -> str | np.ndarray | None:
         """The value state as text (``"ansi"``) or a picture of bars (``"rgb_array"``)."""
+        step_count = self._state.step_count.item(0)
         last = "-" if self._last_action is None else self._action_name(self._last_action)
-        header = f"step {self._step_count}/{self.rules.episode_length}  last action: {last}"
-        in_stock = self._served[self._step_count]
+        header = f"step {step_count}/{self.rules.episode_length}  last action: {last}"
+        in_stock = self._state.served[step_count, 0]
         stock_line = "in stock: " + " ".join(
             good for good, available in zip(self.rules.goods, in_stock, strict=False) if available
         )
@@ -302,15 +450,11 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
     def _action_name(self, action: int) -> str:
         return self.rules.goods[action] if action < self._n_actions - 1 else "rest"
 
-    def _observation(self) -> np.ndarray:
-        buffer, size = self._observation_buffer, self._core.observation_size
-        self._core.write_observation(buffer[:, :size])
-        buffer[0, size:] = self._features[self._step_count]
-        return buffer[0].copy()
-
-    def _info(self) -> dict[str, Any]:
-        return {
+    def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
+        action_wanting = self.rules.observe(self._state, self._observation_buffer)
+        info = {
             "values": self._core.values_info(0),
-            "action_wanting": self._core.wanting[0] * self._served[self._step_count],
+            "action_wanting": action_wanting[0],
             "temperature": self._core.temperature.item(0),
         }
+        return self._observation_buffer[0].copy(), info

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import numba
 import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
@@ -32,9 +33,23 @@ from gymnasium.vector.utils import batch_space
 from valuegym.envs.core import ValueCore
 from valuegym.envs.orchard import OrchardRules
 from valuegym.envs.rendering import RENDER_MODES
-from valuegym.values import ValueProfile, ValueStore
+from valuegym.values import ValueProfile
 
 __all__ = ["OrchardVectorEnv"]
+
+
+@numba.njit(cache=True)
+def _most_wanted(wanting):  # pragma: no cover - compiled
+    # np.argmax(wanting, axis=1) (the first maximum, or the first NaN) without its per-row cost.
+    most = np.zeros(wanting.shape[0], dtype=np.int64)
+    for row in range(wanting.shape[0]):
+        best = wanting[row, 0]
+        for k in range(1, wanting.shape[1]):
+            if best != best:
+                break
+            if wanting[row, k] > best or wanting[row, k] != wanting[row, k]:
+                best, most[row] = wanting[row, k], k
+    return most
 
 
 class OrchardVectorEnv(VectorEnv):
@@ -80,16 +95,12 @@ class OrchardVectorEnv(VectorEnv):
         self.rules = OrchardRules.from_arguments(
             goods, profile, out_of_stock_probability, episode_length, pick_effort
         )
-        self._core = ValueCore(ValueStore.from_profile(self.rules.profile, n_agents=num_envs))
+        self._state = self.rules.initial_state(num_envs)
+        self._core = self._state.core
         n_actions = self.rules.n_actions
-        self._rows = np.arange(num_envs)
-        self._consumption = np.zeros((num_envs, self._core.n_values))
         self._generators: list[np.random.Generator | None] = [None] * num_envs
-        self._features, self._served = self.rules.episode_tables(
-            np.ones((num_envs, episode_length, n_actions - 1), dtype=bool)
-        )
-        self._step_count = np.zeros(num_envs, dtype=np.int64)
         self._autoreset = np.zeros(num_envs, dtype=bool)
+        self._everyone = np.ones(num_envs, dtype=bool)
         self._value_names = np.array(self._core.value_names, dtype=object)
         self.single_action_space = spaces.Discrete(n_actions)
         self.action_space = batch_space(self.single_action_space, num_envs)
@@ -109,23 +120,16 @@ class OrchardVectorEnv(VectorEnv):
         if actions.min() < 0 or actions.max() >= self.rules.n_actions:
             raise ValueError(f"actions: must be in [0, {self.rules.n_actions - 1}]")
         resetting = self._autoreset
-        stepping = ~resetting
-        rows, is_rest = self._rows, actions == self.rules.n_actions - 1
-        served = self._served.ravel().take(self._table_index() * self.rules.n_actions + actions)
-        self._consumption.fill(0.0)
-        self._consumption[rows, actions] = served * stepping  # action k serves column k
-        load = np.where(is_rest | resetting, 0.0, self.rules.pick_effort)
-        rest = (is_rest & stepping).astype(np.float64)
-        rewards = self._core.step(self._consumption, load=load, rest=rest)
+        actions = np.ascontiguousarray(actions, dtype=np.int64)
+        rewards = self.rules.step(self._state, actions, ~resetting)
         if resetting.any():
             # The store stepped every row; copies that were due a reset start afresh instead.
             rewards[resetting] = 0.0
             self._reset_copies(np.flatnonzero(resetting), [None] * int(resetting.sum()))
-        self._step_count[stepping] += 1
-        truncated = stepping & (self._step_count == self.rules.episode_length)
-        self._autoreset = truncated
+        self._autoreset = self._state.truncated.copy()
         terminated = np.zeros(self.num_envs, dtype=bool)
-        return self._observations(), rewards, terminated, truncated.copy(), self._infos()
+        observations, infos = self._observe()
+        return observations, rewards, terminated, self._autoreset.copy(), infos
 
     def reset(
         self,
@@ -160,7 +164,7 @@ class OrchardVectorEnv(VectorEnv):
         copies = np.flatnonzero(mask)
         self._reset_copies(copies, [seeds[i] for i in copies])
         self._autoreset[copies] = False
-        return self._observations(), self._infos()
+        return self._observe()
 
     def render(self) -> tuple[str | np.ndarray, ...] | None:
         """One frame per copy in the render mode, as ``SyncVectorEnv`` gives them."""
@@ -169,7 +173,7 @@ class OrchardVectorEnv(VectorEnv):
         if self.render_mode == "rgb_array":
             return tuple(self._core.render("rgb_array", i) for i in range(self.num_envs))
         return tuple(
-            self._core.render("ansi", i, f"copy {i} step {self._step_count[i]}")
+            self._core.render("ansi", i, f"copy {i} step {self._state.step_count[i]}")
             for i in range(self.num_envs)
         )
 
@@ -181,24 +185,15 @@ class OrchardVectorEnv(VectorEnv):
             if seed is not None or self._generators[copy] is None:
                 self._generators[copy] = seeding.np_random(seed)[0]
             availability[j] = self.rules.draw_availability(self._generators[copy])
-        self._features[copies], self._served[copies] = self.rules.episode_tables(availability)
-        self._step_count[copies] = 0
-        self._core.reset(copies)
+        self.rules.reset(self._state, availability, copies)
 
-    def _table_index(self) -> np.ndarray:
-        """Each copy's row in its episode tables flattened over copies: (copy, step count)."""
-        return self._rows * (self.rules.episode_length + 1) + self._step_count
-
-    def _observations(self) -> np.ndarray:
-        size = self._core.observation_size
-        observations = np.empty((self.num_envs, size + self.rules.n_actions), dtype=np.float32)
-        self._core.write_observation(observations[:, :size])
-        features = self._features.reshape(-1, self._features.shape[-1])
-        observations[:, size:] = features.take(self._table_index(), axis=0)
-        return observations
-
-    def _infos(self) -> dict[str, Any]:
-        core, everyone = self._core, np.ones(self.num_envs, dtype=bool)
+    def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """The observations and the infos, batched as ``SyncVectorEnv`` batches them."""
+        observations = np.empty(
+            (self.num_envs, *self.single_observation_space.shape), dtype=np.float32
+        )
+        action_wanting = self.rules.observe(self._state, observations)
+        core, everyone = self._core, self._everyone
         names = core.value_names
 
         def by_name(table: np.ndarray) -> dict[str, np.ndarray]:
@@ -213,12 +208,10 @@ class OrchardVectorEnv(VectorEnv):
             "mood": core.mood.copy(),
             "stress": core.stress.copy(),
             "temperature": core.temperature.copy(),
-            "most_wanted": self._value_names[np.argmax(core.wanting, axis=1)],
+            "most_wanted": self._value_names[_most_wanted(core.wanting)],
         }
         values.update({f"_{key}": everyone for key in list(values)})
-        served = self._served.reshape(-1, self.rules.n_actions).take(self._table_index(), axis=0)
-        action_wanting = core.wanting * served
-        return {
+        return observations, {
             "values": values,
             "_values": everyone,
             "action_wanting": action_wanting,

@@ -1,8 +1,9 @@
 """Compiled kernels of the value store: one step of the dynamics, and the derived quantities.
 
-The maths of one agent lives in the per-agent functions (``_step_agent``, ``_derive_agent``);
-the row loops call them serially or, for large populations, in parallel over agents. Curves
-come from :mod:`valuegym.values.curves`, so each formula exists once.
+The maths lives in functions over a range of rows (``_step_rows``, ``_derive_rows``,
+``_temperature_rows``); the serial kernel runs them over all rows and, for large populations,
+the parallel kernel over blocks of rows in threads. Curves come from
+:mod:`valuegym.values.curves`, so each formula exists once.
 
 One step for agent ``i`` (DESIGN.md, "The value model"), in this order:
 
@@ -37,8 +38,23 @@ from valuegym.values.curves import (
 
 __all__ = ["PARALLEL_THRESHOLD", "derive", "step", "temperature"]
 
-#: Populations at least this large are stepped with one thread per core.
-PARALLEL_THRESHOLD = 20_000
+#: Populations at least this large are stepped with one thread per core. With ``c`` free cores
+#: a step of ``n`` agents takes about ``n t / c`` plus a fork/join cost of tens of
+#: microseconds that grows with ``c``, against ``n t`` serially (``t`` ~110 ns of CPU time per
+#: agent with 6 values), so on idle cores the break-even is a few thousand agents for any
+#: ``c`` (an estimate) and the gain approaches ``c``; what moves it is whether the cores are
+#: free. Measured with benchmarks/values.py on a 2-core VM shared with other processes,
+#: serial/parallel was 0.66x at 1 000 agents, 1.15x at 5 000 and 1.09x at 20 000 under a load
+#: of ~6, but 0.02x at 1 000, 0.29x at 20 000, 0.77x at 100 000 and 0.92x at 500 000 under a
+#: load of 8-10 (OpenMP's fork/join waits for a busy core). Threads gain little here and can
+#: lose a lot, so only for populations where they cost little even then; on a dedicated
+#: machine with many cores, lower this.
+PARALLEL_THRESHOLD = 100_000
+
+# Rows per task of the parallel kernel: large enough that a task's fixed costs (taking a
+# reference to each of the 16 arrays, the call) vanish beside its rows, small enough to
+# balance rows whose cost varies (consumption, homeostatic values) across threads.
+_ROWS_PER_TASK = 256
 
 
 @numba.njit(cache=True, inline="always")
@@ -47,16 +63,17 @@ def _retained(retention: float, dt: float) -> float:
 
 
 @numba.njit(cache=True, inline="always")
-def _effective_weight(row: np.ndarray, mood: float, stress: float) -> float:
-    mood_weight, stress_weight = row[p.MOOD_WEIGHT], row[p.STRESS_WEIGHT]
+def _effective_weight(
+    weight: float, mood_weight: float, stress_weight: float, mood: float, stress: float
+) -> float:
     if mood_weight == 0.0 and stress_weight == 0.0:
-        return row[p.WEIGHT]
-    return row[p.WEIGHT] * math.exp(mood_weight * mood + stress_weight * stress)
+        return weight
+    return weight * math.exp(mood_weight * mood + stress_weight * stress)
 
 
 @numba.njit(cache=True, inline="always")
-def _curvature(row: np.ndarray, stress: float) -> float:
-    return row[p.ETA] * (1.0 + row[p.STRESS_CURVATURE] * stress)
+def _curvature(eta: float, stress_curvature: float, stress: float) -> float:
+    return eta * (1.0 + stress_curvature * stress)
 
 
 @numba.njit(cache=True)
@@ -65,17 +82,31 @@ def _drive_sum(
 ) -> float:
     total = 0.0
     for k in range(stock.shape[1]):
-        row = table[i, k]
-        if row[p.FAMILY] == HOMEOSTATIC:
-            total += drive_term(
-                _effective_weight(row, mood, stress), row[p.SETPOINT], stock[i, k], power
+        if table[i, k, p.FAMILY] == HOMEOSTATIC:
+            weight = _effective_weight(
+                table[i, k, p.WEIGHT],
+                table[i, k, p.MOOD_WEIGHT],
+                table[i, k, p.STRESS_WEIGHT],
+                mood,
+                stress,
             )
+            total += drive_term(weight, table[i, k, p.SETPOINT], stock[i, k], power)
     return total
 
 
+# Why the kernels work on ranges of rows and index the tables element by element: in numba
+# every array that enters a function, or is bound to a new name by ``inline="always"``, or
+# is sliced into a view (``table[i, k]``), costs an atomic reference-count increment and
+# decrement. The serial kernel used to call a per-agent body, inlined, from its row loop:
+# 16 arrays rebound and 12 passed on per agent, about 56 atomic operations per agent, over
+# half its time (CPU time per agent 237 ns before, 108 ns after). The parallel build hid it
+# (``prange`` binds the arrays once per thread's chunk), so it looked 5x faster on 2 cores.
+# Now both loops hand a range of rows to these functions, which touch only scalars inside
+# their loops.
 @numba.njit(cache=True)
-def _step_agent(
-    i,
+def _step_rows(
+    start,
+    stop,
     stock,
     expected,
     mood,
@@ -90,111 +121,126 @@ def _step_agent(
     gain,
     surprise,
 ):  # pragma: no cover - compiled
-    a = agent[i]
-    mood_i, stress_i = mood[i], stress[i]
-    power, root = a[p.DRIVE_POWER], a[p.DRIVE_ROOT]
-    total_gain = 0.0
-    total_surprise = 0.0
-    consumed = False
-    has_drive = False
-    for k in range(stock.shape[1]):
-        row = table[i, k]
-        family = int(row[p.FAMILY])
-        if family == HOMEOSTATIC:
-            has_drive = True
-        amount = consumption[i, k]
-        if amount == 0.0:
-            continue
-        if not amount > 0.0:
-            raise ValueError("consumption: amounts must be >= 0 and finite")
-        consumed = True
-        before = stock[i, k]
-        if family == HOMEOSTATIC:
-            drive_before = _drive_sum(stock, table, i, mood_i, stress_i, power) ** (1.0 / root)
-            stock[i, k] = before + amount
-            drive_after = _drive_sum(stock, table, i, mood_i, stress_i, power) ** (1.0 / root)
-            value_gain = drive_before - drive_after
-        else:
-            curvature = _curvature(row, stress_i)
-            scale = row[p.SCALE]
-            value_gain = _effective_weight(row, mood_i, stress_i) * (
-                curve_utility(family, scale, curvature, before + amount)
-                - curve_utility(family, scale, curvature, before)
+    n_values = stock.shape[1]
+    for i in range(start, stop):
+        mood_i, stress_i = mood[i], stress[i]
+        power, root = agent[i, p.DRIVE_POWER], agent[i, p.DRIVE_ROOT]
+        total_gain = 0.0
+        total_surprise = 0.0
+        consumed = False
+        has_drive = False
+        for k in range(n_values):
+            family = int(table[i, k, p.FAMILY])
+            if family == HOMEOSTATIC:
+                has_drive = True
+            amount = consumption[i, k]
+            if amount == 0.0:
+                continue
+            if not amount > 0.0:
+                raise ValueError("consumption: amounts must be >= 0 and finite")
+            consumed = True
+            before = stock[i, k]
+            if family == HOMEOSTATIC:
+                drive_before = _drive_sum(stock, table, i, mood_i, stress_i, power) ** (1.0 / root)
+                stock[i, k] = before + amount
+                drive_after = _drive_sum(stock, table, i, mood_i, stress_i, power) ** (1.0 / root)
+                value_gain = drive_before - drive_after
+            else:
+                curvature = _curvature(
+                    table[i, k, p.ETA], table[i, k, p.STRESS_CURVATURE], stress_i
+                )
+                scale = table[i, k, p.SCALE]
+                weight = _effective_weight(
+                    table[i, k, p.WEIGHT],
+                    table[i, k, p.MOOD_WEIGHT],
+                    table[i, k, p.STRESS_WEIGHT],
+                    mood_i,
+                    stress_i,
+                )
+                value_gain = weight * (
+                    curve_utility(family, scale, curvature, before + amount)
+                    - curve_utility(family, scale, curvature, before)
+                )
+                stock[i, k] = before + amount
+            delta = value_gain - expected[i, k]
+            rate = min(
+                1.0, agent[i, p.LEARNING_RATE] * (1.0 + agent[i, p.SURPRISE_GATE] * abs(delta))
             )
-            stock[i, k] = before + amount
-        delta = value_gain - expected[i, k]
-        rate = min(1.0, a[p.LEARNING_RATE] * (1.0 + a[p.SURPRISE_GATE] * abs(delta)))
-        expected[i, k] += rate * delta
-        total_gain += value_gain
-        total_surprise += delta
-    gain[i] = total_gain
-    surprise[i] = total_surprise
+            expected[i, k] += rate * delta
+            total_gain += value_gain
+            total_surprise += delta
+        gain[i] = total_gain
+        surprise[i] = total_surprise
 
-    if consumed or valence[i] != 0.0:
-        target = math.tanh((total_surprise + valence[i]) / a[p.SURPRISE_SCALE])
-        mood_i += a[p.MOOD_RATE] * (target - mood_i)
-    baseline = a[p.MOOD_BASELINE]
-    mood_i = baseline + (mood_i - baseline) * _retained(a[p.MOOD_RETENTION], dt)
-    mood[i] = min(1.0, max(-1.0, mood_i))
+        if consumed or valence[i] != 0.0:
+            target = math.tanh((total_surprise + valence[i]) / agent[i, p.SURPRISE_SCALE])
+            mood_i += agent[i, p.MOOD_RATE] * (target - mood_i)
+        baseline = agent[i, p.MOOD_BASELINE]
+        mood_i = baseline + (mood_i - baseline) * _retained(agent[i, p.MOOD_RETENTION], dt)
+        mood[i] = min(1.0, max(-1.0, mood_i))
 
-    if not (load[i] >= 0.0 and rest[i] >= 0.0):
-        raise ValueError("load and rest: must be >= 0 and finite")
-    total_load = load[i]
-    if has_drive and a[p.DRIVE_LOAD] > 0.0:
-        total_load += a[p.DRIVE_LOAD] * _drive_sum(stock, table, i, mood[i], stress_i, power) ** (
-            1.0 / root
+        if not (load[i] >= 0.0 and rest[i] >= 0.0):
+            raise ValueError("load and rest: must be >= 0 and finite")
+        total_load = load[i]
+        if has_drive and agent[i, p.DRIVE_LOAD] > 0.0:
+            total_load += agent[i, p.DRIVE_LOAD] * _drive_sum(
+                stock, table, i, mood[i], stress_i, power
+            ) ** (1.0 / root)
+        if total_load > 0.0:
+            stress_i -= (1.0 - stress_i) * math.expm1(-agent[i, p.STRESS_SENSITIVITY] * total_load)
+        if rest[i] > 0.0:
+            stress_i += stress_i * math.expm1(-agent[i, p.REST_RECOVERY] * rest[i])
+        baseline = agent[i, p.STRESS_BASELINE]
+        stress_i = baseline + (stress_i - baseline) * _retained(agent[i, p.STRESS_RETENTION], dt)
+        stress[i] = min(1.0, max(0.0, stress_i))
+
+        for k in range(n_values):
+            stock[i, k] *= _retained(table[i, k, p.RETENTION], dt)
+
+
+@numba.njit(cache=True)
+def _derive_rows(
+    start, stop, stock, mood, stress, table, agent, weight, marginal, wanting
+):  # pragma: no cover - compiled
+    for i in range(start, stop):
+        mood_i, stress_i = mood[i], stress[i]
+        power, root = agent[i, p.DRIVE_POWER], agent[i, p.DRIVE_ROOT]
+        drive_total = _drive_sum(stock, table, i, mood_i, stress_i, power)
+        for k in range(stock.shape[1]):
+            family = int(table[i, k, p.FAMILY])
+            w = _effective_weight(
+                table[i, k, p.WEIGHT],
+                table[i, k, p.MOOD_WEIGHT],
+                table[i, k, p.STRESS_WEIGHT],
+                mood_i,
+                stress_i,
+            )
+            if family == HOMEOSTATIC:
+                m = drive_marginal_utility(
+                    table[i, k, p.SETPOINT] - stock[i, k], drive_total, power, root
+                )
+            else:
+                curvature = _curvature(
+                    table[i, k, p.ETA], table[i, k, p.STRESS_CURVATURE], stress_i
+                )
+                m = curve_marginal_utility(family, table[i, k, p.SCALE], curvature, stock[i, k])
+            weight[i, k] = w
+            marginal[i, k] = m
+            wanting[i, k] = w * m
+
+
+@numba.njit(cache=True)
+def _temperature_rows(start, stop, mood, stress, agent, out):  # pragma: no cover - compiled
+    for i in range(start, stop):
+        out[i] = agent[i, p.BASE_TEMPERATURE] * math.exp(
+            agent[i, p.TEMPERATURE_STRESS] * stress[i] + agent[i, p.TEMPERATURE_MOOD] * mood[i]
         )
-    if total_load > 0.0:
-        stress_i -= (1.0 - stress_i) * math.expm1(-a[p.STRESS_SENSITIVITY] * total_load)
-    if rest[i] > 0.0:
-        stress_i += stress_i * math.expm1(-a[p.REST_RECOVERY] * rest[i])
-    baseline = a[p.STRESS_BASELINE]
-    stress_i = baseline + (stress_i - baseline) * _retained(a[p.STRESS_RETENTION], dt)
-    stress[i] = min(1.0, max(0.0, stress_i))
-
-    for k in range(stock.shape[1]):
-        stock[i, k] *= _retained(table[i, k, p.RETENTION], dt)
 
 
-@numba.njit(cache=True)
-def _derive_agent(
-    i, stock, mood, stress, table, agent, weight, marginal, wanting
-):  # pragma: no cover - compiled
-    mood_i, stress_i = mood[i], stress[i]
-    power, root = agent[i, p.DRIVE_POWER], agent[i, p.DRIVE_ROOT]
-    drive_total = _drive_sum(stock, table, i, mood_i, stress_i, power)
-    for k in range(stock.shape[1]):
-        row = table[i, k]
-        family = int(row[p.FAMILY])
-        w = _effective_weight(row, mood_i, stress_i)
-        if family == HOMEOSTATIC:
-            m = drive_marginal_utility(row[p.SETPOINT] - stock[i, k], drive_total, power, root)
-        else:
-            m = curve_marginal_utility(family, row[p.SCALE], _curvature(row, stress_i), stock[i, k])
-        weight[i, k] = w
-        marginal[i, k] = m
-        wanting[i, k] = w * m
-
-
-@numba.njit(cache=True)
-def _derive_serial(
-    stock, mood, stress, table, agent, weight, marginal, wanting
-):  # pragma: no cover - compiled
-    for i in range(stock.shape[0]):
-        _derive_agent(i, stock, mood, stress, table, agent, weight, marginal, wanting)
-
-
-@numba.njit(cache=True, inline="always")
-def _temperature_of(agent: np.ndarray, i: int, mood: float, stress: float) -> float:
-    return agent[i, p.BASE_TEMPERATURE] * math.exp(
-        agent[i, p.TEMPERATURE_STRESS] * stress + agent[i, p.TEMPERATURE_MOOD] * mood
-    )
-
-
-# Two kernels with one loop each, not one function compiled twice: numba's on-disk cache keys
-# on the function, not on ``parallel=``, so a shared body would load the serial build for both.
 @numba.njit(cache=True)
 def _step_serial(
+    start,
+    stop,
     stock,
     expected,
     mood,
@@ -214,99 +260,9 @@ def _step_serial(
     wanting,
     temperature,
 ):  # pragma: no cover - compiled
-    for i in range(stock.shape[0]):
-        _step_and_derive(
-            i,
-            stock,
-            expected,
-            mood,
-            stress,
-            consumption,
-            load,
-            rest,
-            valence,
-            dt,
-            table,
-            agent,
-            gain,
-            surprise,
-            derive,
-            weight,
-            marginal,
-            wanting,
-            temperature,
-        )
-
-
-@numba.njit(cache=True, parallel=True)
-def _step_parallel(
-    stock,
-    expected,
-    mood,
-    stress,
-    consumption,
-    load,
-    rest,
-    valence,
-    dt,
-    table,
-    agent,
-    gain,
-    surprise,
-    derive,
-    weight,
-    marginal,
-    wanting,
-    temperature,
-):  # pragma: no cover - compiled
-    for i in numba.prange(stock.shape[0]):
-        _step_and_derive(
-            i,
-            stock,
-            expected,
-            mood,
-            stress,
-            consumption,
-            load,
-            rest,
-            valence,
-            dt,
-            table,
-            agent,
-            gain,
-            surprise,
-            derive,
-            weight,
-            marginal,
-            wanting,
-            temperature,
-        )
-
-
-@numba.njit(cache=True, inline="always")
-def _step_and_derive(
-    i,
-    stock,
-    expected,
-    mood,
-    stress,
-    consumption,
-    load,
-    rest,
-    valence,
-    dt,
-    table,
-    agent,
-    gain,
-    surprise,
-    derive,
-    weight,
-    marginal,
-    wanting,
-    temperature,
-):  # pragma: no cover - compiled
-    _step_agent(
-        i,
+    _step_rows(
+        start,
+        stop,
         stock,
         expected,
         mood,
@@ -322,8 +278,60 @@ def _step_and_derive(
         surprise,
     )
     if derive:
-        _derive_agent(i, stock, mood, stress, table, agent, weight, marginal, wanting)
-        temperature[i] = _temperature_of(agent, i, mood[i], stress[i])
+        _derive_rows(start, stop, stock, mood, stress, table, agent, weight, marginal, wanting)
+        _temperature_rows(start, stop, mood, stress, agent, temperature)
+
+
+# Its own function, not _step_serial compiled with parallel=True: numba's on-disk cache keys
+# on the function, not on ``parallel=``, so one function would load one build for both.
+@numba.njit(cache=True, parallel=True)
+def _step_parallel(
+    start,
+    stop,
+    stock,
+    expected,
+    mood,
+    stress,
+    consumption,
+    load,
+    rest,
+    valence,
+    dt,
+    table,
+    agent,
+    gain,
+    surprise,
+    derive,
+    weight,
+    marginal,
+    wanting,
+    temperature,
+):  # pragma: no cover - compiled
+    n_tasks = (stop - start + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
+    for task in numba.prange(n_tasks):
+        task_start = start + np.int64(task) * _ROWS_PER_TASK
+        _step_serial(
+            task_start,
+            min(stop, task_start + _ROWS_PER_TASK),
+            stock,
+            expected,
+            mood,
+            stress,
+            consumption,
+            load,
+            rest,
+            valence,
+            dt,
+            table,
+            agent,
+            gain,
+            surprise,
+            derive,
+            weight,
+            marginal,
+            wanting,
+            temperature,
+        )
 
 
 _NO_ROWS = np.empty((0, 0))
@@ -373,6 +381,8 @@ def step(
     else:
         derive = True
     kernel(
+        0,
+        stock.shape[0],
         stock,
         expected,
         mood,
@@ -405,18 +415,12 @@ def derive(
     weight = np.empty_like(stock)
     marginal = np.empty_like(stock)
     wanting = np.empty_like(stock)
-    _derive_serial(stock, mood, stress, table, agent, weight, marginal, wanting)
+    _derive_rows(0, stock.shape[0], stock, mood, stress, table, agent, weight, marginal, wanting)
     return weight, marginal, wanting
-
-
-@numba.njit(cache=True)
-def _temperature(mood, stress, agent, out):  # pragma: no cover - compiled
-    for i in range(mood.shape[0]):
-        out[i] = _temperature_of(agent, i, mood[i], stress[i])
 
 
 def temperature(mood: np.ndarray, stress: np.ndarray, agent: np.ndarray) -> np.ndarray:
     """Decision temperature ``T = T0 * exp(a_stress * stress + a_mood * mood)`` per agent."""
     out = np.empty_like(mood)
-    _temperature(mood, stress, agent, out)
+    _temperature_rows(0, mood.shape[0], mood, stress, agent, out)
     return out

@@ -193,6 +193,9 @@ class ValueStore:
         # Never written: stands in for an input left out (writable like callers' arrays, so the
         # kernel compiles one specialisation for both).
         self._zeros = np.zeros(params.n_agents)
+        # The step's effective weights and marginal utilities are computed beside the wanting
+        # but not returned: scratch, not allocated per step.
+        self._scratch = (np.empty(shape), np.empty(shape))
         self.reset()
 
     @classmethod
@@ -298,8 +301,7 @@ class ValueStore:
         surprise = np.empty(n_agents)
         derived = None
         if with_wanting:
-            shape = self._stock.shape
-            derived = (np.empty(shape), np.empty(shape), np.empty(shape), np.empty(n_agents))
+            derived = (*self._scratch, np.empty(self._stock.shape), np.empty(n_agents))
         kernels.step(
             self._stock,
             self._expected,
@@ -400,6 +402,8 @@ class ValueStore:
 
     @staticmethod
     def _array(values: ArrayLike, shape: tuple[int, ...], name: str) -> np.ndarray:
+        if type(values) is np.ndarray and values.dtype == np.float64 and values.shape == shape:
+            return values  # the per-step case: spares np.asarray's conversion machinery
         array = np.asarray(values, dtype=np.float64)
         if array.shape != shape:
             raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
