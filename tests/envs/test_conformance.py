@@ -86,7 +86,8 @@ def test_step_types_and_info_protocol(env_id):
         assert info["action_wanting"].shape == (env.action_space.n,)
         assert info["action_wanting"].dtype == np.float64
         assert type(info["temperature"]) is float
-        assert {"mood", "stress", "stocks", "wanting"} <= set(info["values"])
+        assert info["stocks"].shape == info["wanting"].shape == (len(env.unwrapped.value_names),)
+        assert type(info["most_wanted"]) is int
 
 
 @pytest.mark.parametrize("env_id", SINGLE_AGENT_ENV_IDS)

@@ -16,13 +16,10 @@ def sync_orchards(n: int, **kwargs) -> SyncVectorEnv:
 
 def assert_same_infos(native: dict, sync: dict) -> None:
     np.testing.assert_array_equal(native["action_wanting"], sync["action_wanting"])
-    np.testing.assert_array_equal(native["temperature"], sync["temperature"])
-    for key in ("mood", "stress", "temperature", "most_wanted"):
-        np.testing.assert_array_equal(native["values"][key], sync["values"][key])
-    for table in ("stocks", "wanting"):
-        assert native["values"][table].keys() == sync["values"][table].keys()
-        for name, column in sync["values"][table].items():
-            np.testing.assert_array_equal(native["values"][table][name], column)
+    assert native.keys() == sync.keys()
+    for key in ("stocks", "wanting", "mood", "stress", "temperature", "most_wanted"):
+        np.testing.assert_array_equal(native[key], sync[key])
+        assert native[key].dtype == sync[key].dtype
 
 
 def step_both(native, sync, actions) -> np.ndarray:

@@ -196,10 +196,13 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
     Each agent's utility gain from its value store this turn.
 
     ## Info
-    Per agent: `values`, `action_wanting` (on its turn, per action the wanting of what the act
-    gives the speaker times the amount; all 0 off turn), `temperature`, `ask_repetition`
-    (`r`); and in every agent's info the `speaker`, `act` and `addressee` of the turn just
-    taken (`None` at reset) and the `next_speaker`.
+    Every entry is a number or a numeric array. Per agent: the value state by value index
+    (`stocks`, `wanting`, `mood`, `stress`, `temperature`, `most_wanted`; see
+    :class:`valuegym.envs.protocol.ValueInfo`), `action_wanting` (on its turn, per action the
+    wanting of what the act gives the speaker times the amount; all 0 off turn) and
+    `ask_repetition` (`r`); and in every agent's info the `speaker` and `addressee` of the
+    turn just taken (indices in `possible_agents`) and its `act` (an index in `ACTS`), each -1
+    at reset (and `addressee` -1 for silent), and the `next_speaker` (an index).
 
     ## Starting State
     Values at their initial state, an empty chat, `agent_0` to speak.
@@ -225,14 +228,15 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
     Example:
         >>> import pettingzoo
         >>> import valuegym
+        >>> from valuegym.envs.conversation import ACTS
         >>> env = pettingzoo.make("parallel", "valuegym/Conversation-v0", n_agents=3, mode="text")
         >>> observations, infos = env.reset(seed=0)
         >>> action = {"act": 1, "utterance": "Where is the key?"}  # ask the next agent
         >>> observations, rewards, _, _, infos = env.step({"agent_0": action})
         >>> print(observations["agent_2"]["chat"])
         agent_0 -> agent_1 (ask): Where is the key?
-        >>> infos["agent_1"]["next_speaker"], infos["agent_1"]["act"]
-        ('agent_1', 'ask')
+        >>> infos["agent_1"]["next_speaker"], ACTS[infos["agent_1"]["act"]]
+        (1, 'ask')
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -514,20 +518,12 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
         gives = self._effects[:, 0, :-3] @ core.wanting[speaker]  # per act, for the speaker
         action_wanting = np.zeros((n, rules.n_actions))
         action_wanting[speaker] = gives[self._acts]
-        last = (
-            (None, None, None)
-            if self._last is None
-            else (
-                f"agent_{self._last[0]}",
-                ACTS[self._last[1]],
-                None if self._last[1] == SILENT else f"agent_{self._last[2]}",
-            )
-        )
+        speaker_last, act_last, addressee_last = self._last or (-1, -1, -1)
         shared = {
-            "speaker": last[0],
-            "act": last[1],
-            "addressee": last[2],
-            "next_speaker": f"agent_{speaker}",
+            "speaker": speaker_last,
+            "act": act_last,
+            "addressee": -1 if act_last == SILENT else addressee_last,
+            "next_speaker": speaker,
         }
         repeats = self._repeats.tolist()
         return {

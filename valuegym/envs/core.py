@@ -16,9 +16,10 @@ The value part of an observation is, per row, ``[stock_squashed (n_values), want
 ``[-1, 1]`` (:meth:`ValueCore.observation_bounds`), so Box bounds are honest. Envs append their
 own features after it.
 
-What every agent's ``info`` holds (``values``, ``action_wanting``, ``temperature``) is the env
-contract, written down in :mod:`valuegym.envs.protocol`; :meth:`ValueCore.agent_info` builds it
-from arrays the step already computed (a full snapshot costs more than the rest of a step).
+What every agent's ``info`` holds (the value state by value index and ``action_wanting``) is
+the env contract, written down in :mod:`valuegym.envs.protocol`; :meth:`ValueCore.agent_info`
+builds it from arrays the step already computed (a full snapshot costs more than the rest of a
+step).
 Rendering lives in :mod:`valuegym.envs.rendering`, default profiles in
 :mod:`valuegym.envs.profiles`.
 """
@@ -147,25 +148,44 @@ class ValueCore:
         _write_value_observation(self.stock, self.wanting, self.mood, self.stress, out)
 
     def values_info(self, row: int = 0) -> dict[str, Any]:
-        """One row's value state as plain data, by value name (the ``info["values"]`` entry).
+        """One row's value state as numbers, by value index (the value entries of ``info``).
 
         Args:
             row: Row of the agent or copy.
 
         Returns:
-            ``stocks`` and ``wanting`` (name to float), ``mood``, ``stress``, ``temperature``
-            (floats) and ``most_wanted`` (a value name), equal to those entries of
-            ``store.snapshot(row).to_dict()``.
+            A :class:`~valuegym.envs.protocol.ValueInfo`: ``stocks`` and ``wanting`` (float64
+            arrays in :attr:`value_names` order), ``mood``, ``stress``, ``temperature``
+            (floats) and ``most_wanted`` (the index of the highest wanting).
         """
-        names, wanting = self.value_names, self.wanting[row].tolist()
+        wanting = self.wanting[row].copy()
         return {
-            "stocks": dict(zip(names, self.stock[row].tolist())),  # noqa: B905 - same length
-            "wanting": dict(zip(names, wanting)),  # noqa: B905 - same length
+            "stocks": self.stock[row].copy(),
+            "wanting": wanting,
             "mood": self.mood.item(row),
             "stress": self.stress.item(row),
             "temperature": self.temperature.item(row),
-            "most_wanted": names[wanting.index(max(wanting))],
+            "most_wanted": int(wanting.argmax()),
         }
+
+    def batched_values_info(self) -> dict[str, Any]:
+        """Every row's value state, batched as Gymnasium's vector envs batch per-copy infos.
+
+        Returns:
+            The entries of :meth:`values_info` stacked over rows (``(n_rows, n_values)`` and
+            ``(n_rows,)`` arrays), each with its all-true ``_key`` mask.
+        """
+        everyone = np.ones(self.n_rows, dtype=bool)
+        values: dict[str, Any] = {
+            "stocks": self.stock.copy(),
+            "wanting": self.wanting.copy(),
+            "mood": self.mood.copy(),
+            "stress": self.stress.copy(),
+            "temperature": self.temperature.copy(),
+            "most_wanted": self.wanting.argmax(axis=1),
+        }
+        values.update({f"_{key}": everyone for key in list(values)})
+        return values
 
     def agent_info(self, row: int, action_wanting: np.ndarray, **extra: Any) -> dict[str, Any]:
         """One agent's ``info``: the entries of the env contract, then the env's own.
@@ -173,18 +193,13 @@ class ValueCore:
         Args:
             row: Row of the agent or copy.
             action_wanting: What each action is worth to the value store now.
-            **extra: The env's own entries.
+            **extra: The env's own entries (numbers or numeric arrays).
 
         Returns:
-            An :class:`~valuegym.envs.protocol.AgentInfo`: ``values``, ``action_wanting``,
-            ``temperature``, then ``extra``.
+            An :class:`~valuegym.envs.protocol.AgentInfo`: the entries of :meth:`values_info`,
+            ``action_wanting``, then ``extra``.
         """
-        return {
-            "values": self.values_info(row),
-            "action_wanting": action_wanting,
-            "temperature": self.temperature.item(row),
-            **extra,
-        }
+        return {**self.values_info(row), "action_wanting": action_wanting, **extra}
 
     def render(
         self, render_mode: str | None, row: int = 0, header: str = "", lines: Sequence[str] = ()

@@ -97,9 +97,11 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
     | next 1             | mean regard of the contacts (standing)             | 0   | 1   |
     | last               | fraction of the episode left                       | 0   | 1   |
 
-    `info` holds `values`, `action_wanting` (a reply serves its topic's wanting plus regard
-    times the wanting of standing; defer and ignore serve nothing) and `temperature` (see
-    :mod:`valuegym.envs.core`), `regard` by contact, and `messages`: the pending messages,
+    `info` holds the value state by value index (`stocks`, `wanting`, `mood`, `stress`,
+    `temperature`, `most_wanted`; see :class:`valuegym.envs.protocol.ValueInfo`),
+    `action_wanting` (a reply serves its topic's wanting plus regard times the wanting of
+    standing; defer and ignore serve nothing), `regard` (an array in `contacts` order), and
+    `messages`: the pending messages,
     oldest first, as dicts with `id`, `sender`, `topic`, `text` and `arrived` (the step).
 
     ## Rewards
@@ -387,5 +389,5 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
             0,
             action_wanting,
             messages=[dict(message) for message in self._pending],
-            regard=dict(zip(self.contacts, self._regard.tolist(), strict=True)),
+            regard=self._regard.copy(),
         )

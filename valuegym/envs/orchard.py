@@ -152,8 +152,10 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
     | next `n_goods`           | 1 if the good is in stock this step, else 0  | 0   | 1   |
     | last                     | fraction of the episode left                 | 0   | 1   |
 
-    `info` holds `values` (the value state by name), `action_wanting` (the wanting each action
-    serves, 0 for an out-of-stock good) and `temperature` (see :mod:`valuegym.envs.core`).
+    `info` holds the value state by value index (`stocks`, `wanting`, `mood`, `stress`,
+    `temperature`, `most_wanted`; see :class:`valuegym.envs.protocol.ValueInfo`, names in
+    `value_names`) and `action_wanting` (the wanting each action serves, 0 for an out-of-stock
+    good).
 
     ## Rewards
     The agent's utility gain from the value store: `w_eff * (u(s + 1) - u(s))` for the fruit
@@ -187,14 +189,14 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         >>> observation, info = env.reset(seed=0)
         >>> observation.shape
         (17,)
-        >>> info["values"]["most_wanted"]
+        >>> env.unwrapped.value_names[info["most_wanted"]]
         'fig'
         >>> [round(env.step(3)[1], 3) for _ in range(3)]  # fig three times: worth less each time
         [0.753, 0.462, 0.332]
         >>> round(env.step(0)[1], 3)  # an apple is worth more now
         0.542
-        >>> sorted(info["values"])
-        ['mood', 'most_wanted', 'stocks', 'stress', 'temperature', 'wanting']
+        >>> sorted(info)
+        ['action_wanting', 'mood', 'most_wanted', 'stocks', 'stress', 'temperature', 'wanting']
     """
 
     # Gymnasium annotates metadata as an instance attribute; it is a class-level constant.
@@ -309,8 +311,4 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         return buffer[0].copy()
 
     def _info(self) -> dict[str, Any]:
-        return {
-            "values": self._core.values_info(0),
-            "action_wanting": self._core.wanting[0] * self._served[self._step_count],
-            "temperature": self._core.temperature.item(0),
-        }
+        return self._core.agent_info(0, self._core.wanting[0] * self._served[self._step_count])

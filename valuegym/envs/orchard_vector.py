@@ -42,8 +42,8 @@ class OrchardVectorEnv(VectorEnv):
 
     A copy whose episode ended is reset by the next :meth:`step` (its action is ignored, its
     reward is 0), exactly as ``SyncVectorEnv`` does. ``info`` holds the entries of the single
-    env batched as ``SyncVectorEnv`` batches them (``values``, ``action_wanting``,
-    ``temperature``, each with its ``_key`` mask).
+    env batched as ``SyncVectorEnv`` batches them (the value state and ``action_wanting``, each
+    with its ``_key`` mask).
 
     Args:
         num_envs: Number of copies, >= 1.
@@ -90,7 +90,6 @@ class OrchardVectorEnv(VectorEnv):
         )
         self._step_count = np.zeros(num_envs, dtype=np.int64)
         self._autoreset = np.zeros(num_envs, dtype=bool)
-        self._value_names = np.array(self._core.value_names, dtype=object)
         self.single_action_space = spaces.Discrete(n_actions)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.single_observation_space = self.rules.observation_space(self._core)
@@ -198,31 +197,9 @@ class OrchardVectorEnv(VectorEnv):
         return observations
 
     def _infos(self) -> dict[str, Any]:
-        core, everyone = self._core, np.ones(self.num_envs, dtype=bool)
-        names = core.value_names
-
-        def by_name(table: np.ndarray) -> dict[str, np.ndarray]:
-            columns: dict[str, np.ndarray] = {}
-            for name, column in zip(names, table.T.copy(), strict=True):
-                columns[name], columns[f"_{name}"] = column, everyone
-            return columns
-
-        values = {
-            "stocks": by_name(core.stock),
-            "wanting": by_name(core.wanting),
-            "mood": core.mood.copy(),
-            "stress": core.stress.copy(),
-            "temperature": core.temperature.copy(),
-            "most_wanted": self._value_names[np.argmax(core.wanting, axis=1)],
-        }
-        values.update({f"_{key}": everyone for key in list(values)})
         served = self._served.reshape(-1, self.rules.n_actions).take(self._table_index(), axis=0)
-        action_wanting = core.wanting * served
         return {
-            "values": values,
-            "_values": everyone,
-            "action_wanting": action_wanting,
-            "_action_wanting": everyone,
-            "temperature": core.temperature.copy(),
-            "_temperature": everyone,
+            **self._core.batched_values_info(),
+            "action_wanting": self._core.wanting * served,
+            "_action_wanting": np.ones(self.num_envs, dtype=bool),
         }
