@@ -178,7 +178,7 @@ def test_per_agent_profiles():
         ({"n_agents": 2, "profile": [None, {"values": {"food": {}}}]}, r"profile\[1\]: missing"),
         ({"profile": {"values": {"food": {}}}}, "profile"),
         ({"initial_level": 0.01}, "collapse_level"),
-        ({"render_mode": "human"}, "render_mode"),
+        ({"render_mode": "window"}, "render_mode"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):

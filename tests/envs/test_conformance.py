@@ -140,6 +140,28 @@ def test_render_modes(env_id):
 
 
 @pytest.mark.parametrize("env_id", SINGLE_AGENT_ENV_IDS)
+def test_human_render_shows_a_window_or_prints_the_text_frame(env_id, monkeypatch, capsys):
+    pygame = pytest.importorskip("pygame")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    env = gymnasium.make(env_id, render_mode="human")
+    env.reset(seed=0)
+    env.step(0)
+    assert env.render() is None
+    window = pygame.display.get_surface()
+    assert window is not None
+    assert window.get_size()[0] == 512
+    env.close()
+    assert pygame.display.get_surface() is None
+    monkeypatch.setitem(sys.modules, "pygame", None)  # as if pygame were not installed
+    text = gymnasium.make(env_id, render_mode="ansi")
+    text.reset(seed=0)
+    env.reset(seed=0)
+    capsys.readouterr()
+    assert env.render() is None
+    assert capsys.readouterr().out == text.render()
+
+
+@pytest.mark.parametrize("env_id", SINGLE_AGENT_ENV_IDS)
 def test_env_docstring_is_a_documentation_page(env_id):
     env_class = type(gymnasium.make(env_id).unwrapped)
     positions = [env_class.__doc__.find(section) for section in DOC_SECTIONS]

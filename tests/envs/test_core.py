@@ -124,7 +124,7 @@ def test_check_render_mode_names_the_allowed_modes():
     ValueCore.check_render_mode(None)
     ValueCore.check_render_mode("ansi")
     with pytest.raises(ValueError, match="render_mode: expected one of"):
-        ValueCore.check_render_mode("human")
+        ValueCore.check_render_mode("window")
 
 
 @pytest.mark.parametrize("clone", [copy.deepcopy, lambda c: pickle.loads(pickle.dumps(c))])

@@ -146,7 +146,7 @@ def test_rest_anywhere_in_the_profile_is_the_last_action():
         ({"episode_length": 2.5}, "episode_length: must be an int"),
         ({"pick_effort": -1.0}, "pick_effort: must be >= 0"),
         ({"goods": {"a": -1.0}}, "weight"),
-        ({"render_mode": "human"}, "render_mode"),
+        ({"render_mode": "window"}, "render_mode"),
     ],
 )
 def test_bad_arguments_raise_one_clear_error(kwargs, message):

@@ -32,7 +32,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from valuegym.envs.rendering import check_render_mode, render_ansi, render_rgb
+from valuegym.envs.rendering import HumanWindow, check_render_mode, render_ansi, render_rgb
 from valuegym.values import ValueStore
 
 __all__ = ["ValueCore"]
@@ -69,6 +69,7 @@ class ValueCore:
         self._bind_views()
         self.wanting: np.ndarray = store.wanting()
         self.temperature: np.ndarray = store.temperature()
+        self._window: HumanWindow | None = None
 
     def _bind_views(self) -> None:
         # The store updates its state arrays in place, so these read-only views stay current;
@@ -82,6 +83,7 @@ class ValueCore:
         state = self.__dict__.copy()
         for view in ("stock", "mood", "stress"):
             del state[view]
+        state["_window"] = None  # a window does not travel
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -202,7 +204,12 @@ class ValueCore:
         return {**self.values_info(row), "action_wanting": action_wanting, **extra}
 
     def render(
-        self, render_mode: str | None, row: int = 0, header: str = "", lines: Sequence[str] = ()
+        self,
+        render_mode: str | None,
+        row: int = 0,
+        header: str = "",
+        lines: Sequence[str] = (),
+        picture: np.ndarray | None = None,
     ) -> str | np.ndarray | None:
         """Render one row in an env's render mode (``None`` renders nothing).
 
@@ -211,14 +218,31 @@ class ValueCore:
             row: Row of the agent or copy.
             header: First line of the text rendering.
             lines: Env-specific lines of the text rendering.
+            picture: The env's picture for ``"rgb_array"`` and ``"human"``, when it draws more
+                than the row's value bars.
 
         Returns:
-            Text for ``"ansi"``, an RGB image for ``"rgb_array"``, ``None`` for ``None``.
+            Text for ``"ansi"``, an RGB image for ``"rgb_array"``, ``None`` for ``"human"``
+            (the frame is shown, see :class:`~valuegym.envs.rendering.HumanWindow`) and
+            ``None``.
         """
         if render_mode == "ansi":
             return render_ansi(self, row, header, lines)
         if render_mode == "rgb_array":
-            return render_rgb(self, row)
+            return render_rgb(self, row) if picture is None else picture
+        if render_mode == "human":
+            if self._window is None:
+                self._window = HumanWindow("valuegym", fps=4)
+            self._window.show(
+                render_rgb(self, row) if picture is None else picture,
+                render_ansi(self, row, header, lines),
+            )
         return None
+
+    def close(self) -> None:
+        """Close the ``"human"`` window, if one is open."""
+        if self._window is not None:
+            self._window.close()
+            self._window = None
 
     check_render_mode = staticmethod(check_render_mode)

@@ -126,7 +126,8 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
       (0.03, 0.05).
     - `ignore_penalty`: regard lost by an ignored contact (default 0.3).
     - `episode_length`: steps per episode (default 100).
-    - `render_mode`: `"ansi"` or `"rgb_array"`.
+    - `render_mode`: `"human"` (a pygame window where pygame is installed, else the text
+      frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
 
     ## Version History
     - v0: initial version.
@@ -294,6 +295,10 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
         lines += [f"  [{m['topic']}] {m['sender']}: {m['text']}" for m in self._pending]
         header = f"step {self._step_count}/{self.episode_length}"
         return self._core.render(self.render_mode, 0, header, lines)
+
+    def close(self) -> None:
+        """Close the ``"human"`` render window, if one is open."""
+        self._core.close()
 
     def _reply(self, index: int) -> None:
         message = self._pending.pop(index)

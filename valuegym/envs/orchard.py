@@ -177,7 +177,8 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
     - `out_of_stock_probability`: chance a good is out of stock at a step (default 0.4).
     - `episode_length`: steps per episode (default 100).
     - `pick_effort`: load of picking a fruit, which raises stress (default 0.3).
-    - `render_mode`: `"ansi"` or `"rgb_array"`.
+    - `render_mode`: `"human"` (a pygame window where pygame is installed, else the text
+      frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
 
     ## Version History
     - v0: initial version.
@@ -300,6 +301,10 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
             good for good, available in zip(self.rules.goods, in_stock, strict=False) if available
         )
         return self._core.render(self.render_mode, 0, header, [stock_line])
+
+    def close(self) -> None:
+        """Close the ``"human"`` render window, if one is open."""
+        self._core.close()
 
     def _action_name(self, action: int) -> str:
         return self.rules.goods[action] if action < self._n_actions - 1 else "rest"

@@ -52,7 +52,7 @@ class OrchardVectorEnv(VectorEnv):
         out_of_stock_probability: As :class:`~valuegym.envs.orchard.OrchardEnv`.
         episode_length: As :class:`~valuegym.envs.orchard.OrchardEnv`.
         pick_effort: As :class:`~valuegym.envs.orchard.OrchardEnv`.
-        render_mode: ``"ansi"`` or ``"rgb_array"``; :meth:`render` gives one frame per copy.
+        render_mode: ``"human"`` (copy 0 in a window), ``"ansi"`` or ``"rgb_array"``.
     """
 
     # Gymnasium annotates metadata as an instance attribute; it is a class-level constant.
@@ -162,15 +162,21 @@ class OrchardVectorEnv(VectorEnv):
         return self._observations(), self._infos()
 
     def render(self) -> tuple[str | np.ndarray, ...] | None:
-        """One frame per copy in the render mode, as ``SyncVectorEnv`` gives them."""
+        """One frame per copy, as ``SyncVectorEnv`` gives them; ``"human"`` shows copy 0."""
         if self.render_mode is None:
             return None
+        if self.render_mode == "human":
+            return self._core.render("human", 0, f"copy 0 step {self._step_count[0]}")
         if self.render_mode == "rgb_array":
             return tuple(self._core.render("rgb_array", i) for i in range(self.num_envs))
         return tuple(
             self._core.render("ansi", i, f"copy {i} step {self._step_count[i]}")
             for i in range(self.num_envs)
         )
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Close the ``"human"`` render window, if one is open."""
+        self._core.close()
 
     def _reset_copies(self, copies: np.ndarray, seeds: Sequence[int | None]) -> None:
         availability = np.empty(
