@@ -48,6 +48,7 @@ _LAZY = {
         ),
         "valuegym.agents.parameter_sharing",
     ),
+    "GymnasiumVecEnv": "valuegym.agents.vector",
 }
 
 __all__ = [
