@@ -41,6 +41,7 @@ _LAZY = {
     **dict.fromkeys(
         (
             "PopulationEvaluation",
+            "SharedVecEnv",
             "evaluate_population",
             "make_shared_env",
             "mixed_population",
