@@ -187,14 +187,22 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
     | next                | sanctions received last step, `s / (1 + s)`            | 0   | 1   |
     | last                | fraction of `max_cycles` left                          | 0   | 1   |
 
+    ## State
+    `state()` (for centralised critics) is every agent's observation concatenated in agent
+    order, `state_space` the matching `Box(-1, 1, (n_agents (3 n_values + 5),), float32)`: the
+    resource level, every agent's stocks, wantings, mood, stress and last harvest.
+
     ## Rewards
     Each agent's utility gain from its value store: food harvested (in sustainable shares),
     rest taken and standing from praise received, each with diminishing returns.
 
     ## Info
-    Per agent: `values` (its value state by name), `action_wanting` (per action the wanting it
-    serves times the amount it delivers: `rest` for 0, `food` times the harvest for 1 to 4, 0
-    for praise and sanction), `temperature`, `harvest` (what it took this step); and per step,
+    Every entry is a number or a numeric array. Per agent: the value state by value index
+    (`stocks`, `wanting`, `mood`, `stress`, `temperature`, `most_wanted`; see
+    :class:`valuegym.envs.protocol.ValueInfo`, names in `value_names`), `action_wanting` (per
+    action the wanting it serves times the amount it delivers: `rest` for 0, `food` times the
+    harvest for 1 to 4, 0 for praise and sanction), `harvest` (what it took this step); and per
+    step,
     in every agent's info: `resource`, `gini` (of cumulative food taken) and
     `cooperation_rate` (fraction of agents whose request was at most the sustainable share).
 
