@@ -117,7 +117,9 @@ class GymnasiumVecEnv(VecEnv):
     def get_images(self) -> Sequence[np.ndarray | None]:
         """One RGB frame per copy, when the vector env renders ``"rgb_array"``."""
         frames = self.env.render() if self.render_mode == "rgb_array" else None
-        return list(frames) if frames is not None else [None] * self.num_envs
+        if frames is None:
+            return [None] * self.num_envs
+        return [np.asarray(frame) for frame in frames]
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         """The vector env's attribute, repeated for each index."""
@@ -164,6 +166,6 @@ class GymnasiumVecEnv(VecEnv):
                     if mask[index]:
                         infos[index][key] = nested
                 continue
-            for index in np.flatnonzero(mask):
-                infos[index][key] = value[index]
+            for row in np.flatnonzero(mask):
+                infos[row][key] = value[row]
         return infos

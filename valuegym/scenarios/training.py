@@ -29,7 +29,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -38,6 +38,11 @@ from valuegym.records import RunFolder, write_bytes_atomic
 from valuegym.scenarios.errors import RunError
 from valuegym.scenarios.population import PopulationError, env_arguments
 from valuegym.scenarios.schema import Scenario
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from valuegym.agents.heuristic import Agent
 
 __all__ = ["PolicyEvaluation", "TrainingResult", "train_scenario"]
 
@@ -211,7 +216,7 @@ def _evaluate(
 
     seeds = [scenario.seed + _EVALUATION_SEED_OFFSET + i for i in range(episodes)]
     n_actions = int(model.action_space.n)
-    policies = {
+    policies: dict[str, Callable[[], Agent]] = {
         "trained": lambda: PolicyAgent(model),
         "random": lambda: RandomAgent(n_actions),
         "greedy": GreedyAgent,
