@@ -13,6 +13,10 @@ Goals (issue 15, raising issue 3's):
 Goals (issue 3):
 - SB3 PPO training frames/s on Orchard: >= 0.8x on CartPole-v1 with the same settings.
 
+Goal (issue 17):
+- SB3 PPO training frames/s on the native vector Orchard (through
+  ``valuegym.agents.GymnasiumVecEnv``): >= 3x on ``make_vec_env`` with the same number of envs.
+
 Goals (issue 4, multi-agent, random actions through PettingZoo's Parallel API):
 - Commons with 10 agents: >= 5x the agent-steps/s of mpe2's simple_spread_v3 with 10 agents
   (``pip install mpe2``); issue 15: no regression from the 14x measured before it.
@@ -50,6 +54,10 @@ class Args:
     """vector steps of SyncVectorEnv (slow, so fewer)"""
     ppo_timesteps: int = 8192
     """training frames per PPO run"""
+    ppo_num_envs: int = 256
+    """copies in the vector PPO comparison"""
+    ppo_vector_timesteps: int = 65_536
+    """training frames per vector PPO run"""
     parallel_steps: int = 3_000
     """Parallel-API steps of the 10-agent multi-agent envs"""
     large_population: int = 1000
@@ -105,6 +113,39 @@ def ppo_training_rate(env_id: str, timesteps: int, seed: int) -> float:
 
     torch.set_num_threads(1)
     model = PPO("MlpPolicy", gymnasium.make(env_id), n_steps=2048, seed=seed, device="cpu")
+    start = time.perf_counter()
+    model.learn(total_timesteps=timesteps)
+    return timesteps / (time.perf_counter() - start)
+
+
+def vector_ppo_training_rate(native: bool, num_envs: int, timesteps: int, seed: int) -> float:
+    """Frames/s of SB3 PPO on ``num_envs`` Orchards: the native vector env or make_vec_env.
+
+    Both runs use the same PPO settings (``n_steps=128``, ``batch_size=num_envs * 32``, 4
+    epochs: a rollout of ``128 * num_envs`` frames per update).
+    """
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from valuegym.agents.vector import GymnasiumVecEnv
+
+    torch.set_num_threads(1)
+    if native:
+        envs = GymnasiumVecEnv(
+            gymnasium.make_vec(ORCHARD, num_envs, vectorization_mode="vector_entry_point")
+        )
+    else:
+        envs = make_vec_env(ORCHARD, n_envs=num_envs, seed=seed)
+    model = PPO(
+        "MlpPolicy",
+        envs,
+        n_steps=128,
+        batch_size=num_envs * 32,
+        n_epochs=4,
+        seed=seed,
+        device="cpu",
+    )
     start = time.perf_counter()
     model.learn(total_timesteps=timesteps)
     return timesteps / (time.perf_counter() - start)
@@ -181,6 +222,18 @@ def compare_training(args: Args) -> tuple[float, float]:
         args.repeats,
         lambda: ppo_training_rate(ORCHARD, args.ppo_timesteps, args.seed),
         lambda: ppo_training_rate(CARTPOLE, args.ppo_timesteps, args.seed),
+    )
+
+
+def compare_vector_training(args: Args) -> tuple[float, float]:
+    return median_interleaved(
+        args.repeats,
+        lambda: vector_ppo_training_rate(
+            True, args.ppo_num_envs, args.ppo_vector_timesteps, args.seed
+        ),
+        lambda: vector_ppo_training_rate(
+            False, args.ppo_num_envs, args.ppo_vector_timesteps, args.seed
+        ),
     )
 
 
@@ -279,6 +332,14 @@ def main() -> None:
             ppo_orchard / ppo_cartpole,
             0.8,
             f"{ppo_orchard:,.0f} vs {ppo_cartpole:,.0f} frames/s",
+        )
+    if args.ppo_timesteps:
+        ppo_native, ppo_dummy = compare_vector_training(args)
+        report(
+            f"SB3 PPO frames/s, native vector / make_vec_env, {args.ppo_num_envs} Orchards",
+            ppo_native / ppo_dummy,
+            3,
+            f"{ppo_native:,.0f} vs {ppo_dummy:,.0f} frames/s",
         )
     commons, spread = compare_commons_to_spread(args)
     report(

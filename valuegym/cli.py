@@ -156,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--output", "-o", type=Path, help="run folder (default: runs/<scenario name>-train)"
     )
+    train.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=10,
+        help="evaluation episodes of the trained policy, random and greedy (default: 10)",
+    )
     _add_override_arguments(train)
 
     report = commands.add_parser(
@@ -492,12 +498,29 @@ def _command_train(args: argparse.Namespace) -> int:
 
     run_dir = args.output if args.output is not None else default_run_dir(scenario, "-train")
     try:
-        model_path = train_scenario(
-            scenario, run_dir, algorithm=args.algorithm, timesteps=args.timesteps
+        result = train_scenario(
+            scenario,
+            run_dir,
+            algorithm=args.algorithm,
+            timesteps=args.timesteps,
+            evaluation_episodes=args.eval_episodes,
+            progress=True,
         )
     except RunError as error:
         raise UsageError(str(error)) from None
-    print(f"model: {model_path}")
+    episodes = len(result.evaluations[0].returns)
+    print(
+        f"evaluation: mean episode return over {episodes} episodes on the same seeds "
+        "[95% interval over episodes]"
+    )
+    for evaluation in result.evaluations:
+        name = {"trained": f"trained {args.algorithm}", "greedy": "greedy on wanting"}
+        print(
+            f"  {name.get(evaluation.policy, evaluation.policy):<20} {evaluation.mean:9.2f}  "
+            f"[{evaluation.low:.2f}, {evaluation.high:.2f}]"
+        )
+    print(f"learning curve: {result.learning_curve}")
+    print(f"model: {result.model_path}")
     return 0
 
 

@@ -125,7 +125,7 @@ def test_template_rejects_unknown_fields():
 def test_an_envs_info_values_give_the_same_prompt_as_the_snapshot(store):
     agent = LMAgent(FakeModel(), ["Ana", "Alex"])
     snapshot = store.snapshot(1)
-    from_info = AgentSnapshot.from_info(snapshot.to_dict(), 1)  # what envs put in info["values"]
+    from_info = AgentSnapshot.from_info(snapshot.to_dict(), 1, snapshot.value_names)
     assert agent.prompt(from_info, [INBOX_MESSAGE]) == agent.prompt(snapshot, [INBOX_MESSAGE])
     assert agent.temperature(from_info) == pytest.approx(snapshot.temperature)
     assert from_info.most_wanted == snapshot.most_wanted
@@ -134,7 +134,9 @@ def test_an_envs_info_values_give_the_same_prompt_as_the_snapshot(store):
 
 def test_a_snapshot_from_info_names_what_is_missing():
     with pytest.raises(ValueError, match=r"missing \['stocks', 'stress'\]"):
-        AgentSnapshot.from_info({"wanting": {"rest": 1.0}, "mood": 0.0, "temperature": 1.0}, 0)
+        AgentSnapshot.from_info(
+            {"wanting": {"rest": 1.0}, "mood": 0.0, "temperature": 1.0}, 0, ("rest",)
+        )
 
 
 def test_personas_follow_the_agents_row(store):

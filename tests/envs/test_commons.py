@@ -105,7 +105,7 @@ def test_sanctions_hit_the_heaviest_harvester_if_it_defected():
     size = env._core.observation_size
     assert observations["agent_0"][size + 4] == pytest.approx(3 / 4)  # squash(3 sanctions)
     assert observations["agent_1"][size + 4] == 0.0
-    assert infos["agent_0"]["values"]["mood"] < infos["agent_1"]["values"]["mood"]
+    assert infos["agent_0"]["mood"] < infos["agent_1"]["mood"]
     # agent_0 rested (stress down) yet three sanctions raised its stress.
     assert stress[0] > stress_before[0]
 
@@ -123,11 +123,13 @@ def test_praise_raises_standing_and_mood_of_a_neighbour():
     env.reset(seed=0)
     _, rewards, _, _, infos = env.step({"agent_0": PRAISE, "agent_1": REST, "agent_2": REST})
     praised = [
-        name for name in ("agent_1", "agent_2") if infos[name]["values"]["stocks"]["standing"] > 0
+        name
+        for name in ("agent_1", "agent_2")
+        if infos[name]["stocks"][env.value_names.index("standing")] > 0
     ]
     assert len(praised) == 1
     other = "agent_2" if praised == ["agent_1"] else "agent_1"
-    assert infos[praised[0]]["values"]["mood"] > infos[other]["values"]["mood"]
+    assert infos[praised[0]]["mood"] > infos[other]["mood"]
     assert rewards[praised[0]] > rewards[other]
     assert rewards["agent_0"] == 0.0  # praising serves no value of the praiser
 
@@ -145,7 +147,7 @@ def test_action_wanting_follows_the_protocol():
     env = CommonsEnv(n_agents=3)
     _, infos = env.reset(seed=0)
     info = infos["agent_0"]
-    wanting = info["values"]["wanting"]
+    wanting = dict(zip(env.value_names, info["wanting"], strict=True))
     assert info["action_wanting"].shape == (len(ACTION_NAMES),)
     assert info["action_wanting"][REST] == pytest.approx(wanting["rest"])
     np.testing.assert_allclose(
@@ -176,7 +178,7 @@ def test_per_agent_profiles():
         ({"n_agents": 2, "profile": [None, {"values": {"food": {}}}]}, r"profile\[1\]: missing"),
         ({"profile": {"values": {"food": {}}}}, "profile"),
         ({"initial_level": 0.01}, "collapse_level"),
-        ({"render_mode": "human"}, "render_mode"),
+        ({"render_mode": "window"}, "render_mode"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):

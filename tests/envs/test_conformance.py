@@ -86,7 +86,8 @@ def test_step_types_and_info_protocol(env_id):
         assert info["action_wanting"].shape == (env.action_space.n,)
         assert info["action_wanting"].dtype == np.float64
         assert type(info["temperature"]) is float
-        assert {"mood", "stress", "stocks", "wanting"} <= set(info["values"])
+        assert info["stocks"].shape == info["wanting"].shape == (len(env.unwrapped.value_names),)
+        assert type(info["most_wanted"]) is int
 
 
 @pytest.mark.parametrize("env_id", SINGLE_AGENT_ENV_IDS)
@@ -136,6 +137,28 @@ def test_render_modes(env_id):
         env.reset(seed=0)
         env.step(0)
         assert isinstance(env.render(), kind)
+
+
+@pytest.mark.parametrize("env_id", SINGLE_AGENT_ENV_IDS)
+def test_human_render_shows_a_window_or_prints_the_text_frame(env_id, monkeypatch, capsys):
+    pygame = pytest.importorskip("pygame")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    env = gymnasium.make(env_id, render_mode="human")
+    env.reset(seed=0)
+    env.step(0)
+    assert env.render() is None
+    window = pygame.display.get_surface()
+    assert window is not None
+    assert window.get_size()[0] == 512
+    env.close()
+    assert pygame.display.get_surface() is None
+    monkeypatch.setitem(sys.modules, "pygame", None)  # as if pygame were not installed
+    text = gymnasium.make(env_id, render_mode="ansi")
+    text.reset(seed=0)
+    env.reset(seed=0)
+    capsys.readouterr()
+    assert env.render() is None
+    assert capsys.readouterr().out == text.render()
 
 
 @pytest.mark.parametrize("env_id", SINGLE_AGENT_ENV_IDS)

@@ -46,7 +46,7 @@ def test_turns_go_round_and_only_the_speaker_acts():
     for _ in range(4):
         _, _, _, _, infos = env.step(dict.fromkeys(env.agents, action(env, SHARE)))
         speakers.append(infos["agent_0"]["speaker"])
-    assert speakers == ["agent_0", "agent_1", "agent_2", "agent_0"]
+    assert speakers == [0, 1, 2, 0]
     # The others' actions are ignored: the same speaker action gives the same outcome.
     first, second = ConversationEnv(n_agents=3), ConversationEnv(n_agents=3)
     first.reset(seed=0)
@@ -69,7 +69,8 @@ def test_text_mode_utterance_appears_in_the_others_observations():
             "agent_0 -> agent_2 (share): The river is high today."
         )
         assert env.observation_space(agent).contains(observations[agent])
-    assert infos["agent_1"]["addressee"] == "agent_2"
+    assert infos["agent_1"]["addressee"] == 2
+    assert infos["agent_1"]["act"] == SHARE
     size = env._core.observation_size
     assert observations["agent_2"]["observation"][size + 1 + len(ACTS)] == 1.0  # addressed
     assert observations["agent_1"]["observation"][size + 1 + len(ACTS)] == 0.0
@@ -143,9 +144,9 @@ def test_helping_costs_the_helper_and_satisfies_the_helped():
     stress_before = env._core.stress.copy()
     _, rewards, _, _, infos = env.step({"agent_0": action(env, HELP, 1)})
     assert env._core.stress[0] > stress_before[0]
-    assert infos["agent_0"]["values"]["stocks"]["standing"] > 0.0
-    assert infos["agent_1"]["values"]["stocks"]["social"] > 0.0
-    assert infos["agent_1"]["values"]["mood"] > infos["agent_2"]["values"]["mood"]
+    assert infos["agent_0"]["stocks"][env.value_names.index("standing")] > 0.0
+    assert infos["agent_1"]["stocks"][env.value_names.index("social")] > 0.0
+    assert infos["agent_1"]["mood"] > infos["agent_2"]["mood"]
     assert rewards["agent_1"] > 0.0
     assert rewards["agent_2"] == 0.0  # not addressed: observes only
 
@@ -178,7 +179,7 @@ def test_action_wanting_is_zero_off_turn_and_follows_the_acts_on_turn():
     env = ConversationEnv(n_agents=3)
     _, infos = env.reset(seed=0)
     assert not infos["agent_1"]["action_wanting"].any()
-    wanting = infos["agent_0"]["values"]["wanting"]
+    wanting = dict(zip(env.value_names, infos["agent_0"]["wanting"], strict=True))
     action_wanting = infos["agent_0"]["action_wanting"]
     assert action_wanting.shape == (env.rules.n_actions,)
     assert action_wanting[0] == pytest.approx(wanting["rest"])

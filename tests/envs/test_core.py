@@ -7,7 +7,7 @@ import pytest
 from valuegym.envs.core import ValueCore
 from valuegym.envs.profiles import default_profile, resolve_profile, resolve_profiles
 from valuegym.envs.rendering import squash
-from valuegym.values import ValueStore
+from valuegym.values import AgentSnapshot, ValueStore
 
 
 @pytest.fixture
@@ -86,11 +86,16 @@ def test_observation_layout_and_bounds(core):
 def test_values_info_equals_snapshot_entries(core):
     core.step(np.array([[1.0, 0, 0], [0, 2.0, 0], [0, 0, 1.0]]), valence=np.array([1.0, -1, 0]))
     for row in range(3):
-        snapshot = core.store.snapshot(row).to_dict()
+        snapshot = core.store.snapshot(row)
         info = core.values_info(row)
-        assert info == {key: snapshot[key] for key in info}
         assert set(info) == {"stocks", "wanting", "mood", "stress", "temperature", "most_wanted"}
-        assert all(type(v) is float for v in info["stocks"].values())
+        assert AgentSnapshot.from_info(info, row, core.value_names).to_dict() == {
+            **snapshot.to_dict(),
+            "effective_weight": {},
+            "expected": {},
+        }
+        assert core.value_names[info["most_wanted"]] == snapshot.most_wanted
+        assert type(info["most_wanted"]) is int
 
 
 def test_index_names_the_missing_value(core):
@@ -119,7 +124,7 @@ def test_check_render_mode_names_the_allowed_modes():
     ValueCore.check_render_mode(None)
     ValueCore.check_render_mode("ansi")
     with pytest.raises(ValueError, match="render_mode: expected one of"):
-        ValueCore.check_render_mode("human")
+        ValueCore.check_render_mode("window")
 
 
 @pytest.mark.parametrize("clone", [copy.deepcopy, lambda c: pickle.loads(pickle.dumps(c))])

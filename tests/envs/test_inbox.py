@@ -77,33 +77,34 @@ def test_ignoring_lowers_regard_and_mood_and_later_standing_gains():
     sender = info["messages"][0]["sender"]
     _, reward, _, _, info = env.step(IGNORE)
     assert reward == 0.0
-    assert info["regard"][sender] == pytest.approx(0.7)
-    assert info["values"]["mood"] < 0.0
-    assert np.mean(list(info["regard"].values())) < 1.0
+    assert info["regard"][env.contacts.index(sender)] == pytest.approx(0.7)
+    assert info["mood"] < 0.0
+    assert np.mean(info["regard"]) < 1.0
 
 
 def test_backlog_and_repetition_raise_stress_rest_lowers_it():
     env = InboxEnv(arrival_rate=1.5, burst_probability=0.2)
     _, deferring = episode(env, lambda info: DEFER, seed=1)
     _, replying = episode(env, lambda info: int(np.argmax(info["action_wanting"])), seed=1)
-    stress_deferring = np.mean([info["values"]["stress"] for info in deferring])
-    stress_replying = np.mean([info["values"]["stress"] for info in replying])
+    stress_deferring = np.mean([info["stress"] for info in deferring])
+    stress_replying = np.mean([info["stress"] for info in replying])
     assert stress_deferring > stress_replying + 0.1
     env.reset(seed=1)
     for _ in range(10):
         *_, info = env.step(DEFER)
-    stressed = info["values"]["stress"]
+    stressed = info["stress"]
     *_, info = env.step(REST)
-    assert info["values"]["stress"] < stressed
+    assert info["stress"] < stressed
 
 
 def test_action_wanting_follows_the_protocol():
     env = InboxEnv()
     _, info = env.reset(seed=5)
-    wanting = info["values"]["wanting"]
+    wanting = dict(zip(env.value_names, info["wanting"], strict=True))
     oldest = info["messages"][0]
     expected_oldest = (
-        wanting[oldest["topic"]] + info["regard"][oldest["sender"]] * wanting["standing"]
+        wanting[oldest["topic"]]
+        + info["regard"][env.contacts.index(oldest["sender"])] * wanting["standing"]
     )
     assert info["action_wanting"][REPLY_OLDEST] == pytest.approx(expected_oldest)
     assert info["action_wanting"][REPLY_MOST_WANTED] >= info["action_wanting"][REPLY_OLDEST]

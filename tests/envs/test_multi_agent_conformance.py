@@ -17,6 +17,7 @@ from pettingzoo.test import (
     parallel_seed_test,
     render_test,
     seed_test,
+    state_test,
 )
 from supersuit import concat_vec_envs_v1, pettingzoo_env_to_vec_env_v1
 
@@ -95,12 +96,21 @@ def test_max_cycles(case):
     max_cycles_test(module_of(*case))
 
 
-def test_render(case):
-    # render_test builds a "human" env only to read its render modes; valuegym opens no window.
-    def env_fn(render_mode):
-        return make_aec(*case, render_mode=None if render_mode == "human" else render_mode)
+def test_state(case):
+    state_test(make_aec(*case), make_parallel(*case), num_cycles=20)
+    env = make_parallel(*case)
+    observations, _ = env.reset(seed=0)
+    state = env.state()
+    assert env.state_space.contains(state)
+    numeric = [o["observation"] if isinstance(o, dict) else o for o in observations.values()]
+    np.testing.assert_array_equal(state, np.concatenate(numeric))
 
-    render_test(env_fn, custom_tests={"ansi": lambda text: text.endswith("\n")})
+
+def test_render(case, monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")  # "human" opens its window off screen
+    render_test(
+        functools.partial(make_aec, *case), custom_tests={"ansi": lambda text: text.endswith("\n")}
+    )
 
 
 def rollout(env, seed, n_steps):

@@ -40,7 +40,7 @@ def test_info_values_become_a_snapshot_equal_to_the_stores():
     _, info = env.reset(seed=3)
     env.step(1)
     _, _, _, _, info = env.step(2)
-    snapshot = AgentSnapshot.from_info(info["values"], 0)
+    snapshot = AgentSnapshot.from_info(info, 0, env.unwrapped.value_names)
     stored = env.unwrapped._core.store.snapshot(0)
     assert snapshot.to_record() == stored.to_record()
 
@@ -66,8 +66,28 @@ class _Broken(gymnasium.Env):
 
 
 def test_the_checker_names_a_missing_value_state():
-    with pytest.raises(AssertionError, match="has no 'values'"):
+    with pytest.raises(AssertionError, match=r"misses \['stocks', 'wanting', 'mood'"):
         check_value_env(_Broken())
+
+
+class _ExtraInfo(gymnasium.Wrapper):
+    """Adds one entry to every info."""
+
+    def __init__(self, env, value):
+        super().__init__(env)
+        self.value = value
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        return observation, {**info, "x": self.value}
+
+
+def test_the_checker_refuses_strings_and_nested_mappings_in_info():
+    env = gymnasium.make("valuegym/Orchard-v0")
+    check_value_env(env)
+    for wrong in ("fig", {"fig": 1.0}, None):
+        with pytest.raises(AssertionError, match=r"info\['x'\] of agent is a"):
+            check_value_env(_ExtraInfo(env, wrong))
 
 
 def test_the_checker_counts_action_names():

@@ -1,7 +1,10 @@
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
+from valuegym.scenarios.population import env_arguments
 from valuegym.scenarios.runner import RunError, run_scenario
 from valuegym.scenarios.training import train_scenario
 from valuegym.scenarios.validation import validate_scenario
@@ -17,7 +20,8 @@ ORCHARD = {
 
 @pytest.mark.slow
 def test_trained_checkpoint_acts_as_a_ppo_agent(tmp_path: Path):
-    model_path = train_scenario(validate_scenario(ORCHARD), tmp_path / "train", timesteps=64)
+    result = train_scenario(validate_scenario(ORCHARD), tmp_path / "train", timesteps=64)
+    model_path = result.model_path
     assert model_path == tmp_path / "train" / "checkpoints" / "model.zip"
     assert model_path.with_suffix(".json").is_file()
     assert list((tmp_path / "train" / "tensorboard").rglob("events.out.tfevents.*"))
@@ -41,7 +45,7 @@ def test_multi_agent_env_trains_one_shared_policy(tmp_path: Path):
             "max_steps": 10,
         }
     )
-    model_path = train_scenario(scenario, tmp_path, timesteps=48)
+    model_path = train_scenario(scenario, tmp_path, timesteps=48, evaluation_episodes=2).model_path
     assert model_path.is_file()
     mixed = validate_scenario(
         {
@@ -70,3 +74,36 @@ def test_training_refuses_what_sb3_cannot_train(tmp_path: Path):
     with pytest.raises(RunError, match="use ppo"):
         train_scenario(chat, tmp_path, algorithm="dqn", timesteps=8)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_training_plots_its_curve_and_evaluates_against_baselines_on_the_same_seeds(
+    tmp_path: Path, capsys
+):
+    from valuegym.agents.heuristic import GreedyAgent
+    from valuegym.agents.training import evaluate
+    from valuegym.cli import main
+
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(ORCHARD))
+    folder = tmp_path / "train"
+    code = main(["train", str(tmp_path / "s.yaml"), "--timesteps", "200", "--output", str(folder)])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "mean return" in captured.err  # the progress bar's running mean
+    lines = captured.out.splitlines()
+    assert lines[0].startswith("evaluation: mean episode return over 10 episodes")
+    assert [line.split()[0] for line in lines[1:4]] == ["trained", "random", "greedy"]
+    assert (folder / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((folder / "evaluation.json").read_text())
+    greedy = summary["policies"]["greedy"]
+    expected = evaluate(
+        "valuegym/Orchard-v0",
+        GreedyAgent(),
+        summary["seeds"],
+        env_kwargs=env_arguments(validate_scenario(ORCHARD)),
+    )
+    assert greedy["returns"] == list(expected.returns)  # the same seeds for every policy
+    for policy in summary["policies"].values():
+        assert len(policy["returns"]) == 10
+        assert policy["low"] <= policy["mean"] <= policy["high"]
+        assert policy["mean"] == pytest.approx(sum(policy["returns"]) / 10)

@@ -41,6 +41,7 @@ _LAZY = {
     **dict.fromkeys(
         (
             "PopulationEvaluation",
+            "SharedVecEnv",
             "evaluate_population",
             "make_shared_env",
             "mixed_population",
@@ -48,6 +49,7 @@ _LAZY = {
         ),
         "valuegym.agents.parameter_sharing",
     ),
+    "GymnasiumVecEnv": "valuegym.agents.vector",
 }
 
 __all__ = [

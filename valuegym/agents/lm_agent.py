@@ -1,7 +1,7 @@
 """Agents driven by a language model: they speak from their value state and choose acts.
 
 An :class:`LMAgent` turns a persona and an agent's value state (an
-:class:`~valuegym.values.AgentSnapshot`; an env's ``info["values"]`` becomes one through
+:class:`~valuegym.values.AgentSnapshot`; an env's ``info`` becomes one through
 :meth:`~valuegym.values.AgentSnapshot.from_info`) into chat messages through a
 :class:`~valuegym.lm.templates.PromptTemplate`, and writes utterances for a whole population in
 one ``generate`` call at each agent's value-state temperature. Its discrete act is chosen from
@@ -56,7 +56,7 @@ class LMAgent:
     One ``LMAgent`` serves every agent of a population that shares a model and template:
     ``speak`` takes the value states of all speakers and makes one ``generate`` call. A value
     state is an :class:`~valuegym.values.AgentSnapshot` (a store's ``snapshot(row)``, or
-    ``AgentSnapshot.from_info(info["values"], row)`` from an env).
+    ``AgentSnapshot.from_info(info, row, env.value_names)`` from an env).
 
     Args:
         model: The language model (see :func:`valuegym.lm.load_language_model`).
@@ -79,7 +79,7 @@ class LMAgent:
         A turn in Inbox (the messages the env reports become the events)::
 
             agent = LMAgent(load_language_model(), "Ana, a nurse who works nights")
-            state = AgentSnapshot.from_info(info["values"], 0)
+            state = AgentSnapshot.from_info(info, 0, env.unwrapped.value_names)
             events = [f"{m['sender']}: {m['text']}" for m in info["messages"]]
             act = agent.choose_act(state, env.unwrapped.action_names,
                                    action_wanting=info["action_wanting"], rng=rng)

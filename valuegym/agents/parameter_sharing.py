@@ -53,6 +53,7 @@ from valuegym.agents.training import TrainingConfig, build_model
 
 __all__ = [
     "PopulationEvaluation",
+    "SharedVecEnv",
     "evaluate_population",
     "make_shared_env",
     "mixed_population",
@@ -70,11 +71,30 @@ def _make_parallel_env(
     return pettingzoo.make("parallel", env, **dict(env_kwargs or {}))
 
 
-class _SharedVecEnv(SB3VecEnvWrapper):
-    """SuperSuit's SB3 wrapper with SB3's seeding: ``seed`` applies at the next ``reset``.
+class SharedVecEnv(SB3VecEnvWrapper):
+    """SuperSuit's SB3 vector env, fixed so that SB3 algorithms can be given a seed.
 
-    SuperSuit's concatenated env has no ``seed`` method, which SB3 calls when an algorithm is
-    given a seed, and cannot answer SB3's per-copy ``get_attr("render_mode")``.
+    SuperSuit's tutorial recipe (``concat_vec_envs_v1(..., base_class="stable_baselines3")``)
+    crashes as soon as an algorithm gets a seed: SB3 calls the vector env's ``seed``, and
+    SuperSuit's ``ConcatVecEnv`` has none (``AttributeError: 'ConcatVecEnv' object has no
+    attribute 'seed'``); it also cannot answer SB3's per-copy ``get_attr("render_mode")``.
+    This wrapper takes SuperSuit's own (not SB3-based) concatenated env instead: ``seed``
+    applies at the next ``reset``, as SB3's vector envs do, and ``render_mode`` is answered.
+
+    Args:
+        venv: ``concat_vec_envs_v1(pettingzoo_env_to_vec_env_v1(parallel_env), n, num_cpus=0)``
+            (the default ``base_class="gymnasium"``).
+
+    Example:
+        >>> import pettingzoo
+        >>> from stable_baselines3 import PPO
+        >>> from supersuit import concat_vec_envs_v1, pettingzoo_env_to_vec_env_v1
+        >>> import valuegym
+        >>> parallel = pettingzoo.make("parallel", "valuegym/Commons-v0", n_agents=3)
+        >>> venv = SharedVecEnv(
+        ...     concat_vec_envs_v1(pettingzoo_env_to_vec_env_v1(parallel), 2, num_cpus=0)
+        ... )
+        >>> model = PPO("MlpPolicy", venv, n_steps=16, batch_size=48, seed=0).learn(96)
     """
 
     def __init__(self, venv: Any):
@@ -82,15 +102,18 @@ class _SharedVecEnv(SB3VecEnvWrapper):
         self._next_seed: int | None = None
 
     def seed(self, seed: int | None = None) -> list[int | None]:
+        """Seed the next :meth:`reset` (copy ``c`` gets ``seed + c``)."""
         self._next_seed = seed
         return [seed] * self.num_envs
 
     def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        """SuperSuit's ``get_attr``, and the render mode for every copy."""
         if attr_name == "render_mode":
             return [self.render_mode] * self.num_envs
         return super().get_attr(attr_name, indices)
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        """Reset every copy, with the seed given to :meth:`seed` if any."""
         seed, self._next_seed = (self._next_seed if seed is None else seed), None
         observations, self.reset_infos = self.venv.reset(seed=seed, options=options)
         return observations
@@ -124,7 +147,7 @@ def make_shared_env(env_id: str, config: TrainingConfig) -> VecEnv:
                 "sharing needs the same observation and action space for every agent"
             )
     vector = pettingzoo_env_to_vec_env_v1(parallel)
-    vector = _SharedVecEnv(concat_vec_envs_v1(vector, config.n_envs, num_cpus=0))
+    vector = SharedVecEnv(concat_vec_envs_v1(vector, config.n_envs, num_cpus=0))
     vector.seed(config.seed)
     return VecMonitor(vector)
 

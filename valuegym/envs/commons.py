@@ -19,7 +19,7 @@ from pettingzoo.utils.conversions import parallel_to_aec
 
 from valuegym.envs.core import ValueCore
 from valuegym.envs.profiles import default_profile, resolve_profiles
-from valuegym.envs.rendering import RENDER_MODES
+from valuegym.envs.rendering import RENDER_MODES, render_rgb
 from valuegym.numeric import gini
 from valuegym.values import ValueProfile, ValueStore
 
@@ -187,14 +187,22 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
     | next                | sanctions received last step, `s / (1 + s)`            | 0   | 1   |
     | last                | fraction of `max_cycles` left                          | 0   | 1   |
 
+    ## State
+    `state()` (for centralised critics) is every agent's observation concatenated in agent
+    order, `state_space` the matching `Box(-1, 1, (n_agents (3 n_values + 5),), float32)`: the
+    resource level, every agent's stocks, wantings, mood, stress and last harvest.
+
     ## Rewards
     Each agent's utility gain from its value store: food harvested (in sustainable shares),
     rest taken and standing from praise received, each with diminishing returns.
 
     ## Info
-    Per agent: `values` (its value state by name), `action_wanting` (per action the wanting it
-    serves times the amount it delivers: `rest` for 0, `food` times the harvest for 1 to 4, 0
-    for praise and sanction), `temperature`, `harvest` (what it took this step); and per step,
+    Every entry is a number or a numeric array. Per agent: the value state by value index
+    (`stocks`, `wanting`, `mood`, `stress`, `temperature`, `most_wanted`; see
+    :class:`valuegym.envs.protocol.ValueInfo`, names in `value_names`), `action_wanting` (per
+    action the wanting it serves times the amount it delivers: `rest` for 0, `food` times the
+    harvest for 1 to 4, 0 for praise and sanction), `harvest` (what it took this step); and per
+    step,
     in every agent's info: `resource`, `gini` (of cumulative food taken) and
     `cooperation_rate` (fraction of agents whose request was at most the sustainable share).
 
@@ -218,7 +226,8 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
     - `scarcity_load`: load on everyone at full scarcity (default 0.5).
     - `sanction_load`, `sanction_valence`, `praise_valence`: effects of one sanction or praise
       received (defaults 1.0, 0.5, 0.5).
-    - `render_mode`: `"ansi"` or `"rgb_array"`.
+    - `render_mode`: `"human"` (a pygame window where pygame is installed, else the text
+      frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
 
     ## Version History
     - v0: initial version.
@@ -307,6 +316,9 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         action_space = spaces.Discrete(len(ACTION_NAMES))
         self.observation_spaces = dict.fromkeys(self.possible_agents, observation_space)
         self.action_spaces = dict.fromkeys(self.possible_agents, action_space)
+        self.state_space = spaces.Box(
+            np.tile(observation_space.low, n), np.tile(observation_space.high, n), dtype=np.float32
+        )
 
     @property
     def value_names(self) -> tuple[str, ...]:
@@ -404,17 +416,18 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         return self._observations(), self._infos(1.0)
 
     def render(self) -> str | np.ndarray | None:
-        """The commons and agent 0 as text (``"ansi"``) or a picture of bars (``"rgb_array"``)."""
+        """The commons and agent 0 as text, a picture of bars, or both in a window."""
         rules = self.rules
         header = (
             f"step {self._step_count}/{rules.max_cycles}  resource "
             f"{self._resource:.1f}/{rules.capacity:.0f}  gini {gini(self._cumulative):.2f}"
         )
-        if self.render_mode == "rgb_array":
-            picture = self._core.render("rgb_array", 0)
-            bar = np.full((12, picture.shape[1], 3), 255, dtype=np.uint8)
-            bar[2:10, : int(picture.shape[1] * self._resource / rules.capacity)] = (44, 160, 44)
-            return np.concatenate([bar, picture])
+        picture = None
+        if self.render_mode in ("rgb_array", "human"):
+            bars = render_rgb(self._core, 0)
+            picture = np.full((12, bars.shape[1], 3), 255, dtype=np.uint8)
+            picture[2:10, : int(bars.shape[1] * self._resource / rules.capacity)] = (44, 160, 44)
+            picture = np.concatenate([picture, bars])
         shown = min(rules.n_agents, 8)
         lines = [
             f"agent_{i}: {ACTION_NAMES[self._last_actions[i]]}, took {self._taken[i]:.2f}"
@@ -422,10 +435,11 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         ]
         if shown < rules.n_agents:
             lines.append(f"... and {rules.n_agents - shown} more agents")
-        return self._core.render(self.render_mode, 0, header + "\nagent_0:", lines)
+        return self._core.render(self.render_mode, 0, header + "\nagent_0:", lines, picture)
 
     def close(self) -> None:
-        """Nothing to release: rendering opens no window."""
+        """Close the ``"human"`` render window, if one is open."""
+        self._core.close()
 
     def _decode(self, actions: Mapping[str, int | np.integer]) -> np.ndarray:
         try:
@@ -466,7 +480,14 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         received[runner_up] += own
         return received * defected
 
+    def state(self) -> np.ndarray:
+        """The global state: every agent's observation, concatenated in agent order."""
+        return self._observation_table().ravel()
+
     def _observations(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.possible_agents, self._observation_table(), strict=True))
+
+    def _observation_table(self) -> np.ndarray:
         rules, core = self.rules, self._core
         size = core.observation_size
         table = np.empty((rules.n_agents, size + _N_FEATURES), dtype=np.float32)
@@ -477,7 +498,7 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         table[:, size + 3] = self._praised / (1.0 + self._praised)
         table[:, size + 4] = self._sanctioned / (1.0 + self._sanctioned)
         table[:, size + 5] = 1.0 - self._step_count / rules.max_cycles
-        return dict(zip(self.possible_agents, table, strict=True))
+        return table
 
     def _infos(self, cooperation: float) -> dict[str, dict[str, Any]]:
         core = self._core

@@ -192,14 +192,22 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
     In text mode the observation is `Dict(observation=<that Box>, chat=Text)`: the chat holds
     the last `history_length` lines `"agent_0 -> agent_2 (ask): <utterance>"`, oldest first.
 
+    ## State
+    `state()` (for centralised critics) is every agent's numeric observation (the `Box` part,
+    in text mode too) concatenated in agent order, `state_space` the matching
+    `Box(-1, 1, (n_agents (3 n_values + 13),), float32)`.
+
     ## Rewards
     Each agent's utility gain from its value store this turn.
 
     ## Info
-    Per agent: `values`, `action_wanting` (on its turn, per action the wanting of what the act
-    gives the speaker times the amount; all 0 off turn), `temperature`, `ask_repetition`
-    (`r`); and in every agent's info the `speaker`, `act` and `addressee` of the turn just
-    taken (`None` at reset) and the `next_speaker`.
+    Every entry is a number or a numeric array. Per agent: the value state by value index
+    (`stocks`, `wanting`, `mood`, `stress`, `temperature`, `most_wanted`; see
+    :class:`valuegym.envs.protocol.ValueInfo`), `action_wanting` (on its turn, per action the
+    wanting of what the act gives the speaker times the amount; all 0 off turn) and
+    `ask_repetition` (`r`); and in every agent's info the `speaker` and `addressee` of the
+    turn just taken (indices in `possible_agents`) and its `act` (an index in `ACTS`), each -1
+    at reset (and `addressee` -1 for silent), and the `next_speaker` (an index).
 
     ## Starting State
     Values at their initial state, an empty chat, `agent_0` to speak.
@@ -217,7 +225,8 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
     - `contact`, `help_cost`, `help_valence`, `ask_load`, `repetition_load`, `joke_valence`,
       `complain_load`, `complain_valence`, `vent`: the effects above (defaults 1.0, 0.5, 0.5,
       0.3, 1.0, 0.5, 0.5, 0.5, 0.5).
-    - `render_mode`: `"ansi"` or `"rgb_array"`.
+    - `render_mode`: `"human"` (a pygame window where pygame is installed, else the text
+      frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
 
     ## Version History
     - v0: initial version.
@@ -225,14 +234,15 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
     Example:
         >>> import pettingzoo
         >>> import valuegym
+        >>> from valuegym.envs.conversation import ACTS
         >>> env = pettingzoo.make("parallel", "valuegym/Conversation-v0", n_agents=3, mode="text")
         >>> observations, infos = env.reset(seed=0)
         >>> action = {"act": 1, "utterance": "Where is the key?"}  # ask the next agent
         >>> observations, rewards, _, _, infos = env.step({"agent_0": action})
         >>> print(observations["agent_2"]["chat"])
         agent_0 -> agent_1 (ask): Where is the key?
-        >>> infos["agent_1"]["next_speaker"], infos["agent_1"]["act"]
-        ('agent_1', 'ask')
+        >>> infos["agent_1"]["next_speaker"], ACTS[infos["agent_1"]["act"]]
+        (1, 'ask')
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -324,6 +334,8 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
             observation_space, action_space = box, acts
         self.observation_spaces = dict.fromkeys(self.possible_agents, observation_space)
         self.action_spaces = dict.fromkeys(self.possible_agents, action_space)
+        n = rules.n_agents
+        self.state_space = spaces.Box(np.tile(box.low, n), np.tile(box.high, n), dtype=np.float32)
 
     @property
     def value_names(self) -> tuple[str, ...]:
@@ -429,7 +441,8 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
         return self._core.render(self.render_mode, speaker, header, ["chat:", *self._chat])
 
     def close(self) -> None:
-        """Nothing to release: rendering opens no window."""
+        """Close the ``"human"`` render window, if one is open."""
+        self._core.close()
 
     def _effect_table(self) -> np.ndarray:
         """Per act, the speaker's and the addressee's consumption, load, rest and valence."""
@@ -485,7 +498,21 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
             line = f"agent_{speaker} -> agent_{addressee} ({ACTS[act]})"
         return f"{line}: {utterance}" if utterance else line
 
+    def state(self) -> np.ndarray:
+        """The global state: every agent's numeric observation, concatenated in agent order."""
+        return self._observation_table().ravel()
+
     def _observations(self) -> dict[str, Any]:
+        table = self._observation_table()
+        if self.rules.mode == "numeric":
+            return dict(zip(self.possible_agents, table, strict=True))
+        chat = "\n".join(self._chat)
+        return {
+            agent: {"observation": row, "chat": chat}
+            for agent, row in zip(self.possible_agents, table, strict=True)
+        }
+
+    def _observation_table(self) -> np.ndarray:
         rules, core = self.rules, self._core
         n, size = rules.n_agents, core.observation_size
         table = np.zeros((n, size + _N_FEATURES), dtype=np.float32)
@@ -499,13 +526,7 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
             table[speaker, size + 2 + len(ACTS)] = 1.0
         table[:, size + 3 + len(ACTS)] = self._repeats / (1.0 + self._repeats)
         table[:, -1] = 1.0 - self._step_count / rules.max_cycles
-        if rules.mode == "numeric":
-            return dict(zip(self.possible_agents, table, strict=True))
-        chat = "\n".join(self._chat)
-        return {
-            agent: {"observation": row, "chat": chat}
-            for agent, row in zip(self.possible_agents, table, strict=True)
-        }
+        return table
 
     def _infos(self) -> dict[str, Any]:
         core, rules = self._core, self.rules
@@ -514,20 +535,12 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
         gives = self._effects[:, 0, :-3] @ core.wanting[speaker]  # per act, for the speaker
         action_wanting = np.zeros((n, rules.n_actions))
         action_wanting[speaker] = gives[self._acts]
-        last = (
-            (None, None, None)
-            if self._last is None
-            else (
-                f"agent_{self._last[0]}",
-                ACTS[self._last[1]],
-                None if self._last[1] == SILENT else f"agent_{self._last[2]}",
-            )
-        )
+        speaker_last, act_last, addressee_last = self._last or (-1, -1, -1)
         shared = {
-            "speaker": last[0],
-            "act": last[1],
-            "addressee": last[2],
-            "next_speaker": f"agent_{speaker}",
+            "speaker": speaker_last,
+            "act": act_last,
+            "addressee": -1 if act_last == SILENT else addressee_last,
+            "next_speaker": speaker,
         }
         repeats = self._repeats.tolist()
         return {

@@ -16,9 +16,10 @@ The value part of an observation is, per row, ``[stock_squashed (n_values), want
 ``[-1, 1]`` (:meth:`ValueCore.observation_bounds`), so Box bounds are honest. Envs append their
 own features after it.
 
-What every agent's ``info`` holds (``values``, ``action_wanting``, ``temperature``) is the env
-contract, written down in :mod:`valuegym.envs.protocol`; :meth:`ValueCore.agent_info` builds it
-from arrays the step already computed (a full snapshot costs more than the rest of a step).
+What every agent's ``info`` holds (the value state by value index and ``action_wanting``) is
+the env contract, written down in :mod:`valuegym.envs.protocol`; :meth:`ValueCore.agent_info`
+builds it from arrays the step already computed (a full snapshot costs more than the rest of a
+step).
 Rendering lives in :mod:`valuegym.envs.rendering`, default profiles in
 :mod:`valuegym.envs.profiles`.
 """
@@ -31,10 +32,10 @@ from typing import Any
 import numba
 import numpy as np
 
-from valuegym.envs.rendering import check_render_mode, render_ansi, render_rgb
+from valuegym.envs.rendering import HumanWindow, check_render_mode, render_ansi, render_rgb
 from valuegym.values import ValueStore
 
-__all__ = ["ValueCore"]
+__all__ = ["ValueCore", "most_wanted_index"]
 
 
 @numba.njit(cache=True)
@@ -46,6 +47,23 @@ def _write_value_observation(stock, wanting, mood, stress, out):  # pragma: no c
             out[i, n_values + k] = wanting[i, k] / (1.0 + abs(wanting[i, k]))
         out[i, 2 * n_values] = mood[i]
         out[i, 2 * n_values + 1] = stress[i]
+
+
+@numba.njit(cache=True)
+def most_wanted_index(wanting):  # pragma: no cover - compiled
+    """``np.argmax(wanting, axis=1)`` (the first maximum, or the first NaN), compiled.
+
+    numpy's axis argmax pays a per-row cost that dominates on small rows.
+    """
+    most = np.zeros(wanting.shape[0], dtype=np.int64)
+    for row in range(wanting.shape[0]):
+        best = wanting[row, 0]
+        for k in range(1, wanting.shape[1]):
+            if best != best:
+                break
+            if wanting[row, k] > best or wanting[row, k] != wanting[row, k]:
+                best, most[row] = wanting[row, k], k
+    return most
 
 
 class ValueCore:
@@ -68,6 +86,7 @@ class ValueCore:
         self._bind_views()
         self.wanting: np.ndarray = store.wanting()
         self.temperature: np.ndarray = store.temperature()
+        self._window: HumanWindow | None = None
 
     def _bind_views(self) -> None:
         # The store updates its state arrays in place, so these read-only views stay current;
@@ -81,6 +100,7 @@ class ValueCore:
         state = self.__dict__.copy()
         for view in ("stock", "mood", "stress"):
             del state[view]
+        state["_window"] = None  # a window does not travel
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -147,25 +167,44 @@ class ValueCore:
         _write_value_observation(self.stock, self.wanting, self.mood, self.stress, out)
 
     def values_info(self, row: int = 0) -> dict[str, Any]:
-        """One row's value state as plain data, by value name (the ``info["values"]`` entry).
+        """One row's value state as numbers, by value index (the value entries of ``info``).
 
         Args:
             row: Row of the agent or copy.
 
         Returns:
-            ``stocks`` and ``wanting`` (name to float), ``mood``, ``stress``, ``temperature``
-            (floats) and ``most_wanted`` (a value name), equal to those entries of
-            ``store.snapshot(row).to_dict()``.
+            A :class:`~valuegym.envs.protocol.ValueInfo`: ``stocks`` and ``wanting`` (float64
+            arrays in :attr:`value_names` order), ``mood``, ``stress``, ``temperature``
+            (floats) and ``most_wanted`` (the index of the highest wanting).
         """
-        names, wanting = self.value_names, self.wanting[row].tolist()
+        wanting = self.wanting[row].copy()
         return {
-            "stocks": dict(zip(names, self.stock[row].tolist())),  # noqa: B905 - same length
-            "wanting": dict(zip(names, wanting)),  # noqa: B905 - same length
+            "stocks": self.stock[row].copy(),
+            "wanting": wanting,
             "mood": self.mood.item(row),
             "stress": self.stress.item(row),
             "temperature": self.temperature.item(row),
-            "most_wanted": names[wanting.index(max(wanting))],
+            "most_wanted": int(wanting.argmax()),
         }
+
+    def batched_values_info(self) -> dict[str, Any]:
+        """Every row's value state, batched as Gymnasium's vector envs batch per-copy infos.
+
+        Returns:
+            The entries of :meth:`values_info` stacked over rows (``(n_rows, n_values)`` and
+            ``(n_rows,)`` arrays), each with its all-true ``_key`` mask.
+        """
+        everyone = np.ones(self.n_rows, dtype=bool)
+        values: dict[str, Any] = {
+            "stocks": self.stock.copy(),
+            "wanting": self.wanting.copy(),
+            "mood": self.mood.copy(),
+            "stress": self.stress.copy(),
+            "temperature": self.temperature.copy(),
+            "most_wanted": most_wanted_index(self.wanting),
+        }
+        values.update({f"_{key}": everyone for key in list(values)})
+        return values
 
     def agent_info(self, row: int, action_wanting: np.ndarray, **extra: Any) -> dict[str, Any]:
         """One agent's ``info``: the entries of the env contract, then the env's own.
@@ -173,21 +212,21 @@ class ValueCore:
         Args:
             row: Row of the agent or copy.
             action_wanting: What each action is worth to the value store now.
-            **extra: The env's own entries.
+            **extra: The env's own entries (numbers or numeric arrays).
 
         Returns:
-            An :class:`~valuegym.envs.protocol.AgentInfo`: ``values``, ``action_wanting``,
-            ``temperature``, then ``extra``.
+            An :class:`~valuegym.envs.protocol.AgentInfo`: the entries of :meth:`values_info`,
+            ``action_wanting``, then ``extra``.
         """
-        return {
-            "values": self.values_info(row),
-            "action_wanting": action_wanting,
-            "temperature": self.temperature.item(row),
-            **extra,
-        }
+        return {**self.values_info(row), "action_wanting": action_wanting, **extra}
 
     def render(
-        self, render_mode: str | None, row: int = 0, header: str = "", lines: Sequence[str] = ()
+        self,
+        render_mode: str | None,
+        row: int = 0,
+        header: str = "",
+        lines: Sequence[str] = (),
+        picture: np.ndarray | None = None,
     ) -> str | np.ndarray | None:
         """Render one row in an env's render mode (``None`` renders nothing).
 
@@ -196,14 +235,31 @@ class ValueCore:
             row: Row of the agent or copy.
             header: First line of the text rendering.
             lines: Env-specific lines of the text rendering.
+            picture: The env's picture for ``"rgb_array"`` and ``"human"``, when it draws more
+                than the row's value bars.
 
         Returns:
-            Text for ``"ansi"``, an RGB image for ``"rgb_array"``, ``None`` for ``None``.
+            Text for ``"ansi"``, an RGB image for ``"rgb_array"``, ``None`` for ``"human"``
+            (the frame is shown, see :class:`~valuegym.envs.rendering.HumanWindow`) and
+            ``None``.
         """
         if render_mode == "ansi":
             return render_ansi(self, row, header, lines)
         if render_mode == "rgb_array":
-            return render_rgb(self, row)
+            return render_rgb(self, row) if picture is None else picture
+        if render_mode == "human":
+            if self._window is None:
+                self._window = HumanWindow("valuegym", fps=4)
+            self._window.show(
+                render_rgb(self, row) if picture is None else picture,
+                render_ansi(self, row, header, lines),
+            )
         return None
+
+    def close(self) -> None:
+        """Close the ``"human"`` window, if one is open."""
+        if self._window is not None:
+            self._window.close()
+            self._window = None
 
     check_render_mode = staticmethod(check_render_mode)

@@ -97,9 +97,11 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
     | next 1             | mean regard of the contacts (standing)             | 0   | 1   |
     | last               | fraction of the episode left                       | 0   | 1   |
 
-    `info` holds `values`, `action_wanting` (a reply serves its topic's wanting plus regard
-    times the wanting of standing; defer and ignore serve nothing) and `temperature` (see
-    :mod:`valuegym.envs.core`), `regard` by contact, and `messages`: the pending messages,
+    `info` holds the value state by value index (`stocks`, `wanting`, `mood`, `stress`,
+    `temperature`, `most_wanted`; see :class:`valuegym.envs.protocol.ValueInfo`),
+    `action_wanting` (a reply serves its topic's wanting plus regard times the wanting of
+    standing; defer and ignore serve nothing), `regard` (an array in `contacts` order), and
+    `messages`: the pending messages,
     oldest first, as dicts with `id`, `sender`, `topic`, `text` and `arrived` (the step).
 
     ## Rewards
@@ -124,7 +126,8 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
       (0.03, 0.05).
     - `ignore_penalty`: regard lost by an ignored contact (default 0.3).
     - `episode_length`: steps per episode (default 100).
-    - `render_mode`: `"ansi"` or `"rgb_array"`.
+    - `render_mode`: `"human"` (a pygame window where pygame is installed, else the text
+      frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
 
     ## Version History
     - v0: initial version.
@@ -293,6 +296,10 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
         header = f"step {self._step_count}/{self.episode_length}"
         return self._core.render(self.render_mode, 0, header, lines)
 
+    def close(self) -> None:
+        """Close the ``"human"`` render window, if one is open."""
+        self._core.close()
+
     def _reply(self, index: int) -> None:
         message = self._pending.pop(index)
         sender = self.contacts.index(message["sender"])
@@ -387,5 +394,5 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
             0,
             action_wanting,
             messages=[dict(message) for message in self._pending],
-            regard=dict(zip(self.contacts, self._regard.tolist(), strict=True)),
+            regard=self._regard.copy(),
         )

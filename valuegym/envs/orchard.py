@@ -315,8 +315,10 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
     | next `n_goods`           | 1 if the good is in stock this step, else 0  | 0   | 1   |
     | last                     | fraction of the episode left                 | 0   | 1   |
 
-    `info` holds `values` (the value state by name), `action_wanting` (the wanting each action
-    serves, 0 for an out-of-stock good) and `temperature` (see :mod:`valuegym.envs.core`).
+    `info` holds the value state by value index (`stocks`, `wanting`, `mood`, `stress`,
+    `temperature`, `most_wanted`; see :class:`valuegym.envs.protocol.ValueInfo`, names in
+    `value_names`) and `action_wanting` (the wanting each action serves, 0 for an out-of-stock
+    good).
 
     ## Rewards
     The agent's utility gain from the value store: `w_eff * (u(s + 1) - u(s))` for the fruit
@@ -338,7 +340,8 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
     - `out_of_stock_probability`: chance a good is out of stock at a step (default 0.4).
     - `episode_length`: steps per episode (default 100).
     - `pick_effort`: load of picking a fruit, which raises stress (default 0.3).
-    - `render_mode`: `"ansi"` or `"rgb_array"`.
+    - `render_mode`: `"human"` (a pygame window where pygame is installed, else the text
+      frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
 
     ## Version History
     - v0: initial version.
@@ -350,14 +353,14 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         >>> observation, info = env.reset(seed=0)
         >>> observation.shape
         (17,)
-        >>> info["values"]["most_wanted"]
+        >>> env.unwrapped.value_names[info["most_wanted"]]
         'fig'
         >>> [round(env.step(3)[1], 3) for _ in range(3)]  # fig three times: worth less each time
         [0.753, 0.462, 0.332]
         >>> round(env.step(0)[1], 3)  # an apple is worth more now
         0.542
-        >>> sorted(info["values"])
-        ['mood', 'most_wanted', 'stocks', 'stress', 'temperature', 'wanting']
+        >>> sorted(info)
+        ['action_wanting', 'mood', 'most_wanted', 'stocks', 'stress', 'temperature', 'wanting']
     """
 
     # Gymnasium annotates metadata as an instance attribute; it is a class-level constant.
@@ -447,14 +450,13 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         )
         return self._core.render(self.render_mode, 0, header, [stock_line])
 
+    def close(self) -> None:
+        """Close the ``"human"`` render window, if one is open."""
+        self._core.close()
+
     def _action_name(self, action: int) -> str:
         return self.rules.goods[action] if action < self._n_actions - 1 else "rest"
 
     def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
         action_wanting = self.rules.observe(self._state, self._observation_buffer)
-        info = {
-            "values": self._core.values_info(0),
-            "action_wanting": action_wanting[0],
-            "temperature": self._core.temperature.item(0),
-        }
-        return self._observation_buffer[0].copy(), info
+        return self._observation_buffer[0].copy(), self._core.agent_info(0, action_wanting[0])

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import numba
 import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
@@ -38,27 +37,13 @@ from valuegym.values import ValueProfile
 __all__ = ["OrchardVectorEnv"]
 
 
-@numba.njit(cache=True)
-def _most_wanted(wanting):  # pragma: no cover - compiled
-    # np.argmax(wanting, axis=1) (the first maximum, or the first NaN) without its per-row cost.
-    most = np.zeros(wanting.shape[0], dtype=np.int64)
-    for row in range(wanting.shape[0]):
-        best = wanting[row, 0]
-        for k in range(1, wanting.shape[1]):
-            if best != best:
-                break
-            if wanting[row, k] > best or wanting[row, k] != wanting[row, k]:
-                best, most[row] = wanting[row, k], k
-    return most
-
-
 class OrchardVectorEnv(VectorEnv):
     """N Orchards stepped together, with next-step autoreset (Gymnasium's default).
 
     A copy whose episode ended is reset by the next :meth:`step` (its action is ignored, its
     reward is 0), exactly as ``SyncVectorEnv`` does. ``info`` holds the entries of the single
-    env batched as ``SyncVectorEnv`` batches them (``values``, ``action_wanting``,
-    ``temperature``, each with its ``_key`` mask).
+    env batched as ``SyncVectorEnv`` batches them (the value state and ``action_wanting``, each
+    with its ``_key`` mask).
 
     Args:
         num_envs: Number of copies, >= 1.
@@ -67,7 +52,7 @@ class OrchardVectorEnv(VectorEnv):
         out_of_stock_probability: As :class:`~valuegym.envs.orchard.OrchardEnv`.
         episode_length: As :class:`~valuegym.envs.orchard.OrchardEnv`.
         pick_effort: As :class:`~valuegym.envs.orchard.OrchardEnv`.
-        render_mode: ``"ansi"`` or ``"rgb_array"``; :meth:`render` gives one frame per copy.
+        render_mode: ``"human"`` (copy 0 in a window), ``"ansi"`` or ``"rgb_array"``.
     """
 
     # Gymnasium annotates metadata as an instance attribute; it is a class-level constant.
@@ -101,7 +86,6 @@ class OrchardVectorEnv(VectorEnv):
         self._generators: list[np.random.Generator | None] = [None] * num_envs
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._everyone = np.ones(num_envs, dtype=bool)
-        self._value_names = np.array(self._core.value_names, dtype=object)
         self.single_action_space = spaces.Discrete(n_actions)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.single_observation_space = self.rules.observation_space(self._core)
@@ -167,15 +151,21 @@ class OrchardVectorEnv(VectorEnv):
         return self._observe()
 
     def render(self) -> tuple[str | np.ndarray, ...] | None:
-        """One frame per copy in the render mode, as ``SyncVectorEnv`` gives them."""
+        """One frame per copy, as ``SyncVectorEnv`` gives them; ``"human"`` shows copy 0."""
         if self.render_mode is None:
             return None
+        if self.render_mode == "human":
+            return self._core.render("human", 0, f"copy 0 step {self._step_count[0]}")
         if self.render_mode == "rgb_array":
             return tuple(self._core.render("rgb_array", i) for i in range(self.num_envs))
         return tuple(
             self._core.render("ansi", i, f"copy {i} step {self._state.step_count[i]}")
             for i in range(self.num_envs)
         )
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Close the ``"human"`` render window, if one is open."""
+        self._core.close()
 
     def _reset_copies(self, copies: np.ndarray, seeds: Sequence[int | None]) -> None:
         availability = np.empty(
@@ -193,29 +183,8 @@ class OrchardVectorEnv(VectorEnv):
             (self.num_envs, *self.single_observation_space.shape), dtype=np.float32
         )
         action_wanting = self.rules.observe(self._state, observations)
-        core, everyone = self._core, self._everyone
-        names = core.value_names
-
-        def by_name(table: np.ndarray) -> dict[str, np.ndarray]:
-            columns: dict[str, np.ndarray] = {}
-            for name, column in zip(names, table.T.copy(), strict=True):
-                columns[name], columns[f"_{name}"] = column, everyone
-            return columns
-
-        values = {
-            "stocks": by_name(core.stock),
-            "wanting": by_name(core.wanting),
-            "mood": core.mood.copy(),
-            "stress": core.stress.copy(),
-            "temperature": core.temperature.copy(),
-            "most_wanted": self._value_names[_most_wanted(core.wanting)],
-        }
-        values.update({f"_{key}": everyone for key in list(values)})
         return observations, {
-            "values": values,
-            "_values": everyone,
+            **self._core.batched_values_info(),
             "action_wanting": action_wanting,
-            "_action_wanting": everyone,
-            "temperature": core.temperature.copy(),
-            "_temperature": everyone,
+            "_action_wanting": self._everyone,
         }

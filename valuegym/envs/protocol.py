@@ -11,20 +11,33 @@ An env keeps the contract when:
   env (scenario validation merges agents' profiles over it);
 - the built env has ``action_names``: one short text per discrete action, in action order
   (LM agents are offered these as options), and ``value_names``: its agents' values in order;
-- every agent's ``info`` (from ``reset`` and ``step``) is an :class:`AgentInfo`: ``values`` (a
-  :class:`ValueInfo`, the agent's value state by value name), ``action_wanting`` (what each
-  action is worth to the value store now) and ``temperature``;
+- every agent's ``info`` (from ``reset`` and ``step``) is an :class:`AgentInfo`: the agent's
+  value state as a :class:`ValueInfo` (``stocks`` and ``wanting`` as float arrays by value
+  index, ``mood``, ``stress``, ``temperature``, ``most_wanted`` as a value index) and
+  ``action_wanting`` (what each action is worth to the value store now). Every entry is a
+  number or a numeric array, with no nested mappings and no strings, so every RL stack
+  converts it (TorchRL turns each entry into a tensor, Gymnasium's vector envs batch it);
+  names live on the env (``value_names``, ``action_names``) and
+  :meth:`valuegym.values.AgentSnapshot.from_info` gives the readable form back;
 - an env with a text channel says so through the keys named here: the observation of a text
   mode is a ``Dict`` with the numeric ``observation`` and the :data:`CHAT` transcript; an
   env that delivers messages lists them in ``info[MESSAGES]`` as :class:`TextMessage`; a
-  turn-based env names whose turn is next in ``info[TURN]``.
+  turn-based env gives whose turn is next in ``info[TURN]``, as an index into
+  ``possible_agents``.
 
 :func:`check_value_env` checks all of this on a built env.
 
 Example:
     >>> import gymnasium
     >>> import valuegym
-    >>> check_value_env(gymnasium.make("valuegym/Orchard-v0"))
+    >>> from valuegym.values import AgentSnapshot
+    >>> env = gymnasium.make("valuegym/Orchard-v0", out_of_stock_probability=0.0)
+    >>> check_value_env(env)
+    >>> _, info = env.reset(seed=0)
+    >>> info["most_wanted"], env.unwrapped.value_names[info["most_wanted"]]
+    (3, 'fig')
+    >>> AgentSnapshot.from_info(info, 0, env.unwrapped.value_names).most_wanted
+    'fig'
 """
 
 from __future__ import annotations
@@ -38,6 +51,7 @@ __all__ = [
     "CHAT",
     "MESSAGES",
     "TURN",
+    "VALUE_KEYS",
     "AgentInfo",
     "TextMessage",
     "ValueInfo",
@@ -53,17 +67,25 @@ TURN: Final = "next_speaker"
 
 
 class ValueInfo(TypedDict):
-    """An agent's value state in ``info["values"]``; see :class:`valuegym.values.AgentSnapshot`.
+    """An agent's value state in its ``info``, by value index (names in ``env.value_names``).
 
-    ``AgentSnapshot.from_info`` reads it back; ``AgentSnapshot.to_dict`` writes a superset.
+    ``AgentSnapshot.from_info(info, row, value_names)`` reads it back by name.
+
+    Attributes:
+        stocks: ``(n_values,)`` float64 stocks (satiation levels).
+        wanting: ``(n_values,)`` float64 wanting: effective weight x marginal utility.
+        mood: Valence in [-1, 1].
+        stress: Load in [0, 1].
+        temperature: Decision and sampling temperature.
+        most_wanted: Index of the value with the highest wanting (the first on ties).
     """
 
-    stocks: dict[str, float]
-    wanting: dict[str, float]
+    stocks: np.ndarray
+    wanting: np.ndarray
     mood: float
     stress: float
     temperature: float
-    most_wanted: str
+    most_wanted: int
 
 
 class TextMessage(TypedDict):
@@ -73,49 +95,65 @@ class TextMessage(TypedDict):
     text: str
 
 
-class AgentInfo(TypedDict):
-    """The entries every valuegym env puts in each agent's ``info``; envs add their own."""
+class AgentInfo(ValueInfo):
+    """The entries every valuegym env puts in each agent's ``info``; envs add their own.
 
-    values: ValueInfo
+    Attributes:
+        action_wanting: ``(n_actions,)`` what each action is worth to the value store now.
+        messages: Messages delivered to the agent (envs with a text channel).
+        next_speaker: Index in ``possible_agents`` of the agent to act next (turn-based envs).
+    """
+
     action_wanting: np.ndarray
-    temperature: float
     messages: NotRequired[list[TextMessage]]
-    next_speaker: NotRequired[str]
+    next_speaker: NotRequired[int]
 
 
-_VALUE_KEYS: Final = frozenset(ValueInfo.__annotations__)
+#: The keys of :class:`ValueInfo`: the value state in every agent's info.
+VALUE_KEYS: Final = tuple(ValueInfo.__annotations__)
 
 
-def _check_info(info: Any, agent: str, where: str, value_names: Sequence[str], n: int) -> None:
+def _check_info(
+    info: Any, agent: str, where: str, value_names: Sequence[str], n: int, n_agents: int
+) -> None:
     if not isinstance(info, Mapping):
         raise AssertionError(f"{where}: info of {agent} is not a mapping")
-    for key in ("values", "action_wanting", "temperature"):
-        if key not in info:
-            raise AssertionError(f"{where}: info of {agent} has no {key!r}")
-    values = info["values"]
-    missing = _VALUE_KEYS - set(values)
+    missing = [key for key in (*VALUE_KEYS, "action_wanting") if key not in info]
     if missing:
-        raise AssertionError(f"{where}: info['values'] of {agent} misses {sorted(missing)}")
+        raise AssertionError(f"{where}: info of {agent} misses {missing}")
     for key in ("stocks", "wanting"):
-        if tuple(values[key]) != tuple(value_names):
+        array = info[key]
+        if not (isinstance(array, np.ndarray) and array.shape == (len(value_names),)):
             raise AssertionError(
-                f"{where}: info['values'][{key!r}] of {agent} is not by value name "
-                f"{list(value_names)} (got {list(values[key])})"
+                f"{where}: info[{key!r}] of {agent} must be an array of {len(value_names)} "
+                f"numbers, one per value of value_names (got {array!r})"
             )
-    if values["most_wanted"] not in value_names:
-        raise AssertionError(f"{where}: most_wanted {values['most_wanted']!r} is not a value")
-    if not (-1.0 <= values["mood"] <= 1.0 and 0.0 <= values["stress"] <= 1.0):
+    most_wanted = info["most_wanted"]
+    if not (isinstance(most_wanted, int | np.integer) and 0 <= most_wanted < len(value_names)):
+        raise AssertionError(f"{where}: most_wanted {most_wanted!r} is not a value index")
+    if not (-1.0 <= info["mood"] <= 1.0 and 0.0 <= info["stress"] <= 1.0):
         raise AssertionError(f"{where}: mood or stress of {agent} out of range")
-    if not values["temperature"] >= 0.0 or values["temperature"] != info["temperature"]:
-        raise AssertionError(f"{where}: temperature of {agent} negative or not the value state's")
+    if not info["temperature"] >= 0.0:
+        raise AssertionError(f"{where}: temperature of {agent} negative")
     wanting = np.asarray(info["action_wanting"], dtype=np.float64)
     if wanting.shape != (n,) or not np.all(np.isfinite(wanting)):
         raise AssertionError(
             f"{where}: action_wanting of {agent} must be {n} finite numbers (got {wanting.shape})"
         )
+    for key, value in info.items():
+        if key == MESSAGES:
+            continue
+        if isinstance(value, Mapping | str) or value is None:
+            raise AssertionError(
+                f"{where}: info[{key!r}] of {agent} is a {type(value).__name__}; entries must "
+                "be numbers or numeric arrays (names belong on the env)"
+            )
     for message in info.get(MESSAGES, ()):
         if not (isinstance(message.get("sender"), str) and isinstance(message.get("text"), str)):
             raise AssertionError(f"{where}: a message of {agent} lacks sender or text strings")
+    turn = info.get(TURN)
+    if turn is not None and not (isinstance(turn, int | np.integer) and 0 <= turn < n_agents):
+        raise AssertionError(f"{where}: {TURN} {turn!r} is not an index of possible_agents")
 
 
 def _discrete_size(space: Any) -> int:
@@ -148,6 +186,7 @@ def check_value_env(env: Any, *, steps: int = 5, seed: int = 0) -> None:
     if not action_names or not all(isinstance(name, str) for name in action_names):
         raise AssertionError(f"{type(unwrapped).__name__}: no action_names (one text per action)")
     multi_agent = hasattr(env, "possible_agents")
+    n_agents = len(env.possible_agents) if multi_agent else 1
     rng = np.random.default_rng(seed)
     if multi_agent:
         observations, infos = env.reset(seed=seed)
@@ -163,13 +202,10 @@ def check_value_env(env: Any, *, steps: int = 5, seed: int = 0) -> None:
                 raise AssertionError(
                     f"action_names: {len(action_names)} names for {n_actions} actions"
                 )
-            _check_info(info, agent, where, value_names, n_actions)
+            _check_info(info, agent, where, value_names, n_actions, n_agents)
             observation = observations[agent]
             if isinstance(observation, Mapping) and not isinstance(observation.get(CHAT), str):
                 raise AssertionError(f"{where}: a Dict observation of {agent} lacks {CHAT!r} text")
-            turn = info.get(TURN)
-            if turn is not None and turn not in getattr(env, "possible_agents", ("agent",)):
-                raise AssertionError(f"{where}: {TURN} {turn!r} is not an agent")
         if step == steps or not observations:
             break
         if multi_agent:

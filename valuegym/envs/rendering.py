@@ -1,19 +1,34 @@
-"""How every valuegym env draws an agent's value state: text and a picture of bars."""
+"""How every valuegym env draws an agent's value state: text, a picture of bars, a window.
+
+Render modes (every env): ``"ansi"`` returns the text frame, ``"rgb_array"`` the picture, and
+``"human"`` shows the picture in a pygame window each time ``render()`` is called, scaled up,
+with the text frame printed too, when pygame is installed (``pip install pygame``); without
+pygame it prints the text frame to stdout. ``render()`` returns ``None`` in ``"human"`` mode.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 if TYPE_CHECKING:
     from valuegym.envs.core import ValueCore
 
-__all__ = ["RENDER_MODES", "check_render_mode", "render_ansi", "render_rgb", "squash"]
+__all__ = [
+    "RENDER_MODES",
+    "HumanWindow",
+    "check_render_mode",
+    "render_ansi",
+    "render_rgb",
+    "squash",
+]
 
 #: Render modes of every valuegym env.
-RENDER_MODES: Final = ("ansi", "rgb_array")
+RENDER_MODES: Final = ("human", "ansi", "rgb_array")
+#: How much larger than the picture the human window is.
+_WINDOW_SCALE: Final = 2
 
 _RENDER_WIDTH: Final = 256
 _BAR_HEIGHT: Final = 10
@@ -102,3 +117,51 @@ def render_rgb(core: ValueCore, row: int = 0) -> np.ndarray:
         189,
     )
     return image
+
+
+class HumanWindow:
+    """The ``"human"`` render mode: a pygame window where pygame is installed, else stdout.
+
+    Args:
+        title: Window caption.
+        fps: Most frames per second the window shows.
+    """
+
+    def __init__(self, title: str, fps: int) -> None:
+        self.title = title
+        self.fps = fps
+        self._screen: Any = None
+        self._clock: Any = None
+
+    def show(self, picture: np.ndarray, text: str) -> None:
+        """Show a frame: the picture in the window, or the text printed without pygame.
+
+        Args:
+            picture: ``(height, width, 3)`` uint8 image.
+            text: The text frame.
+        """
+        try:
+            import pygame
+        except ImportError:
+            print(text, end="")
+            return
+        height, width = picture.shape[:2]
+        size = (width * _WINDOW_SCALE, height * _WINDOW_SCALE)
+        if self._screen is None or self._screen.get_size() != size:
+            pygame.display.init()
+            pygame.display.set_caption(self.title)
+            self._screen = pygame.display.set_mode(size)
+            self._clock = pygame.time.Clock()
+        surface = pygame.surfarray.make_surface(np.ascontiguousarray(picture.swapaxes(0, 1)))
+        self._screen.blit(pygame.transform.scale(surface, size), (0, 0))
+        pygame.event.pump()
+        pygame.display.flip()
+        self._clock.tick(self.fps)
+
+    def close(self) -> None:
+        """Close the window, if one is open."""
+        if self._screen is not None:
+            import pygame
+
+            pygame.display.quit()
+            self._screen = self._clock = None

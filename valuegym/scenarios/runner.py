@@ -40,7 +40,7 @@ import numpy as np
 import yaml
 
 import valuegym
-from valuegym.envs.protocol import CHAT, MESSAGES, TURN
+from valuegym.envs.protocol import CHAT, MESSAGES, TURN, VALUE_KEYS
 from valuegym.manifest import write_manifest
 from valuegym.numeric import seed_for
 from valuegym.records import (
@@ -65,7 +65,7 @@ __all__ = ["RunError", "RunResult", "default_run_dir", "run_scenario"]
 #: Runs go here (under the current folder) unless ``--output`` says otherwise.
 RUNS_FOLDER: Final = Path("runs")
 #: ``info`` entries that are not env metrics (they are recorded in their own columns).
-_NOT_METRICS: Final = frozenset({"temperature"})
+_NOT_METRICS: Final = frozenset(VALUE_KEYS)
 #: Most recent messages or events an LM prompt mentions.
 _MAX_EVENTS: Final = 5
 # Salts that keep the seeds of different purposes apart (speech uses 3-5, see
@@ -270,13 +270,15 @@ def _as_number(value: Any) -> float | None:
     return None
 
 
-def _acting(live: Sequence[Member], infos: Mapping[str, Any]) -> list[Member]:
+def _acting(
+    live: Sequence[Member], infos: Mapping[str, Any], agents: Sequence[str]
+) -> list[Member]:
     """The agents that act this step: the one whose turn it is in turn-based envs, else all."""
     turn = next(
         (infos[member.env_agent][TURN] for member in live if TURN in infos[member.env_agent]),
         None,
     )
-    return [member for member in live if turn is None or member.env_agent == turn]
+    return [member for member in live if turn is None or member.env_agent == agents[turn]]
 
 
 def _events(info: Mapping[str, Any], observation: Any = None) -> list[str]:
@@ -332,9 +334,11 @@ class _EpisodeRun:
             live = [member for member in population.members if member.env_agent in observations]
             if not live:
                 break
-            acting = _acting(live, infos)
+            acting = _acting(live, infos, getattr(population.env, "possible_agents", ()))
             snapshots = {
-                member.row: AgentSnapshot.from_info(infos[member.env_agent]["values"], member.row)
+                member.row: AgentSnapshot.from_info(
+                    infos[member.env_agent], member.row, population.env.unwrapped.value_names
+                )
                 for member in acting
                 if member.lm_group is not None
             }
@@ -405,7 +409,8 @@ class _EpisodeRun:
         )
 
     def _info_columns(self, info: Mapping[str, Any], row: int) -> dict[str, Any]:
-        columns = AgentSnapshot.from_info(info["values"], row).to_record()
+        value_names = self.population.env.unwrapped.value_names
+        columns = AgentSnapshot.from_info(info, row, value_names).to_record()
         for key, value in info.items():
             if key in _NOT_METRICS:
                 continue

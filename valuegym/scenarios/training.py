@@ -8,8 +8,14 @@ own conditions. The training folder holds::
 
     scenario.yaml                 the resolved scenario
     checkpoints/model.zip         the trained model (+ model.json naming its algorithm)
+    learning_curve.png            each training episode's return, and their running mean
+    evaluation.json               the trained policy, random and greedy-on-wanting on the
+                                  same evaluation seeds: returns, means, 95% intervals
     tensorboard/                  TensorBoard logs (``tensorboard --logdir <folder>/tensorboard``;
                                   written when ``tensorboard`` is installed: valuegym[tensorboard])
+
+Training shows a progress bar with the running mean episode return (of the last 100 episodes;
+per agent in multi-agent envs) and ends with the evaluation (:class:`PolicyEvaluation`).
 
 Use the checkpoint as a ``ppo`` agent: ``{kind: ppo, checkpoint: <folder>/checkpoints/model.zip}``.
 """
@@ -17,9 +23,15 @@ Use the checkpoint as a ``ppo`` agent: ``{kind: ppo, checkpoint: <folder>/checkp
 from __future__ import annotations
 
 import importlib.util
+import io
+import json
 import re
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import yaml
 
 from valuegym.records import RunFolder, write_bytes_atomic
@@ -27,7 +39,65 @@ from valuegym.scenarios.errors import RunError
 from valuegym.scenarios.population import PopulationError, env_arguments
 from valuegym.scenarios.schema import Scenario
 
-__all__ = ["train_scenario"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from valuegym.agents.heuristic import Agent
+
+__all__ = ["PolicyEvaluation", "TrainingResult", "train_scenario"]
+
+#: Episodes whose returns make the running mean of the progress bar and the curve.
+_RUNNING_WINDOW = 100
+#: Evaluation episodes are seeded ``scenario.seed + _EVALUATION_SEED_OFFSET + i``, away from
+#: the seeds training used.
+_EVALUATION_SEED_OFFSET = 100_000
+_BOOTSTRAP_RESAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class PolicyEvaluation:
+    """One policy's episode returns on the evaluation seeds.
+
+    Args:
+        policy: ``"trained"``, ``"random"`` or ``"greedy"`` (greedy on wanting).
+        returns: Each episode's return (mean over agents in multi-agent envs).
+        low: Lower end of the 95% percentile-bootstrap interval of the mean over episodes.
+        high: Upper end of that interval.
+    """
+
+    policy: str
+    returns: tuple[float, ...]
+    low: float
+    high: float
+
+    @property
+    def mean(self) -> float:
+        """Mean episode return."""
+        return float(np.mean(self.returns))
+
+    @classmethod
+    def from_returns(cls, policy: str, returns: list[float], seed: int) -> PolicyEvaluation:
+        """The evaluation with its bootstrap interval (episodes are the unit of replication)."""
+        values = np.asarray(returns, dtype=np.float64)
+        rng = np.random.default_rng(seed)
+        means = values[rng.integers(0, len(values), (_BOOTSTRAP_RESAMPLES, len(values)))].mean(1)
+        low, high = np.percentile(means, [2.5, 97.5])
+        return cls(policy, tuple(values.tolist()), float(low), float(high))
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What ``valuegym train`` produced.
+
+    Args:
+        model_path: The saved model (``checkpoints/model.zip``).
+        evaluations: The trained policy, random and greedy on the same seeds, in that order.
+        learning_curve: The learning-curve PNG.
+    """
+
+    model_path: Path
+    evaluations: tuple[PolicyEvaluation, ...]
+    learning_curve: Path
 
 
 def train_scenario(
@@ -37,8 +107,10 @@ def train_scenario(
     algorithm: str = "ppo",
     timesteps: int = 20_000,
     hyperparameters: dict[str, object] | None = None,
-) -> Path:
-    """Train a policy on the scenario's env and save it with TensorBoard logs.
+    evaluation_episodes: int = 10,
+    progress: bool = False,
+) -> TrainingResult:
+    """Train a policy on the scenario's env, save it, plot its learning curve and evaluate it.
 
     Args:
         scenario: The validated scenario (its env, profiles, ``max_steps`` and seed are used).
@@ -46,9 +118,11 @@ def train_scenario(
         algorithm: ``"ppo"`` or ``"dqn"`` (single-agent envs only for DQN).
         timesteps: Environment steps to train for (agent-steps in multi-agent envs), >= 1.
         hyperparameters: Keyword arguments of the SB3 algorithm.
+        evaluation_episodes: Episodes of each policy in the evaluation, >= 2.
+        progress: Show a progress bar (on stderr) with the running mean episode return.
 
     Returns:
-        The path of the saved model (``checkpoints/model.zip``).
+        The model's path, the evaluation and the learning curve's path.
 
     Raises:
         RunError: When the env cannot be built or the settings do not fit it.
@@ -57,6 +131,8 @@ def train_scenario(
 
     if timesteps < 1:
         raise RunError(f"timesteps: must be >= 1 (got {timesteps})")
+    if evaluation_episodes < 2:
+        raise RunError(f"evaluation_episodes: must be >= 2 (got {evaluation_episodes})")
     if scenario.env.is_multi_agent and algorithm != "ppo":
         raise RunError(
             f"algorithm: {algorithm!r} cannot share parameters over a multi-agent env "
@@ -101,7 +177,11 @@ def train_scenario(
         model = build_model(config, env, log_dir)
     except ValueError as error:
         raise RunError(str(error)) from None
-    model.learn(total_timesteps=timesteps, tb_log_name=run_name)
+    recorder = _EpisodeReturns(timesteps, progress)
+    try:
+        model.learn(total_timesteps=timesteps, tb_log_name=run_name, callback=recorder.callback)
+    finally:
+        recorder.close()
     metadata = {
         "env_id": scenario.env.id,
         "scenario": scenario.name,
@@ -109,4 +189,121 @@ def train_scenario(
         "seed": scenario.seed,
         "shared": scenario.env.is_multi_agent,
     }
-    return save(model, folder.root / "checkpoints" / "model.zip", metadata=metadata)
+    model_path = save(model, folder.root / "checkpoints" / "model.zip", metadata=metadata)
+    curve = folder.root / "learning_curve.png"
+    write_bytes_atomic(recorder.plot(scenario.name), curve)
+    evaluations = _evaluate(scenario, model, arguments, evaluation_episodes)
+    summary = {
+        "seeds": [scenario.seed + _EVALUATION_SEED_OFFSET + i for i in range(evaluation_episodes)],
+        "interval": "95% percentile bootstrap of the mean over episodes",
+        "policies": {
+            e.policy: {"mean": e.mean, "low": e.low, "high": e.high, "returns": list(e.returns)}
+            for e in evaluations
+        },
+    }
+    write_bytes_atomic(
+        (json.dumps(summary, indent=2) + "\n").encode("utf-8"), folder.root / "evaluation.json"
+    )
+    return TrainingResult(model_path, evaluations, curve)
+
+
+def _evaluate(
+    scenario: Scenario, model: Any, arguments: dict[str, Any], episodes: int
+) -> tuple[PolicyEvaluation, ...]:
+    """The trained policy, random and greedy-on-wanting, on the same evaluation seeds."""
+    from valuegym.agents.heuristic import GreedyAgent, RandomAgent
+    from valuegym.agents.training import PolicyAgent, evaluate
+
+    seeds = [scenario.seed + _EVALUATION_SEED_OFFSET + i for i in range(episodes)]
+    n_actions = int(model.action_space.n)
+    policies: dict[str, Callable[[], Agent]] = {
+        "trained": lambda: PolicyAgent(model),
+        "random": lambda: RandomAgent(n_actions),
+        "greedy": GreedyAgent,
+    }
+    results = []
+    for name, make in policies.items():
+        if scenario.env.is_multi_agent:
+            from valuegym.agents.parameter_sharing import evaluate_population
+
+            agent = make()
+            names = [f"agent_{i}" for i in range(scenario.n_agents)]
+            outcome = evaluate_population(
+                scenario.env.id, dict.fromkeys(names, agent), seeds, env_kwargs=arguments
+            )
+            returns = [float(np.mean(list(episode.values()))) for episode in outcome.returns]
+        else:
+            returns = list(evaluate(scenario.env.id, make(), seeds, env_kwargs=arguments).returns)
+        results.append(PolicyEvaluation.from_returns(name, returns, scenario.seed))
+    return tuple(results)
+
+
+class _EpisodeReturns:
+    """An SB3 callback: each finished training episode's return, a progress bar, the curve."""
+
+    def __init__(self, total: int, progress: bool) -> None:
+        from stable_baselines3.common.callbacks import BaseCallback
+        from tqdm import tqdm
+
+        outer = self
+
+        class Callback(BaseCallback):
+            """Hands SB3's per-step locals to the recorder."""
+
+            def _on_step(self) -> bool:
+                outer.on_step(self.num_timesteps, self.locals.get("infos", ()))
+                return True
+
+        self.callback = Callback()
+        self.timesteps: list[int] = []
+        self.returns: list[float] = []
+        self._done = 0
+        self._bar = tqdm(
+            total=total, desc="training", unit="step", disable=not progress, file=sys.stderr
+        )
+
+    def on_step(self, num_timesteps: int, infos: Any) -> None:
+        """Record finished episodes (``info["episode"]`` from SB3's monitors); move the bar."""
+        for info in infos:
+            episode = info.get("episode")
+            if episode is not None:
+                self.timesteps.append(num_timesteps)
+                self.returns.append(float(episode["r"]))
+        # SB3 finishes its last rollout past the budget; the bar stops at the budget.
+        done = min(num_timesteps, int(self._bar.total))
+        self._bar.update(done - self._done)
+        self._done = done
+        if self.returns:
+            recent = self.returns[-_RUNNING_WINDOW:]
+            self._bar.set_postfix_str(f"mean return {np.mean(recent):.2f}", refresh=False)
+
+    def close(self) -> None:
+        """Close the progress bar."""
+        self._bar.close()
+
+    def plot(self, title: str) -> bytes:
+        """The learning curve as PNG bytes."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+
+        figure, axes = plt.subplots(figsize=(6, 4))
+        if self.returns:
+            returns = np.asarray(self.returns)
+            sums = np.concatenate([[0.0], np.cumsum(returns)])
+            ends = np.arange(1, len(returns) + 1)
+            starts = np.maximum(0, ends - _RUNNING_WINDOW)
+            running = (sums[ends] - sums[starts]) / (ends - starts)
+            axes.plot(self.timesteps, returns, ".", alpha=0.3, label="episode return")
+            axes.plot(self.timesteps, running, label=f"mean of the last {_RUNNING_WINDOW}")
+            axes.legend()
+        else:
+            axes.text(0.5, 0.5, "no episode finished", ha="center", transform=axes.transAxes)
+        axes.set_xlabel("training steps")
+        axes.set_ylabel("episode return")
+        axes.set_title(f"{title}: learning curve")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100)
+        plt.close(figure)
+        return buffer.getvalue()

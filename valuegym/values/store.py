@@ -83,42 +83,58 @@ class AgentSnapshot:
         return max(self.value_names, key=lambda name: self.wanting[name])
 
     @classmethod
-    def from_info(cls, values: Mapping[str, Any], agent: int) -> AgentSnapshot:
-        """The snapshot an env reports as ``info["values"]`` (the inverse of :meth:`to_dict`).
+    def from_info(
+        cls, info: Mapping[str, Any], agent: int, value_names: Sequence[str]
+    ) -> AgentSnapshot:
+        """The value state an env reports in an agent's ``info``, read back by value name.
 
-        Envs report ``stocks``, ``wanting``, ``mood``, ``stress``, ``temperature`` and
-        ``most_wanted`` (see :class:`valuegym.envs.protocol.ValueInfo`); effective weights and
+        Envs report ``stocks`` and ``wanting`` by value index, ``mood``, ``stress``,
+        ``temperature`` and ``most_wanted`` (see :class:`valuegym.envs.protocol.ValueInfo`);
+        a :meth:`to_dict` result (by value name) is read as well. Effective weights and
         expectations are empty when the mapping leaves them out.
 
         Args:
-            values: The ``info["values"]`` mapping (or a :meth:`to_dict` result).
+            info: The agent's ``info`` (or a :meth:`to_dict` result).
             agent: The agent's row in its population.
+            value_names: The env's ``value_names``: the name of each value index.
 
         Returns:
             The snapshot.
 
         Raises:
-            ValueError: If an entry the snapshot needs is missing.
+            ValueError: If an entry the snapshot needs is missing or has the wrong length.
         """
         missing = [
-            k for k in ("stocks", "wanting", "mood", "stress", "temperature") if k not in values
+            k for k in ("stocks", "wanting", "mood", "stress", "temperature") if k not in info
         ]
         if missing:
             raise ValueError(
-                f"info['values']: missing {missing} (got keys {sorted(values)}); see "
+                f"info: missing {missing} (got keys {sorted(info)}); see "
                 "valuegym.envs.protocol.ValueInfo"
             )
-        stocks = dict(values["stocks"])
+        names = tuple(value_names)
+
+        def by_name(entry: str) -> dict[str, float]:
+            value = info.get(entry, {})
+            if isinstance(value, Mapping):
+                return {name: float(value[name]) for name in names if name in value}
+            numbers = np.asarray(value, dtype=np.float64).tolist()
+            if len(numbers) != len(names):
+                raise ValueError(
+                    f"info[{entry!r}]: {len(numbers)} numbers for {len(names)} values {names}"
+                )
+            return dict(zip(names, numbers, strict=True))
+
         return cls(
             agent=agent,
-            value_names=tuple(stocks),
-            stocks=stocks,
-            wanting=dict(values["wanting"]),
-            effective_weight=dict(values.get("effective_weight", {})),
-            expected=dict(values.get("expected", {})),
-            mood=float(values["mood"]),
-            stress=float(values["stress"]),
-            temperature=float(values["temperature"]),
+            value_names=names,
+            stocks=by_name("stocks"),
+            wanting=by_name("wanting"),
+            effective_weight=by_name("effective_weight") if "effective_weight" in info else {},
+            expected=by_name("expected") if "expected" in info else {},
+            mood=float(info["mood"]),
+            stress=float(info["stress"]),
+            temperature=float(info["temperature"]),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -163,7 +179,7 @@ class AgentSnapshot:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-able data: what envs put in ``info`` and records store."""
+        """Plain, JSON-able data by value name: the readable form of an env's ``info``."""
         return {
             "stocks": dict(self.stocks),
             "wanting": dict(self.wanting),
