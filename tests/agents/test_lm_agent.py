@@ -45,7 +45,9 @@ class FakeModel(LanguageModel):
         self.generate_calls = []
         self.score_calls = []
 
-    def generate(self, prompts, *, max_new_tokens=64, temperature=1.0, seed=None, stop=()):
+    def generate(
+        self, prompts, *, max_new_tokens=64, temperature=1.0, seed=None, stop=(), truncation=None
+    ):
         temperatures = (
             [temperature] * len(prompts) if np.isscalar(temperature) else list(temperature)
         )

@@ -85,9 +85,10 @@ def test_batched_scoring_is_close_to_exact_scoring(default_gguf):
 
     fast = LlamaCppModel(default_gguf, n_threads=1, exact_scoring=False)
     try:
-        [generation] = fast.generate([CHAT_PROMPT], max_new_tokens=20, temperature=0)
+        [generation] = fast.generate([CHAT_PROMPT], max_new_tokens=80, temperature=0)
+        assert generation.finish_reason == "stop"
         [score] = fast.score(CHAT_PROMPT, [generation.text])
-        expected = generation.token_logprob[: generation.length].sum()
+        expected = generation.token_logprob.sum()  # the end-of-turn token is scored too
         # llama.cpp's batched kernels round differently from one-token decoding.
         assert score == pytest.approx(expected, rel=0.05)
     finally:

@@ -103,3 +103,40 @@ def test_measurements_equal_the_entropy_module(dtype, temperature):
     expected_logprob = log_softmax(logits)[np.arange(3), draw.token_ids]
     np.testing.assert_allclose(draw.token_logprob, expected_logprob, atol=1e-10)
     assert np.all(draw.token_ids[1] >= 100)
+
+
+def _entropy(p):
+    p = np.asarray(p, dtype=float)
+    p = p / p.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+@pytest.mark.parametrize(
+    ("truncation", "kept"),
+    [
+        ({"top_k": 2}, [0.5, 0.3]),
+        ({"top_p": 0.8}, [0.5, 0.3]),
+        ({"top_p": 0.81}, [0.5, 0.3, 0.15]),
+        ({"min_p": 0.2}, [0.5, 0.3, 0.15]),
+        ({"top_k": 3, "min_p": 0.5}, [0.5, 0.3]),
+    ],
+)
+def test_truncation_samples_and_measures_the_head_it_keeps(truncation, kept):
+    from valuegym.lm.sampling import TokenSampler, Truncation
+
+    probabilities = np.array([0.5, 0.3, 0.15, 0.05])
+    logits = np.log(probabilities)[None, :]
+    sampler = TokenSampler(np.ones(1), seed=3, truncation=Truncation(**truncation))
+    draws = [sampler.draw(logits, (0,)) for _ in range(400)]
+    tokens = {int(d.token_ids[0]) for d in draws}
+    assert tokens == set(range(len(kept)))  # only the kept head is ever drawn
+    assert draws[0].sampled_entropy[0] == pytest.approx(_entropy(kept))
+    assert draws[0].token_entropy[0] == pytest.approx(_entropy(probabilities))  # full, at T=1
+
+
+def test_truncation_rejects_settings_out_of_range():
+    from valuegym.lm.sampling import Truncation
+
+    for bad in ({"top_p": 0.0}, {"top_k": -1}, {"min_p": 1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Truncation(**bad)

@@ -79,10 +79,15 @@ def test_score_ranks_the_likely_continuation_first(backend):
 
 def test_generated_logprobs_agree_with_score(backend):
     name, model = backend
-    for prompt in (TEXT_PROMPT, CHAT_PROMPT):
-        [generation] = model.generate([prompt], max_new_tokens=16, temperature=0, seed=0)
-        logprobs = generation.token_logprob
-        if generation.finish_reason == "stop":  # the end token is not part of the text
-            logprobs = logprobs[:-1]
-        [score] = model.score(prompt, [generation.text])
-        assert score == pytest.approx(logprobs.sum(), abs=SCORE_TOLERANCE[name])
+    # After plain text a continuation is scored without an end token.
+    [generation] = model.generate([TEXT_PROMPT], max_new_tokens=16, temperature=0, seed=0)
+    logprobs = generation.token_logprob
+    if generation.finish_reason == "stop":  # the end token is not part of the text
+        logprobs = logprobs[:-1]
+    [score] = model.score(TEXT_PROMPT, [generation.text])
+    assert score == pytest.approx(logprobs.sum(), abs=SCORE_TOLERANCE[name])
+    # After chat messages it is a whole reply: its end-of-turn token counts, as in generation.
+    [reply] = model.generate([CHAT_PROMPT], max_new_tokens=80, temperature=0, seed=0)
+    assert reply.finish_reason == "stop"
+    [score] = model.score(CHAT_PROMPT, [reply.text])
+    assert score == pytest.approx(reply.token_logprob.sum(), abs=SCORE_TOLERANCE[name])

@@ -43,6 +43,7 @@ class FakeModel(LanguageModel):
         temperature: float | Sequence[float] = 1.0,
         seed: int | None = None,
         stop: Sequence[str] = (),
+        truncation=None,
     ) -> list[Generation]:
         self.generate_calls += 1
         self.prompts_seen.extend(prompts)
@@ -123,11 +124,12 @@ class StatedStressModel(LanguageModel):
         temperature: float | Sequence[float] = 1.0,
         seed=None,
         stop: Sequence[str] = (),
+        truncation=None,
     ) -> list[Generation]:
         from valuegym.lm.sampling import TokenSampler, per_prompt_temperatures
 
         temperatures = per_prompt_temperatures(temperature, len(prompts))
-        sampler = TokenSampler(temperatures, seed)
+        sampler = TokenSampler(temperatures, seed, truncation)
         generations = []
         for index, prompt in enumerate(prompts):
             logits = self.logits(prompt)[None, :]

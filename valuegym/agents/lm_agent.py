@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 
 from valuegym.lm.base import Generation, LanguageModel, Message
+from valuegym.lm.sampling import Truncation
 from valuegym.lm.templates import DEFAULT_PERSONA, PromptState, PromptTemplate, context_id
 from valuegym.numeric import sample_by_temperature
 from valuegym.values import AgentSnapshot
@@ -72,6 +73,7 @@ class LMAgent:
             value state. Speech and act temperatures are separate channels.
         prompt_state: What the prompt says about the value state (default: the actual
             state); see :class:`~valuegym.lm.templates.PromptState`.
+        truncation: Which tokens speech may draw (top-k, top-p, min-p; default all).
         max_new_tokens: Upper bound on the tokens of an utterance.
         stop: Strings that end an utterance.
 
@@ -96,6 +98,7 @@ class LMAgent:
         speech_temperature: float | None = None,
         act_temperature: float | None = None,
         prompt_state: PromptState | None = None,
+        truncation: Truncation | None = None,
         max_new_tokens: int = 48,
         stop: Sequence[str] = (),
     ) -> None:
@@ -120,6 +123,7 @@ class LMAgent:
         self.speech_temperature = speech_temperature
         self.act_temperature = act_temperature
         self.prompt_state = prompt_state if prompt_state is not None else PromptState()
+        self.truncation = truncation if truncation is not None else Truncation()
         self.max_new_tokens = max_new_tokens
         self.stop = tuple(stop)
 
@@ -340,6 +344,7 @@ class LMAgent:
             temperature=list(temperatures),
             seed=seed,
             stop=self.stop,
+            truncation=self.truncation,
         )
         if len(generations) != len(prompts):
             raise RuntimeError(

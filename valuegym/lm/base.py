@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from valuegym.lm.sampling import Truncation
+
 Message = Mapping[str, str]
 Prompt = str | Sequence[Message]
 
@@ -115,8 +117,9 @@ class LanguageModel(abc.ABC):
         *,
         max_new_tokens: int = 64,
         temperature: float | Sequence[float] = 1.0,
-        seed: int | None = None,
+        seed: int | Sequence[np.random.SeedSequence] | None = None,
         stop: Sequence[str] = (),
+        truncation: Truncation | None = None,
     ) -> list[Generation]:
         """Generate one utterance per prompt.
 
@@ -127,6 +130,8 @@ class LanguageModel(abc.ABC):
                 0 means greedy decoding.
             seed: Seed of the sampler; the same seed and prompts give the same output.
             stop: Strings that end an utterance; they are not part of ``text``.
+            truncation: Which tokens sampling may draw (top-k, top-p, min-p; default all);
+                ``sampled_entropy`` is that of the truncated distribution.
 
         Returns:
             One :class:`Generation` per prompt, in order.

@@ -30,7 +30,7 @@ from valuegym.lm.models import (
     user_cache_dir,
 )
 from valuegym.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
-from valuegym.lm.sampling import TokenSampler, per_prompt_temperatures
+from valuegym.lm.sampling import TokenSampler, Truncation, per_prompt_temperatures
 
 if TYPE_CHECKING:
     import torch
@@ -154,6 +154,9 @@ class TransformersModel(LanguageModel):
         self.name = f"transformers:{model_label(model)}"
         self.score_batch_size = score_batch_size
         self._eos_ids = self._end_of_sequence_ids()
+        # The end token a scored reply closes with: the tokenizer's (a chat model's end of turn).
+        tokenizer_eos = self._tokenizer.eos_token_id
+        self._end_id = tokenizer_eos if tokenizer_eos is not None else min(self._eos_ids)
         pad_id = self._tokenizer.pad_token_id
         self._pad_id = pad_id if pad_id is not None else min(self._eos_ids, default=0)
 
@@ -206,8 +209,9 @@ class TransformersModel(LanguageModel):
         *,
         max_new_tokens: int = 64,
         temperature: float | Sequence[float] = 1.0,
-        seed: int | None = None,
+        seed: int | Sequence[np.random.SeedSequence] | None = None,
         stop: Sequence[str] = (),
+        truncation: Truncation | None = None,
     ) -> list[Generation]:
         """Generate one utterance per prompt, all prompts in one batch.
 
@@ -225,6 +229,8 @@ class TransformersModel(LanguageModel):
                 0 means greedy decoding.
             seed: Seed of the sampler; the same seed and prompts give the same output.
             stop: Strings that end an utterance; they are not part of ``text``.
+            truncation: Which tokens sampling may draw (top-k, top-p, min-p; default all);
+                ``sampled_entropy`` is that of the truncated distribution.
 
         Returns:
             One :class:`Generation` per prompt, in order.
@@ -236,7 +242,7 @@ class TransformersModel(LanguageModel):
         encoded = [self._encode_prompt(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
         if not encoded:
             return []
-        sampler = TokenSampler(temperatures, seed)
+        sampler = TokenSampler(temperatures, seed, truncation)
         n_prompts = len(encoded)
         tokens: list[list[int]] = [[] for _ in range(n_prompts)]
         measurements: list[list[tuple[float, float, float]]] = [[] for _ in range(n_prompts)]
@@ -332,7 +338,10 @@ class TransformersModel(LanguageModel):
         """Log-likelihood of each continuation given the prompt, at temperature 1.
 
         The prompt and each continuation are tokenised separately (a continuation's tokens
-        do not merge with the prompt's), and the continuations are scored in batches.
+        do not merge with the prompt's), and the continuations are scored in batches. After
+        chat messages a continuation is scored as a whole reply (its end-of-sequence token
+        included, so a terse reply and a cut-off one differ); after plain text it is a
+        continuation, without an end token.
 
         Args:
             prompt: The conditioning prompt (text or chat messages).
@@ -344,11 +353,13 @@ class TransformersModel(LanguageModel):
         import torch
 
         prompt_ids = self._encode_prompt(prompt, "prompt")
+        is_reply = chat_messages(prompt, "prompt") is not None
         continuation_ids = []
         for index, text in enumerate(continuations):
             if not isinstance(text, str):
                 raise ValueError(f"continuations[{index}]: expected a string (got {text!r})")
-            continuation_ids.append(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+            ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
+            continuation_ids.append([*ids, self._end_id] if is_reply else ids)
         scores = np.zeros(len(continuation_ids))
         with torch.inference_mode():
             for start in range(0, len(continuation_ids), self.score_batch_size):

@@ -46,7 +46,7 @@ from valuegym.lm.base import Generation, LanguageModel, LanguageModelUnavailable
 from valuegym.lm.cpu import cpu_flags, llama_extra_buffer_types, use_extra_buffer_types
 from valuegym.lm.models import model_label, resolve_gguf_path
 from valuegym.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
-from valuegym.lm.sampling import TokenDraw, TokenSampler, per_prompt_temperatures
+from valuegym.lm.sampling import TokenDraw, TokenSampler, Truncation, per_prompt_temperatures
 from valuegym.lm.sequences import PromptRead, plan_rounds
 from valuegym.numeric import log_softmax
 
@@ -373,8 +373,9 @@ class LlamaCppModel(LanguageModel):
         *,
         max_new_tokens: int = 64,
         temperature: float | Sequence[float] = 1.0,
-        seed: int | None = None,
+        seed: int | Sequence[np.random.SeedSequence] | None = None,
         stop: Sequence[str] = (),
+        truncation: Truncation | None = None,
     ) -> list[Generation]:
         """Generate one utterance per prompt, all prompts as sequences of one batch.
 
@@ -390,6 +391,8 @@ class LlamaCppModel(LanguageModel):
                 0 means greedy decoding.
             seed: Seed of the sampler; the same seed and prompts give the same output.
             stop: Strings that end an utterance; they are not part of ``text``.
+            truncation: Which tokens sampling may draw (top-k, top-p, min-p; default all);
+                ``sampled_entropy`` is that of the truncated distribution.
 
         Returns:
             One :class:`Generation` per prompt, in order.
@@ -403,7 +406,7 @@ class LlamaCppModel(LanguageModel):
                     f"prompts[{index}]: {len(prompt_ids)} prompt tokens + max_new_tokens="
                     f"{max_new_tokens} exceed the context window n_ctx={self.n_ctx}"
                 )
-        sampler = TokenSampler(temperatures, seed)
+        sampler = TokenSampler(temperatures, seed, truncation)
         utterances = [_Utterance(max_new_tokens) for _ in encoded]
         if max_new_tokens > 0 and encoded:
             self._use_free_cores()
@@ -538,7 +541,10 @@ class LlamaCppModel(LanguageModel):
 
         The prompt is read once; each continuation is then decoded after it, token by token
         or in one pass (see ``exact_scoring``). The prompt and each continuation are
-        tokenised separately (a continuation's tokens do not merge with the prompt's).
+        tokenised separately (a continuation's tokens do not merge with the prompt's). After
+        chat messages a continuation is scored as a whole reply: its end-of-turn token is
+        included (as a generation's likelihood includes the end token it drew), so
+        terseness counts. After plain text it is a continuation, without an end token.
 
         Args:
             prompt: The conditioning prompt (text or chat messages).
@@ -548,12 +554,15 @@ class LlamaCppModel(LanguageModel):
             Float array of shape ``(len(continuations),)`` in nats.
         """
         prompt_ids = self._encode_prompt(prompt, "prompt")
+        is_reply = chat_messages(prompt, "prompt") is not None
         self._use_free_cores()
         continuation_ids = []
         for index, text in enumerate(continuations):
             if not isinstance(text, str):
                 raise ValueError(f"continuations[{index}]: expected a string (got {text!r})")
             ids = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+            if is_reply:
+                ids = [*ids, self._llama.token_eos()]
             if len(prompt_ids) + len(ids) > self.n_ctx:
                 raise ValueError(
                     f"continuations[{index}]: prompt and continuation ({len(prompt_ids)} + "

@@ -65,7 +65,7 @@ from valuegym.lm.base import (
     TransientLanguageModelError,
 )
 from valuegym.lm.prompts import chat_messages, check_generate_arguments
-from valuegym.lm.sampling import per_prompt_temperatures
+from valuegym.lm.sampling import Truncation, per_prompt_temperatures
 
 __all__ = [
     "OpenAICompatibleModel",
@@ -135,6 +135,18 @@ def _tempered_entropy(log_probs: Sequence[float], temperature: float) -> float:
     weights /= weights.sum()
     positive = weights[weights > 0]
     return float(-np.sum(positive * np.log(positive)))
+
+
+def _truncation_params(truncation: Truncation | None) -> dict[str, Any]:
+    """The request fields of a truncation (top_k and min_p as vLLM and llama.cpp name them)."""
+    if truncation is None or truncation.is_identity:
+        return {}
+    fields: dict[str, Any] = {"top_p": truncation.top_p}
+    if truncation.top_k:
+        fields["top_k"] = truncation.top_k
+    if truncation.min_p:
+        fields["min_p"] = truncation.min_p
+    return fields
 
 
 class OpenAICompatibleModel(LanguageModel):
@@ -238,8 +250,9 @@ class OpenAICompatibleModel(LanguageModel):
         *,
         max_new_tokens: int = 64,
         temperature: float | Sequence[float] = 1.0,
-        seed: int | None = None,
+        seed: int | Sequence[np.random.SeedSequence] | None = None,
         stop: Sequence[str] = (),
+        truncation: Truncation | None = None,
     ) -> list[Generation]:
         """Generate one utterance per prompt, the requests sent concurrently.
 
@@ -251,6 +264,8 @@ class OpenAICompatibleModel(LanguageModel):
             seed: Seed sent to the server (derived per prompt); servers that honour it give
                 the same output for the same seed.
             stop: Strings that end an utterance; they are not part of ``text``.
+            truncation: Which tokens sampling may draw (top-k, top-p, min-p; default all);
+                ``sampled_entropy`` is that of the truncated distribution.
 
         Returns:
             One :class:`Generation` per prompt, in order, with estimated entropies.
@@ -260,11 +275,12 @@ class OpenAICompatibleModel(LanguageModel):
         messages = [chat_messages(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
         if max_new_tokens == 0:
             return [self._empty_generation() for _ in prompts]
-        seeds = (
-            np.random.SeedSequence(seed).generate_state(len(prompts)).tolist()
-            if seed is not None
-            else [None] * len(prompts)
-        )
+        if seed is None:
+            seeds: list[int | None] = [None] * len(prompts)
+        elif isinstance(seed, int | np.integer):
+            seeds = np.random.SeedSequence(seed).generate_state(len(prompts)).tolist()
+        else:  # one seed sequence per prompt
+            seeds = [int(sequence.generate_state(1)[0]) for sequence in seed]
         # Identical prompts at one temperature: one request for all their samples.
         groups: dict[tuple[bool, str, float], list[int]] = {}
         for index, prompt in enumerate(prompts):
@@ -286,6 +302,7 @@ class OpenAICompatibleModel(LanguageModel):
                 "temperature": float(temperatures[first]),
                 "top_p": 1.0,
                 **self.sampling_params,
+                **_truncation_params(truncation),
             }
             if stops:
                 body["stop"] = list(stops)

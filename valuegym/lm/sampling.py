@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TokenDraw", "TokenSampler", "per_prompt_temperatures", "prompt_seed"]
+__all__ = ["TokenDraw", "TokenSampler", "Truncation", "per_prompt_temperatures", "prompt_seed"]
 
 
 def per_prompt_temperatures(temperature: float | Sequence[float], n_prompts: int) -> np.ndarray:
@@ -46,6 +46,57 @@ def per_prompt_temperatures(temperature: float | Sequence[float], n_prompts: int
             f"temperature[{index}]: must be finite and >= 0 (got {temperatures[index]})"
         )
     return temperatures
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """Which tokens sampling may draw: the tempered distribution cut to its head, renormalised.
+
+    Applied after the temperature, in the order top-k, top-p, min-p (as llama.cpp and vLLM
+    do). The entropy recorded as ``sampled_entropy`` is that of the truncated distribution
+    actually sampled from; ``token_entropy`` stays the model's full distribution at 1.
+
+    Attributes:
+        top_p: Keep the smallest set of most likely tokens whose probability reaches top_p.
+        top_k: Keep the k most likely tokens (0 keeps all).
+        min_p: Drop tokens below min_p times the most likely token's probability.
+    """
+
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p: must be in (0, 1] (got {self.top_p})")
+        if self.top_k < 0:
+            raise ValueError(f"top_k: must be >= 0 (got {self.top_k})")
+        if not 0.0 <= self.min_p < 1.0:
+            raise ValueError(f"min_p: must be in [0, 1) (got {self.min_p})")
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether nothing is cut."""
+        return self.top_p == 1.0 and self.top_k == 0 and self.min_p == 0.0
+
+    def keep(self, weights: np.ndarray) -> np.ndarray:
+        """The boolean mask of the tokens kept, from unnormalised probabilities (one row)."""
+        keep = weights > 0
+        if self.top_k and self.top_k < weights.size:
+            cutoff = np.partition(weights, weights.size - self.top_k)[weights.size - self.top_k]
+            keep &= weights >= cutoff
+        if self.top_p < 1.0:
+            order = np.argsort(-np.where(keep, weights, 0.0), kind="stable")
+            sorted_weights = np.where(keep, weights, 0.0)[order]
+            cumulative = np.cumsum(sorted_weights) / sorted_weights.sum()
+            # (a hair under top_p, so a head summing to top_p up to rounding is enough)
+            count = int(np.searchsorted(cumulative, self.top_p - 1e-12, side="left")) + 1
+            nucleus = np.zeros_like(keep)
+            nucleus[order[:count]] = True
+            keep &= nucleus
+        if self.min_p > 0.0:
+            keep &= weights >= self.min_p * weights[keep].max()
+        return keep
 
 
 def prompt_seed(seed: int, index: int) -> np.random.SeedSequence:
@@ -109,12 +160,17 @@ class TokenSampler:
             :func:`prompt_seed`); ``None`` draws fresh entropy from the operating system; or
             one :class:`numpy.random.SeedSequence` per prompt, e.g. to replay a prompt that
             was the ``i``-th of another batch.
+        truncation: Which tokens may be drawn (default: all).
     """
 
     def __init__(
-        self, temperatures: np.ndarray, seed: int | Sequence[np.random.SeedSequence] | None
+        self,
+        temperatures: np.ndarray,
+        seed: int | Sequence[np.random.SeedSequence] | None,
+        truncation: Truncation | None = None,
     ) -> None:
         self.temperatures = np.asarray(temperatures, dtype=np.float64)
+        self.truncation = truncation if truncation is not None else Truncation()
         if seed is None or isinstance(seed, int | np.integer):
             # Spawned children are a function of (root seed, prompt index) only.
             children = np.random.SeedSequence(seed).spawn(len(self.temperatures))
@@ -163,6 +219,12 @@ class TokenSampler:
                     shifted[row] / temperature
                 )
                 sampled_entropy[row] = tempered_entropy
+            if not self.truncation.is_identity:
+                sample_weights = np.where(self.truncation.keep(sample_weights), sample_weights, 0.0)
+                probabilities = sample_weights / sample_weights.sum()
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    terms = np.where(probabilities > 0, probabilities * np.log(probabilities), 0.0)
+                sampled_entropy[row] = float(-terms.sum())
             cumulative = np.cumsum(sample_weights)
             threshold = self._generators[prompt_index].random() * cumulative[-1]
             token_ids[row] = min(

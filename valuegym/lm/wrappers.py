@@ -24,6 +24,7 @@ from valuegym.lm.base import (
     Prompt,
     TransientLanguageModelError,
 )
+from valuegym.lm.sampling import Truncation
 
 __all__ = [
     "CallLimitExceededError",
@@ -68,8 +69,9 @@ class ForwardingModel(LanguageModel):
         *,
         max_new_tokens: int = 64,
         temperature: float | Sequence[float] = 1.0,
-        seed: int | None = None,
+        seed: int | Sequence[np.random.SeedSequence] | None = None,
         stop: Sequence[str] = (),
+        truncation: Truncation | None = None,
     ) -> list[Generation]:
         """Generate with the wrapped model.
 
@@ -79,6 +81,8 @@ class ForwardingModel(LanguageModel):
             temperature: Sampling temperature, one for all prompts or one per prompt.
             seed: Seed of the sampler.
             stop: Strings that end an utterance.
+            truncation: Which tokens sampling may draw (top-k, top-p, min-p; default all);
+                ``sampled_entropy`` is that of the truncated distribution.
 
         Returns:
             One :class:`Generation` per prompt, in order.
@@ -91,6 +95,7 @@ class ForwardingModel(LanguageModel):
                 temperature=temperature,
                 seed=seed,
                 stop=stop,
+                truncation=truncation,
             ),
         )
 

@@ -25,6 +25,7 @@ import gymnasium
 import pettingzoo
 
 from valuegym.envs.registration import env_class
+from valuegym.lm.sampling import Truncation
 from valuegym.lm.templates import DEFAULT_PERSONA
 from valuegym.scenarios.schema import AgentSpec, LMSpec, Scenario
 from valuegym.values import ProfileError, ValueProfile
@@ -330,6 +331,7 @@ def make_lm_agent(model: Any, lm: LMSpec, personas: Sequence[str]) -> Any:
         speech_temperature=lm.fixed(lm.speech_temperature),
         act_temperature=lm.fixed(lm.act_temperature),
         prompt_state=lm.prompt_channel(),
+        truncation=Truncation(**lm.sampling()),
         max_new_tokens=lm.max_new_tokens,
         stop=("\n\n",),
     )
