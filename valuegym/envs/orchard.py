@@ -13,10 +13,20 @@ from gymnasium import spaces
 
 from valuegym.envs.core import ValueCore
 from valuegym.envs.profiles import default_profile, resolve_profile
+from valuegym.envs.registration import EPISODE_LENGTH
 from valuegym.envs.rendering import RENDER_MODES
 from valuegym.values import ValueProfile, ValueStore
 
-__all__ = ["DEFAULT_GOODS", "OrchardEnv", "OrchardRules", "OrchardState"]
+__all__ = [
+    "DEFAULT_EPISODE_LENGTH",
+    "DEFAULT_GOODS",
+    "OrchardEnv",
+    "OrchardRules",
+    "OrchardState",
+]
+
+#: Steps per episode unless ``episode_length`` says otherwise: the registered horizon.
+DEFAULT_EPISODE_LENGTH: Final = EPISODE_LENGTH
 
 #: The default goods and their base weights: unequal, so which fruit to pick matters.
 DEFAULT_GOODS: Final[Mapping[str, float]] = {"apple": 1.0, "pear": 0.8, "plum": 0.6, "fig": 1.2}
@@ -140,7 +150,7 @@ class OrchardRules:
         goods: Mapping[str, float] | None = None,
         profile: ValueProfile | Mapping[str, Any] | None = None,
         out_of_stock_probability: float = 0.4,
-        episode_length: int = 100,
+        episode_length: int = DEFAULT_EPISODE_LENGTH,
         pick_effort: float = 0.3,
     ) -> OrchardRules:
         """Validate Orchard's arguments (documented on :class:`OrchardEnv`).
@@ -330,7 +340,12 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
     drawn from `np_random` at reset.
 
     ## Episode End
-    No termination; truncation after `episode_length` steps.
+    No termination; truncation after `episode_length` steps. `gymnasium.make` adds Gymnasium's
+    `TimeLimit` at the registered `max_episode_steps`, 100 like the default `episode_length`;
+    to change the horizon give both (`gymnasium.make(id, episode_length=N,
+    max_episode_steps=N)`): Gymnasium does not pass `max_episode_steps` to the env, whose
+    observation counts down to the end. `gymnasium.make_vec` does pass it to the native vector
+    env, which takes it as the episode length when `episode_length` is not given.
 
     ## Arguments
     - `goods`: mapping of good name to base weight (default `DEFAULT_GOODS`), with the default
@@ -386,7 +401,7 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         goods: Mapping[str, float] | None = None,
         profile: ValueProfile | Mapping[str, Any] | None = None,
         out_of_stock_probability: float = 0.4,
-        episode_length: int = 100,
+        episode_length: int = DEFAULT_EPISODE_LENGTH,
         pick_effort: float = 0.3,
         render_mode: str | None = None,
     ):

@@ -168,7 +168,13 @@ def _make_env(scenario: Scenario, arguments: Mapping[str, Any]) -> Any:
     try:
         if scenario.env.is_multi_agent:
             return pettingzoo.make("parallel", scenario.env.id, **arguments)
-        return gymnasium.make(scenario.env.id, disable_env_checker=True, **arguments)
+        # The registered TimeLimit must end episodes where the env's own horizon does.
+        return gymnasium.make(
+            scenario.env.id,
+            max_episode_steps=arguments.get("episode_length"),
+            disable_env_checker=True,
+            **arguments,
+        )
     except (TypeError, ValueError) as error:
         raise PopulationError(
             f"env: {scenario.env.id} cannot be built with these arguments: {error}"
