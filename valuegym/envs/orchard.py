@@ -11,7 +11,7 @@ import numba
 import numpy as np
 from gymnasium import spaces
 
-from valuegym.envs.core import ValueCore
+from valuegym.envs.core import ValueCore, write_value_observation
 from valuegym.envs.profiles import default_profile, resolve_profile
 from valuegym.envs.registration import EPISODE_LENGTH
 from valuegym.envs.rendering import RENDER_MODES
@@ -114,7 +114,10 @@ def _store_inputs(
 
 
 @numba.njit(cache=True)
-def _observe(features, served, step_count, wanting, offset, out):  # pragma: no cover - compiled
+def _observe(stock, wanting, mood, stress, features, served, step_count, out):  # pragma: no cover
+    # One compiled call per step for the whole observation (a call costs more than its work).
+    write_value_observation(stock, wanting, mood, stress, out)
+    offset = 2 * stock.shape[1] + 2
     action_wanting = np.empty((served.shape[1], served.shape[2]))
     for copy in range(out.shape[0]):
         step = step_count[copy]
@@ -288,13 +291,14 @@ class OrchardRules:
             (``info["action_wanting"]``).
         """
         core = state.core
-        core.write_observation(out[:, : core.observation_size])
         return _observe(
+            core.stock,
+            core.wanting,
+            core.mood,
+            core.stress,
             state.features,
             state.served,
             state.step_count,
-            core.wanting,
-            core.observation_size,
             out,
         )
 
