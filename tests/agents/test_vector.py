@@ -13,9 +13,13 @@ KWARGS = {"episode_length": 5, "out_of_stock_probability": 0.3}
 N_ENVS = 3
 
 
-def native():
+def native(mode=AutoresetMode.NEXT_STEP):
     return gymnasium.make_vec(
-        "valuegym/Orchard-v0", N_ENVS, vectorization_mode="vector_entry_point", **KWARGS
+        "valuegym/Orchard-v0",
+        N_ENVS,
+        vectorization_mode="vector_entry_point",
+        autoreset_mode=mode,
+        **KWARGS,
     )
 
 
@@ -25,8 +29,22 @@ def sync(mode):
 
 @pytest.mark.parametrize(
     "make",
-    [native, lambda: sync(AutoresetMode.NEXT_STEP), lambda: sync(AutoresetMode.SAME_STEP)],
-    ids=["native-next-step", "sync-next-step", "sync-same-step"],
+    [
+        native,
+        lambda: native(AutoresetMode.SAME_STEP),
+        lambda: native(AutoresetMode.DISABLED),
+        lambda: sync(AutoresetMode.NEXT_STEP),
+        lambda: sync(AutoresetMode.SAME_STEP),
+        lambda: sync(AutoresetMode.DISABLED),
+    ],
+    ids=[
+        "native-next-step",
+        "native-same-step",
+        "native-disabled",
+        "sync-next-step",
+        "sync-same-step",
+        "sync-disabled",
+    ],
 )
 def test_steps_as_sb3_steps_one_env_per_copy(make):
     ours = GymnasiumVecEnv(make())

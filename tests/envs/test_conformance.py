@@ -2,6 +2,7 @@
 
 import doctest
 import importlib
+import inspect
 import pickle
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import valuegym  # noqa: F401 - registers the ids
 from valuegym.envs import SINGLE_AGENT_ENV_IDS
+from valuegym.envs.registration import EPISODE_LENGTH, env_class
 
 DOCUMENTED_MODULES = [
     "valuegym.envs.orchard",
@@ -186,3 +188,24 @@ def test_make_with_module_prefix_imports_valuegym():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "(17,)"
+
+
+@pytest.mark.parametrize("env_id", SINGLE_AGENT_ENV_IDS)
+@pytest.mark.parametrize("horizon", [None, 7])
+def test_time_limit_and_the_envs_own_horizon_end_the_same_step(env_id, horizon):
+    """The registry's horizon is the env's default; given together they move together."""
+    spec = gymnasium.spec(env_id)
+    default = inspect.signature(env_class(env_id)).parameters["episode_length"].default
+    assert spec.max_episode_steps == default == EPISODE_LENGTH
+    if horizon is None:
+        env = gymnasium.make(env_id)
+    else:
+        env = gymnasium.make(env_id, episode_length=horizon, max_episode_steps=horizon)
+    expected = default if horizon is None else horizon
+    assert env.spec.max_episode_steps == expected
+    assert env.get_wrapper_attr("_max_episode_steps") == expected
+    env.reset(seed=0)
+    for step in range(1, expected + 1):
+        _, _, terminated, truncated, _ = env.step(env.action_space.n - 1)
+        assert not terminated
+        assert truncated == (step == expected)

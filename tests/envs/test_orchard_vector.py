@@ -1,7 +1,7 @@
 import gymnasium
 import numpy as np
 import pytest
-from gymnasium.vector import SyncVectorEnv
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import valuegym  # noqa: F401 - registers the ids
 from valuegym.envs.core import most_wanted_index
@@ -75,13 +75,9 @@ def test_partial_reset_mask_matches_sync():
 
 def assert_copy_matches_single(infos: dict, copy: int, info: dict) -> None:
     """Copy ``copy`` of the vector env's batched infos equals one single env's info."""
-    np.testing.assert_array_equal(infos["action_wanting"][copy], info["action_wanting"])
-    assert infos["temperature"][copy] == info["temperature"]
-    values = info["values"]
-    for key in ("mood", "stress", "temperature", "most_wanted"):
-        assert infos["values"][key][copy] == values[key]
-    for table in ("stocks", "wanting"):
-        assert {name: infos["values"][table][name][copy] for name in values[table]} == values[table]
+    assert {key for key in infos if not key.startswith("_")} == info.keys()
+    for key, value in info.items():
+        np.testing.assert_array_equal(infos[key][copy], value, err_msg=key)
 
 
 @pytest.mark.parametrize("seed", [0, 3])
@@ -168,3 +164,83 @@ def test_most_wanted_is_numpy_argmax_with_ties_and_nans():
     wanting[rng.random(wanting.shape) < 0.1] = np.nan
     wanting[rng.random(wanting.shape) < 0.1] = -np.inf
     np.testing.assert_array_equal(most_wanted_index(wanting), np.argmax(wanting, axis=1))
+
+
+def assert_same_step_results(ours: tuple, theirs: tuple) -> None:
+    """Observations, rewards, terminations, truncations and the info keys both have agree."""
+    for mine, reference in zip(ours[:4], theirs[:4], strict=True):
+        np.testing.assert_array_equal(mine, reference)
+        assert mine.dtype == reference.dtype
+    assert_same_nested_infos(ours[4], theirs[4])
+
+
+def assert_same_nested_infos(native: dict, sync: dict) -> None:
+    assert native.keys() == sync.keys()
+    for key, value in sync.items():
+        if isinstance(value, dict):
+            assert_same_nested_infos(native[key], value)
+        elif value.dtype == object:  # final_obs: one observation per finished copy, else None
+            assert [None if v is None else v.tolist() for v in native[key]] == [
+                None if v is None else v.tolist() for v in value
+            ]
+        else:
+            np.testing.assert_array_equal(native[key], value, err_msg=key)
+            assert native[key].dtype == value.dtype, key
+
+
+@pytest.mark.parametrize("mode", list(AutoresetMode))
+def test_each_autoreset_mode_matches_sync_vector_env(mode):
+    native = OrchardVectorEnv(4, autoreset_mode=mode, **KWARGS)
+    sync = SyncVectorEnv([lambda: OrchardEnv(**KWARGS) for _ in range(4)], autoreset_mode=mode)
+    assert native.autoreset_mode == native.metadata["autoreset_mode"] == mode
+    observations, infos = native.reset(seed=[3, 1, 4, 1])
+    sync_observations, sync_infos = sync.reset(seed=[3, 1, 4, 1])
+    np.testing.assert_array_equal(observations, sync_observations)
+    assert_same_nested_infos(infos, sync_infos)
+    rng = np.random.default_rng(0)
+    finished = 0
+    for _ in range(3 * KWARGS["episode_length"] + 2):
+        actions = rng.integers(5, size=4)
+        ours, theirs = native.step(actions), sync.step(actions)
+        assert_same_step_results(ours, theirs)
+        done = theirs[3]
+        finished += int(done.sum())
+        if mode == AutoresetMode.SAME_STEP and done.any():
+            assert set(ours[4]) >= {"final_obs", "_final_obs", "final_info", "_final_info"}
+        if mode == AutoresetMode.DISABLED and done.any():
+            mask = done.copy()
+            observations, _ = native.reset(options={"reset_mask": mask})
+            np.testing.assert_array_equal(
+                observations, sync.reset(options={"reset_mask": mask.copy()})[0]
+            )
+    assert finished == 3 * 4
+
+
+def test_disabled_autoreset_refuses_to_step_a_finished_copy():
+    envs = OrchardVectorEnv(2, autoreset_mode="Disabled", episode_length=1)
+    envs.reset(seed=0)
+    envs.step(np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"copies \[0, 1\] ended their episodes"):
+        envs.step(np.array([0, 1]))
+    envs.reset(options={"reset_mask": np.array([True, True])})
+    envs.step(np.array([0, 1]))
+
+
+def test_autoreset_mode_by_name_and_bad_mode():
+    envs = gymnasium.make_vec(
+        "valuegym/Orchard-v0",
+        num_envs=2,
+        vectorization_mode="vector_entry_point",
+        autoreset_mode="SameStep",
+    )
+    assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    assert OrchardVectorEnv.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    with pytest.raises(ValueError, match="autoreset_mode: expected"):
+        OrchardVectorEnv(2, autoreset_mode="Sometimes")
+
+
+def test_make_vec_takes_the_registered_horizon():
+    envs = gymnasium.make_vec("valuegym/Orchard-v0", num_envs=2)
+    assert envs.rules.episode_length == gymnasium.spec("valuegym/Orchard-v0").max_episode_steps
+    envs = gymnasium.make_vec("valuegym/Orchard-v0", num_envs=2, max_episode_steps=9)
+    assert envs.rules.episode_length == 9

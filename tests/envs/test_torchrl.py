@@ -3,6 +3,7 @@
 import gymnasium
 import pettingzoo
 import pytest
+from gymnasium.vector import AutoresetMode
 
 import valuegym  # noqa: F401 - registers the ids
 from valuegym.envs import MULTI_AGENT_ENV_IDS
@@ -41,20 +42,21 @@ def test_gym_wrapper_single_orchard():
     assert rollout["next", "truncated"][-1].item()
 
 
-@pytest.mark.xfail(
-    raises=(AttributeError, RuntimeError, TypeError),
-    strict=True,
-    reason="TorchRL needs the native vector Orchard's same-step or disabled autoreset "
-    "(issue 17 item 4, pending the Orchard transition rewrite)",
-)
-def test_gym_wrapper_native_vector_orchard():
+@pytest.mark.parametrize("mode", [AutoresetMode.SAME_STEP, AutoresetMode.DISABLED])
+def test_gym_wrapper_native_vector_orchard(mode):
     envs = gymnasium.make_vec(
         "valuegym/Orchard-v0",
         num_envs=4,
         vectorization_mode="vector_entry_point",
         episode_length=5,
-        autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP,
+        autoreset_mode=mode,
     )
     env = GymWrapper(envs)
     check_env_specs(env, seed=0)
-    assert env.rollout(8).batch_size == (4, 8)
+    rollout = env.rollout(12, break_when_any_done=False)  # through the autoresets
+    assert rollout.batch_size == (4, 12)
+    truncated = rollout["next", "truncated"].squeeze(-1)
+    assert truncated[:, [4, 9]].all()
+    assert truncated.sum() == 8
+    values = slice(0, envs.unwrapped.rules.n_actions * 2 + 2)  # fresh after the reset
+    assert (rollout["observation"][:, 5, values] == rollout["observation"][:, 0, values]).all()

@@ -107,3 +107,17 @@ def test_training_plots_its_curve_and_evaluates_against_baselines_on_the_same_se
         assert len(policy["returns"]) == 10
         assert policy["low"] <= policy["mean"] <= policy["high"]
         assert policy["mean"] == pytest.approx(sum(policy["returns"]) / 10)
+
+
+@pytest.mark.parametrize("max_steps", [20, 150])
+def test_env_arguments_give_time_limit_and_env_one_horizon(max_steps):
+    """Made from a scenario's arguments, the registered TimeLimit ends episodes with the env."""
+    import gymnasium
+    from stable_baselines3.common.env_util import make_vec_env
+
+    arguments = env_arguments(validate_scenario({**ORCHARD, "max_steps": max_steps}))
+    assert arguments["episode_length"] == arguments["max_episode_steps"] == max_steps
+    env = gymnasium.make("valuegym/Orchard-v0", **arguments)
+    assert env.spec.max_episode_steps == env.unwrapped.rules.episode_length == max_steps
+    vec_env = make_vec_env("valuegym/Orchard-v0", n_envs=1, env_kwargs=arguments)
+    assert vec_env.envs[0].spec.max_episode_steps == max_steps

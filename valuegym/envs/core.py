@@ -35,11 +35,16 @@ import numpy as np
 from valuegym.envs.rendering import HumanWindow, check_render_mode, render_ansi, render_rgb
 from valuegym.values import ValueStore
 
-__all__ = ["ValueCore", "most_wanted_index"]
+__all__ = ["ValueCore", "most_wanted_index", "write_value_observation"]
 
 
 @numba.njit(cache=True)
-def _write_value_observation(stock, wanting, mood, stress, out):  # pragma: no cover - compiled
+def write_value_observation(stock, wanting, mood, stress, out):  # pragma: no cover - compiled
+    """Write every row's value observation into the first columns of ``out``, compiled.
+
+    What :meth:`ValueCore.write_observation` does; an env's own compiled observation code
+    calls it to write a whole observation in one call.
+    """
     n_values = stock.shape[1]
     for i in range(stock.shape[0]):
         for k in range(n_values):
@@ -164,7 +169,7 @@ class ValueCore:
         Args:
             out: ``(n_rows, observation_size)`` float32 array (a view into the full observation).
         """
-        _write_value_observation(self.stock, self.wanting, self.mood, self.stress, out)
+        write_value_observation(self.stock, self.wanting, self.mood, self.stress, out)
 
     def values_info(self, row: int = 0) -> dict[str, Any]:
         """One row's value state as numbers, by value index (the value entries of ``info``).
@@ -218,7 +223,11 @@ class ValueCore:
             An :class:`~valuegym.envs.protocol.AgentInfo`: the entries of :meth:`values_info`,
             ``action_wanting``, then ``extra``.
         """
-        return {**self.values_info(row), "action_wanting": action_wanting, **extra}
+        info = self.values_info(row)
+        info["action_wanting"] = action_wanting
+        if extra:
+            info.update(extra)
+        return info
 
     def render(
         self,

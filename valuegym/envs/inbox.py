@@ -11,6 +11,7 @@ from gymnasium import spaces
 
 from valuegym.envs.core import ValueCore
 from valuegym.envs.profiles import GOOD_DEFAULTS, REST_DEFAULTS, resolve_profile
+from valuegym.envs.registration import EPISODE_LENGTH
 from valuegym.envs.rendering import RENDER_MODES
 from valuegym.values import ValueProfile, ValueStore
 
@@ -113,7 +114,11 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
     messages arrive before the first observation.
 
     ## Episode End
-    No termination; truncation after `episode_length` steps.
+    No termination; truncation after `episode_length` steps. `gymnasium.make` adds Gymnasium's
+    `TimeLimit` at the registered `max_episode_steps`, 100 like the default `episode_length`;
+    to change the horizon give both (`gymnasium.make(id, episode_length=N,
+    max_episode_steps=N)`): Gymnasium does not pass `max_episode_steps` to the env, whose
+    observation counts down to the end.
 
     ## Arguments
     - `topics`: topic names (default those of `DEFAULT_TOPICS`; others get generic templates).
@@ -179,7 +184,7 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
         backlog_load: float = 0.03,
         repetition_load: float = 0.05,
         ignore_penalty: float = 0.3,
-        episode_length: int = 100,
+        episode_length: int = EPISODE_LENGTH,
         render_mode: str | None = None,
     ):
         ValueCore.check_render_mode(render_mode)

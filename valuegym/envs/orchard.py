@@ -11,12 +11,22 @@ import numba
 import numpy as np
 from gymnasium import spaces
 
-from valuegym.envs.core import ValueCore
+from valuegym.envs.core import ValueCore, write_value_observation
 from valuegym.envs.profiles import default_profile, resolve_profile
+from valuegym.envs.registration import EPISODE_LENGTH
 from valuegym.envs.rendering import RENDER_MODES
 from valuegym.values import ValueProfile, ValueStore
 
-__all__ = ["DEFAULT_GOODS", "OrchardEnv", "OrchardRules", "OrchardState"]
+__all__ = [
+    "DEFAULT_EPISODE_LENGTH",
+    "DEFAULT_GOODS",
+    "OrchardEnv",
+    "OrchardRules",
+    "OrchardState",
+]
+
+#: Steps per episode unless ``episode_length`` says otherwise: the registered horizon.
+DEFAULT_EPISODE_LENGTH: Final = EPISODE_LENGTH
 
 #: The default goods and their base weights: unequal, so which fruit to pick matters.
 DEFAULT_GOODS: Final[Mapping[str, float]] = {"apple": 1.0, "pear": 0.8, "plum": 0.6, "fig": 1.2}
@@ -104,7 +114,10 @@ def _store_inputs(
 
 
 @numba.njit(cache=True)
-def _observe(features, served, step_count, wanting, offset, out):  # pragma: no cover - compiled
+def _observe(stock, wanting, mood, stress, features, served, step_count, out):  # pragma: no cover
+    # One compiled call per step for the whole observation (a call costs more than its work).
+    write_value_observation(stock, wanting, mood, stress, out)
+    offset = 2 * stock.shape[1] + 2
     action_wanting = np.empty((served.shape[1], served.shape[2]))
     for copy in range(out.shape[0]):
         step = step_count[copy]
@@ -140,7 +153,7 @@ class OrchardRules:
         goods: Mapping[str, float] | None = None,
         profile: ValueProfile | Mapping[str, Any] | None = None,
         out_of_stock_probability: float = 0.4,
-        episode_length: int = 100,
+        episode_length: int = DEFAULT_EPISODE_LENGTH,
         pick_effort: float = 0.3,
     ) -> OrchardRules:
         """Validate Orchard's arguments (documented on :class:`OrchardEnv`).
@@ -278,13 +291,14 @@ class OrchardRules:
             (``info["action_wanting"]``).
         """
         core = state.core
-        core.write_observation(out[:, : core.observation_size])
         return _observe(
+            core.stock,
+            core.wanting,
+            core.mood,
+            core.stress,
             state.features,
             state.served,
             state.step_count,
-            core.wanting,
-            core.observation_size,
             out,
         )
 
@@ -330,7 +344,12 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
     drawn from `np_random` at reset.
 
     ## Episode End
-    No termination; truncation after `episode_length` steps.
+    No termination; truncation after `episode_length` steps. `gymnasium.make` adds Gymnasium's
+    `TimeLimit` at the registered `max_episode_steps`, 100 like the default `episode_length`;
+    to change the horizon give both (`gymnasium.make(id, episode_length=N,
+    max_episode_steps=N)`): Gymnasium does not pass `max_episode_steps` to the env, whose
+    observation counts down to the end. `gymnasium.make_vec` does pass it to the native vector
+    env, which takes it as the episode length when `episode_length` is not given.
 
     ## Arguments
     - `goods`: mapping of good name to base weight (default `DEFAULT_GOODS`), with the default
@@ -386,7 +405,7 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         goods: Mapping[str, float] | None = None,
         profile: ValueProfile | Mapping[str, Any] | None = None,
         out_of_stock_probability: float = 0.4,
-        episode_length: int = 100,
+        episode_length: int = DEFAULT_EPISODE_LENGTH,
         pick_effort: float = 0.3,
         render_mode: str | None = None,
     ):

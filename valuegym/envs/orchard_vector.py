@@ -30,7 +30,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from valuegym.envs.core import ValueCore
-from valuegym.envs.orchard import OrchardRules
+from valuegym.envs.orchard import DEFAULT_EPISODE_LENGTH, OrchardRules
 from valuegym.envs.rendering import RENDER_MODES
 from valuegym.values import ValueProfile
 
@@ -38,21 +38,36 @@ __all__ = ["OrchardVectorEnv"]
 
 
 class OrchardVectorEnv(VectorEnv):
-    """N Orchards stepped together, with next-step autoreset (Gymnasium's default).
+    """N Orchards stepped together, with Gymnasium's three autoreset modes.
 
-    A copy whose episode ended is reset by the next :meth:`step` (its action is ignored, its
-    reward is 0), exactly as ``SyncVectorEnv`` does. ``info`` holds the entries of the single
-    env batched as ``SyncVectorEnv`` batches them (the value state and ``action_wanting``, each
-    with its ``_key`` mask).
+    The mode says what happens to a copy whose episode ended, exactly as in ``SyncVectorEnv``
+    with the same ``autoreset_mode``:
+
+    - next-step (Gymnasium's default): the next :meth:`step` resets it (its action is ignored,
+      its reward is 0);
+    - same-step: the step that ends it also resets it; the returned observation and info are
+      the new episode's, the last ones are in ``info["final_obs"]`` and ``info["final_info"]``
+      (masked by ``info["_final_obs"]`` and ``info["_final_info"]``);
+    - disabled: nothing; ``reset(options={"reset_mask": ...})`` must reset it before the next
+      step.
+
+    ``info`` holds the entries of the single env batched as ``SyncVectorEnv`` batches them (the
+    value state and ``action_wanting``, each with its ``_key`` mask).
 
     Args:
         num_envs: Number of copies, >= 1.
         goods: As :class:`~valuegym.envs.orchard.OrchardEnv`.
         profile: As :class:`~valuegym.envs.orchard.OrchardEnv`.
         out_of_stock_probability: As :class:`~valuegym.envs.orchard.OrchardEnv`.
-        episode_length: As :class:`~valuegym.envs.orchard.OrchardEnv`.
+        episode_length: As :class:`~valuegym.envs.orchard.OrchardEnv`; when ``None``,
+            ``max_episode_steps``.
         pick_effort: As :class:`~valuegym.envs.orchard.OrchardEnv`.
         render_mode: ``"human"`` (copy 0 in a window), ``"ansi"`` or ``"rgb_array"``.
+        autoreset_mode: An ``AutoresetMode`` or its value (``"NextStep"``, ``"SameStep"``,
+            ``"Disabled"``).
+        max_episode_steps: The registered horizon, which ``gymnasium.make_vec`` passes (as to
+            Gymnasium's own native vector envs); the episode length unless ``episode_length``
+            is given; 100 when neither is.
     """
 
     # Gymnasium annotates metadata as an instance attribute; it is a class-level constant.
@@ -68,15 +83,32 @@ class OrchardVectorEnv(VectorEnv):
         goods: Mapping[str, float] | None = None,
         profile: ValueProfile | Mapping[str, Any] | None = None,
         out_of_stock_probability: float = 0.4,
-        episode_length: int = 100,
+        episode_length: int | None = None,
         pick_effort: float = 0.3,
         render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        max_episode_steps: int | None = None,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs: must be an int >= 1 (got {num_envs!r})")
         ValueCore.check_render_mode(render_mode)
+        try:
+            self.autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            modes = ", ".join(repr(mode.value) for mode in AutoresetMode)
+            raise ValueError(
+                f"autoreset_mode: expected an AutoresetMode or one of {modes} "
+                f"(got {autoreset_mode!r})"
+            ) from None
+        # The class's metadata gives the default mode; an instance states its own, as
+        # Gymnasium's vector envs do.
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}  # type: ignore[misc]
         self.render_mode = render_mode
         self.num_envs = num_envs
+        if episode_length is None:
+            episode_length = (
+                DEFAULT_EPISODE_LENGTH if max_episode_steps is None else max_episode_steps
+            )
         self.rules = OrchardRules.from_arguments(
             goods, profile, out_of_stock_probability, episode_length, pick_effort
         )
@@ -94,7 +126,12 @@ class OrchardVectorEnv(VectorEnv):
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every copy (resetting those whose episode ended at the previous step)."""
+        """Step every copy; copies whose episode ended are reset as the autoreset mode says.
+
+        Raises:
+            ValueError: For invalid actions, or, with autoreset disabled, when a copy whose
+                episode ended was not reset.
+        """
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
             raise ValueError(
@@ -104,16 +141,25 @@ class OrchardVectorEnv(VectorEnv):
         if actions.min() < 0 or actions.max() >= self.rules.n_actions:
             raise ValueError(f"actions: must be in [0, {self.rules.n_actions - 1}]")
         resetting = self._autoreset
+        if self.autoreset_mode == AutoresetMode.DISABLED and resetting.any():
+            raise ValueError(
+                f"copies {np.flatnonzero(resetting).tolist()} ended their episodes: with "
+                "autoreset disabled, reset them with options={'reset_mask': ...} first"
+            )
         actions = np.ascontiguousarray(actions, dtype=np.int64)
         rewards = self.rules.step(self._state, actions, ~resetting)
         if resetting.any():
             # The store stepped every row; copies that were due a reset start afresh instead.
             rewards[resetting] = 0.0
             self._reset_copies(np.flatnonzero(resetting), [None] * int(resetting.sum()))
-        self._autoreset = self._state.truncated.copy()
+        truncated = self._state.truncated.copy()
         terminated = np.zeros(self.num_envs, dtype=bool)
         observations, infos = self._observe()
-        return observations, rewards, terminated, self._autoreset.copy(), infos
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and truncated.any():
+            observations, infos = self._reset_finished(truncated, observations, infos)
+        else:
+            self._autoreset = truncated.copy()
+        return observations, rewards, terminated, truncated, infos
 
     def reset(
         self,
@@ -155,7 +201,7 @@ class OrchardVectorEnv(VectorEnv):
         if self.render_mode is None:
             return None
         if self.render_mode == "human":
-            return self._core.render("human", 0, f"copy 0 step {self._step_count[0]}")
+            return self._core.render("human", 0, f"copy 0 step {self._state.step_count[0]}")
         if self.render_mode == "rgb_array":
             return tuple(self._core.render("rgb_array", i) for i in range(self.num_envs))
         return tuple(
@@ -176,6 +222,35 @@ class OrchardVectorEnv(VectorEnv):
                 self._generators[copy] = seeding.np_random(seed)[0]
             availability[j] = self.rules.draw_availability(self._generators[copy])
         self.rules.reset(self._state, availability, copies)
+
+    def _reset_finished(
+        self, finished: np.ndarray, observations: np.ndarray, infos: dict[str, Any]
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Same-step autoreset: reset the finished copies now, keeping what they last saw.
+
+        As in ``SyncVectorEnv``, ``final_obs`` is an object array of the finished copies' last
+        observations (``None`` for the others) and ``final_info`` the batched info with zeros
+        and false masks for the others.
+        """
+        final_observations = np.full(self.num_envs, None, dtype=object)
+        for copy in np.flatnonzero(finished):
+            final_observations[copy] = observations[copy]
+        final_info: dict[str, Any] = {}
+        for key, value in infos.items():
+            if key.startswith("_"):
+                final_info[key] = finished.copy()
+            else:
+                final_info[key] = np.zeros_like(value)
+                final_info[key][finished] = value[finished]
+        self._reset_copies(np.flatnonzero(finished), [None] * int(finished.sum()))
+        observations, infos = self._observe()
+        infos.update(
+            final_obs=final_observations,
+            _final_obs=finished.copy(),
+            final_info=final_info,
+            _final_info=finished.copy(),
+        )
+        return observations, infos
 
     def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
         """The observations and the infos, batched as ``SyncVectorEnv`` batches them."""

@@ -3,6 +3,15 @@
 Runs on ``import valuegym``. Gymnasium 1.x has no entry-point plugins, so the ids are
 registered here; ``gymnasium.make("valuegym:valuegym/Orchard-v0")`` imports the package first.
 Entry points are strings, so no environment module is imported until it is made.
+
+The single-agent ids carry their horizon, ``max_episode_steps`` (:data:`EPISODE_LENGTH`), so
+``gymnasium.make`` truncates with Gymnasium's ``TimeLimit`` and tools read the horizon from
+the spec. The env's observation counts down to the same step, which it must know when it is
+built, and Gymnasium hands ``max_episode_steps`` only to native vector envs (``make_vec``
+passes it as an argument), never to a single env (``make`` keeps it for the wrapper and sets
+``env.unwrapped.spec.max_episode_steps`` to ``None``): to change the horizon of one made env,
+give both, ``gymnasium.make(id, episode_length=N, max_episode_steps=N)``, as the scenario
+runner does.
 """
 
 from __future__ import annotations
@@ -12,7 +21,18 @@ from typing import Any, Final
 import gymnasium
 import pettingzoo
 
-__all__ = ["MULTI_AGENT_ENV_IDS", "SINGLE_AGENT_ENV_IDS", "env_class", "register_envs"]
+__all__ = [
+    "EPISODE_LENGTH",
+    "MULTI_AGENT_ENV_IDS",
+    "SINGLE_AGENT_ENV_IDS",
+    "env_class",
+    "register_envs",
+]
+
+#: The single-agent envs' default ``episode_length`` and their registered ``max_episode_steps``:
+#: one number, so that ``gymnasium.make(id)``'s ``TimeLimit`` and the env's own horizon (its
+#: observation's countdown, Orchard's stock schedule) end an episode at the same step.
+EPISODE_LENGTH: Final = 100
 
 #: Gymnasium ids, with their entry points and (optionally) native vector entry points.
 _GYMNASIUM: Final[dict[str, dict[str, str]]] = {
@@ -66,6 +86,7 @@ def register_envs() -> None:
                 id=env_id,
                 entry_point=entry["entry_point"],
                 vector_entry_point=entry.get("vector_entry_point"),
+                max_episode_steps=EPISODE_LENGTH,
             )
     for env_id, module in _PETTINGZOO.items():
         if env_id not in pettingzoo.parallel_registry:

@@ -180,7 +180,9 @@ def env_arguments(scenario: Scenario) -> dict[str, Any]:
     """The keyword arguments that build the scenario's env, value profiles included.
 
     ``max_steps`` becomes the env's episode length (``episode_length`` or ``max_cycles``) and
-    the population size its ``n_agents``, unless ``env.args`` sets them; agents' values and
+    the population size its ``n_agents``, unless ``env.args`` sets them; a Gymnasium env's
+    episode length is also its ``max_episode_steps`` (``gymnasium.make``'s ``TimeLimit``,
+    which SB3's ``make_vec_env`` passes on too); agents' values and
     affect become ``profile`` (one profile, or one per agent in multi-agent envs), with the
     env's default values for agents that name none.
 
@@ -197,6 +199,10 @@ def env_arguments(scenario: Scenario) -> dict[str, Any]:
     profiles = _profiles(scenario, arguments)
     if profiles is not None:
         arguments["profile"] = profiles if scenario.env.is_multi_agent else profiles[0]
+    if not scenario.env.is_multi_agent and "episode_length" in arguments:
+        # gymnasium.make's TimeLimit (the registered horizon unless told) must end episodes
+        # where the env's own horizon does; Gymnasium does not tell the env.
+        arguments["max_episode_steps"] = arguments["episode_length"]
     return arguments
 
 
