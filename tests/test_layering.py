@@ -1,6 +1,7 @@
 """The import layering of DESIGN.md, read from every module's imports.
 
-numeric < values < envs < lm, measures < agents < records < scenarios < analysis < cli: a module
+numeric < values < envs < lm, measures < agents < records < manifest < scenarios < analysis, doctor
+< cli: a module
 may import its own package and the floors below it, never one above, and no two packages
 import each other. Imports under ``if TYPE_CHECKING:`` are type hints only and may point at a
 floor of the same height (measures name the ``Generation`` of lm). The package's
@@ -25,8 +26,10 @@ FLOORS = {
     "measures": 3,
     "agents": 4,
     "records": 5,
+    "manifest": 5.5,
     "scenarios": 6,
     "analysis": 7,
+    "doctor": 7,
     "cli": 8,
 }
 

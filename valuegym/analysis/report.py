@@ -150,6 +150,24 @@ def _entropy_section(
         _model_section(utterances, measured, report)
 
 
+def _samples_section(utterances: pa.Table, report: Report, count: int = 5) -> None:
+    """A few utterances, spread evenly over the run, so a reader sees what was measured."""
+    if utterances.num_rows == 0 or "text" not in utterances.column_names:
+        return
+    rows = utterances.to_pylist()
+    picked = [rows[i] for i in np.linspace(0, len(rows) - 1, min(count, len(rows))).astype(int)]
+    lines = [
+        "| episode | step | agent | stress | T | utterance |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {r['episode']} | {r['step']} | {r['agent']} | {r['stress']:.2f} | "
+            f"{r['sampling_temperature']:.2f} | {str(r['text']).replace('|', '/')} |"
+            for r in picked
+        ),
+    ]
+    report.sections.append(("What was said", "\n".join(lines) + "\n"))
+
+
 def _channel_section(folder: RunFolder, figure_dir: Path, report: Report) -> None:
     """The channels apart: paired within-context contrasts from a counterfactual replay."""
     replay = folder.read("replay").to_pylist()
@@ -478,6 +496,7 @@ def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
     figure_dir = folder.report_dir
     primary = declared_primary(folder.scenario_file)
     _entropy_section(folder.read("utterances"), figure_dir, report, primary, seed)
+    _samples_section(folder.read("utterances"), report)
     _channel_section(folder, figure_dir, report)
     _information_section(folder.read("information"), report, seed)
     if steps.num_rows:

@@ -287,50 +287,59 @@ def _replay_episode(
         events = json.loads(row["context"])
         seed = seed_for(scenario.seed, row["episode"], _REPLAY, row["step"], state.agent)
         placebo_state = states[int(placebo_of[position])]
+        k = grid.samples
+        settings = []
         for cell in cells:
             persona = (
                 grid.persona[cell.persona_index]
                 if grid.persona and cell.persona_index is not None
                 else agent.persona_of(state)
             )
-            channel = _stated_channel(cell, placebo_state)
-            stated = channel.stated(state)
+            stated = _stated_channel(cell, placebo_state).stated(state)
             prompt = agent.template.speak_messages(persona, stated, events)
             temperature = agent.temperature(state) if cell.temperature is None else cell.temperature
-            k = grid.samples
-            # The same seed in every cell: sample j of a context draws the same uniforms.
-            samples = agent.generate([state.agent] * k, [prompt] * k, [temperature] * k, seed)
-            for index, sample in enumerate(samples):
-                measured = UtteranceEntropy.from_generation(sample.generation, base=base)
-                replay_rows.append(
-                    {
-                        "episode": row["episode"],
-                        "step": row["step"],
-                        "agent": row["agent"],
-                        "context_id": row["context_id"],
-                        "cell": cell.cell,
-                        "placebo": cell.placebo,
-                        "set_stress": _level(cell.prompt_stress),
-                        "set_mood": _level(cell.prompt_mood),
-                        "set_temperature": _level(cell.temperature),
-                        "prompt_stress": math.nan if stated is None else stated.stress,
-                        "prompt_mood": math.nan if stated is None else stated.mood,
-                        "temperature": float(temperature),
-                        "persona_index": -1 if cell.persona_index is None else cell.persona_index,
-                        "sample": index,
-                        "actual_stress": state.stress,
-                        "actual_mood": state.mood,
-                        "actual_temperature": state.temperature,
-                        "text": sample.text,
-                        "length": measured.length,
-                        "finish_reason": sample.generation.finish_reason,
-                        "sequence_entropy": measured.total_sampled_entropy,
-                        "mean_sampled_entropy": measured.mean_sampled_entropy,
-                        "total_token_entropy": measured.total_token_entropy,
-                        "mean_token_entropy": measured.mean_token_entropy,
-                        "surprisal": measured.surprisal,
-                    }
-                )
+            settings.append((cell, stated, prompt, temperature))
+        # One call for every cell: the prompts share the context's prefix, and sample j of
+        # every cell draws from the same seed (common random numbers across cells).
+        samples = agent.generate(
+            [state.agent] * (k * len(settings)),
+            [prompt for _, _, prompt, _ in settings for _ in range(k)],
+            [temperature for *_, temperature in settings for _ in range(k)],
+            [prompt_seed(seed, index) for _ in settings for index in range(k)],
+        )
+        for position_in_call, sample in enumerate(samples):
+            cell, stated, _, temperature = settings[position_in_call // k]
+            index = position_in_call % k
+            measured = UtteranceEntropy.from_generation(sample.generation, base=base)
+            replay_rows.append(
+                {
+                    "episode": row["episode"],
+                    "step": row["step"],
+                    "agent": row["agent"],
+                    "context_id": row["context_id"],
+                    "cell": cell.cell,
+                    "placebo": cell.placebo,
+                    "set_stress": _level(cell.prompt_stress),
+                    "set_mood": _level(cell.prompt_mood),
+                    "set_temperature": _level(cell.temperature),
+                    "prompt_stress": math.nan if stated is None else stated.stress,
+                    "prompt_mood": math.nan if stated is None else stated.mood,
+                    "temperature": float(temperature),
+                    "persona_index": -1 if cell.persona_index is None else cell.persona_index,
+                    "sample": index,
+                    "actual_stress": state.stress,
+                    "actual_mood": state.mood,
+                    "actual_temperature": state.temperature,
+                    "text": sample.text,
+                    "length": measured.length,
+                    "finish_reason": sample.generation.finish_reason,
+                    "sequence_entropy": measured.total_sampled_entropy,
+                    "mean_sampled_entropy": measured.mean_sampled_entropy,
+                    "total_token_entropy": measured.total_token_entropy,
+                    "mean_token_entropy": measured.mean_token_entropy,
+                    "surprisal": measured.surprisal,
+                }
+            )
         for stress in grid.prompt_stress or []:
             stated = PromptState("fixed", stress=stress).stated(state)
             probe = agent.template.speak_messages(agent.persona_of(state), stated, events)
