@@ -21,6 +21,10 @@ entropy when the scenario asks), then every agent acts, then the env steps. Reco
   set of stated states and the utterance (when ``measure.mutual_information``); see
   :mod:`valuegym.scenarios.speech`.
 
+The summary (``summary.json``) says what ran and carries the run's profile: tokens and seconds
+per phase, in the model, in measurement and in the env (:mod:`valuegym.scenarios.profile`);
+timings stay out of the records, which must not differ between runs.
+
 Every random choice is seeded from the scenario's seed and its position (episode, step, agent)
 alone, so episodes are independent: the same scenario and seed give byte-identical records,
 and a killed run resumes by running only the episodes without records.

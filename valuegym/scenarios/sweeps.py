@@ -297,7 +297,7 @@ def _pool_context() -> Any:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")  # Windows
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["valuegym.scenarios.runner"])
+    context.set_forkserver_preload(["valuegym.scenarios.sweeps", "valuegym.scenarios.runner"])
     return context
 
 
