@@ -23,6 +23,10 @@ Goals (issue 14), timings interleaved and the median kept:
   finish in <= 1.5x one request's time, and K=10 samples are one request with ``n``.
 - ``llamacpp`` on shared cores: a generation beside a CPU-bound process, default threads
   (those other processes leave free) against every core (the backend before issue 14).
+- LM-agent step overhead (prompt building, measurement, records) <= 0.2x the backend's own
+  time for the same tokens, at 8 agents: a Commons scenario with 8 LM agents (all speak each
+  step, one batched ``generate``) run by ``run_scenario``; overhead is the run's wall time less
+  model loading, the seconds in the model and in the env (all from the run's profile).
 """
 
 from __future__ import annotations
@@ -66,8 +70,11 @@ class Args:
     """best of this many timings is kept (others may share the machine)"""
     throughput_repeats: int = 5
     """timings per case of the issue-14 comparisons (the median is kept)"""
+    agent_steps: int = 6
+    """steps of the 8-agent overhead scenario"""
     parts: str = "all"
-    """comma-separated: bare, transformers, batch, samples, openai, shared (or all)"""
+    """comma-separated: bare, transformers, batch, samples, openai, shared, judge, agents
+    (or all)"""
 
 
 def parse_args() -> Args:
@@ -330,6 +337,54 @@ def compare_shared_cores(args: Args) -> dict[str, float]:
     }
 
 
+def agent_overhead(args: Args) -> dict[str, float]:
+    """Seconds of an 8-LM-agent run: wall (less loading), in the model, in measurement, env.
+
+    The medians of ``throughput_repeats`` runs; each run loads its model (timed and left out).
+    """
+    import tempfile
+
+    from valuegym.lm import load_language_model
+    from valuegym.scenarios.runner import run_scenario
+    from valuegym.scenarios.validation import validate_scenario
+
+    scenario = validate_scenario(
+        {
+            "name": "agent-overhead",
+            "seed": 0,
+            "env": {"id": "valuegym/Commons-v0"},
+            "agents": [{"id": "villager", "kind": "lm", "count": 8, "lm": {"max_new_tokens": 24}}],
+            "episodes": 1,
+            "max_steps": args.agent_steps,
+            "measure": {"utterances": True},
+        }
+    )
+    loading: list[float] = []
+
+    def load(*arguments: object, **options: object) -> object:
+        start = time.perf_counter()
+        model = load_language_model(*arguments, **options)
+        loading.append(time.perf_counter() - start)
+        return model
+
+    measured: dict[str, list[float]] = {"wall": [], "model": [], "measure": [], "env": []}
+    with tempfile.TemporaryDirectory() as scratch:
+        for repeat in range(args.throughput_repeats):
+            start = time.perf_counter()
+            result = run_scenario(scenario, f"{scratch}/{repeat}", progress=False, load_model=load)
+            wall = time.perf_counter() - start - loading[-1]
+            total = result.folder.read_summary()["profile"]["total"]
+            measured["wall"].append(wall)
+            measured["model"].append(total["model_seconds"])
+            measured["measure"].append(total["measure_seconds"])
+            measured["env"].append(total["env_seconds"])
+            measured.setdefault("overhead", []).append(
+                (wall - total["model_seconds"] - total["env_seconds"]) / total["model_seconds"]
+            )
+            measured.setdefault("tokens", []).append(total["generated_tokens"])
+    return {key: statistics.median(values) for key, values in measured.items()}
+
+
 def report(name: str, ratio: float, goal: float, detail: str) -> None:
     verdict = "ok" if ratio >= goal else "BELOW GOAL"
     print(f"{name:<58} {ratio:6.2f}x (goal >= {goal}x, {verdict})  {detail}")
@@ -344,7 +399,16 @@ def main() -> None:
     args = parse_args()
     parts = set(args.parts.split(","))
     if "all" in parts:
-        parts = {"bare", "transformers", "batch", "samples", "openai", "shared", "judge"}
+        parts = {
+            "bare",
+            "transformers",
+            "batch",
+            "samples",
+            "openai",
+            "shared",
+            "judge",
+            "agents",
+        }
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     if "bare" in parts:
         backend, bare, same = compare_llamacpp(args)
@@ -404,6 +468,17 @@ def main() -> None:
         )
     if "judge" in parts:
         report_judge_speed(args)
+    if "agents" in parts:
+        seconds = agent_overhead(args)
+        report_at_most(
+            "LM-agent step overhead / model time, 8 agents (llamacpp)",
+            seconds["overhead"],
+            0.2,
+            f"median of {args.throughput_repeats}: {seconds['overhead']:.4f}x; "
+            f"{seconds['wall']:.2f} s wall less loading, "
+            f"{seconds['model']:.2f} s in the model ({seconds['tokens']:.0f} tokens), "
+            f"{seconds['measure']:.2f} s measuring, {seconds['env']:.3f} s in the env",
+        )
 
 
 JUDGE_PROMPTS = [

@@ -138,8 +138,13 @@ def test_a_scenario_can_replay_its_own_contexts_and_the_report_shows_the_channel
     result = run_scenario(
         scenario, tmp_path, progress=False, load_model=lambda backend, name, **o: model
     )
-    assert result.folder.read("replay").num_rows > 0
+    replay = result.folder.read("replay")
+    assert replay.num_rows > 0
+    profile = result.folder.read_summary()["profile"]
+    assert profile["replay"]["generated_tokens"] == sum(replay.column("length").to_pylist())
+    assert profile["replay"]["calls"] > 0
     text = write_report(tmp_path).read_text()
     assert "## Channels apart" in text
+    assert "| replay |" in text
     assert "prompt_stress 0.1 -> 0.9 at temperature=1" in text
     assert (tmp_path / "report" / "channel_contrasts.png").is_file()

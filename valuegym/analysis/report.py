@@ -20,6 +20,7 @@ What a report holds, as far as the run recorded it:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Final
 
@@ -454,6 +455,39 @@ def _env_section(steps: pa.Table, figure_dir: Path, report: Report, seed: int) -
         )
 
 
+def _profile_section(profile: dict[str, dict[str, Any]], seconds: float, report: Report) -> None:
+    """Where the run's time and tokens went, per phase (from the summary's ``profile``).
+
+    Phases come most seconds first, the total last.
+    """
+    phases = sorted(
+        (item for item in profile.items() if item[0] != "total"),
+        key=lambda item: (
+            -(item[1]["model_seconds"] + item[1]["measure_seconds"] + item[1]["env_seconds"])
+        ),
+    )
+    if "total" in profile:
+        phases.append(("total", profile["total"]))
+    rows = [
+        f"| {label} | {p['calls']} | {p['generated_tokens']} | {p['prompt_tokens_read']} | "
+        f"{number(p['model_seconds'], 2)} | {number(p['measure_seconds'], 2)} | "
+        f"{number(p['env_seconds'], 2)} |"
+        for label, p in phases
+    ]
+    report.sections.append(
+        (
+            "Profile",
+            "| phase | model calls | tokens generated | prompt tokens read | s in model | "
+            "s in measurement | s in env |\n|---|---|---|---|---|---|---|\n"
+            + "\n".join(rows)
+            + f"\n\nWall time of the run: {number(seconds, 2)} s (loading, prompts, records "
+            "and the rest are the difference). Tokens whose prompt cache was shared are not "
+            "read again and not counted; resumed episodes are not in the profile.\n",
+        )
+    )
+    report.statistics["profile"] = profile
+
+
 def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
     """Compute a run's statistics and draw its figures into ``<run>/report/``.
 
@@ -476,6 +510,7 @@ def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
         )
     steps = folder.read("steps")
     report = Report(title=f"Run report: {folder.root.name}")
+    summary: dict[str, Any] = {}
     if folder.is_complete:
         summary = folder.read_summary()
         report.title = f"Run report: {summary.get('scenario', folder.root.name)}"
@@ -503,6 +538,8 @@ def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
         _returns_section(steps, figure_dir, report, seed)
         _trajectory_section(steps, figure_dir, report)
         _env_section(steps, figure_dir, report, seed)
+    if summary.get("profile"):
+        _profile_section(summary["profile"], float(summary.get("seconds", math.nan)), report)
     report.sections.append(("Manifest", manifest_markdown(read_manifest(folder.root))))
     return report
 

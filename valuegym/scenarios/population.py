@@ -304,14 +304,16 @@ def load_lm_model(lm: LMSpec, where: str, load_model: Callable[..., Any] | None 
             :func:`valuegym.lm.load_language_model`.
 
     Returns:
-        The loaded model.
+        The loaded model, wrapped in a :class:`~valuegym.lm.wrappers.ProfilingModel` (its
+        calls are counted per phase for the run's profile, :mod:`valuegym.scenarios.profile`).
     """
     from valuegym.lm import LanguageModelError, load_language_model
+    from valuegym.lm.wrappers import ProfilingModel
 
     loader = load_model if load_model is not None else load_language_model
     options = {"base_url": lm.base_url} if lm.base_url is not None else {}
     try:
-        return loader(lm.backend, lm.model, **options)
+        return ProfilingModel(loader(lm.backend, lm.model, **options))
     except (LanguageModelError, ValueError, OSError) as error:
         raise PopulationError(f"{where}.lm: cannot load model {lm.model!r}: {error}") from None
 

@@ -45,6 +45,7 @@ from valuegym.numeric import seed_for
 from valuegym.records import RunFolder, rows_table, write_bytes_atomic, write_table_atomic
 from valuegym.scenarios.errors import RunError
 from valuegym.scenarios.population import PopulationError, load_lm_model, make_lm_agent
+from valuegym.scenarios.profile import RunProfile
 from valuegym.scenarios.schema import CounterfactualSpec, Scenario
 from valuegym.values import AgentSnapshot
 
@@ -88,6 +89,7 @@ class ReplayResult:
         episodes_resumed: Episodes whose replay was already on disk.
         contexts: Contexts replayed now.
         cells: The grid's cells.
+        profile: Tokens and seconds of the replay (phase ``replay``).
     """
 
     folder: RunFolder
@@ -95,6 +97,7 @@ class ReplayResult:
     episodes_resumed: int
     contexts: int
     cells: tuple[ReplayCell, ...]
+    profile: RunProfile
 
 
 def plan_cells(grid: CounterfactualSpec) -> tuple[ReplayCell, ...]:
@@ -153,6 +156,7 @@ def replay_run(
     overwrite: bool = False,
     progress: bool = True,
     load_model: Callable[..., Any] | None = None,
+    profile: RunProfile | None = None,
 ) -> ReplayResult:
     """Replay a finished run's recorded contexts under a grid of channel settings.
 
@@ -163,6 +167,7 @@ def replay_run(
         progress: Show a progress bar (on stderr).
         load_model: Loads language models (see
             :func:`~valuegym.scenarios.population.build_population`).
+        profile: Where the replay's tokens and seconds are counted (a new one if ``None``).
 
     Returns:
         What was written.
@@ -172,6 +177,7 @@ def replay_run(
             ``overwrite``), or a model cannot be loaded.
     """
     folder = RunFolder(Path(run_dir))
+    profile = profile if profile is not None else RunProfile()
     if not folder.scenario_file.is_file():
         raise RunError(f"{folder.root}: not a run folder (no scenario.yaml)")
     scenario = _load_scenario(folder)
@@ -194,8 +200,9 @@ def replay_run(
     cells = plan_cells(grid)
     write_bytes_atomic(wanted.encode("utf-8"), spec_file)
     if not todo:
-        return ReplayResult(folder, 0, len(episodes), 0, cells)
+        return ReplayResult(folder, 0, len(episodes), 0, cells, profile)
     agents = _ReplayAgents(scenario, grid, load_model)
+    profile.add_models(agents.models())
     rows = utterances.to_pylist()
     contexts = 0
     try:
@@ -203,7 +210,8 @@ def replay_run(
 
         for episode in tqdm(todo, desc="replay", unit="episode", disable=not progress):
             chosen = [row for row in rows if row["episode"] == episode][:: grid.every]
-            replay_rows, check_rows = _replay_episode(scenario, grid, cells, agents, chosen)
+            with profile.phase("replay"), profile.measuring("replay"):
+                replay_rows, check_rows = _replay_episode(scenario, grid, cells, agents, chosen)
             if check_rows:
                 write_table_atomic(
                     rows_table(check_rows), folder.episode_file("manipulation", episode)
@@ -212,7 +220,7 @@ def replay_run(
             contexts += len(chosen)
     finally:
         agents.close()
-    return ReplayResult(folder, len(todo), len(episodes) - len(todo), contexts, cells)
+    return ReplayResult(folder, len(todo), len(episodes) - len(todo), contexts, cells, profile)
 
 
 class _ReplayAgents:
@@ -246,6 +254,9 @@ class _ReplayAgents:
         except PopulationError as error:
             self.close()
             raise RunError(str(error)) from None
+
+    def models(self) -> list[Any]:
+        return list(self._models.values())
 
     def close(self) -> None:
         for model in self._models.values():

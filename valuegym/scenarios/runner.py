@@ -21,6 +21,10 @@ entropy when the scenario asks), then every agent acts, then the env steps. Reco
   set of stated states and the utterance (when ``measure.mutual_information``); see
   :mod:`valuegym.scenarios.speech`.
 
+The summary (``summary.json``) says what ran and carries the run's profile: tokens and seconds
+per phase, in the model, in measurement and in the env (:mod:`valuegym.scenarios.profile`);
+timings stay out of the records, which must not differ between runs.
+
 Every random choice is seeded from the scenario's seed and its position (episode, step, agent)
 alone, so episodes are independent: the same scenario and seed give byte-identical records,
 and a killed run resumes by running only the episodes without records.
@@ -56,6 +60,7 @@ from valuegym.scenarios.population import (
     PopulationError,
     build_population,
 )
+from valuegym.scenarios.profile import RunProfile
 from valuegym.scenarios.schema import Scenario
 from valuegym.scenarios.speech import Speech
 from valuegym.values import AgentSnapshot
@@ -139,6 +144,7 @@ def run_scenario(
     to_run = [episode for episode in range(scenario.episodes) if episode not in finished]
     started = time.perf_counter()
     population = None
+    profile = RunProfile()
     if to_run:
         # Built before anything is written: a bad env argument, checkpoint or model leaves
         # no folder behind.
@@ -151,8 +157,9 @@ def run_scenario(
     if population is not None:
         from valuegym.lm import LanguageModelError
 
+        profile.add_models(population.models)
         try:
-            _run_episodes(scenario, population, folder, to_run, progress)
+            _run_episodes(scenario, population, folder, to_run, progress, profile)
         except BaseException as error:
             if created and not folder.finished_episodes():
                 shutil.rmtree(folder.root, ignore_errors=True)  # nothing finished: leave nothing
@@ -175,6 +182,7 @@ def run_scenario(
             progress=progress,
             load_model=load_model,
             overwrite=True,
+            profile=profile,
         )
     resumed = len(finished & set(range(scenario.episodes)))
     summary = {
@@ -190,6 +198,8 @@ def run_scenario(
         "episodes_resumed": resumed,
         "max_steps": scenario.max_steps,
         "seconds": round(time.perf_counter() - started, 3),
+        # Of the work done by this invocation (resumed episodes are not in it).
+        "profile": profile.to_dict(),
         "valuegym_version": valuegym.__version__,
         "python": sys.version.split()[0],
     }
@@ -232,6 +242,7 @@ def _run_episodes(
     folder: RunFolder,
     episodes: Sequence[int],
     progress: bool,
+    profile: RunProfile,
 ) -> None:
     from tqdm.auto import tqdm
 
@@ -257,7 +268,9 @@ def _run_episodes(
     ) as bar:
         for episode in episodes:
             recorder = EpisodeRecorder(folder, episode)
-            steps_done = _EpisodeRun(scenario, population, episode, recorder, clusterer, bar).run()
+            steps_done = _EpisodeRun(
+                scenario, population, episode, recorder, clusterer, bar, profile
+            ).run()
             recorder.finish()
             bar.update(scenario.max_steps - steps_done)
 
@@ -307,12 +320,14 @@ class _EpisodeRun:
         recorder: EpisodeRecorder,
         clusterer: Any,
         bar: Any,
+        profile: RunProfile,
     ) -> None:
         self.scenario = scenario
         self.population = population
         self.episode = episode
         self.recorder = recorder
-        self.speech = Speech(scenario, population, episode, recorder, clusterer)
+        self.profile = profile
+        self.speech = Speech(scenario, population, episode, recorder, clusterer, profile)
         self.bar = bar
         self.seed = scenario.seed
 
@@ -389,17 +404,19 @@ class _EpisodeRun:
 
     def _reset(self, env_seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
         env = self.population.env
-        if self.population.multi_agent:
-            observations, infos = env.reset(seed=env_seed)
-            return dict(observations), dict(infos)
-        observation, info = env.reset(seed=env_seed)
+        with self.profile.stepping_env():
+            if self.population.multi_agent:
+                observations, infos = env.reset(seed=env_seed)
+                return dict(observations), dict(infos)
+            observation, info = env.reset(seed=env_seed)
         return {"agent": observation}, {"agent": info}
 
     def _step(self, actions: dict[str, int]) -> tuple[dict[str, Any], ...]:
         env = self.population.env
-        if self.population.multi_agent:
-            return tuple(dict(part) for part in env.step(actions))
-        observation, reward, terminated, truncated, info = env.step(actions["agent"])
+        with self.profile.stepping_env():
+            if self.population.multi_agent:
+                return tuple(dict(part) for part in env.step(actions))
+            observation, reward, terminated, truncated, info = env.step(actions["agent"])
         return (
             {"agent": observation},
             {"agent": reward},
@@ -445,12 +462,13 @@ class _EpisodeRun:
         assert member.lm_group is not None
         wanting = np.asarray(info["action_wanting"], dtype=np.float64)
         lm_agent = self.population.lm_groups[member.lm_group].agent
-        return int(
-            lm_agent.choose_act(
-                snapshots[member.row],
-                self._options(wanting.size),
-                action_wanting=wanting,
-                events=_events(info),
-                rng=act_rngs[member.row],
+        with self.profile.phase("act"):
+            return int(
+                lm_agent.choose_act(
+                    snapshots[member.row],
+                    self._options(wanting.size),
+                    action_wanting=wanting,
+                    events=_events(info),
+                    rng=act_rngs[member.row],
+                )
             )
-        )

@@ -25,6 +25,7 @@ from valuegym.measures.information import mutual_information
 from valuegym.numeric import seed_for
 from valuegym.records import EpisodeRecorder
 from valuegym.scenarios.population import LMGroup, Member, Population
+from valuegym.scenarios.profile import RunProfile
 from valuegym.scenarios.schema import LMSpec, Scenario
 from valuegym.values import AgentSnapshot
 
@@ -74,6 +75,7 @@ class Speech:
         episode: The episode number.
         recorder: Where the rows go.
         clusterer: Groups samples by meaning (semantic entropy), or ``None``.
+        profile: Where the model's and the measurements' tokens and seconds are counted.
     """
 
     def __init__(
@@ -83,12 +85,14 @@ class Speech:
         episode: int,
         recorder: EpisodeRecorder,
         clusterer: Any,
+        profile: RunProfile | None = None,
     ) -> None:
         self.scenario = scenario
         self.population = population
         self.episode = episode
         self.recorder = recorder
         self.clusterer = clusterer
+        self.profile = profile if profile is not None else RunProfile()
         self.entropy_base = 2.0 if scenario.measure.entropy_unit == "bits" else None
 
     def speak(
@@ -117,12 +121,14 @@ class Speech:
             states = [snapshots[member.row] for member in speakers]
             events = [contexts[member.row] for member in speakers]
             seed = seed_for(self.scenario.seed, self.episode, SPEAK, step, index)
-            utterances = group.agent.speak(states, events, seed=seed)
+            with self.profile.phase("speech"):
+                utterances = group.agent.speak(states, events, seed=seed)
             for position, (member, state, told, utterance) in enumerate(
                 zip(speakers, states, events, utterances, strict=True)
             ):
                 said[member.env_agent] = utterance.text
-                row = self._utterance_row(step, member, group, state, told, utterance)
+                with self.profile.measuring("speech"):
+                    row = self._utterance_row(step, member, group, state, told, utterance)
                 row.update(sampler_seed=seed, sampler_index=position)
                 row.update(self._semantic_entropy(step, group, member, state, told))
                 self.recorder.add("utterances", [row])
@@ -174,18 +180,21 @@ class Speech:
             }
         from valuegym.measures.semantic import semantic_entropy
 
-        samples = group.agent.sample(
-            [state],
-            events,
-            n_samples=semantic.samples,
-            temperature=1.0,
-            seed=seed_for(self.scenario.seed, self.episode, _SEMANTIC, step, member.row),
-        )
-        measured = semantic_entropy(
-            [sample.generation for sample in samples],
-            clusterer=self.clusterer,
-            base=self.entropy_base,
-        )
+        # An entailment judge's calls during clustering count towards the phase too.
+        with self.profile.phase("semantic"):
+            samples = group.agent.sample(
+                [state],
+                events,
+                n_samples=semantic.samples,
+                temperature=1.0,
+                seed=seed_for(self.scenario.seed, self.episode, _SEMANTIC, step, member.row),
+            )
+            with self.profile.measuring("semantic"):
+                measured = semantic_entropy(
+                    [sample.generation for sample in samples],
+                    clusterer=self.clusterer,
+                    base=self.entropy_base,
+                )
         return {
             "semantic_entropy": measured.weighted,
             "semantic_entropy_discrete": measured.discrete,
@@ -201,16 +210,19 @@ class Speech:
         agent, k = group.agent, design.samples
         channels = [PromptState("fixed", **spec.model_dump()) for spec in design.states]
         prompts = [agent.prompt(state, events, prompt_state=channel) for channel in channels]
-        samples = agent.generate(
-            [member.row] * (len(prompts) * k),
-            [prompt for prompt in prompts for _ in range(k)],
-            [1.0] * (len(prompts) * k),
-            seed_for(self.scenario.seed, self.episode, _INFORMATION, step, member.row),
-        )
-        texts = [
-            [u.generation.text for u in samples[j * k : (j + 1) * k]] for j in range(len(prompts))
-        ]
-        estimate = mutual_information(agent.model, prompts, texts, base=self.entropy_base)
+        with self.profile.phase("information"):
+            samples = agent.generate(
+                [member.row] * (len(prompts) * k),
+                [prompt for prompt in prompts for _ in range(k)],
+                [1.0] * (len(prompts) * k),
+                seed_for(self.scenario.seed, self.episode, _INFORMATION, step, member.row),
+            )
+            texts = [
+                [u.generation.text for u in samples[j * k : (j + 1) * k]]
+                for j in range(len(prompts))
+            ]
+            with self.profile.measuring("information"):
+                estimate = mutual_information(agent.model, prompts, texts, base=self.entropy_base)
         self.recorder.add(
             "information",
             [

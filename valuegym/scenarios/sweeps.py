@@ -267,8 +267,7 @@ def _run_local(
     ray_address: str | None,
     cell_gpus: float,
 ) -> Iterator[CellResult]:
-    # spawn: a forked child would inherit the driver's threads (numba, torch) mid-state.
-    context = multiprocessing.get_context("spawn")
+    context = _pool_context()
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(pending)))
     threads = max(1, (os.cpu_count() or 1) // n_workers)
     with concurrent.futures.ProcessPoolExecutor(
@@ -285,6 +284,21 @@ def _run_local(
         finally:
             for future in futures:
                 future.cancel()
+
+
+def _pool_context() -> Any:
+    """How local workers start: forked from a warm forkserver where there is one, else spawned.
+
+    A spawned worker imports the runner itself (about a second per worker, on the clock of
+    every sweep); a forkserver imports it once, before forking the workers, and stays up for
+    the driver's later sweeps. Workers are never forked from the driver itself: they would
+    inherit its threads (numba, torch) mid-state; the forkserver has none.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")  # Windows
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["valuegym.scenarios.sweeps", "valuegym.scenarios.runner"])
+    return context
 
 
 def _limit_threads(threads: int) -> None:
