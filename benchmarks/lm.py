@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -385,6 +386,82 @@ def agent_overhead(args: Args) -> dict[str, float]:
     return {key: statistics.median(values) for key, values in measured.items()}
 
 
+def replay_cost(args: Args) -> dict[str, float]:
+    """Seconds per generated token of a replay against plain batched generation of its prompts.
+
+    A small quickstart run is recorded, then replayed under prompt stress x temperature (K=2
+    per cell, every context); the peer generates, for each context, the same number of
+    sequences of its recorded prompt in one call. Loading is left out of both.
+    """
+    import json
+    import tempfile
+
+    from valuegym.lm import load_language_model
+    from valuegym.records import RunFolder
+    from valuegym.scenarios.replay import replay_run
+    from valuegym.scenarios.runner import run_scenario
+    from valuegym.scenarios.schema import CounterfactualSpec
+    from valuegym.scenarios.validation import load_scenario, scenario_with_overrides
+
+    scenario = scenario_with_overrides(
+        load_scenario("quickstart"),
+        {"episodes": 1, "max_steps": 6, "measure.counterfactual": None},
+    )
+    grid = CounterfactualSpec(
+        prompt_stress=[0.1, 0.9], temperature=[0.7, 1.0], samples=2, placebo=False
+    )
+    model = load_language_model("llamacpp", DEFAULT_MODEL)
+    ratios, replay_rates, plain_rates = [], [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        run_scenario(scenario, scratch, progress=False, load_model=lambda *a, **o: model)
+        rows = RunFolder(Path(scratch)).read("utterances").to_pylist()
+        for repeat in range(args.throughput_repeats):
+            start = time.perf_counter()
+            replay_run(
+                scratch,
+                grid,
+                overwrite=True,
+                progress=False,
+                load_model=lambda *a, **o: _Unclosed(model),
+            )
+            replay_seconds = time.perf_counter() - start
+            replayed = RunFolder(Path(scratch)).read("replay")
+            replay_tokens = sum(replayed.column("length").to_pylist())
+            for path in Path(scratch, "records").glob("replay-*"):
+                path.unlink()
+            start = time.perf_counter()
+            plain_tokens = 0
+            for index, row in enumerate(rows):
+                prompt = json.loads(row["prompt"])
+                outputs = model.generate(
+                    [prompt] * 8, max_new_tokens=14, temperature=1.0, seed=repeat * 100 + index
+                )
+                plain_tokens += sum(output.length for output in outputs)
+            plain_seconds = time.perf_counter() - start
+            replay_rates.append(replay_seconds / replay_tokens)
+            plain_rates.append(plain_seconds / plain_tokens)
+            ratios.append(replay_rates[-1] / plain_rates[-1])
+    model.close()
+    return {
+        "ratio": statistics.median(ratios),
+        "replay": statistics.median(replay_rates),
+        "plain": statistics.median(plain_rates),
+    }
+
+
+class _Unclosed:
+    """A model that a replay may close without closing the benchmark's shared one."""
+
+    def __init__(self, model: object) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+    def close(self) -> None:
+        pass
+
+
 def report(name: str, ratio: float, goal: float, detail: str) -> None:
     verdict = "ok" if ratio >= goal else "BELOW GOAL"
     print(f"{name:<58} {ratio:6.2f}x (goal >= {goal}x, {verdict})  {detail}")
@@ -408,6 +485,7 @@ def main() -> None:
             "shared",
             "judge",
             "agents",
+            "replay",
         }
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     if "bare" in parts:
@@ -468,6 +546,15 @@ def main() -> None:
         )
     if "judge" in parts:
         report_judge_speed(args)
+    if "replay" in parts:
+        costs = replay_cost(args)
+        report_at_most(
+            "replay s/token / plain batched generation of the same prompts",
+            costs["ratio"],
+            1.2,
+            f"{costs['replay'] * 1000:.1f} vs {costs['plain'] * 1000:.1f} ms per generated token "
+            "(replay includes its manipulation-check scoring and measurement)",
+        )
     if "agents" in parts:
         seconds = agent_overhead(args)
         report_at_most(

@@ -247,3 +247,23 @@ def test_report_shows_the_summary_profile_most_seconds_first(tmp_path: Path):
     assert lines[4].startswith("| total |")
     assert "Wall time of the run: 9.00 s" in body
     assert report.statistics["profile"] == summary["profile"]
+
+
+def test_returns_are_grouped_by_scenario_entry_so_one_factor_is_compared(tmp_path):
+    from valuegym.analysis.report import _agent_groups
+
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(
+        "agents:\n"
+        "  - {id: calm, kind: softmax, count: 2}\n"
+        "  - {id: stressed, kind: softmax, count: 2}\n"
+        "  - {id: lone, kind: greedy}\n"
+    )
+    assert _agent_groups(scenario) == {
+        "calm_0": "calm (softmax)",
+        "calm_1": "calm (softmax)",
+        "stressed_0": "stressed (softmax)",
+        "stressed_1": "stressed (softmax)",
+        "lone": "lone (greedy)",
+    }
+    assert _agent_groups(tmp_path / "missing.yaml") == {}

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
+import yaml
 
 from valuegym.analysis.channels import (
     REPLAY_MEASURES,
@@ -314,8 +315,30 @@ def _episode_returns(steps: pa.Table) -> tuple[list[str], list[str], np.ndarray,
     )
 
 
-def _returns_section(steps: pa.Table, figure_dir: Path, report: Report, seed: int) -> None:
+def _agent_groups(scenario_file: Path) -> dict[str, str]:
+    """Each recorded agent's scenario entry, ``"<entry id> (<kind>)"``, from the resolved scenario.
+
+    An entry with ``count: n`` names its agents ``<id>_0 .. <id>_<n-1>``; they form one group,
+    so two entries that differ in one factor (e.g. stress) are compared as two groups.
+    """
+    if not scenario_file.is_file():
+        return {}
+    data = yaml.safe_load(scenario_file.read_text(encoding="utf-8")) or {}
+    groups: dict[str, str] = {}
+    for index, entry in enumerate(data.get("agents") or []):
+        name = entry.get("id") or f"agent{index}"
+        label = f"{name} ({entry.get('kind')})"
+        count = int(entry.get("count", 1))
+        for member in [name] if count == 1 else [f"{name}_{i}" for i in range(count)]:
+            groups[member] = label
+    return groups
+
+
+def _returns_section(
+    steps: pa.Table, figure_dir: Path, report: Report, seed: int, groups: dict[str, str]
+) -> None:
     agents, kinds, episodes, totals = _episode_returns(steps)
+    kinds = [groups.get(agent, kind) for agent, kind in zip(agents, kinds, strict=True)]
     kind_array = np.array(kinds)
     # Agents of one episode act on one another: their mean return is the episode's number.
     estimates = [
@@ -337,8 +360,8 @@ def _returns_section(steps: pa.Table, figure_dir: Path, report: Report, seed: in
         )
     )
     body = (
-        "Summed reward (utility gain) per agent and episode, averaged over the kind's agents "
-        "in each episode.\n\n" + estimate_table(estimates, label="kind")
+        "Summed reward (utility gain) per agent and episode, averaged over each scenario "
+        "entry's agents in each episode.\n\n" + estimate_table(estimates, label="agents (kind)")
     )
     if len(set(agents)) > 1:
         inequality = mean_interval(
@@ -535,7 +558,7 @@ def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
     _channel_section(folder, figure_dir, report)
     _information_section(folder.read("information"), report, seed)
     if steps.num_rows:
-        _returns_section(steps, figure_dir, report, seed)
+        _returns_section(steps, figure_dir, report, seed, _agent_groups(folder.scenario_file))
         _trajectory_section(steps, figure_dir, report)
         _env_section(steps, figure_dir, report, seed)
     if summary.get("profile"):
