@@ -20,6 +20,7 @@ from valuegym.analysis.statistics import Estimate
 from valuegym.records import write_bytes_atomic
 
 __all__ = [
+    "plot_contrasts",
     "plot_entropy_against_state",
     "plot_group_means",
     "plot_parameter_effect",
@@ -172,6 +173,34 @@ def plot_group_means(estimates: Sequence[Estimate], path: Path, *, value_label: 
     ax.set_ylabel(value_label, fontsize=9)
     if estimates:
         ax.set_title(f"95% intervals: {estimates[0].basis}", fontsize=7)
+    return _save(figure, path)
+
+
+def plot_contrasts(
+    estimates: Sequence[Estimate], labels: Sequence[str], path: Path, *, value_label: str
+) -> Path:
+    """Paired contrasts as horizontal intervals around zero, one row each, labelled on the left.
+
+    Args:
+        estimates: One per contrast, with the report's intervals.
+        labels: Short row labels (may hold a line break).
+        path: The PNG to write.
+        value_label: Axis label of the difference (e.g. "difference in sequence entropy").
+
+    Returns:
+        ``path``.
+    """
+    figure, (ax,) = _new_figure((6.4, 0.55 * len(estimates) + 1.2))
+    positions = np.arange(len(estimates))[::-1]
+    values = np.array([e.value for e in estimates])
+    ax.axvline(0.0, color="0.6", linewidth=0.8)
+    ax.errorbar(values, positions, xerr=_errors(estimates), fmt="o", color=_COLOURS[0], capsize=3)
+    ax.set_yticks(positions, list(labels), fontsize=7)
+    ax.set_xlabel(value_label, fontsize=9)
+    if estimates:
+        ax.set_title(
+            f"paired within-context contrasts; 95% intervals: {estimates[0].basis}", fontsize=7
+        )
     return _save(figure, path)
 
 

@@ -45,6 +45,7 @@ from valuegym.analysis.document import (
 )
 from valuegym.analysis.models import fit_mixed_model, within_between
 from valuegym.analysis.plots import (
+    plot_contrasts,
     plot_entropy_against_state,
     plot_group_means,
     plot_series,
@@ -213,13 +214,18 @@ def _channel_section(folder: RunFolder, figure_dir: Path, report: Report) -> Non
         )
     report.statistics["channels"] = statistics
     report.sections.append(("Channels apart: temperature, prompt, interaction", "".join(parts)))
-    shown = [c.estimate for c in all_contrasts if c.measure == "sequence_entropy"]
+    shown = [c for c in all_contrasts if c.measure == "sequence_entropy"]
     if shown:
         report.figures.append(
-            plot_group_means(
-                shown,
+            plot_contrasts(
+                [c.estimate for c in shown],
+                [
+                    f"{c.channel.replace('_', ' ')} {c.levels}"
+                    + (f"\n{c.at.replace('_', ' ')}" if c.at and c.channel != "interaction" else "")
+                    for c in shown
+                ],
                 figure_dir / "channel_contrasts.png",
-                value_label="difference in sequence entropy",
+                value_label="difference in the entropy of what is said (nats)",
             )
         )
 
