@@ -413,7 +413,7 @@ def replay_cost(args: Args) -> dict[str, float]:
     model = load_language_model("llamacpp", DEFAULT_MODEL)
     ratios, replay_rates, plain_rates = [], [], []
     with tempfile.TemporaryDirectory() as scratch:
-        run_scenario(scenario, scratch, progress=False, load_model=lambda *a, **o: model)
+        run_scenario(scenario, scratch, progress=False, load_model=lambda *a, **o: _Unclosed(model))
         rows = RunFolder(Path(scratch)).read("utterances").to_pylist()
         for repeat in range(args.throughput_repeats):
             start = time.perf_counter()

@@ -92,17 +92,18 @@ def test_prompt_verbalises_stress_mood_most_wanted_and_events(store):
     assert system["role"] == "system"
     assert user["role"] == "user"
     assert system["content"].startswith("You are Alex, a nurse who works night shifts.")
-    assert "You feel extremely stressed (stress 0.90/1)." in system["content"]
-    assert "You are in a bad mood (mood -0.50" in system["content"]
+    # The state comes last in the user message, after what happened, before the request.
+    assert "You feel extremely stressed (stress 0.90/1)." in user["content"]
+    assert "You are in a bad mood (mood -0.50" in user["content"]
     # Stress raises the weight of rest above social contact for this agent.
     assert store.snapshot(1).most_wanted == "rest"
-    assert "You want rest most right now." in system["content"]
+    assert "You want rest most right now." in user["content"]
     assert describe_wanting(store.snapshot(1).wanting) == "rest 1.23, social contact 1.00"
-    assert f"- {INBOX_MESSAGE}" in user["content"]
+    assert user["content"].index(f"- {INBOX_MESSAGE}") < user["content"].index("You feel")
 
-    calm_system, _ = agent.prompt(store.snapshot(0), [INBOX_MESSAGE])
-    assert "You feel calm (stress 0.05/1)." in calm_system["content"]
-    assert "You want social contact most right now." in calm_system["content"]
+    _, calm_user = agent.prompt(store.snapshot(0), [INBOX_MESSAGE])
+    assert "You feel calm (stress 0.05/1)." in calm_user["content"]
+    assert "You want social contact most right now." in calm_user["content"]
 
 
 def test_scenario_template_overrides_the_strings(store):
@@ -235,7 +236,7 @@ def test_state_information_is_log_m_when_the_state_decides_the_text(store):
             return np.array([0.0 if text == _said(prompt) else -50.0 for text in continuations])
 
     def _said(prompt):
-        return "stressed" if "extremely stressed" in prompt[0]["content"] else "calm"
+        return "stressed" if "extremely stressed" in prompt[1]["content"] else "calm"
 
     agent = LMAgent(StateEcho())
     states = [store.snapshot(0), store.snapshot(1)]
@@ -400,13 +401,16 @@ def test_speech_and_act_temperatures_are_separate_channels(store):
 def test_the_prompt_states_the_actual_state_nothing_or_fixed_values(store):
     calm, stressed = store.snapshot(0), store.snapshot(1)
     actual = LMAgent(FakeModel(), "Alex")
-    assert "extremely stressed" in actual.prompt(stressed)[0]["content"]
+    assert "extremely stressed" in actual.prompt(stressed)[1]["content"]
     blind = LMAgent(FakeModel(), "Alex", prompt_state=PromptState("blind"))
     assert blind.prompt(stressed)[0]["content"] == "You are Alex."
     assert blind.prompt(calm) == blind.prompt(stressed)
     fixed = LMAgent(FakeModel(), "Alex", prompt_state=PromptState("fixed", stress=0.95))
-    assert "extremely stressed" in fixed.prompt(calm)[0]["content"]
-    assert fixed.prompt(calm)[0]["content"] != actual.prompt(calm)[0]["content"]
+    assert "extremely stressed" in fixed.prompt(calm)[1]["content"]
+    assert fixed.prompt(calm)[1]["content"] != actual.prompt(calm)[1]["content"]
+    assert blind.prompt(stressed)[1]["content"].endswith(
+        "\n\nWrite your reply in one or two short sentences."
+    )
     # the context is what the model sees besides the state text
     assert actual.context_id(calm, ["hi"]) == fixed.context_id(stressed, ["hi"])
     assert actual.context_id(calm, ["hi"]) != actual.context_id(calm, ["hello"])

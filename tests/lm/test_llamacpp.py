@@ -142,3 +142,15 @@ def test_buffer_type_override_loads_and_generates(default_gguf, monkeypatch, set
         assert generation.text.strip()
     finally:
         model.close()
+
+
+def test_a_closed_model_raises_instead_of_crashing(default_gguf):
+    from valuegym.lm import LanguageModelError
+    from valuegym.lm.llamacpp import LlamaCppModel
+
+    model = LlamaCppModel(default_gguf, n_threads=1)
+    model.close()
+    with pytest.raises(LanguageModelError, match="closed"):
+        model.generate([TEXT_PROMPT], max_new_tokens=2)
+    with pytest.raises(LanguageModelError, match="closed"):
+        model.score(TEXT_PROMPT, [" Paris."])

@@ -81,7 +81,7 @@ _STRESS_TEXT = re.compile(r"\(stress (\d+\.\d+)/1\)")
 
 def stated_stress(prompt: Prompt) -> float:
     """The stress a prompt states (``describe_stress``'s number), 0 when it states none."""
-    text = prompt if isinstance(prompt, str) else prompt[0]["content"]
+    text = prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
     match = _STRESS_TEXT.search(text)
     return float(match.group(1)) if match else 0.0
 

@@ -42,7 +42,13 @@ from typing import Any
 
 import numpy as np
 
-from valuegym.lm.base import Generation, LanguageModel, LanguageModelUnavailableError, Prompt
+from valuegym.lm.base import (
+    Generation,
+    LanguageModel,
+    LanguageModelError,
+    LanguageModelUnavailableError,
+    Prompt,
+)
 from valuegym.lm.cpu import cpu_flags, llama_extra_buffer_types, use_extra_buffer_types
 from valuegym.lm.models import model_label, resolve_gguf_path
 from valuegym.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
@@ -263,8 +269,13 @@ class LlamaCppModel(LanguageModel):
             add_generation_prompt=True,
         )
 
+    def _check_open(self) -> None:
+        # llama.cpp dereferences freed memory (a segfault) if a closed model is used.
+        if self._context is None:
+            raise LanguageModelError(f"{self.name}: the model was closed; load it again")
+
     def close(self) -> None:
-        """Free the llama.cpp batch, context and model."""
+        """Free the llama.cpp batch, context and model; later calls raise instead of crashing."""
         if self._batch is not None:
             self._llama_cpp.llama_batch_free(self._batch)
             self._batch = None
@@ -397,6 +408,7 @@ class LlamaCppModel(LanguageModel):
         Returns:
             One :class:`Generation` per prompt, in order.
         """
+        self._check_open()
         stops = check_generate_arguments(max_new_tokens, stop)
         temperatures = per_prompt_temperatures(temperature, len(prompts))
         encoded = [self._encode_prompt(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
@@ -553,6 +565,7 @@ class LlamaCppModel(LanguageModel):
         Returns:
             Float array of shape ``(len(continuations),)`` in nats.
         """
+        self._check_open()
         prompt_ids = self._encode_prompt(prompt, "prompt")
         is_reply = chat_messages(prompt, "prompt") is not None
         self._use_free_cores()

@@ -47,11 +47,14 @@ DEFAULT_PERSONA = "a member of a small community"
 
 # Kept short and concrete: SmolLM2-135M drifts off topic when the system message lists every
 # value's wanting ({wanting_list} stays available to scenarios with larger models).
-DEFAULT_SYSTEM_TEMPLATE = "You are {persona}. {state}"
-#: The state sentence the default system message ends with (empty when the prompt is blind).
-DEFAULT_STATE_TEMPLATE = "{mood_words} {stress_words} You want {most_wanted} most right now."
-DEFAULT_USER_TEMPLATE = "{events}\n\nWrite your reply in one or two short sentences."
-DEFAULT_ACT_TEMPLATE = "{events}\n\nWhat do you do next? Choose one of: {options}."
+# The state comes last, just before the request: prompts that differ only in what they say
+# about the state then share everything before it, so a backend reads the shared part once
+# (a replay's cells, a mutual-information design's states).
+DEFAULT_SYSTEM_TEMPLATE = "You are {persona}."
+#: The state sentences the default user message ends with (empty when the prompt is blind).
+DEFAULT_STATE_TEMPLATE = "{mood_words} {stress_words} You want {most_wanted} most right now. "
+DEFAULT_USER_TEMPLATE = "{events}\n\n{state}Write your reply in one or two short sentences."
+DEFAULT_ACT_TEMPLATE = "{events}\n\n{state}What do you do next? Choose one of: {options}."
 
 #: The fields every template may use. ``{options}`` is filled only in the act template;
 #: ``{state}`` (the rendered state template) not in the state template itself.

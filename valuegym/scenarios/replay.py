@@ -353,8 +353,14 @@ def _replay_episode(
             )
         for stress in grid.prompt_stress or []:
             stated = PromptState("fixed", stress=stress).stated(state)
-            probe = agent.template.speak_messages(agent.persona_of(state), stated, events)
-            probe = [probe[0], {"role": "user", "content": SELF_REPORT_QUESTION}]
+            fields = agent.template.fields(agent.persona_of(state), stated, events)
+            probe = [
+                {"role": "system", "content": agent.template.system.format(**fields).strip()},
+                {
+                    "role": "user",
+                    "content": f"{fields['events']}\n\n{fields['state']}{SELF_REPORT_QUESTION}",
+                },
+            ]
             stressed, calm = agent.model.score(probe, list(SELF_REPORTS))
             check_rows.append(
                 {

@@ -46,9 +46,11 @@ __all__ = ["PARALLEL_THRESHOLD", "derive", "step", "temperature"]
 #: free. Measured with benchmarks/values.py on a 2-core VM shared with other processes,
 #: serial/parallel was 0.66x at 1 000 agents, 1.15x at 5 000 and 1.09x at 20 000 under a load
 #: of ~6, but 0.02x at 1 000, 0.29x at 20 000, 0.77x at 100 000 and 0.92x at 500 000 under a
-#: load of 8-10 (OpenMP's fork/join waits for a busy core). Threads gain little here and can
-#: lose a lot, so only for populations where they cost little even then; on a dedicated
-#: machine with many cores, lower this.
+#: load of 8-10 (OpenMP's fork/join waits for a busy core). On the same VM with the cores idle
+#: the threads win from a few hundred agents: 1.33x at 500, 1.67x at 1 000, 1.80x at 2 000 to
+#: 5 000, 1.89x at 20 000. Threads lose a lot on shared cores (sweep workers, other jobs) and
+#: gain under 2x on free ones, so only populations where they cost little even when the
+#: cores are busy use them; on a dedicated machine, lower this (to a few thousand).
 PARALLEL_THRESHOLD = 100_000
 
 # Rows per task of the parallel kernel: large enough that a task's fixed costs (taking a
