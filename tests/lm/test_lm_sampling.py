@@ -140,3 +140,18 @@ def test_truncation_rejects_settings_out_of_range():
     for bad in ({"top_p": 0.0}, {"top_k": -1}, {"min_p": 1.0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             Truncation(**bad)
+
+
+@pytest.mark.parametrize("top_p", [0.5, 0.9, 0.999])
+def test_nucleus_on_a_large_vocabulary_matches_a_full_sort(top_p):
+    from valuegym.lm.sampling import Truncation
+
+    rng = np.random.default_rng(7)
+    for scale in (0.5, 3.0):  # flat (the nucleus is large) and peaked distributions
+        weights = np.exp(rng.normal(scale=scale, size=20_000))
+        order = np.argsort(-weights, kind="stable")
+        cumulative = np.cumsum(weights[order]) / weights.sum()
+        count = int(np.searchsorted(cumulative, top_p - 1e-12)) + 1
+        expected = np.zeros(weights.size, dtype=bool)
+        expected[order[:count]] = True
+        np.testing.assert_array_equal(Truncation(top_p=top_p).keep(weights), expected)

@@ -86,9 +86,17 @@ class Truncation:
             cutoff = np.partition(weights, weights.size - self.top_k)[weights.size - self.top_k]
             keep &= weights >= cutoff
         if self.top_p < 1.0:
-            order = np.argsort(-np.where(keep, weights, 0.0), kind="stable")
-            sorted_weights = np.where(keep, weights, 0.0)[order]
-            cumulative = np.cumsum(sorted_weights) / sorted_weights.sum()
+            kept = np.where(keep, weights, 0.0)
+            total = kept.sum()
+            # The nucleus is almost always among the most likely few hundred tokens: sort those
+            # (a partition first) and the whole vocabulary only when they fall short.
+            head = min(kept.size, 512)
+            order = np.argpartition(-kept, head - 1)[:head] if head < kept.size else None
+            if order is None or kept[order].sum() < self.top_p * total:
+                order = np.arange(kept.size)
+            order = order[np.argsort(-kept[order], kind="stable")]
+            sorted_weights = kept[order]
+            cumulative = np.cumsum(sorted_weights) / total
             # (a hair under top_p, so a head summing to top_p up to rounding is enough)
             count = int(np.searchsorted(cumulative, self.top_p - 1e-12, side="left")) + 1
             nucleus = np.zeros_like(keep)

@@ -351,7 +351,7 @@ def _replay_episode(
                     "surprisal": measured.surprisal,
                 }
             )
-        for stress in grid.prompt_stress or []:
+        for stress in (grid.prompt_stress or []) if grid.manipulation_check else []:
             stated = PromptState("fixed", stress=stress).stated(state)
             fields = agent.template.fields(agent.persona_of(state), stated, events)
             probe = [

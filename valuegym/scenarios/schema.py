@@ -321,6 +321,10 @@ class CounterfactualSpec(_Frozen):
         default=True,
         description="Also replay each context with another context's state text (shuffled).",
     )
+    manipulation_check: bool = Field(
+        default=True,
+        description="Score a self-report of stress under each stated stress level.",
+    )
 
 
 class MeasureSpec(_Frozen):
