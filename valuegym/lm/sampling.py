@@ -94,6 +94,8 @@ class Truncation:
             order = np.argpartition(-kept, head - 1)[:head] if head < kept.size else None
             if order is None or kept[order].sum() < self.top_p * total:
                 order = np.arange(kept.size)
+            else:  # in index order, so ties break as in a full stable sort
+                order.sort()
             order = order[np.argsort(-kept[order], kind="stable")]
             sorted_weights = kept[order]
             cumulative = np.cumsum(sorted_weights) / total
