@@ -125,7 +125,7 @@ def order_contrasts(
         [n for n in estimates if n in declared],
         [n for n in estimates if n not in declared],
     ]
-    ordered = []
+    ordered: list[Contrast] = []
     for is_primary, names in zip((True, False), families, strict=True):
         adjusted = holm([estimates[n].p_value for n in names])
         ordered.extend(

@@ -174,14 +174,14 @@ def fit_mixed_model(
     quantile = float(stats.t.ppf(0.5 + confidence / 2, n_groups - 1))
     estimates = []
     for term in kept:
-        value, error = float(result.fe_params[term]), float(errors[kept.index(term) + 1])
-        p_value = float(2 * stats.t.sf(abs(value) / error, n_groups - 1))
+        value, spread = float(result.fe_params[term]), float(errors[kept.index(term) + 1])
+        p_value = float(2 * stats.t.sf(abs(value) / spread, n_groups - 1))
         estimates.append(
             Estimate(
                 _SHOWN.get(term, term),
                 value,
-                value - quantile * error,
-                value + quantile * error,
+                value - quantile * spread,
+                value + quantile * spread,
                 p_value,
                 n_groups,
                 unit,

@@ -214,10 +214,12 @@ def unit_slopes(
     for row, unit_id in enumerate(unit_ids):
         chosen = finite & (np.asarray(units) == unit_id)
         x_unit, y_unit, g_unit = design[chosen], y[chosen], groups[chosen]
-        counts = np.bincount(g_unit)
+        counts = np.bincount(g_unit).astype(np.float64)
         present = counts > 0
-        x_means = np.stack([np.bincount(g_unit, x_unit[:, j]) for j in range(len(names))], 1)
-        y_means = np.bincount(g_unit, y_unit)
+        x_means = np.stack(
+            [np.bincount(g_unit, x_unit[:, j]) for j in range(len(names))], 1
+        ).astype(np.float64)
+        y_means = np.bincount(g_unit, y_unit).astype(np.float64)
         x_means[present] /= counts[present, None]
         y_means[present] /= counts[present]
         x_centred, y_centred = x_unit - x_means[g_unit], y_unit - y_means[g_unit]

@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -201,13 +201,13 @@ class OrchardVectorEnv(VectorEnv):
         if self.render_mode is None:
             return None
         if self.render_mode == "human":
-            return self._core.render("human", 0, f"copy 0 step {self._state.step_count[0]}")
-        if self.render_mode == "rgb_array":
-            return tuple(self._core.render("rgb_array", i) for i in range(self.num_envs))
-        return tuple(
-            self._core.render("ansi", i, f"copy {i} step {self._state.step_count[i]}")
+            self._core.render("human", 0, f"copy 0 step {self._state.step_count[0]}")
+            return None
+        frames = (
+            self._core.render(self.render_mode, i, f"copy {i} step {self._state.step_count[i]}")
             for i in range(self.num_envs)
         )
+        return tuple(frame for frame in frames if frame is not None)
 
     def close_extras(self, **kwargs: Any) -> None:
         """Close the ``"human"`` render window, if one is open."""
@@ -255,7 +255,8 @@ class OrchardVectorEnv(VectorEnv):
     def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
         """The observations and the infos, batched as ``SyncVectorEnv`` batches them."""
         observations = np.empty(
-            (self.num_envs, *self.single_observation_space.shape), dtype=np.float32
+            (self.num_envs, *cast("tuple[int]", self.single_observation_space.shape)),
+            dtype=np.float32,
         )
         action_wanting = self.rules.observe(self._state, observations)
         return observations, {

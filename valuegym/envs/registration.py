@@ -16,7 +16,7 @@ runner does.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import gymnasium
 import pettingzoo
@@ -75,7 +75,7 @@ def env_class(env_id: str) -> type[Any]:
     """
     if env_id not in _CLASSES:
         raise KeyError(f"{env_id!r} is not a valuegym env (known: {', '.join(_CLASSES)})")
-    return gymnasium.envs.registration.load_env_creator(_CLASSES[env_id])
+    return cast("type[Any]", gymnasium.envs.registration.load_env_creator(_CLASSES[env_id]))
 
 
 def register_envs() -> None:

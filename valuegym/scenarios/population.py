@@ -339,7 +339,7 @@ def make_lm_agent(model: Any, lm: LMSpec, personas: Sequence[str]) -> Any:
         speech_temperature=lm.fixed(lm.speech_temperature),
         act_temperature=lm.fixed(lm.act_temperature),
         prompt_state=lm.prompt_channel(),
-        truncation=Truncation(**lm.sampling()),
+        truncation=Truncation(top_p=lm.top_p, top_k=lm.top_k, min_p=lm.min_p),
         max_new_tokens=lm.max_new_tokens,
         stop=("\n\n",),
     )

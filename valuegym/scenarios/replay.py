@@ -109,11 +109,12 @@ def plan_cells(grid: CounterfactualSpec) -> tuple[ReplayCell, ...]:
     Returns:
         The cells, in a fixed order.
     """
-    levels = (
-        grid.prompt_stress or [None],
-        grid.prompt_mood or [None],
-        grid.temperature or [None],
-        list(range(len(grid.persona))) if grid.persona else [None],
+    own: list[float | None] = [None]  # the cell keeps the recorded agent's own setting
+    levels: tuple[list[Any], ...] = (
+        list(grid.prompt_stress or own),
+        list(grid.prompt_mood or own),
+        list(grid.temperature or own),
+        list(range(len(grid.persona))) if grid.persona else own,
     )
     cells = [
         ReplayCell(f"c{index:03d}", stress, mood, temperature, persona)

@@ -190,10 +190,6 @@ class LMSpec(_Frozen):
         """A temperature setting as a number, or ``None`` for ``"state"``."""
         return None if temperature == "state" else float(temperature)
 
-    def sampling(self) -> dict[str, float | int]:
-        """The truncation settings passed to ``generate`` (``top_p``, ``top_k``, ``min_p``)."""
-        return {"top_p": self.top_p, "top_k": self.top_k, "min_p": self.min_p}
-
 
 class AgentSpec(_Frozen):
     """One agent, or ``count`` identical agents, of a scenario."""
