@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from valuegym.lm.templates import PromptState
+from valuegym.lm.templates import PromptState, StatedState
 from valuegym.measures.entropy import UtteranceEntropy
 from valuegym.measures.information import mutual_information
 from valuegym.numeric import seed_for
@@ -37,13 +37,13 @@ _SEMANTIC: Final = 4
 _INFORMATION: Final = 5
 
 
-def channel_columns(lm: LMSpec, channel: PromptState, stated: Any) -> dict[str, Any]:
+def channel_columns(lm: LMSpec, channel: PromptState, stated: StatedState | None) -> dict[str, Any]:
     """The channel settings of an utterance as record columns.
 
     Args:
         lm: The agent's LM settings.
         channel: What the prompt says about the state.
-        stated: The :class:`~valuegym.lm.templates.StatedState` the prompt stated, or ``None``.
+        stated: What the prompt stated, or ``None`` when it was blind.
 
     Returns:
         ``prompt_state, prompt_mood, prompt_stress, prompt_most_wanted,
