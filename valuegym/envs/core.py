@@ -58,16 +58,27 @@ def write_value_observation(stock, wanting, mood, stress, out):  # pragma: no co
 def most_wanted_index(wanting):  # pragma: no cover - compiled
     """``np.argmax(wanting, axis=1)`` (the first maximum, or the first NaN), compiled.
 
-    numpy's axis argmax pays a per-row cost that dominates on small rows.
+    numpy's axis argmax pays a per-row cost that dominates on small rows. The comparison
+    compiles to a select, not a branch (which random rows would mispredict half the time);
+    NaN, which never wins a comparison, is looked for in a second pass only where present.
     """
     most = np.zeros(wanting.shape[0], dtype=np.int64)
     for row in range(wanting.shape[0]):
         best = wanting[row, 0]
+        index = 0
+        has_nan = best != best
         for k in range(1, wanting.shape[1]):
-            if best != best:
-                break
-            if wanting[row, k] > best or wanting[row, k] != wanting[row, k]:
-                best, most[row] = wanting[row, k], k
+            value = wanting[row, k]
+            has_nan |= value != value
+            better = value > best
+            best = value if better else best
+            index = k if better else index
+        if has_nan:
+            for k in range(wanting.shape[1]):
+                if wanting[row, k] != wanting[row, k]:
+                    index = k
+                    break
+        most[row] = index
     return most
 
 
@@ -76,7 +87,8 @@ class ValueCore:
 
     After :meth:`reset` and :meth:`step` the current wanting and temperature of every row are
     cached in :attr:`wanting` and :attr:`temperature` (the store computes them on request), so an
-    env reads them as often as it likes at no cost.
+    env reads them as often as it likes at no cost. Both are one array each for the core's life,
+    updated in place: read them, copy what you keep.
 
     Args:
         store: The store; one row per agent or env copy.
@@ -91,6 +103,9 @@ class ValueCore:
         self._bind_views()
         self.wanting: np.ndarray = store.wanting()
         self.temperature: np.ndarray = store.temperature()
+        # The effective weights and marginal utilities a compiled step computes beside the
+        # wanting (see kernel_arrays).
+        self._scratch = (np.empty_like(self.wanting), np.empty_like(self.wanting))
         self._window: HumanWindow | None = None
 
     def _bind_views(self) -> None:
@@ -151,17 +166,30 @@ class ValueCore:
             ``(n_rows,)`` utility gains: the rewards.
         """
         outcome = self.store.step(
-            consumption, load=load, rest=rest, valence=valence, with_wanting=True
+            consumption,
+            load=load,
+            rest=rest,
+            valence=valence,
+            wanting_out=(self.wanting, self.temperature),
         )
-        assert outcome.wanting is not None
-        assert outcome.temperature is not None
-        self.wanting, self.temperature = outcome.wanting, outcome.temperature
         return outcome.utility_gain
 
     def refresh(self) -> None:
         """Recompute the cached wanting and temperature (after changing the store directly)."""
-        self.wanting = self.store.wanting()
-        self.temperature = self.store.temperature()
+        self.wanting[...] = self.store.wanting()
+        self.temperature[...] = self.store.temperature()
+
+    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
+        """The arguments of :func:`valuegym.values.kernels.step_all` that the core holds.
+
+        Returns:
+            ``stock, expected, mood, stress, value_table, agent_table`` (the store's,
+            :meth:`~valuegym.values.ValueStore.kernel_arrays`), then ``weight, marginal,
+            wanting, temperature``: the scratch and the cached :attr:`wanting` and
+            :attr:`temperature`, which an env's compiled step fills so that they stay current.
+            The arrays live as long as the core (a pickled core rebuilds them: ask again).
+        """
+        return (*self.store.kernel_arrays(), *self._scratch, self.wanting, self.temperature)
 
     def write_observation(self, out: np.ndarray) -> None:
         """Write every row's value observation.

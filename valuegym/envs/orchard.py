@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Final
 
 import gymnasium
@@ -16,6 +16,7 @@ from valuegym.envs.profiles import default_profile, resolve_profile
 from valuegym.envs.registration import EPISODE_LENGTH
 from valuegym.envs.rendering import RENDER_MODES
 from valuegym.values import ValueProfile, ValueStore
+from valuegym.values.kernels import PARALLEL_THRESHOLD, step_all
 
 __all__ = [
     "DEFAULT_EPISODE_LENGTH",
@@ -41,10 +42,8 @@ class OrchardState:
 
     Args:
         core: The copies' values, one store row per copy.
-        features: ``(episode_length + 1, n, n_goods + 1)`` float32 observation tails per step
-            count (availability, fraction of the episode left), step-major: copies that step
-            together read one contiguous block.
-        served: ``(episode_length + 1, n, n_actions)`` 1.0 where an action serves its value.
+        in_stock: ``(n, episode_length, n_goods)`` bool, whether each good is in stock at each
+            step of the copy's episode (drawn at reset).
         step_count: ``(n,)`` steps taken in the current episode.
         consumption: ``(n, n_values)`` the store's consumption input, rewritten each step.
         load: ``(n,)`` the store's load input, rewritten each step.
@@ -53,32 +52,43 @@ class OrchardState:
     """
 
     core: ValueCore
-    features: np.ndarray
-    served: np.ndarray
+    in_stock: np.ndarray
     step_count: np.ndarray
     consumption: np.ndarray
     load: np.ndarray
     rest: np.ndarray
     truncated: np.ndarray
+    _arguments: tuple[np.ndarray, ...] | None = field(default=None, init=False, repr=False)
+
+    def arguments(self) -> tuple[np.ndarray, ...]:
+        """The arrays the compiled step takes after the actions, in its order (built once).
+
+        Not pickled: an unpickled state's arrays are new objects, so it builds them again.
+        """
+        if self._arguments is None:
+            n_copies = len(self.step_count)
+            self._arguments = (
+                self.in_stock,
+                self.step_count,
+                self.truncated,
+                self.consumption,
+                self.load,
+                self.rest,
+                np.zeros(n_copies),  # valence: none in Orchard
+                np.empty(n_copies),  # surprise: not used
+                *self.core.kernel_arrays(),
+            )
+        return self._arguments
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_arguments": None}
 
 
-@numba.njit(cache=True)
-def _write_episode_tables(availability, copies, features, served):  # pragma: no cover - compiled
-    # Per-step lookup tables of each copy's episode, so that a step only indexes them:
-    # features[t] is the observation's tail at step count t (availability, fraction of the
-    # episode left), served[t] is 1 where an action serves its value (an in-stock good, rest);
-    # after the last step the last step's availability repeats.
-    length, n_goods = availability.shape[1], availability.shape[2]
-    for j in range(copies.shape[0]):
-        copy = copies[j]
-        for t in range(length + 1):
-            drawn = min(t, length - 1)
-            for g in range(n_goods):
-                in_stock = 1.0 if availability[j, drawn, g] else 0.0
-                features[t, copy, g] = in_stock
-                served[t, copy, g] = in_stock
-            features[t, copy, n_goods] = 1.0 - t / length
-            served[t, copy, n_goods] = 1.0
+@numba.njit(cache=True, inline="always")
+def _schedule_row(step_count, length):  # pragma: no cover - compiled
+    # The row of the stock schedule that applies at a step count: after the last step (a
+    # truncated episode stepped on) the last step's stock stays.
+    return min(step_count, length - 1)
 
 
 @numba.njit(cache=True)
@@ -86,27 +96,32 @@ def _store_inputs(
     actions,
     active,
     step_count,
-    served,
+    in_stock,
     pick_effort,
-    episode_length,
     consumption,
     load,
     rest,
     truncated,
 ):  # pragma: no cover - compiled
-    # The value store's inputs for the actions (action k serves store column k), and the
-    # step counts and truncations after the step.
-    rest_action = served.shape[2] - 1
+    # The value store's inputs for the actions (action k serves store column k; an
+    # out-of-stock good serves nothing), and the step counts and truncations after the step.
+    length, rest_action = in_stock.shape[1], in_stock.shape[2]
     for copy in range(actions.shape[0]):
         for k in range(consumption.shape[1]):
             consumption[copy, k] = 0.0
         action = actions[copy]
         if active[copy]:
-            consumption[copy, action] = served[step_count[copy], copy, action]
-            load[copy] = 0.0 if action == rest_action else pick_effort
-            rest[copy] = 1.0 if action == rest_action else 0.0
+            if action == rest_action:
+                consumption[copy, action] = 1.0
+                load[copy] = 0.0
+                rest[copy] = 1.0
+            else:
+                row = _schedule_row(step_count[copy], length)
+                consumption[copy, action] = 1.0 if in_stock[copy, row, action] else 0.0
+                load[copy] = pick_effort
+                rest[copy] = 0.0
             step_count[copy] += 1
-            truncated[copy] = step_count[copy] == episode_length
+            truncated[copy] = step_count[copy] == length
         else:
             load[copy] = 0.0
             rest[copy] = 0.0
@@ -114,18 +129,82 @@ def _store_inputs(
 
 
 @numba.njit(cache=True)
-def _observe(stock, wanting, mood, stress, features, served, step_count, out):  # pragma: no cover
-    # One compiled call per step for the whole observation (a call costs more than its work).
+def _observe(
+    stock, wanting, mood, stress, in_stock, step_count, out, action_wanting
+):  # pragma: no cover - compiled
+    # One compiled call per step for the whole observation (a call costs more than its work):
+    # the value part, availability per good, the fraction of the episode left; and the
+    # wanting each action serves (0 for an out-of-stock good).
     write_value_observation(stock, wanting, mood, stress, out)
+    length, n_goods = in_stock.shape[1], in_stock.shape[2]
     offset = 2 * stock.shape[1] + 2
-    action_wanting = np.empty((served.shape[1], served.shape[2]))
     for copy in range(out.shape[0]):
         step = step_count[copy]
-        for j in range(features.shape[2]):
-            out[copy, offset + j] = features[step, copy, j]
-        for k in range(served.shape[2]):
-            action_wanting[copy, k] = wanting[copy, k] * served[step, copy, k]
-    return action_wanting
+        row = _schedule_row(step, length)
+        for g in range(n_goods):
+            available = 1.0 if in_stock[copy, row, g] else 0.0
+            out[copy, offset + g] = available
+            action_wanting[copy, g] = wanting[copy, g] * available
+        out[copy, offset + n_goods] = max(0.0, 1.0 - step / length)
+        action_wanting[copy, n_goods] = wanting[copy, n_goods]
+
+
+@numba.njit(cache=True)
+def _step_and_observe(
+    parallel,
+    actions,
+    active,
+    pick_effort,
+    observation,
+    gain,
+    action_wanting,
+    in_stock,
+    step_count,
+    truncated,
+    consumption,
+    load,
+    rest,
+    valence,
+    surprise,
+    stock,
+    expected,
+    mood,
+    stress,
+    value_table,
+    agent_table,
+    weight,
+    marginal,
+    wanting,
+    temperature,
+):  # pragma: no cover - compiled
+    # The whole transition and the next observation in one compiled call: a call from Python
+    # costs more than an Orchard's step itself (~50 ns per array argument, ~400 ns per array
+    # returned, so the caller passes its outputs in).
+    _store_inputs(
+        actions, active, step_count, in_stock, pick_effort, consumption, load, rest, truncated
+    )
+    step_all(
+        parallel,
+        stock,
+        expected,
+        mood,
+        stress,
+        consumption,
+        load,
+        rest,
+        valence,
+        1.0,
+        value_table,
+        agent_table,
+        gain,
+        surprise,
+        True,
+        weight,
+        marginal,
+        wanting,
+        temperature,
+    )
+    _observe(stock, wanting, mood, stress, in_stock, step_count, observation, action_wanting)
 
 
 @dataclass(frozen=True, eq=False)
@@ -202,31 +281,28 @@ class OrchardRules:
             dtype=np.float32,
         )
 
-    def draw_availability(self, rng: np.random.Generator) -> np.ndarray:
-        """A whole episode's stock: ``(episode_length, n_goods)`` bool, True where in stock.
+    def draw_schedule(self, rng: np.random.Generator, out: np.ndarray | None = None) -> np.ndarray:
+        """A whole episode's stock as uniform draws: ``(episode_length, n_goods)`` float64.
 
-        Drawn at once, at reset, so that N copies stepped together use exactly the random
-        numbers of N separate envs.
+        A good is in stock at a step where its draw is at least ``out_of_stock_probability``
+        (:meth:`reset` reads them so). Drawn at once, at reset, so that N copies stepped
+        together use exactly the random numbers of N separate envs.
+
+        Args:
+            rng: The copy's generator.
+            out: Where to write the draws (a C-contiguous float64 array of that shape).
+
+        Returns:
+            The draws (``out`` when given).
         """
-        draws = rng.random((self.episode_length, len(self.goods)))
-        return draws >= self.out_of_stock_probability
+        return rng.random((self.episode_length, len(self.goods)), out=out)
 
     def initial_state(self, n_copies: int) -> OrchardState:
         """``n_copies`` Orchards before their first reset (every good in stock)."""
         core = ValueCore(ValueStore.from_profile(self.profile, n_agents=n_copies))
-        length, n_actions = self.episode_length, self.n_actions
-        features = np.empty((length + 1, n_copies, n_actions), dtype=np.float32)
-        served = np.empty((length + 1, n_copies, n_actions))
-        _write_episode_tables(
-            np.ones((n_copies, length, n_actions - 1), dtype=bool),
-            np.arange(n_copies),
-            features,
-            served,
-        )
         return OrchardState(
             core=core,
-            features=features,
-            served=served,
+            in_stock=np.ones((n_copies, self.episode_length, len(self.goods)), dtype=bool),
             step_count=np.zeros(n_copies, dtype=np.int64),
             consumption=np.zeros((n_copies, core.n_values)),
             load=np.zeros(n_copies),
@@ -235,72 +311,87 @@ class OrchardRules:
         )
 
     def reset(
-        self, state: OrchardState, availability: np.ndarray, copies: np.ndarray | None = None
+        self, state: OrchardState, schedules: np.ndarray, copies: np.ndarray | None = None
     ) -> None:
         """Start new episodes: fresh values, step 0, the given stock schedules.
 
         Args:
             state: The state, changed in place.
-            availability: ``(len(copies), episode_length, n_goods)`` from
-                :meth:`draw_availability`, one per copy.
+            schedules: ``(len(copies), episode_length, n_goods)`` from :meth:`draw_schedule`,
+                one per copy.
             copies: Indices of the copies to reset; all when ``None``.
         """
-        rows = np.arange(len(state.step_count)) if copies is None else copies
-        _write_episode_tables(availability, rows, state.features, state.served)
+        rows = slice(None) if copies is None else copies
+        state.in_stock[rows] = schedules >= self.out_of_stock_probability
         state.step_count[rows] = 0
         state.truncated[rows] = False
         state.core.reset(copies)
 
-    def step(self, state: OrchardState, actions: np.ndarray, active: np.ndarray) -> np.ndarray:
+    def in_stock(self, state: OrchardState, copy: int) -> np.ndarray:
+        """``(n_goods,)`` bool: which goods a copy finds in stock at its current step."""
+        return state.in_stock[copy, min(state.step_count.item(copy), self.episode_length - 1)]
+
+    def step(
+        self,
+        state: OrchardState,
+        actions: np.ndarray,
+        active: np.ndarray,
+        observations: np.ndarray,
+        rewards: np.ndarray,
+        action_wanting: np.ndarray,
+    ) -> None:
         """The transition: every copy eats a fruit or rests (an out-of-stock fruit gives nothing).
 
         Copies not ``active`` take an idle step (no consumption, load or rest) and keep their
-        step count, so that a vector env can reset them afterwards.
+        step count, so that a vector env can reset them afterwards. One compiled call steps
+        the copies and observes them (as :meth:`observe`).
 
         Args:
             state: The state, changed in place (:attr:`OrchardState.truncated` included).
             actions: ``(n,)`` int64 valid actions.
             active: ``(n,)`` bool, the copies that act.
-
-        Returns:
-            ``(n,)`` rewards: the utility gains of the value store.
+            observations: ``(n, observation size)`` float32, filled with the observations
+                after the step.
+            rewards: ``(n,)`` float64, filled with the rewards: the utility gains of the value
+                store.
+            action_wanting: ``(n, n_actions)`` float64, filled with the wanting each action
+                serves after the step (see :meth:`observe`).
         """
-        _store_inputs(
+        _step_and_observe(
+            len(actions) >= PARALLEL_THRESHOLD,
             actions,
             active,
-            state.step_count,
-            state.served,
             self.pick_effort,
-            self.episode_length,
-            state.consumption,
-            state.load,
-            state.rest,
-            state.truncated,
+            observations,
+            rewards,
+            action_wanting,
+            *state.arguments(),
         )
-        return state.core.step(state.consumption, load=state.load, rest=state.rest)
 
-    def observe(self, state: OrchardState, out: np.ndarray) -> np.ndarray:
+    def observe(self, state: OrchardState, observations: np.ndarray) -> np.ndarray:
         """What the copies see: their observations, and the wanting each action serves.
 
         Args:
             state: The state.
-            out: ``(n, observation size)`` float32, filled with the observations.
+            observations: ``(n, observation size)`` float32, filled with the observations.
 
         Returns:
             ``(n, n_actions)`` the wanting each action serves now, 0 for an out-of-stock good
             (``info["action_wanting"]``).
         """
         core = state.core
-        return _observe(
+        action_wanting = np.empty((len(state.step_count), self.n_actions))
+        _observe(
             core.stock,
             core.wanting,
             core.mood,
             core.stress,
-            state.features,
-            state.served,
+            state.in_stock,
             state.step_count,
-            out,
+            observations,
+            action_wanting,
         )
+        return action_wanting
 
 
 class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
@@ -422,6 +513,7 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._actions = np.zeros(1, dtype=np.int64)
         self._active = np.ones(1, dtype=bool)
         self._observation_buffer = np.zeros((1, 3 * self._core.n_values + 2), dtype=np.float32)
+        self._reward = np.zeros(1)
         self._last_action: int | None = None
         self.action_space = spaces.Discrete(self.rules.n_actions)
         self.observation_space = self.rules.observation_space(self._core)
@@ -444,17 +536,26 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         if not 0 <= action < self._n_actions:
             raise ValueError(f"action: must be in [0, {self._n_actions - 1}] (got {action})")
         self._actions[0] = action
-        reward = self.rules.step(self._state, self._actions, self._active).item(0)
+        action_wanting = np.empty((1, self._n_actions))
+        self.rules.step(
+            self._state,
+            self._actions,
+            self._active,
+            self._observation_buffer,
+            self._reward,
+            action_wanting,
+        )
         self._last_action = action
-        observation, info = self._observe()
-        return observation, reward, False, self._state.truncated.item(0), info
+        info = self._core.agent_info(0, action_wanting[0])
+        observation = self._observation_buffer[0].copy()
+        return observation, self._reward.item(0), False, self._state.truncated.item(0), info
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode: fresh values and a newly drawn stock schedule."""
         super().reset(seed=seed)
-        self.rules.reset(self._state, self.rules.draw_availability(self.np_random)[np.newaxis])
+        self.rules.reset(self._state, self.rules.draw_schedule(self.np_random)[np.newaxis])
         self._last_action = None
         return self._observe()
 
@@ -463,9 +564,9 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         step_count = self._state.step_count.item(0)
         last = "-" if self._last_action is None else self._action_name(self._last_action)
         header = f"step {step_count}/{self.rules.episode_length}  last action: {last}"
-        in_stock = self._state.served[step_count, 0]
+        in_stock = self.rules.in_stock(self._state, 0)
         stock_line = "in stock: " + " ".join(
-            good for good, available in zip(self.rules.goods, in_stock, strict=False) if available
+            good for good, available in zip(self.rules.goods, in_stock, strict=True) if available
         )
         return self._core.render(self.render_mode, 0, header, [stock_line])
 

@@ -147,14 +147,18 @@ class OrchardVectorEnv(VectorEnv):
                 "autoreset disabled, reset them with options={'reset_mask': ...} first"
             )
         actions = np.ascontiguousarray(actions, dtype=np.int64)
-        rewards = self.rules.step(self._state, actions, ~resetting)
+        observations = self._new_observations()
+        rewards = np.empty(self.num_envs)
+        action_wanting = np.empty((self.num_envs, self.rules.n_actions))
+        self.rules.step(self._state, actions, ~resetting, observations, rewards, action_wanting)
         if resetting.any():
             # The store stepped every row; copies that were due a reset start afresh instead.
             rewards[resetting] = 0.0
             self._reset_copies(np.flatnonzero(resetting), [None] * int(resetting.sum()))
+            action_wanting = self.rules.observe(self._state, observations)
         truncated = self._state.truncated.copy()
         terminated = np.zeros(self.num_envs, dtype=bool)
-        observations, infos = self._observe()
+        infos = self._infos(action_wanting)
         if self.autoreset_mode == AutoresetMode.SAME_STEP and truncated.any():
             observations, infos = self._reset_finished(truncated, observations, infos)
         else:
@@ -214,14 +218,14 @@ class OrchardVectorEnv(VectorEnv):
         self._core.close()
 
     def _reset_copies(self, copies: np.ndarray, seeds: Sequence[int | None]) -> None:
-        availability = np.empty(
-            (len(copies), self.rules.episode_length, len(self.rules.goods)), dtype=bool
-        )
-        for j, (copy, seed) in enumerate(zip(copies, seeds, strict=True)):
-            if seed is not None or self._generators[copy] is None:
-                self._generators[copy] = seeding.np_random(seed)[0]
-            availability[j] = self.rules.draw_availability(self._generators[copy])
-        self.rules.reset(self._state, availability, copies)
+        schedules = np.empty((len(copies), self.rules.episode_length, len(self.rules.goods)))
+        generators, draw = self._generators, self.rules.draw_schedule
+        for j, (copy, seed) in enumerate(zip(copies.tolist(), seeds, strict=True)):
+            generator = generators[copy]
+            if seed is not None or generator is None:
+                generator = generators[copy] = seeding.np_random(seed)[0]
+            draw(generator, out=schedules[j])
+        self.rules.reset(self._state, schedules, copies)
 
     def _reset_finished(
         self, finished: np.ndarray, observations: np.ndarray, infos: dict[str, Any]
@@ -254,12 +258,17 @@ class OrchardVectorEnv(VectorEnv):
 
     def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
         """The observations and the infos, batched as ``SyncVectorEnv`` batches them."""
-        observations = np.empty(
+        observations = self._new_observations()
+        return observations, self._infos(self.rules.observe(self._state, observations))
+
+    def _new_observations(self) -> np.ndarray:
+        return np.empty(
             (self.num_envs, *cast("tuple[int]", self.single_observation_space.shape)),
             dtype=np.float32,
         )
-        action_wanting = self.rules.observe(self._state, observations)
-        return observations, {
+
+    def _infos(self, action_wanting: np.ndarray) -> dict[str, Any]:
+        return {
             **self._core.batched_values_info(),
             "action_wanting": action_wanting,
             "_action_wanting": self._everyone,

@@ -68,11 +68,34 @@ def curve_utility(family: int, scale: float, curvature: float, stock: float) -> 
 
 
 @numba.njit(cache=True)
+def curve_gain(family: int, scale: float, curvature: float, stock: float, amount: float) -> float:
+    """``u(stock + amount) - u(stock)`` of a separable curve, without the cancellation.
+
+    The log curve's gain is ``log1p(amount / (scale + stock))`` and the saturating curve's
+    ``exp(-g s/c) (1 - exp(-g a/c)) / g``: one or two functions where the difference of two
+    utilities takes two or four, and exact where that difference loses digits.
+    """
+    if family == SATURATING:
+        return (
+            -math.exp(-curvature * stock / scale)
+            * math.expm1(-curvature * amount / scale)
+            / (curvature)
+        )
+    if curvature == 1.0:
+        return math.log1p(amount / (scale + stock))
+    return curve_utility(family, scale, curvature, stock + amount) - curve_utility(
+        family, scale, curvature, stock
+    )
+
+
+@numba.njit(cache=True)
 def curve_marginal_utility(family: int, scale: float, curvature: float, stock: float) -> float:
     """Analytic derivative of :func:`curve_utility` with respect to ``stock``."""
     x = stock / scale
     if family == SATURATING:
         return math.exp(-curvature * x) / scale
+    if curvature == 1.0:  # the log curve: spares an exp and a log
+        return 1.0 / (scale + stock)
     return math.exp(-curvature * math.log1p(x)) / scale
 
 
@@ -123,6 +146,11 @@ def _drive_marginal_rows(
 @numba.vectorize(["float64(int64, float64, float64, float64)"], cache=True)
 def _utility_ufunc(family: int, scale: float, curvature: float, stock: float) -> float:
     return curve_utility(family, scale, curvature, stock)
+
+
+@numba.vectorize(["float64(int64, float64, float64, float64, float64)"], cache=True)
+def _gain_ufunc(family: int, scale: float, curvature: float, stock: float, amount: float) -> float:
+    return curve_gain(family, scale, curvature, stock, amount)
 
 
 @numba.vectorize(["float64(int64, float64, float64, float64)"], cache=True)
@@ -189,7 +217,7 @@ class UtilityCurve:
 
     def gain(self, stock: np.ndarray | float, amount: np.ndarray | float) -> np.ndarray:
         """Utility gained by consuming ``amount`` at ``stock``: ``u(s + a) - u(s)``."""
-        return self.utility(np.add(stock, amount)) - self.utility(stock)
+        return _gain_ufunc(self.family, self.scale, self.eta, stock, amount)
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,13 @@ import numpy as np
 from valuegym.values import params as p
 from valuegym.values.curves import (
     HOMEOSTATIC,
+    curve_gain,
     curve_marginal_utility,
-    curve_utility,
     drive_marginal_utility,
     drive_term,
 )
 
-__all__ = ["PARALLEL_THRESHOLD", "derive", "step", "temperature"]
+__all__ = ["PARALLEL_THRESHOLD", "derive", "step", "step_all", "step_rows", "temperature"]
 
 #: Populations at least this large are stepped with one thread per core. With ``c`` free cores
 #: a step of ``n`` agents takes about ``n t / c`` plus a fork/join cost of tens of
@@ -65,12 +65,17 @@ def _retained(retention: float, dt: float) -> float:
 
 
 @numba.njit(cache=True, inline="always")
+def _modulation(mood_weight: float, stress_weight: float, mood: float, stress: float) -> float:
+    if mood_weight == 0.0 and stress_weight == 0.0:
+        return 1.0
+    return math.exp(mood_weight * mood + stress_weight * stress)
+
+
+@numba.njit(cache=True, inline="always")
 def _effective_weight(
     weight: float, mood_weight: float, stress_weight: float, mood: float, stress: float
 ) -> float:
-    if mood_weight == 0.0 and stress_weight == 0.0:
-        return weight
-    return weight * math.exp(mood_weight * mood + stress_weight * stress)
+    return weight * _modulation(mood_weight, stress_weight, mood, stress)
 
 
 @numba.njit(cache=True, inline="always")
@@ -159,10 +164,7 @@ def _step_rows(
                     mood_i,
                     stress_i,
                 )
-                value_gain = weight * (
-                    curve_utility(family, scale, curvature, before + amount)
-                    - curve_utility(family, scale, curvature, before)
-                )
+                value_gain = weight * curve_gain(family, scale, curvature, before, amount)
                 stock[i, k] = before + amount
             delta = value_gain - expected[i, k]
             rate = min(
@@ -208,15 +210,16 @@ def _derive_rows(
         mood_i, stress_i = mood[i], stress[i]
         power, root = agent[i, p.DRIVE_POWER], agent[i, p.DRIVE_ROOT]
         drive_total = _drive_sum(stock, table, i, mood_i, stress_i, power)
+        # Values often share their mood and stress weights (every good of an env's default
+        # profile does): the modulation factor is computed once per distinct pair in a run.
+        last_mood_weight, last_stress_weight, factor = 0.0, 0.0, 1.0
         for k in range(stock.shape[1]):
             family = int(table[i, k, p.FAMILY])
-            w = _effective_weight(
-                table[i, k, p.WEIGHT],
-                table[i, k, p.MOOD_WEIGHT],
-                table[i, k, p.STRESS_WEIGHT],
-                mood_i,
-                stress_i,
-            )
+            mood_weight, stress_weight = table[i, k, p.MOOD_WEIGHT], table[i, k, p.STRESS_WEIGHT]
+            if mood_weight != last_mood_weight or stress_weight != last_stress_weight:
+                factor = _modulation(mood_weight, stress_weight, mood_i, stress_i)
+                last_mood_weight, last_stress_weight = mood_weight, stress_weight
+            w = table[i, k, p.WEIGHT] * factor
             if family == HOMEOSTATIC:
                 m = drive_marginal_utility(
                     table[i, k, p.SETPOINT] - stock[i, k], drive_total, power, root
@@ -240,7 +243,7 @@ def _temperature_rows(start, stop, mood, stress, agent, out):  # pragma: no cove
 
 
 @numba.njit(cache=True)
-def _step_serial(
+def step_rows(
     start,
     stop,
     stock,
@@ -262,6 +265,13 @@ def _step_serial(
     wanting,
     temperature,
 ):  # pragma: no cover - compiled
+    """Step rows ``start:stop`` in place, serially: :func:`step`'s arguments, compiled.
+
+    The entry point for compiled env code that steps its value store inside its own compiled
+    step (one call per env step instead of several); ``derive`` says whether to fill
+    ``weight, marginal, wanting, temperature`` (ignored otherwise, may be empty). Arguments
+    are not checked beyond what the maths raises on (negative or non-finite amounts).
+    """
     _step_rows(
         start,
         stop,
@@ -284,7 +294,7 @@ def _step_serial(
         _temperature_rows(start, stop, mood, stress, agent, temperature)
 
 
-# Its own function, not _step_serial compiled with parallel=True: numba's on-disk cache keys
+# Its own function, not step_rows compiled with parallel=True: numba's on-disk cache keys
 # on the function, not on ``parallel=``, so one function would load one build for both.
 @numba.njit(cache=True, parallel=True)
 def _step_parallel(
@@ -312,9 +322,84 @@ def _step_parallel(
     n_tasks = (stop - start + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
     for task in numba.prange(n_tasks):
         task_start = start + np.int64(task) * _ROWS_PER_TASK
-        _step_serial(
+        step_rows(
             task_start,
             min(stop, task_start + _ROWS_PER_TASK),
+            stock,
+            expected,
+            mood,
+            stress,
+            consumption,
+            load,
+            rest,
+            valence,
+            dt,
+            table,
+            agent,
+            gain,
+            surprise,
+            derive,
+            weight,
+            marginal,
+            wanting,
+            temperature,
+        )
+
+
+@numba.njit(cache=True)
+def step_all(
+    parallel,
+    stock,
+    expected,
+    mood,
+    stress,
+    consumption,
+    load,
+    rest,
+    valence,
+    dt,
+    table,
+    agent,
+    gain,
+    surprise,
+    derive,
+    weight,
+    marginal,
+    wanting,
+    temperature,
+):  # pragma: no cover - compiled
+    """Step every row in place: :func:`step_rows` over all rows, in threads when ``parallel``.
+
+    For compiled env code; pass ``parallel = n_rows >= PARALLEL_THRESHOLD`` as :func:`step`
+    decides.
+    """
+    if parallel:
+        _step_parallel(
+            0,
+            stock.shape[0],
+            stock,
+            expected,
+            mood,
+            stress,
+            consumption,
+            load,
+            rest,
+            valence,
+            dt,
+            table,
+            agent,
+            gain,
+            surprise,
+            derive,
+            weight,
+            marginal,
+            wanting,
+            temperature,
+        )
+    else:
+        step_rows(
+            0,
+            stock.shape[0],
             stock,
             expected,
             mood,
@@ -376,7 +461,7 @@ def step(
             same pass with the quantities of :func:`derive` and :func:`temperature` after the
             step (one compiled call instead of three, for envs that need them every step).
     """
-    kernel = _step_parallel if stock.shape[0] >= PARALLEL_THRESHOLD else _step_serial
+    kernel = _step_parallel if stock.shape[0] >= PARALLEL_THRESHOLD else step_rows
     if derived is None:
         derived = (_NO_ROWS, _NO_ROWS, _NO_ROWS, _NO_AGENTS)
         derive = False

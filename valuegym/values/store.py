@@ -31,7 +31,7 @@ from valuegym.values import params as columns
 from valuegym.values.params import ValueParams
 from valuegym.values.profile import ValueProfile
 
-__all__ = ["AgentSnapshot", "StepOutcome", "ValueStore"]
+__all__ = ["AgentSnapshot", "KernelArrays", "StepOutcome", "ValueStore"]
 
 
 class StepOutcome(NamedTuple):
@@ -49,6 +49,20 @@ class StepOutcome(NamedTuple):
     surprise: np.ndarray
     wanting: np.ndarray | None = None
     temperature: np.ndarray | None = None
+
+
+class KernelArrays(NamedTuple):
+    """A store's arrays in the order the compiled kernels take them.
+
+    See :meth:`ValueStore.kernel_arrays`.
+    """
+
+    stock: np.ndarray
+    expected: np.ndarray
+    mood: np.ndarray
+    stress: np.ndarray
+    value_table: np.ndarray
+    agent_table: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -286,6 +300,7 @@ class ValueStore:
         valence: ArrayLike | None = None,
         dt: float = 1.0,
         with_wanting: bool = False,
+        wanting_out: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> StepOutcome:
         """Advance every agent by one step.
 
@@ -298,6 +313,9 @@ class ValueStore:
             dt: Length of the step, ``> 0``; satiation and relaxation scale with it.
             with_wanting: Also return the wanting and temperature after the step, computed in
                 the same compiled pass (what an env needs for its next observation).
+            wanting_out: ``(n_agents, n_values)`` and ``(n_agents,)`` float64 arrays to write
+                the wanting and temperature into (and return) instead of new ones; implies
+                ``with_wanting``.
 
         Returns:
             The utility gain (reward) and surprise of each agent, and with ``with_wanting``
@@ -316,7 +334,12 @@ class ValueStore:
         gain = np.empty(n_agents)
         surprise = np.empty(n_agents)
         derived = None
-        if with_wanting:
+        if wanting_out is not None:
+            wanting, temperature = wanting_out
+            _check_out(wanting, self._stock.shape, "wanting_out[0]")
+            _check_out(temperature, (n_agents,), "wanting_out[1]")
+            derived = (*self._scratch, wanting, temperature)
+        elif with_wanting:
             derived = (*self._scratch, np.empty(self._stock.shape), np.empty(n_agents))
         kernels.step(
             self._stock,
@@ -337,6 +360,22 @@ class ValueStore:
         if derived is None:
             return StepOutcome(gain, surprise)
         return StepOutcome(gain, surprise, derived[2], derived[3])
+
+    def kernel_arrays(self) -> KernelArrays:
+        """The store's own arrays, for compiled code that steps it.
+
+        Env code that steps the store with :func:`valuegym.values.kernels.step_all` inside its
+        own compiled step passes these. The state arrays are the store's, writable: only that
+        kernel should write them.
+        """
+        return KernelArrays(
+            self._stock,
+            self._expected,
+            self._mood,
+            self._stress,
+            self.params.value_table,
+            self.params.agent_table,
+        )
 
     def effective_weight(self) -> np.ndarray:
         """Weights after mood and stress modulation, ``(n_agents, n_values)``."""
@@ -424,6 +463,16 @@ class ValueStore:
         if array.shape != shape:
             raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
         return array
+
+
+def _check_out(array: np.ndarray, shape: tuple[int, ...], name: str) -> None:
+    if not (
+        isinstance(array, np.ndarray)
+        and array.dtype == np.float64
+        and array.shape == shape
+        and array.flags.writeable
+    ):
+        raise ValueError(f"{name}: expected a writable float64 array of shape {shape}")
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
