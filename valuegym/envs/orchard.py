@@ -179,7 +179,12 @@ def _step_and_observe(
 ):  # pragma: no cover - compiled
     # The whole transition and the next observation in one compiled call: a call from Python
     # costs more than an Orchard's step itself (~50 ns per array argument, ~400 ns per array
-    # returned, so the caller passes its outputs in).
+    # returned, so the caller passes its outputs in). Returns -1, or the first copy whose
+    # action is invalid, before anything changed.
+    n_actions = in_stock.shape[2] + 1
+    for copy in range(actions.shape[0]):
+        if not 0 <= actions[copy] < n_actions:
+            return copy
     _store_inputs(
         actions, active, step_count, in_stock, pick_effort, consumption, load, rest, truncated
     )
@@ -205,6 +210,7 @@ def _step_and_observe(
         temperature,
     )
     _observe(stock, wanting, mood, stress, in_stock, step_count, observation, action_wanting)
+    return -1
 
 
 @dataclass(frozen=True, eq=False)
@@ -356,8 +362,11 @@ class OrchardRules:
                 store.
             action_wanting: ``(n, n_actions)`` float64, filled with the wanting each action
                 serves after the step (see :meth:`observe`).
+
+        Raises:
+            ValueError: When an action is not in ``[0, n_actions)`` (nothing has changed).
         """
-        _step_and_observe(
+        invalid = _step_and_observe(
             len(actions) >= PARALLEL_THRESHOLD,
             actions,
             active,
@@ -367,6 +376,11 @@ class OrchardRules:
             action_wanting,
             *state.arguments(),
         )
+        if invalid >= 0:
+            raise ValueError(
+                f"actions: copy {invalid} got {actions[invalid]}, which is not an action "
+                f"(must be in [0, {self.n_actions - 1}])"
+            )
 
     def observe(self, state: OrchardState, observations: np.ndarray) -> np.ndarray:
         """What the copies see: their observations, and the wanting each action serves.

@@ -138,8 +138,6 @@ class OrchardVectorEnv(VectorEnv):
                 f"actions: expected {self.num_envs} integer actions, got {actions.dtype} array "
                 f"of shape {actions.shape}"
             )
-        if actions.min() < 0 or actions.max() >= self.rules.n_actions:
-            raise ValueError(f"actions: must be in [0, {self.rules.n_actions - 1}]")
         resetting = self._autoreset
         if self.autoreset_mode == AutoresetMode.DISABLED and resetting.any():
             raise ValueError(
@@ -150,7 +148,9 @@ class OrchardVectorEnv(VectorEnv):
         observations = self._new_observations()
         rewards = np.empty(self.num_envs)
         action_wanting = np.empty((self.num_envs, self.rules.n_actions))
-        self.rules.step(self._state, actions, ~resetting, observations, rewards, action_wanting)
+        self.rules.step(  # raises on an invalid action before changing anything
+            self._state, actions, ~resetting, observations, rewards, action_wanting
+        )
         if resetting.any():
             # The store stepped every row; copies that were due a reset start afresh instead.
             rewards[resetting] = 0.0

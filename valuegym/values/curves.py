@@ -55,7 +55,7 @@ SATURATING: Final = 1
 HOMEOSTATIC: Final = 2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def curve_utility(family: int, scale: float, curvature: float, stock: float) -> float:
     """Utility of a separable curve at ``stock`` (``curvature`` = eta times steepening)."""
     x = stock / scale
@@ -67,7 +67,7 @@ def curve_utility(family: int, scale: float, curvature: float, stock: float) -> 
     return math.expm1((1.0 - curvature) * log_growth) / (1.0 - curvature)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def curve_gain(family: int, scale: float, curvature: float, stock: float, amount: float) -> float:
     """``u(stock + amount) - u(stock)`` of a separable curve, without the cancellation.
 
@@ -88,24 +88,23 @@ def curve_gain(family: int, scale: float, curvature: float, stock: float, amount
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def curve_marginal_utility(family: int, scale: float, curvature: float, stock: float) -> float:
     """Analytic derivative of :func:`curve_utility` with respect to ``stock``."""
-    x = stock / scale
     if family == SATURATING:
-        return math.exp(-curvature * x) / scale
+        return math.exp(-curvature * stock / scale) / scale
     if curvature == 1.0:  # the log curve: spares an exp and a log
         return 1.0 / (scale + stock)
-    return math.exp(-curvature * math.log1p(x)) / scale
+    return math.exp(-curvature * math.log1p(stock / scale)) / scale
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def drive_term(weight: float, setpoint: float, state: float, power: float) -> float:
     """One variable's term ``w |h* - h|^n`` of the homeostatic drive sum."""
     return weight * abs(setpoint - state) ** power
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def drive_marginal_utility(deviation: float, total: float, power: float, root: float) -> float:
     """``-dD/dh_k / w_k`` for deviation ``h*_k - h_k`` when ``sum w |h* - h|^n = total``."""
     if total == 0.0 or deviation == 0.0:
@@ -114,7 +113,7 @@ def drive_marginal_utility(deviation: float, total: float, power: float, root: f
     return magnitude if deviation > 0.0 else -magnitude
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _drive_rows(
     states: np.ndarray, setpoint: np.ndarray, weights: np.ndarray, power: float, root: float
 ) -> np.ndarray:
@@ -127,7 +126,7 @@ def _drive_rows(
     return drives
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _drive_marginal_rows(
     states: np.ndarray, setpoint: np.ndarray, weights: np.ndarray, power: float, root: float
 ) -> np.ndarray:

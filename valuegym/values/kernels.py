@@ -59,31 +59,31 @@ PARALLEL_THRESHOLD = 100_000
 _ROWS_PER_TASK = 256
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _retained(retention: float, dt: float) -> float:
     return retention if dt == 1.0 else retention**dt
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _modulation(mood_weight: float, stress_weight: float, mood: float, stress: float) -> float:
     if mood_weight == 0.0 and stress_weight == 0.0:
         return 1.0
     return math.exp(mood_weight * mood + stress_weight * stress)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _effective_weight(
     weight: float, mood_weight: float, stress_weight: float, mood: float, stress: float
 ) -> float:
     return weight * _modulation(mood_weight, stress_weight, mood, stress)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _curvature(eta: float, stress_curvature: float, stress: float) -> float:
     return eta * (1.0 + stress_curvature * stress)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _drive_sum(
     stock: np.ndarray, table: np.ndarray, i: int, mood: float, stress: float, power: float
 ) -> float:
@@ -110,7 +110,7 @@ def _drive_sum(
 # (``prange`` binds the arrays once per thread's chunk), so it looked 5x faster on 2 cores.
 # Now both loops hand a range of rows to these functions, which touch only scalars inside
 # their loops.
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _step_rows(
     start,
     stop,
@@ -202,14 +202,16 @@ def _step_rows(
             stock[i, k] *= _retained(table[i, k, p.RETENTION], dt)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _derive_rows(
     start, stop, stock, mood, stress, table, agent, weight, marginal, wanting
 ):  # pragma: no cover - compiled
     for i in range(start, stop):
         mood_i, stress_i = mood[i], stress[i]
         power, root = agent[i, p.DRIVE_POWER], agent[i, p.DRIVE_ROOT]
-        drive_total = _drive_sum(stock, table, i, mood_i, stress_i, power)
+        # The drive is summed when a homeostatic value first needs it: _drive_sum is a call
+        # that takes arrays (see below), too dear to make for rows without a drive.
+        drive_total, drive_summed = 0.0, False
         # Values often share their mood and stress weights (every good of an env's default
         # profile does): the modulation factor is computed once per distinct pair in a run.
         last_mood_weight, last_stress_weight, factor = 0.0, 0.0, 1.0
@@ -221,6 +223,9 @@ def _derive_rows(
                 last_mood_weight, last_stress_weight = mood_weight, stress_weight
             w = table[i, k, p.WEIGHT] * factor
             if family == HOMEOSTATIC:
+                if not drive_summed:
+                    drive_total = _drive_sum(stock, table, i, mood_i, stress_i, power)
+                    drive_summed = True
                 m = drive_marginal_utility(
                     table[i, k, p.SETPOINT] - stock[i, k], drive_total, power, root
                 )
@@ -234,7 +239,7 @@ def _derive_rows(
             wanting[i, k] = w * m
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _temperature_rows(start, stop, mood, stress, agent, out):  # pragma: no cover - compiled
     for i in range(start, stop):
         out[i] = agent[i, p.BASE_TEMPERATURE] * math.exp(
@@ -242,7 +247,7 @@ def _temperature_rows(start, stop, mood, stress, agent, out):  # pragma: no cove
         )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def step_rows(
     start,
     stop,
@@ -296,7 +301,7 @@ def step_rows(
 
 # Its own function, not step_rows compiled with parallel=True: numba's on-disk cache keys
 # on the function, not on ``parallel=``, so one function would load one build for both.
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, error_model="numpy")
 def _step_parallel(
     start,
     stop,
@@ -346,7 +351,7 @@ def _step_parallel(
         )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def step_all(
     parallel,
     stock,
