@@ -174,3 +174,27 @@ def test_render_modes():
     assert frame.dtype == np.uint8
     assert frame.ndim == 3
     assert frame.shape[2] == 3
+
+
+def test_stepping_on_after_truncation_keeps_the_last_stock_and_stays_in_bounds():
+    # Gymnasium leaves stepping a truncated env undefined; Orchard must not read past its
+    # stock schedule or leave its observation space.
+    env = OrchardEnv(episode_length=3, out_of_stock_probability=0.5)
+    env.reset(seed=4)
+    for _ in range(3):
+        observation, *_, truncated, _ = env.step(REST)
+    assert truncated
+    last_stock = observation[-5:-1].copy()
+    for action in [APPLE, PEAR, PLUM, FIG, REST] * 2:
+        observation, reward, _, truncated, info = env.step(action)
+        assert env.observation_space.contains(observation)
+        np.testing.assert_array_equal(observation[-5:-1], last_stock)
+        assert observation[-1] == 0.0
+        if action != REST:
+            assert (reward > 0.0) == bool(last_stock[action])
+            assert info["action_wanting"][action] == 0.0 or last_stock[action]
+    shown = OrchardEnv(episode_length=1, out_of_stock_probability=0.0, render_mode="ansi")
+    shown.reset(seed=0)
+    shown.step(REST)
+    shown.step(REST)  # past the end
+    assert "in stock: apple pear plum fig" in shown.render()

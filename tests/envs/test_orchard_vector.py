@@ -1,3 +1,6 @@
+import copy as copying
+import pickle
+
 import gymnasium
 import numpy as np
 import pytest
@@ -132,11 +135,31 @@ def test_rewards_equal_single_env_rewards_for_a_long_run():
         (np.array([0, 5, 1]), r"must be in \[0, 4\]"),
     ],
 )
-def test_bad_actions_raise(actions, message):
-    envs = OrchardVectorEnv(3)
+def test_bad_actions_raise_and_change_nothing(actions, message):
+    envs, untouched = OrchardVectorEnv(3, **KWARGS), OrchardVectorEnv(3, **KWARGS)
     envs.reset(seed=0)
+    untouched.reset(seed=0)
     with pytest.raises(ValueError, match=message):
         envs.step(actions)
+    for _ in range(8):  # past the end of an episode: autoresets agree too
+        ours, theirs = envs.step(np.array([3, 0, 4])), untouched.step(np.array([3, 0, 4]))
+        for mine, reference in zip(ours[:4], theirs[:4], strict=True):
+            np.testing.assert_array_equal(mine, reference)
+        assert_same_infos(ours[4], theirs[4])
+
+
+@pytest.mark.parametrize("clone", [copying.deepcopy, lambda e: pickle.loads(pickle.dumps(e))])
+def test_copied_vector_env_continues_identically_and_apart(clone):
+    envs = OrchardVectorEnv(3, **KWARGS)
+    envs.reset(seed=1)
+    envs.step(np.array([0, 1, 2]))
+    twin = clone(envs)
+    for actions in np.random.default_rng(0).integers(5, size=(10, 3)):
+        ours, theirs = envs.step(actions), twin.step(actions)
+        for mine, reference in zip(ours[:4], theirs[:4], strict=True):
+            np.testing.assert_array_equal(mine, reference)
+        assert_same_infos(ours[4], theirs[4])
+    assert not np.shares_memory(envs._core.stock, twin._core.stock)
 
 
 def test_bad_arguments_raise():

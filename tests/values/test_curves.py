@@ -131,3 +131,24 @@ def test_bad_drive_parameters_name_the_field():
         HomeostaticDrive(setpoint=(1.0,), power=4.0, root=0.5)
     with pytest.raises(ValueError, match="weights"):
         HomeostaticDrive(setpoint=(1.0, 2.0), weights=(1.0,))
+
+
+@pytest.mark.parametrize("curve", CURVES, ids=repr)
+@given(stock=stocks, amount=steps)
+@settings(max_examples=60, deadline=None)
+def test_gain_is_the_difference_of_utilities(curve, stock, amount):
+    difference = float(curve.utility(stock + amount)) - float(curve.utility(stock))
+    assert float(curve.gain(stock, amount)) == pytest.approx(difference, rel=1e-9, abs=1e-12)
+
+
+def test_gain_keeps_its_digits_where_the_difference_of_utilities_cancels():
+    # A tiny amount at a large stock: u(s + a) - u(s) keeps a few digits of a small number;
+    # the closed forms keep them all.
+    stock, amount = 1e6, 1e-9
+    log = UtilityCurve("log", scale=2.0)
+    assert float(log.gain(stock, amount)) == math.log1p(amount / (2.0 + stock))
+    saturating = UtilityCurve("saturating", scale=1.0)
+    exact = math.exp(-5.0) * -math.expm1(-amount)
+    assert float(saturating.gain(5.0, amount)) == pytest.approx(exact, rel=1e-14)
+    naive = float(saturating.utility(5.0 + amount)) - float(saturating.utility(5.0))
+    assert abs(naive - exact) / exact > 1e-9  # what the old formula lost

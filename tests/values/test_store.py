@@ -429,3 +429,48 @@ def test_same_inputs_give_same_state():
             store.step(rng.exponential(1, (4, 3)), load=rng.exponential(1, 4))
         runs.append(store.get_state())
     assert runs[0] == runs[1]
+
+
+def test_wanting_out_is_filled_in_place_and_equals_a_fresh_step():
+    rng = np.random.default_rng(5)
+    names = ["a", "b", "c"]
+    profiles = [ValueProfile.from_mapping(random_profile(rng, names)) for _ in range(4)]
+    ours, fresh = ValueStore.from_profiles(profiles), ValueStore.from_profiles(profiles)
+    wanting, temperature = np.empty((4, 3)), np.empty(4)
+    for _ in range(5):
+        consumption = rng.exponential(1.0, (4, 3)) * (rng.random((4, 3)) < 0.5)
+        outcome = ours.step(consumption, load=np.ones(4), wanting_out=(wanting, temperature))
+        reference = fresh.step(consumption, load=np.ones(4), with_wanting=True)
+        assert outcome.wanting is wanting
+        assert outcome.temperature is temperature
+        np.testing.assert_array_equal(wanting, reference.wanting)
+        np.testing.assert_array_equal(temperature, reference.temperature)
+        np.testing.assert_array_equal(outcome.utility_gain, reference.utility_gain)
+    zeros = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"wanting_out\[0\]: expected a writable float64"):
+        ours.step(zeros, wanting_out=(np.empty((4, 3), dtype=np.float32), temperature))
+    read_only = np.empty(4)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match=r"wanting_out\[1\]"):
+        ours.step(zeros, wanting_out=(wanting, read_only))
+
+
+def test_kernel_arrays_are_the_stores_own():
+    store = simple_store(n_agents=2)
+    arrays = store.kernel_arrays()
+    assert np.shares_memory(arrays.stock, store.stock)
+    assert np.shares_memory(arrays.stress, store.stress)
+    assert arrays.value_table is store.params.value_table
+    consumption = np.zeros((2, store.n_values))
+    consumption[0, 0] = 1.0
+    gain, surprise = np.empty(2), np.empty(2)
+    wanting, temperature = np.empty((2, store.n_values)), np.empty(2)
+    zeros = np.zeros(2)
+    kernels.step_all(
+        False, *arrays[:4], consumption, zeros, zeros, zeros, 1.0, *arrays[4:], gain, surprise,
+        True, np.empty_like(wanting), np.empty_like(wanting), wanting, temperature,
+    )  # fmt: skip
+    assert store.stock[0, 0] > 0.0
+    assert gain[0] == pytest.approx(math.log(2.0))
+    np.testing.assert_array_equal(wanting, store.wanting())
+    np.testing.assert_array_equal(temperature, store.temperature())
