@@ -20,6 +20,7 @@ PACKAGE = Path(valuegym.__file__).parent
 #: Height of each top-level part of valuegym; higher may import lower.
 FLOORS = {
     "numeric": 0,
+    "compiled": 0,
     "values": 1,
     "envs": 2,
     "lm": 3,

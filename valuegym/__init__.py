@@ -10,6 +10,10 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-import valuegym.envs  # noqa: F401 - registers the environments
+from valuegym.compiled import drop_stale_caches
+
+drop_stale_caches()  # before anything compiled is loaded: see valuegym.compiled
+
+import valuegym.envs  # noqa: E402, F401 - registers the environments
 
 __all__ = ["__version__"]

@@ -40,7 +40,7 @@ __all__ = ["PARALLEL_THRESHOLD", "derive", "step", "step_all", "step_rows", "tem
 
 #: Populations at least this large are stepped with one thread per core. With ``c`` free cores
 #: a step of ``n`` agents takes about ``n t / c`` plus a fork/join cost of tens of
-#: microseconds that grows with ``c``, against ``n t`` serially (``t`` ~110 ns of CPU time per
+#: microseconds that grows with ``c``, against ``n t`` serially (``t`` ~90 ns of CPU time per
 #: agent with 6 values), so on idle cores the break-even is a few thousand agents for any
 #: ``c`` (an estimate) and the gain approaches ``c``; what moves it is whether the cores are
 #: free. Measured with benchmarks/values.py on a 2-core VM shared with other processes,
@@ -109,7 +109,8 @@ def _drive_sum(
 # half its time (CPU time per agent 237 ns before, 108 ns after). The parallel build hid it
 # (``prange`` binds the arrays once per thread's chunk), so it looked 5x faster on 2 cores.
 # Now both loops hand a range of rows to these functions, which touch only scalars inside
-# their loops.
+# their loops; the one call inside a row loop that takes arrays, _drive_sum, is made only for
+# rows with a homeostatic value (made for every row, it was a third of _derive_rows' time).
 @numba.njit(cache=True, error_model="numpy")
 def _step_rows(
     start,

@@ -1,0 +1,108 @@
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import valuegym
+from valuegym.compiled import STAMP_NAME, compiled_sources, drop_stale_caches
+
+PACKAGE = Path(valuegym.__file__).parent
+
+
+def write_package(root: Path, scale: float = 2.0) -> Path:
+    """A package ``fakepkg``: a compiled module reading a constant of another, and a bystander."""
+    package = root / "fakepkg"
+    package.mkdir(exist_ok=True)
+    (package / "__init__.py").write_text("")
+    (package / "consts.py").write_text(f"SCALE = {scale}\n")
+    (package / "kern.py").write_text(
+        textwrap.dedent(
+            """\
+            import numba
+
+            from fakepkg import consts
+
+
+            @numba.njit(cache=True)
+            def scaled(x):
+                return consts.SCALE * x
+            """
+        )
+    )
+    (package / "other.py").write_text("VALUE = 1\n")
+    return package
+
+
+def test_the_compiled_modules_and_what_they_import():
+    compiled, sources = compiled_sources()
+    names = {path.relative_to(PACKAGE).as_posix() for path in sources}
+    assert {path.relative_to(PACKAGE).as_posix() for path in compiled} >= {
+        "values/kernels.py",
+        "values/curves.py",
+        "envs/core.py",
+        "envs/orchard.py",
+    }
+    # What the kernels inline from elsewhere: the curves, the parameter columns.
+    assert {"values/params.py", "values/curves.py"} <= names
+    assert "cli.py" not in names
+    assert "analysis/report.py" not in names
+
+
+def test_importing_valuegym_leaves_its_caches_stamped():
+    assert drop_stale_caches() == []
+    assert (PACKAGE / "values" / "__pycache__" / STAMP_NAME).is_file()
+
+
+def test_caches_go_when_a_source_changes_and_stay_otherwise(tmp_path):
+    package = write_package(tmp_path)
+    cache = package / "__pycache__"
+    cache.mkdir()
+    files = [cache / "kern.scaled-6.py311.nbi", cache / "kern.scaled-6.py311.1.nbc"]
+    for file in files:
+        file.write_bytes(b"compiled")
+    unrelated = cache / "kern.cpython-311.pyc"
+    unrelated.write_bytes(b"bytecode")
+
+    assert sorted(drop_stale_caches(package)) == sorted(files)  # no stamp yet: dropped
+    assert unrelated.exists()
+    for file in files:
+        file.write_bytes(b"compiled again")
+    assert drop_stale_caches(package) == []
+    (package / "other.py").write_text("VALUE = 2\n")  # not imported by compiled code
+    assert drop_stale_caches(package) == []
+    (package / "consts.py").write_text("SCALE = 3.0\n")
+    assert sorted(drop_stale_caches(package)) == sorted(files)
+
+
+def run_scaled(root: Path, drop: bool) -> float:
+    code = textwrap.dedent(
+        f"""\
+        from pathlib import Path
+        from valuegym.compiled import drop_stale_caches
+        if {drop}:
+            drop_stale_caches(Path({str(root / "fakepkg")!r}))
+        from fakepkg.kern import scaled
+        print(scaled(1.0))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(result.stdout.split()[-1])
+
+
+@pytest.mark.slow
+def test_a_changed_constant_reaches_cached_compiled_code(tmp_path):
+    write_package(tmp_path, scale=2.0)
+    assert run_scaled(tmp_path, drop=True) == 2.0  # compiled and cached
+    (tmp_path / "fakepkg" / "consts.py").write_text("SCALE = 3.0\n")  # kern.py untouched
+    # numba alone reuses the cached code, compiled with the old constant ...
+    assert run_scaled(tmp_path, drop=False) == 2.0
+    # ... which valuegym drops, so the new constant is compiled in.
+    assert run_scaled(tmp_path, drop=True) == 3.0

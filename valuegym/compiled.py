@@ -1,0 +1,147 @@
+"""numba's on-disk cache, kept to the sources it was compiled from.
+
+numba caches each compiled function beside its own module and reuses it while *that file* is
+unchanged. Compiled code also holds what it took from other modules: the curves inlined into
+the value store's kernels, the column numbers of :mod:`valuegym.values.params`, the kernels
+inside an env's compiled step. Change ``curves.py`` and not ``kernels.py`` (a ``git pull``, an
+edit) and numba reuses kernels built with the old curves: different numbers, no warning.
+
+:func:`drop_stale_caches` closes the gap. It hashes every module with compiled code together
+with every valuegym module those import, and keeps the hash beside numba's cache files; when the
+hash changes, it deletes valuegym's cache files there, so the next call compiles afresh (about
+10 s). ``import valuegym`` runs it once, before anything is compiled or loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["compiled_sources", "drop_stale_caches"]
+
+PACKAGE = Path(__file__).resolve().parent
+
+#: Name of the file, beside numba's cache files, holding the hash of the sources they came from.
+STAMP_NAME = "valuegym-compiled-sources.sha256"
+
+
+_USES_NUMBA = re.compile(r"^(?:import numba|from numba)", re.MULTILINE)
+
+
+def _import_pattern(name: str) -> re.Pattern[str]:
+    # Import statements naming the package, anywhere in a module (lazy imports in functions
+    # too): ``import pkg.x.y`` or ``from pkg.x import a, b as c`` (parenthesised or not).
+    return re.compile(
+        rf"^[ \t]*(?:from[ \t]+({name}(?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)"
+        rf"|import[ \t]+({name}(?:\.\w+)*))",
+        re.MULTILINE,
+    )
+
+
+def _package_imports(text: str, package: Path) -> set[Path]:
+    """The package's modules that a module's text imports, as files."""
+    found: set[Path] = set()
+    for match in _import_pattern(package.name).finditer(text):
+        module, names, plain = match.groups()
+        candidates = [plain] if plain else [module]
+        if names:
+            for name in names.strip("()").split(","):
+                name = name.split("#")[0].split(" as ")[0].strip()
+                if name.isidentifier():
+                    candidates.append(f"{module}.{name}")
+        for candidate in candidates:
+            base = package.joinpath(*candidate.split(".")[1:])
+            for path in (base.with_suffix(".py"), base / "__init__.py"):
+                if path.is_file():
+                    found.add(path)
+    return found
+
+
+def compiled_sources(package: Path = PACKAGE) -> tuple[list[Path], list[Path]]:
+    """The modules with compiled code, and every source their compiled code may depend on.
+
+    Args:
+        package: The package directory (its name is the name imports use).
+
+    Returns:
+        ``(compiled, sources)``: the modules that import numba, and those with every module
+        of the package they import, directly or not (sorted paths).
+    """
+    texts = {path: path.read_text(encoding="utf-8") for path in package.rglob("*.py")}
+    compiled = sorted(path for path, text in texts.items() if _USES_NUMBA.search(text))
+    sources, pending = set(compiled), list(compiled)
+    while pending:
+        for imported in _package_imports(texts[pending.pop()], package) - sources:
+            sources.add(imported)
+            pending.append(imported)
+    return compiled, sorted(sources)
+
+
+def _digest(sources: Iterable[Path], package: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _cache_dirs(module: Path) -> list[Path]:
+    """Where numba may keep a module's cache: NUMBA_CACHE_DIR, ``__pycache__``, user-wide."""
+    from numba.core import config
+    from numba.core.caching import InTreeCacheLocator
+    from numba.misc.appdirs import AppDirs
+
+    subpath = InTreeCacheLocator.get_suitable_cache_subpath(str(module))
+    dirs = [module.parent / "__pycache__"]
+    user_dir = getattr(config, "CACHE_DIR", "")  # set from NUMBA_CACHE_DIR at runtime
+    if user_dir:
+        dirs.append(Path(user_dir) / subpath)
+    dirs.append(Path(AppDirs(appname="numba", appauthor=False).user_cache_dir) / subpath)
+    return dirs
+
+
+def drop_stale_caches(package: Path = PACKAGE) -> list[Path]:
+    """Delete valuegym's numba cache files compiled from sources that have changed since.
+
+    Safe to run while other processes compile or load: numba treats a missing cache file as a
+    miss. Directories that cannot be written are left as they are.
+
+    Args:
+        package: The package directory.
+
+    Returns:
+        The cache files deleted.
+    """
+    compiled, sources = compiled_sources(package)
+    digest = _digest(sources, package)
+    deleted: list[Path] = []
+    by_dir: dict[Path, list[Path]] = {}
+    for module in compiled:
+        for directory in _cache_dirs(module):
+            by_dir.setdefault(directory, []).append(module)
+    for directory, modules in by_dir.items():
+        if not directory.is_dir():
+            continue
+        stamp = directory / STAMP_NAME
+        try:
+            if stamp.read_text(encoding="utf-8").strip() == digest:
+                continue
+        except OSError:
+            pass  # no stamp yet: whatever is cached predates it
+        try:
+            for module in modules:
+                for pattern in (f"{module.stem}.*.nbi", f"{module.stem}.*.nbc"):
+                    for cached in directory.glob(pattern):
+                        cached.unlink(missing_ok=True)
+                        deleted.append(cached)
+            partial = directory / f"{STAMP_NAME}.{os.getpid()}"
+            partial.write_text(digest + "\n", encoding="utf-8")
+            partial.replace(stamp)
+        except OSError:
+            continue  # a read-only install: numba does not write there either
+    return deleted
