@@ -296,12 +296,15 @@ class OrchardRules:
 
         Args:
             rng: The copy's generator.
-            out: Where to write the draws (a C-contiguous float64 array of that shape).
+            out: Where to write the draws: a C-contiguous float64 array of that shape (the
+                same numbers as without it).
 
         Returns:
             The draws (``out`` when given).
         """
-        return rng.random((self.episode_length, len(self.goods)), out=out)
+        if out is not None:
+            return rng.random(out=out)
+        return rng.random((self.episode_length, len(self.goods)))
 
     def initial_state(self, n_copies: int) -> OrchardState:
         """``n_copies`` Orchards before their first reset (every good in stock)."""

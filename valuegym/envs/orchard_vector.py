@@ -220,11 +220,13 @@ class OrchardVectorEnv(VectorEnv):
     def _reset_copies(self, copies: np.ndarray, seeds: Sequence[int | None]) -> None:
         schedules = np.empty((len(copies), self.rules.episode_length, len(self.rules.goods)))
         generators, draw = self._generators, self.rules.draw_schedule
-        for j, (copy, seed) in enumerate(zip(copies.tolist(), seeds, strict=True)):
+        # Each copy draws from its own generator (a Python call per copy, as SyncVectorEnv
+        # makes); list() makes the row views in one C loop.
+        for row, copy, seed in zip(list(schedules), copies.tolist(), seeds, strict=True):
             generator = generators[copy]
             if seed is not None or generator is None:
                 generator = generators[copy] = seeding.np_random(seed)[0]
-            draw(generator, out=schedules[j])
+            draw(generator, out=row)
         self.rules.reset(self._state, schedules, copies)
 
     def _reset_finished(
