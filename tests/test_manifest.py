@@ -16,6 +16,7 @@ from valuegym.manifest import (
     manifest_markdown,
     read_manifest,
 )
+from valuegym.scenarios.errors import RunError
 from valuegym.scenarios.runner import run_scenario
 from valuegym.scenarios.sweeps import run_sweep
 from valuegym.scenarios.validation import validate_scenario
@@ -146,3 +147,72 @@ def test_pooling_is_allowed_with_the_flag_and_a_warning_in_the_report(mixed_swee
     assert text.startswith("# Sweep report")
     assert "Warning: pooled across different language models" in text
     assert "model_sha256" in text
+
+
+def interrupted_run(tmp_path, monkeypatch, episodes=3):
+    """An Orchard run stopped after its first episode (its folder, scenario and the runner)."""
+    import valuegym.scenarios.runner as runner_module
+
+    scenario = validate_scenario({**ORCHARD, "episodes": episodes})
+    original = runner_module._EpisodeRun.run
+
+    def stop_in_episode_one(self):
+        if self.episode == 1:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(runner_module._EpisodeRun, "run", stop_in_episode_one)
+    with pytest.raises(KeyboardInterrupt):
+        run_scenario(scenario, tmp_path / "run", progress=False)
+    monkeypatch.setattr(runner_module._EpisodeRun, "run", original)
+    return tmp_path / "run", scenario
+
+
+def test_a_stopped_run_already_says_what_made_its_records(tmp_path, monkeypatch):
+    folder, _ = interrupted_run(tmp_path, monkeypatch)
+    manifest = read_manifest(folder)
+    assert manifest is not None
+    assert manifest["seed"] == 3
+    assert "resumed" not in manifest
+
+
+def test_a_resumed_run_keeps_its_first_manifest_and_lists_the_resumption(tmp_path, monkeypatch):
+    folder, scenario = interrupted_run(tmp_path, monkeypatch)
+    first = read_manifest(folder)
+    result = run_scenario(scenario, folder, progress=False)
+    assert (result.episodes_run, result.episodes_resumed) == (2, 1)
+    manifest = read_manifest(folder)
+    assert {key: manifest[key] for key in first} == first
+    [resumption] = manifest["resumed"]
+    assert resumption["episodes"] == [1, 2]
+    assert resumption["valuegym"] == first["valuegym"]
+    assert "scenario" not in resumption
+    assert "resumed: episodes 1-2 ran under valuegym" in manifest_markdown(manifest)
+    run_scenario(scenario, folder, progress=False)  # nothing left to run: nothing recorded
+    assert read_manifest(folder) == manifest
+
+
+def test_a_resumption_with_other_language_models_is_refused(tmp_path, monkeypatch):
+    folder, scenario = interrupted_run(tmp_path, monkeypatch)
+    manifest = read_manifest(folder)
+    manifest["language_models"] = [lm_entry(sha="c" * 64)]  # as if made with another model
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    records = sorted(path.name for path in (folder / "records").rglob("*"))
+    with pytest.raises(RunError, match="made by other language models") as error:
+        run_scenario(scenario, folder, progress=False)
+    assert "model_sha256" in str(error.value)
+    assert "(finished episodes)" in str(error.value)
+    assert sorted(path.name for path in (folder / "records").rglob("*")) == records
+    assert read_manifest(folder) == manifest
+
+
+def test_a_run_resumed_from_before_manifests_says_which_episodes_are_unrecorded(
+    tmp_path, monkeypatch
+):
+    folder, scenario = interrupted_run(tmp_path, monkeypatch)
+    (folder / "manifest.json").unlink()
+    run_scenario(scenario, folder, progress=False)
+    manifest = read_manifest(folder)
+    assert manifest["episodes_without_manifest"] == [0]
+    assert manifest["resumed"][0]["episodes"] == [1, 2]
+    assert "episodes 0 were written by a valuegym without manifests" in manifest_markdown(manifest)

@@ -6,6 +6,10 @@ the resolved scenario, and for each language model its backend, model name, mode
 SHA-256, sampling settings and the backend's build (for llama.cpp its version, system info
 and buffer-type choice).
 
+A run resumed later keeps its first manifest and lists each resumption under ``"resumed"``
+(its episodes and installation); a resumption whose language models differ from those of the
+finished episodes is refused (:func:`resume_differences`).
+
 Utterance entropies are comparable only within one backend, model file and build (the same
 Q4_1 file differs by ~0.07 nats per token between llama.cpp and transformers), so
 :func:`lm_manifest_differences` names what differs between runs' language models, and
@@ -38,7 +42,8 @@ __all__ = [
     "manifest_markdown",
     "package_versions",
     "read_manifest",
-    "write_manifest",
+    "resume_differences",
+    "write_resumed_manifest",
 ]
 
 #: The distributions whose versions a manifest records (``None`` when not installed).
@@ -174,14 +179,48 @@ def build_manifest(scenario: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_manifest(folder: RunFolder, scenario: Mapping[str, Any]) -> None:
-    """Write the manifest of a run of ``scenario`` into its run folder.
+def resume_differences(earlier: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
+    """What differs between the language models of a run's finished part and of a resumption.
+
+    Args:
+        earlier: The run folder's manifest (``None`` when it has none: nothing to compare).
+        current: :func:`build_manifest` for this installation.
+
+    Returns:
+        :func:`lm_manifest_differences` lines; empty when the resumption's records compare
+        with the finished ones (or there is no earlier manifest).
+    """
+    if earlier is None:
+        return []
+    return lm_manifest_differences({"finished episodes": earlier, "this installation": current})
+
+
+def write_resumed_manifest(
+    folder: RunFolder,
+    current: Mapping[str, Any],
+    finished: Sequence[int],
+    episodes: Sequence[int],
+) -> None:
+    """Record, in a resumed run's manifest, what produces the episodes this resumption runs.
+
+    The run's first manifest stays (it produced the finished episodes); this installation is
+    appended under ``"resumed"`` with the episodes it runs. A run without a manifest gets this
+    installation's, with its earlier episodes listed under ``"episodes_without_manifest"``.
 
     Args:
         folder: The run folder.
-        scenario: The resolved scenario as plain data.
+        current: :func:`build_manifest` for this installation.
+        finished: Episodes already on disk.
+        episodes: Episodes this resumption runs.
     """
-    write_json_atomic(build_manifest(scenario), folder.manifest_file)
+    earlier = read_manifest(folder.root)
+    if earlier is None:
+        manifest = {**current, "episodes_without_manifest": sorted(finished)}
+    else:
+        manifest = dict(earlier)
+    part = {key: value for key, value in current.items() if key != "scenario"}
+    manifest["resumed"] = [*manifest.get("resumed", []), {"episodes": list(episodes), **part}]
+    write_json_atomic(manifest, folder.manifest_file)
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
@@ -298,4 +337,27 @@ def manifest_markdown(manifest: Mapping[str, Any] | None) -> str:
             f"- LM `{entry['backend']}:{entry['model']}` for {', '.join(entry['agents'])}: "
             + "; ".join(details)
         )
+    for part in manifest.get("resumed", []):
+        versions = part["valuegym"]
+        commit = f", git {versions['git_commit'][:12]}" if versions.get("git_commit") else ""
+        lines.append(
+            f"- resumed: episodes {_episode_ranges(part['episodes'])} ran under valuegym "
+            f"{versions['version']}{commit} (same language models)"
+        )
+    if manifest.get("episodes_without_manifest"):
+        lines.append(
+            f"- episodes {_episode_ranges(manifest['episodes_without_manifest'])} were written "
+            "by a valuegym without manifests: what produced them is not recorded"
+        )
     return "\n".join(lines) + "\n\nFull details: `manifest.json`.\n"
+
+
+def _episode_ranges(episodes: Sequence[int]) -> str:
+    """``[0, 1, 2, 5]`` as ``"0-2, 5"``."""
+    ranges: list[str] = []
+    for episode in sorted(episodes):
+        if ranges and episode == int(ranges[-1].split("-")[-1]) + 1:
+            ranges[-1] = f"{ranges[-1].split('-')[0]}-{episode}"
+        else:
+            ranges.append(str(episode))
+    return ", ".join(ranges)

@@ -45,7 +45,12 @@ import yaml
 
 import valuegym
 from valuegym.envs.protocol import CHAT, MESSAGES, TURN, VALUE_KEYS
-from valuegym.manifest import write_manifest
+from valuegym.manifest import (
+    build_manifest,
+    read_manifest,
+    resume_differences,
+    write_resumed_manifest,
+)
 from valuegym.numeric import seed_for
 from valuegym.records import (
     EpisodeRecorder,
@@ -145,6 +150,18 @@ def run_scenario(
     started = time.perf_counter()
     population = None
     profile = RunProfile()
+    manifest = build_manifest(scenario.to_mapping()) if to_run else None
+    if finished and manifest is not None:
+        differences = resume_differences(read_manifest(folder.root), manifest)
+        if differences:
+            raise RunError(
+                f"{folder.root}: its finished episodes were made by other language models "
+                "than this installation has, and entropies compare only within one backend, "
+                "model file and build:\n  "
+                + "\n  ".join(differences)
+                + "\nresume it on the installation that started it, or run into another "
+                "folder (--output)"
+            )
     if to_run:
         # Built before anything is written: a bad env argument, checkpoint or model leaves
         # no folder behind.
@@ -154,6 +171,11 @@ def run_scenario(
             raise RunError(str(error)) from None
     created = not folder.root.exists()
     _prepare_folder(folder, resolved, replace)
+    # Written before any episode, so that a run stopped half-way says what made its records.
+    if manifest is not None and finished:
+        write_resumed_manifest(folder, manifest, sorted(finished), to_run)
+    elif manifest is not None:
+        write_json_atomic(manifest, folder.manifest_file)
     if population is not None:
         from valuegym.lm import LanguageModelError
 
@@ -203,7 +225,6 @@ def run_scenario(
         "valuegym_version": valuegym.__version__,
         "python": sys.version.split()[0],
     }
-    write_manifest(folder, scenario.to_mapping())
     write_json_atomic(summary, folder.summary_file)
     return RunResult(folder, len(to_run), resumed)
 
