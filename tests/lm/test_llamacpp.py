@@ -154,3 +154,19 @@ def test_a_closed_model_raises_instead_of_crashing(default_gguf):
         model.generate([TEXT_PROMPT], max_new_tokens=2)
     with pytest.raises(LanguageModelError, match="closed"):
         model.score(TEXT_PROMPT, [" Paris."])
+
+
+def test_only_the_sequence_context_holds_the_full_cache(default_gguf):
+    # Llama's own context is never decoded in: it gets 256 cells, the sequence context n_ctx.
+    from valuegym.lm.llamacpp import LlamaCppModel
+
+    model = LlamaCppModel(default_gguf, n_threads=1, n_ctx=4096, n_seq_max=2)
+    try:
+        llama_cpp = model._llama_cpp
+        assert llama_cpp.llama_n_ctx(model._context) == 4096
+        assert llama_cpp.llama_n_ctx(model._llama._ctx.ctx) == 256
+        long_prompt = "apple " * 1000  # well past 256 tokens, inside 4096
+        [generation] = model.generate([long_prompt], max_new_tokens=4, temperature=0)
+        assert generation.length == 4 or generation.finish_reason == "stop"
+    finally:
+        model.close()

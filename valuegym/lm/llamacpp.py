@@ -111,6 +111,11 @@ def _threads_for_free_cores(max_threads: int) -> int:
     return max(1, min(max_threads, cores - _processes_running_elsewhere()))
 
 
+
+# Key-value cells of Llama's own context, which valuegym never decodes in (llama.cpp rounds
+# n_ctx up to a multiple of 256): ~6 MB instead of ~47 MB for SmolLM2-135M at n_ctx=2048.
+_UNUSED_CONTEXT_CELLS = 256
+
 class _Utterance:
     """The tokens and measurements of one prompt's utterance while it is generated."""
 
@@ -198,10 +203,12 @@ class LlamaCppModel(LanguageModel):
         # Off on CPUs with AMX, where llama.cpp's AMX kernels crash (see valuegym.lm.cpu).
         self.extra_buffer_types = use_extra_buffer_types(cpu_flags())
         with llama_extra_buffer_types(llama_cpp, self.extra_buffer_types):
+            # Llama's own context goes unused (generation and scoring run in the sequence
+            # context below), so it gets a token-sized cache instead of n_ctx cells.
             self._llama = llama_cpp.Llama(
                 model_path=str(path),
-                n_ctx=n_ctx,
-                n_batch=min(n_batch, n_ctx),
+                n_ctx=min(n_ctx, _UNUSED_CONTEXT_CELLS),
+                n_batch=min(n_batch, n_ctx, _UNUSED_CONTEXT_CELLS),
                 n_threads=threads,
                 n_threads_batch=threads,
                 logits_all=False,
@@ -227,13 +234,14 @@ class LlamaCppModel(LanguageModel):
         """A context for ``n_seq_max`` sequences sharing one key-value cache.
 
         ``Llama`` does not expose ``n_seq_max`` or ``kv_unified``, so this context is made
-        beside its own with the same parameters. The unified cache lets every sequence use
+        beside its own with the same parameters but ``n_ctx``. The unified cache lets every sequence use
         all ``n_ctx`` cells and makes a copied prefix cost no cells (cells are tagged with
         several sequences).
         """
         llama_cpp = self._llama_cpp
         self.n_seq_max = min(n_seq_max, llama_cpp.llama_max_parallel_sequences())
         params = llama_cpp.llama_context_params.from_buffer_copy(self._llama.context_params)
+        params.n_ctx = self.n_ctx
         params.n_seq_max = self.n_seq_max
         params.kv_unified = True
         params.n_batch = params.n_ubatch = max(self._n_batch, self.n_seq_max)
