@@ -111,10 +111,10 @@ def _threads_for_free_cores(max_threads: int) -> int:
     return max(1, min(max_threads, cores - _processes_running_elsewhere()))
 
 
-
 # Key-value cells of Llama's own context, which valuegym never decodes in (llama.cpp rounds
 # n_ctx up to a multiple of 256): ~6 MB instead of ~47 MB for SmolLM2-135M at n_ctx=2048.
 _UNUSED_CONTEXT_CELLS = 256
+
 
 class _Utterance:
     """The tokens and measurements of one prompt's utterance while it is generated."""
@@ -234,9 +234,9 @@ class LlamaCppModel(LanguageModel):
         """A context for ``n_seq_max`` sequences sharing one key-value cache.
 
         ``Llama`` does not expose ``n_seq_max`` or ``kv_unified``, so this context is made
-        beside its own with the same parameters but ``n_ctx``. The unified cache lets every sequence use
-        all ``n_ctx`` cells and makes a copied prefix cost no cells (cells are tagged with
-        several sequences).
+        beside its own with the same parameters but ``n_ctx``. The unified cache lets every
+        sequence use all ``n_ctx`` cells and makes a copied prefix cost no cells (cells are
+        tagged with several sequences).
         """
         llama_cpp = self._llama_cpp
         self.n_seq_max = min(n_seq_max, llama_cpp.llama_max_parallel_sequences())
