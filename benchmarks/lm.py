@@ -391,12 +391,15 @@ def replay_cost(args: Args) -> dict[str, float]:
 
     A small quickstart run is recorded, then replayed under prompt stress x temperature (K=2
     per cell, every context); the peer generates, for each context, the same number of
-    sequences of its recorded prompt in one call. Loading is left out of both.
+    sequences of its recorded prompt in one call, at the cells' temperatures and with the
+    agents' truncation (top-p, min-p), so that both sides sample alike. Loading is left out of
+    both.
     """
     import json
     import tempfile
 
     from valuegym.lm import load_language_model
+    from valuegym.lm.sampling import Truncation
     from valuegym.records import RunFolder
     from valuegym.scenarios.replay import replay_run
     from valuegym.scenarios.runner import run_scenario
@@ -415,6 +418,15 @@ def replay_cost(args: Args) -> dict[str, float]:
         placebo=False,
         manipulation_check=False,
     )
+    lm = scenario.agents[0].lm
+    assert lm is not None
+    truncation = Truncation(top_p=lm.top_p, top_k=lm.top_k, min_p=lm.min_p)
+    per_context = [
+        temperature
+        for _ in grid.prompt_stress
+        for temperature in grid.temperature
+        for _ in range(grid.samples)
+    ]
     model = load_language_model("llamacpp", DEFAULT_MODEL)
     ratios, replay_rates, plain_rates = [], [], []
     with tempfile.TemporaryDirectory() as scratch:
@@ -439,7 +451,11 @@ def replay_cost(args: Args) -> dict[str, float]:
             for index, row in enumerate(rows):
                 prompt = json.loads(row["prompt"])
                 outputs = model.generate(
-                    [prompt] * 8, max_new_tokens=14, temperature=1.0, seed=repeat * 100 + index
+                    [prompt] * len(per_context),
+                    max_new_tokens=lm.max_new_tokens,
+                    temperature=per_context,
+                    truncation=truncation,
+                    seed=repeat * 100 + index,
                 )
                 plain_tokens += sum(output.length for output in outputs)
             plain_seconds = time.perf_counter() - start
