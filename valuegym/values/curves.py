@@ -31,8 +31,9 @@ store's kernels all call them.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -142,19 +143,31 @@ def _drive_marginal_rows(
     return result
 
 
-@numba.vectorize(["float64(int64, float64, float64, float64)"], cache=True)
-def _utility_ufunc(family: int, scale: float, curvature: float, stock: float) -> float:
+def _utility_scalar(family: int, scale: float, curvature: float, stock: float) -> float:
     return curve_utility(family, scale, curvature, stock)
 
 
-@numba.vectorize(["float64(int64, float64, float64, float64, float64)"], cache=True)
-def _gain_ufunc(family: int, scale: float, curvature: float, stock: float, amount: float) -> float:
+def _gain_scalar(family: int, scale: float, curvature: float, stock: float, amount: float) -> float:
     return curve_gain(family, scale, curvature, stock, amount)
 
 
-@numba.vectorize(["float64(int64, float64, float64, float64)"], cache=True)
-def _marginal_ufunc(family: int, scale: float, curvature: float, stock: float) -> float:
+def _marginal_scalar(family: int, scale: float, curvature: float, stock: float) -> float:
     return curve_marginal_utility(family, scale, curvature, stock)
+
+
+_CURVE_ARGUMENTS: Final = "int64, float64, float64, float64"
+
+
+@functools.cache
+def _ufunc(scalar: Callable[..., float]) -> np.ufunc:
+    """``scalar`` as a compiled numpy ufunc, made on first use.
+
+    A ufunc with its signature given is compiled (or loaded from numba's cache) when it is
+    made: ~70 ms each, which every ``import valuegym`` (a sweep worker, a CLI call) paid at
+    import for ufuncs only the curve objects' array methods use.
+    """
+    arguments = f"{_CURVE_ARGUMENTS}, float64" if scalar is _gain_scalar else _CURVE_ARGUMENTS
+    return numba.vectorize([f"float64({arguments})"], cache=True)(scalar)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -200,7 +213,7 @@ class UtilityCurve:
         Returns:
             ``u(s)`` with the shape of ``stock``.
         """
-        return _utility_ufunc(self.family, self.scale, self.eta * steepening, stock)
+        return _ufunc(_utility_scalar)(self.family, self.scale, self.eta * steepening, stock)
 
     def marginal_utility(self, stock: np.ndarray | float, steepening: float = 1.0) -> np.ndarray:
         """Marginal utility ``u'(s)``, elementwise (analytic).
@@ -212,11 +225,11 @@ class UtilityCurve:
         Returns:
             ``u'(s)`` with the shape of ``stock``.
         """
-        return _marginal_ufunc(self.family, self.scale, self.eta * steepening, stock)
+        return _ufunc(_marginal_scalar)(self.family, self.scale, self.eta * steepening, stock)
 
     def gain(self, stock: np.ndarray | float, amount: np.ndarray | float) -> np.ndarray:
         """Utility gained by consuming ``amount`` at ``stock``: ``u(s + a) - u(s)``."""
-        return _gain_ufunc(self.family, self.scale, self.eta, stock, amount)
+        return _ufunc(_gain_scalar)(self.family, self.scale, self.eta, stock, amount)
 
 
 @dataclass(frozen=True)
