@@ -167,7 +167,7 @@ def _ufunc(scalar: Callable[..., float]) -> np.ufunc:
     import for ufuncs only the curve objects' array methods use.
     """
     arguments = f"{_CURVE_ARGUMENTS}, float64" if scalar is _gain_scalar else _CURVE_ARGUMENTS
-    return numba.vectorize([f"float64({arguments})"], cache=True)(scalar)  # type: ignore[no-any-return]
+    return numba.vectorize([f"float64({arguments})"], cache=True)(scalar)
 
 
 @dataclass(frozen=True)
