@@ -42,7 +42,7 @@ def test_the_compiled_modules_and_what_they_import():
         "values/kernels.py",
         "values/curves.py",
         "envs/core.py",
-        "envs/orchard.py",
+        "envs/orchard_rules.py",
     }
     # What the kernels inline from elsewhere: the curves, the parameter columns.
     assert {"values/params.py", "values/curves.py"} <= names

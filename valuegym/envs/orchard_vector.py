@@ -30,7 +30,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from valuegym.envs.core import ValueCore
-from valuegym.envs.orchard import DEFAULT_EPISODE_LENGTH, OrchardRules
+from valuegym.envs.orchard_rules import DEFAULT_EPISODE_LENGTH, OrchardRules
 from valuegym.envs.rendering import RENDER_MODES
 from valuegym.values import ValueProfile
 
