@@ -55,6 +55,16 @@ def test_importing_valuegym_leaves_its_caches_stamped():
     assert (PACKAGE / "values" / "__pycache__" / STAMP_NAME).is_file()
 
 
+def test_a_fresh_tree_is_stamped_before_anything_is_cached(tmp_path):
+    package = write_package(tmp_path)
+    assert drop_stale_caches(package) == []
+    assert (package / "__pycache__" / STAMP_NAME).is_file()
+    cached = package / "__pycache__" / "kern.scaled-6.py311.nbi"
+    cached.write_bytes(b"compiled")  # what numba writes next
+    assert drop_stale_caches(package) == []
+    assert cached.exists()
+
+
 def test_caches_go_when_a_source_changes_and_stay_otherwise(tmp_path):
     package = write_package(tmp_path)
     cache = package / "__pycache__"

@@ -126,7 +126,12 @@ def drop_stale_caches(package: Path = PACKAGE) -> list[Path]:
             by_dir.setdefault(directory, []).append(module)
     for directory, modules in by_dir.items():
         if not directory.is_dir():
-            continue
+            if directory.name != "__pycache__":
+                continue  # a cache numba does not use here
+            try:  # stamp the in-tree cache before numba first writes to it
+                directory.mkdir(exist_ok=True)
+            except OSError:
+                continue
         stamp = directory / STAMP_NAME
         try:
             if stamp.read_text(encoding="utf-8").strip() == digest:
