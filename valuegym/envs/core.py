@@ -72,27 +72,16 @@ def write_value_observation(stock, wanting, mood, stress, out):  # pragma: no co
 def most_wanted_index(wanting):  # pragma: no cover - compiled
     """``np.argmax(wanting, axis=1)`` (the first maximum, or the first NaN), compiled.
 
-    numpy's axis argmax pays a per-row cost that dominates on small rows. The comparison
-    compiles to a select, not a branch (which random rows would mispredict half the time);
-    NaN, which never wins a comparison, is looked for in a second pass only where present.
+    numpy's axis argmax pays a per-row cost that dominates on small rows.
     """
     most = np.zeros(wanting.shape[0], dtype=np.int64)
     for row in range(wanting.shape[0]):
         best = wanting[row, 0]
-        index = 0
-        has_nan = best != best
         for k in range(1, wanting.shape[1]):
-            value = wanting[row, k]
-            has_nan |= value != value
-            better = value > best
-            best = value if better else best
-            index = k if better else index
-        if has_nan:
-            for k in range(wanting.shape[1]):
-                if wanting[row, k] != wanting[row, k]:
-                    index = k
-                    break
-        most[row] = index
+            if best != best:
+                break
+            if wanting[row, k] > best or wanting[row, k] != wanting[row, k]:
+                best, most[row] = wanting[row, k], k
     return most
 
 
