@@ -50,14 +50,6 @@ LOCAL_BACKENDS: Final = ("llamacpp", "transformers")
 #: Tokens each probe generates.
 PROBE_TOKENS: Final = 16
 _PROBE_PROMPT: Final = "The capital of France is"
-_VERSIONS_SHOWN: Final = (
-    "numpy",
-    "gymnasium",
-    "pettingzoo",
-    "torch",
-    "transformers",
-    "llama-cpp-python",
-)
 
 _SIGILL_REMEDY: Final = (
     "the CPU refused an instruction llama.cpp was built to use (on CPUs with AMX, "
@@ -200,7 +192,7 @@ def _versions_line() -> str:
     parts = [
         f"valuegym {valuegym.__version__}" + (f" (git {commit[:12]})" if commit else ""),
         f"Python {sys.version.split()[0]}",
-        *(f"{name} {versions[name] or 'not installed'}" for name in _VERSIONS_SHOWN),
+        *(f"{name} {version or 'not installed'}" for name, version in versions.items()),
     ]
     return ", ".join(parts)
 
