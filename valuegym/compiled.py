@@ -92,16 +92,19 @@ def _digest(sources: Iterable[Path], package: Path) -> str:
 
 def _cache_dirs(module: Path) -> list[Path]:
     """Where numba may keep a module's cache: NUMBA_CACHE_DIR, ``__pycache__``, user-wide."""
-    from numba.core import config
-    from numba.core.caching import InTreeCacheLocator
-    from numba.misc.appdirs import AppDirs
-
-    subpath = InTreeCacheLocator.get_suitable_cache_subpath(str(module))
     dirs = [module.parent / "__pycache__"]
-    user_dir = getattr(config, "CACHE_DIR", "")  # set from NUMBA_CACHE_DIR at runtime
-    if user_dir:
-        dirs.append(Path(user_dir) / subpath)
-    dirs.append(Path(AppDirs(appname="numba", appauthor=False).user_cache_dir) / subpath)
+    try:  # numba's own rules for the other two; internals, so a newer numba may move them
+        from numba.core import config
+        from numba.core.caching import InTreeCacheLocator
+        from numba.misc.appdirs import AppDirs
+
+        subpath = InTreeCacheLocator.get_suitable_cache_subpath(str(module))
+        user_dir = getattr(config, "CACHE_DIR", "")  # set from NUMBA_CACHE_DIR at runtime
+        if user_dir:
+            dirs.append(Path(user_dir) / subpath)
+        dirs.append(Path(AppDirs(appname="numba", appauthor=False).user_cache_dir) / subpath)
+    except (ImportError, AttributeError):
+        pass
     return dirs
 
 

@@ -355,7 +355,7 @@ class OrchardRules:
 
     def in_stock(self, state: OrchardState, copy: int) -> np.ndarray:
         """``(n_goods,)`` bool: which goods a copy finds in stock at its current step."""
-        return state.in_stock[copy, min(state.step_count.item(copy), self.episode_length - 1)]
+        return state.in_stock[copy, _schedule_row(state.step_count.item(copy), self.episode_length)]
 
     def step(
         self,

@@ -467,15 +467,13 @@ def step(
             same pass with the quantities of :func:`derive` and :func:`temperature` after the
             step (one compiled call instead of three, for envs that need them every step).
     """
-    kernel = _step_parallel if stock.shape[0] >= PARALLEL_THRESHOLD else step_rows
     if derived is None:
         derived = (_NO_ROWS, _NO_ROWS, _NO_ROWS, _NO_AGENTS)
         derive = False
     else:
         derive = True
-    kernel(
-        0,
-        stock.shape[0],
+    step_all(
+        stock.shape[0] >= PARALLEL_THRESHOLD,
         stock,
         expected,
         mood,
