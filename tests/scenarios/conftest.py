@@ -50,7 +50,11 @@ class FakeModel(LanguageModel):
         temperatures = np.broadcast_to(np.asarray(temperature, dtype=float), (len(prompts),))
         generations = []
         for index, (prompt, temp) in enumerate(zip(prompts, temperatures, strict=True)):
-            rng = np.random.default_rng([seed or 0, _prompt_key(prompt), index])
+            if seed is None or isinstance(seed, int):
+                entropy = [seed or 0, _prompt_key(prompt), index]
+            else:  # one SeedSequence per prompt (common random numbers across prompts)
+                entropy = [int(seed[index].generate_state(1)[0]), _prompt_key(prompt)]
+            rng = np.random.default_rng(entropy)
             ids = tuple(int(i) for i in rng.integers(0, len(WORDS), max_new_tokens))
             n = len(ids)
             generations.append(
