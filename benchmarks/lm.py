@@ -346,7 +346,7 @@ def agent_overhead(args: Args) -> dict[str, float]:
     import tempfile
 
     from valuegym.lm import load_language_model
-    from valuegym.scenarios.runner import run_scenario
+    from valuegym.runs.runner import run_scenario
     from valuegym.scenarios.validation import validate_scenario
 
     scenario = validate_scenario(
@@ -401,8 +401,8 @@ def replay_cost(args: Args) -> dict[str, float]:
     from valuegym.lm import load_language_model
     from valuegym.lm.sampling import Truncation
     from valuegym.records import RunFolder
-    from valuegym.scenarios.replay import replay_run
-    from valuegym.scenarios.runner import run_scenario
+    from valuegym.runs.replay import replay_run
+    from valuegym.runs.runner import run_scenario
     from valuegym.scenarios.schema import CounterfactualSpec
     from valuegym.scenarios.validation import load_scenario, scenario_with_overrides
 

@@ -24,13 +24,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from valuegym.scenarios.sweeps import plan_sweep, run_sweep
+from valuegym.runs.sweeps import plan_sweep, run_sweep
 from valuegym.scenarios.validation import validate_scenario
 
 #: One side-by-side process: imports, says "ready", waits for a line, runs its cells.
 SIDE_PROCESS = """
 import json, sys
-from valuegym.scenarios.runner import run_scenario
+from valuegym.runs.runner import run_scenario
 from valuegym.scenarios.validation import validate_scenario
 cells = json.loads(sys.argv[1])
 print("ready", flush=True)

@@ -1,11 +1,10 @@
-"""The import layering of DESIGN.md, read from every module's imports.
+"""The import layering of docs/design.md, read from every module's imports.
 
-numeric < values < envs < lm, measures < agents < records < manifest < scenarios < analysis, doctor
-< cli: a module
-may import its own package and the floors below it, never one above, and no two packages
-import each other. Imports under ``if TYPE_CHECKING:`` are type hints only and may point at a
-floor of the same height (measures name the ``Generation`` of lm). The package's
-``__init__`` (the public front door) may import anything.
+numeric < values < envs < lm, measures < agents < records < manifest < scenarios < runs
+< analysis, doctor < cli: a module may import its own package and the floors below it, never
+one above, and no two packages import each other. Imports under ``if TYPE_CHECKING:`` are type
+hints only and may point at a floor of the same height (measures name the ``Generation`` of
+lm). The package's ``__init__`` (the public front door) may import anything.
 """
 
 import ast
@@ -29,6 +28,7 @@ FLOORS = {
     "records": 5,
     "manifest": 5.5,
     "scenarios": 6,
+    "runs": 6.5,
     "analysis": 7,
     "doctor": 7,
     "cli": 8,

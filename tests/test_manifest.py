@@ -16,9 +16,9 @@ from valuegym.manifest import (
     manifest_markdown,
     read_manifest,
 )
-from valuegym.scenarios.errors import RunError
-from valuegym.scenarios.runner import run_scenario
-from valuegym.scenarios.sweeps import run_sweep
+from valuegym.runs.errors import RunError
+from valuegym.runs.runner import run_scenario
+from valuegym.runs.sweeps import run_sweep
 from valuegym.scenarios.validation import validate_scenario
 
 LM_SCENARIO = {
@@ -151,7 +151,7 @@ def test_pooling_is_allowed_with_the_flag_and_a_warning_in_the_report(mixed_swee
 
 def interrupted_run(tmp_path, monkeypatch, episodes=3):
     """An Orchard run stopped after its first episode (its folder, scenario and the runner)."""
-    import valuegym.scenarios.runner as runner_module
+    import valuegym.runs.runner as runner_module
 
     scenario = validate_scenario({**ORCHARD, "episodes": episodes})
     original = runner_module._EpisodeRun.run

@@ -438,7 +438,7 @@ def _command_list(args: argparse.Namespace) -> int:
 
 def _command_run(args: argparse.Namespace) -> int:
     scenario = _load(args)
-    from valuegym.scenarios.runner import RunError, default_run_dir, run_scenario
+    from valuegym.runs.runner import RunError, default_run_dir, run_scenario
 
     run_dir = args.output if args.output is not None else default_run_dir(scenario)
     if scenario.sweep is not None:
@@ -463,7 +463,7 @@ def _command_run(args: argparse.Namespace) -> int:
 
 
 def _run_sweep(scenario: Any, run_dir: Path, args: argparse.Namespace) -> int:
-    from valuegym.scenarios.sweeps import run_sweep
+    from valuegym.runs.sweeps import run_sweep
 
     outcome = run_sweep(
         scenario,
@@ -493,8 +493,8 @@ def _run_sweep(scenario: Any, run_dir: Path, args: argparse.Namespace) -> int:
 
 def _command_train(args: argparse.Namespace) -> int:
     scenario = _load(args)
-    from valuegym.scenarios.runner import RunError, default_run_dir
-    from valuegym.scenarios.training import train_scenario
+    from valuegym.runs.runner import RunError, default_run_dir
+    from valuegym.runs.train import train_scenario
 
     run_dir = args.output if args.output is not None else default_run_dir(scenario, "-train")
     try:
@@ -579,8 +579,8 @@ def _replay_grid(args: argparse.Namespace) -> Any:
 
 def _command_replay(args: argparse.Namespace) -> int:
     from valuegym.analysis.report import write_report
-    from valuegym.scenarios.errors import RunError
-    from valuegym.scenarios.replay import replay_run
+    from valuegym.runs.errors import RunError
+    from valuegym.runs.replay import replay_run
 
     grid = _replay_grid(args)
     if not args.run_dir.is_dir():

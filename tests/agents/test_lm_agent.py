@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from valuegym.agents.lm_agent import LMAgent
-from valuegym.lm.base import Generation, LanguageModel
-from valuegym.lm.templates import (
+from valuegym.agents.prompts import (
     PromptState,
     PromptTemplate,
     describe_events,
@@ -13,6 +12,7 @@ from valuegym.lm.templates import (
     describe_stress,
     describe_wanting,
 )
+from valuegym.lm.base import Generation, LanguageModel
 from valuegym.measures import UtteranceEntropy, get_clusterer, mutual_information, semantic_entropy
 from valuegym.values import AgentSnapshot, ValueProfile, ValueStore
 

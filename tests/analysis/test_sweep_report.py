@@ -8,7 +8,7 @@ import yaml
 
 from valuegym.analysis.sweep_report import build_sweep_report, is_sweep_folder, write_sweep_report
 from valuegym.records import EpisodeRecorder, RunFolder, write_json_atomic
-from valuegym.scenarios.sweeps import run_sweep
+from valuegym.runs.sweeps import run_sweep
 from valuegym.scenarios.validation import validate_scenario
 
 SWEEP = {
@@ -90,7 +90,7 @@ def test_not_a_sweep_folder(tmp_path):
 
 def test_cell_measures_read_the_commons_metrics(tmp_path):
     from valuegym.analysis.sweep_report import cell_measures
-    from valuegym.scenarios.runner import run_scenario
+    from valuegym.runs.runner import run_scenario
 
     scenario = validate_scenario(
         {

@@ -18,7 +18,7 @@ from valuegym.agents.heuristic import (
     action_wanting_of,
 )
 from valuegym.agents.lm_agent import LMAgent, Utterance
-from valuegym.lm.templates import PromptTemplate
+from valuegym.agents.prompts import PromptTemplate
 
 #: Names imported from their module on first access (PEP 562).
 _LAZY = {

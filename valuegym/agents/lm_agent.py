@@ -3,7 +3,7 @@
 An :class:`LMAgent` turns a persona and an agent's value state (an
 :class:`~valuegym.values.AgentSnapshot`; an env's ``info`` becomes one through
 :meth:`~valuegym.values.AgentSnapshot.from_info`) into chat messages through a
-:class:`~valuegym.lm.templates.PromptTemplate`, and writes utterances for a whole population in
+:class:`~valuegym.agents.prompts.PromptTemplate`, and writes utterances for a whole population in
 one ``generate`` call at each agent's value-state temperature. Its discrete act is chosen from
 the value store's wanting of each option, or by scoring each option's text with the language
 model; either way by a softmax at the value-state temperature. What is said is measured
@@ -23,9 +23,9 @@ from typing import Literal
 
 import numpy as np
 
+from valuegym.agents.prompts import DEFAULT_PERSONA, PromptState, PromptTemplate, context_id
 from valuegym.lm.base import Generation, LanguageModel, Message
 from valuegym.lm.sampling import Truncation
-from valuegym.lm.templates import DEFAULT_PERSONA, PromptState, PromptTemplate, context_id
 from valuegym.numeric import sample_by_temperature
 from valuegym.values import AgentSnapshot
 
@@ -72,7 +72,7 @@ class LMAgent:
         act_temperature: Hold the act temperature at this value (>= 0); ``None`` follows the
             value state. Speech and act temperatures are separate channels.
         prompt_state: What the prompt says about the value state (default: the actual
-            state); see :class:`~valuegym.lm.templates.PromptState`.
+            state); see :class:`~valuegym.agents.prompts.PromptState`.
         truncation: Which tokens speech may draw (top-k, top-p, min-p; default all).
         max_new_tokens: Upper bound on the tokens of an utterance.
         stop: Strings that end an utterance.

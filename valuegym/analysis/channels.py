@@ -1,6 +1,6 @@
 """What each channel does to speech: paired, within-context contrasts from a replay.
 
-A replay (:mod:`valuegym.scenarios.replay`) regenerates each recorded context under a grid of
+A replay (:mod:`valuegym.runs.replay`) regenerates each recorded context under a grid of
 channel settings with common random numbers. Per context and cell the K samples are averaged;
 a contrast is then a difference *within* each context. Contexts of one episode share its
 history, so with at least :data:`~valuegym.analysis.statistics.FEW_UNITS` episodes the

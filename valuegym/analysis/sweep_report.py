@@ -1,6 +1,6 @@
 """The report of a sweep: each measure against each swept parameter, with intervals over seeds.
 
-Every finished cell of a sweep folder (see :mod:`valuegym.scenarios.sweeps`) is reduced to one
+Every finished cell of a sweep folder (see :mod:`valuegym.runs.sweeps`) is reduced to one
 number per measure (the mean over its episodes, agents and steps, or utterances). The seeds are
 the independent units: a seed's cells share its random numbers, and the other swept parameters'
 cells are averaged within each seed first. Per parameter value the report gives the mean over

@@ -1,10 +1,10 @@
-"""YAML scenarios: the schema, the safe loader, the runner and the run folder's records."""
+"""Describing a scenario: the YAML schema, the safe loader, validation and the shipped catalog.
 
-from valuegym.records import RunFolder
+Running one is :mod:`valuegym.runs`.
+"""
+
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file, load_yaml_text
-from valuegym.scenarios.runner import RunError, RunResult, default_run_dir, run_scenario
 from valuegym.scenarios.schema import AGENT_KINDS, LM_BACKENDS, Scenario
-from valuegym.scenarios.training import train_scenario
 from valuegym.scenarios.validation import (
     ScenarioError,
     apply_overrides,
@@ -16,19 +16,13 @@ from valuegym.scenarios.validation import (
 __all__ = [
     "AGENT_KINDS",
     "LM_BACKENDS",
-    "RunError",
-    "RunFolder",
-    "RunResult",
     "Scenario",
     "ScenarioError",
     "YamlLoadError",
     "apply_overrides",
-    "default_run_dir",
     "load_scenario",
     "load_yaml_file",
     "load_yaml_text",
-    "run_scenario",
     "scenario_with_overrides",
-    "train_scenario",
     "validate_scenario",
 ]

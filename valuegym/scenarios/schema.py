@@ -39,9 +39,9 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from valuegym.agents.prompts import PromptState, PromptTemplate
 from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS
 from valuegym.lm import BACKENDS
-from valuegym.lm.templates import PromptState, PromptTemplate
 
 __all__ = [
     "AGENT_KINDS",

@@ -335,7 +335,7 @@ def _profile_problems(data: Mapping[str, Any]) -> list[Problem]:
 
 def _env_argument_problems(scenario: Scenario) -> list[Problem]:
     """Env arguments the env does not take, or that the scenario sets elsewhere."""
-    from valuegym.scenarios.population import env_parameters
+    from valuegym.runs.population import env_parameters
 
     problems: list[Problem] = []
     parameters = env_parameters(scenario.env.id)

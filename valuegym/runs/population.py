@@ -24,9 +24,9 @@ from typing import Any, Final
 import gymnasium
 import pettingzoo
 
+from valuegym.agents.prompts import DEFAULT_PERSONA
 from valuegym.envs.registration import env_class
 from valuegym.lm.sampling import Truncation
-from valuegym.lm.templates import DEFAULT_PERSONA
 from valuegym.scenarios.schema import AgentSpec, LMSpec, Scenario
 from valuegym.values import ProfileError, ValueProfile
 
@@ -305,7 +305,7 @@ def load_lm_model(lm: LMSpec, where: str, load_model: Callable[..., Any] | None 
 
     Returns:
         The loaded model, wrapped in a :class:`~valuegym.lm.wrappers.ProfilingModel` (its
-        calls are counted per phase for the run's profile, :mod:`valuegym.scenarios.profile`).
+        calls are counted per phase for the run's profile, :mod:`valuegym.runs.timing`).
     """
     from valuegym.lm import LanguageModelError, load_language_model
     from valuegym.lm.wrappers import ProfilingModel

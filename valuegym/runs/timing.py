@@ -1,7 +1,7 @@
 """Where a run's time and tokens go: per phase, in the model, in measurement and in the env.
 
-A :class:`RunProfile` gathers the :class:`~valuegym.lm.wrappers.ProfilingModel` of every model
-a run loads (:func:`~valuegym.scenarios.population.load_lm_model` wraps each one) and the
+A :class:`RunTiming` gathers the :class:`~valuegym.lm.wrappers.ProfilingModel` of every model
+a run loads (:func:`~valuegym.runs.population.load_lm_model` wraps each one) and the
 seconds the runner spends measuring and stepping the env. The runner marks where the work
 happens: ``with profile.phase("speech"):`` counts model calls towards a phase,
 ``with profile.measuring("speech"):`` counts the seconds of a measurement (less any model time
@@ -23,13 +23,13 @@ from typing import Any, Final
 
 from valuegym.lm.wrappers import PhaseProfile, ProfilingModel
 
-__all__ = ["PHASES", "RunProfile"]
+__all__ = ["PHASES", "RunTiming"]
 
 #: The phases a run reports, in this order (others follow, sorted).
 PHASES: Final = ("speech", "act", "semantic", "information", "replay", "env")
 
 
-class RunProfile:
+class RunTiming:
     """Tokens and seconds of a run, per phase.
 
     Args:

@@ -1,14 +1,14 @@
 import itertools
 
 from valuegym.lm.wrappers import ProfilingModel
-from valuegym.scenarios.profile import RunProfile
+from valuegym.runs.timing import RunTiming
 
 
 def test_measurement_seconds_leave_out_the_model_calls_inside_them(fake_model):
     ticks = itertools.count()
     clock = lambda: float(next(ticks))  # noqa: E731 - every reading is one second later
     model = ProfilingModel(fake_model, clock=clock)
-    profile = RunProfile([model, object()], clock=clock)
+    profile = RunTiming([model, object()], clock=clock)
     with profile.phase("information"), profile.measuring("information"):
         model.generate(["a", "b"], max_new_tokens=4)  # 1 s in the model
         model.score("a", ["yes"])  # 1 s in the model

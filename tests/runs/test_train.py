@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from valuegym.scenarios.population import env_arguments
-from valuegym.scenarios.runner import RunError, run_scenario
-from valuegym.scenarios.training import train_scenario
+from valuegym.runs.population import env_arguments
+from valuegym.runs.runner import RunError, run_scenario
+from valuegym.runs.train import train_scenario
 from valuegym.scenarios.validation import validate_scenario
 
 ORCHARD = {

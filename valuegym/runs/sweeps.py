@@ -167,7 +167,7 @@ def run_cell_files(scenario_data: Mapping[str, Any]) -> dict[str, bytes]:
     Returns:
         The run folder's files.
     """
-    from valuegym.scenarios.runner import run_scenario
+    from valuegym.runs.runner import run_scenario
     from valuegym.scenarios.validation import validate_scenario
 
     scenario = validate_scenario(scenario_data)
@@ -297,7 +297,7 @@ def _pool_context() -> Any:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")  # Windows
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["valuegym.scenarios.sweeps", "valuegym.scenarios.runner"])
+    context.set_forkserver_preload(["valuegym.runs.sweeps", "valuegym.runs.runner"])
     return context
 
 

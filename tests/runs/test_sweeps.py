@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from valuegym.records import RunFolder
-from valuegym.scenarios.sweeps import plan_sweep, run_sweep
+from valuegym.runs.sweeps import plan_sweep, run_sweep
 from valuegym.scenarios.validation import ScenarioError, validate_scenario
 
 SWEEP = {

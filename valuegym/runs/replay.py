@@ -38,14 +38,14 @@ from typing import Any, Final
 import numpy as np
 import yaml
 
+from valuegym.agents.prompts import PromptState
 from valuegym.lm.sampling import prompt_seed
-from valuegym.lm.templates import PromptState
 from valuegym.measures.entropy import UtteranceEntropy
 from valuegym.numeric import seed_for
 from valuegym.records import RunFolder, rows_table, write_bytes_atomic, write_table_atomic
-from valuegym.scenarios.errors import RunError
-from valuegym.scenarios.population import PopulationError, load_lm_model, make_lm_agent
-from valuegym.scenarios.profile import RunProfile
+from valuegym.runs.errors import RunError
+from valuegym.runs.population import PopulationError, load_lm_model, make_lm_agent
+from valuegym.runs.timing import RunTiming
 from valuegym.scenarios.schema import CounterfactualSpec, Scenario
 from valuegym.values import AgentSnapshot
 
@@ -97,7 +97,7 @@ class ReplayResult:
     episodes_resumed: int
     contexts: int
     cells: tuple[ReplayCell, ...]
-    profile: RunProfile
+    profile: RunTiming
 
 
 def plan_cells(grid: CounterfactualSpec) -> tuple[ReplayCell, ...]:
@@ -157,7 +157,7 @@ def replay_run(
     overwrite: bool = False,
     progress: bool = True,
     load_model: Callable[..., Any] | None = None,
-    profile: RunProfile | None = None,
+    profile: RunTiming | None = None,
 ) -> ReplayResult:
     """Replay a finished run's recorded contexts under a grid of channel settings.
 
@@ -167,7 +167,7 @@ def replay_run(
         overwrite: Replace a replay of another grid found in the folder.
         progress: Show a progress bar (on stderr).
         load_model: Loads language models (see
-            :func:`~valuegym.scenarios.population.build_population`).
+            :func:`~valuegym.runs.population.build_population`).
         profile: Where the replay's tokens and seconds are counted (a new one if ``None``).
 
     Returns:
@@ -178,7 +178,7 @@ def replay_run(
             ``overwrite``), or a model cannot be loaded.
     """
     folder = RunFolder(Path(run_dir))
-    profile = profile if profile is not None else RunProfile()
+    profile = profile if profile is not None else RunTiming()
     if not folder.scenario_file.is_file():
         raise RunError(f"{folder.root}: not a run folder (no scenario.yaml)")
     scenario = _load_scenario(folder)
@@ -230,7 +230,7 @@ class _ReplayAgents:
     def __init__(
         self, scenario: Scenario, grid: CounterfactualSpec, load_model: Callable[..., Any] | None
     ) -> None:
-        from valuegym.lm.templates import DEFAULT_PERSONA
+        from valuegym.agents.prompts import DEFAULT_PERSONA
 
         self.grid = grid
         self.rows: dict[str, int] = {}

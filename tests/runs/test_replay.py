@@ -5,10 +5,10 @@ import pytest
 
 from valuegym.analysis.channels import channel_contrasts, manipulation_check
 from valuegym.analysis.report import write_report
-from valuegym.scenarios.errors import RunError
-from valuegym.scenarios.population import make_lm_agent
-from valuegym.scenarios.replay import plan_cells, replay_run, reproduce_utterance
-from valuegym.scenarios.runner import run_scenario
+from valuegym.runs.errors import RunError
+from valuegym.runs.population import make_lm_agent
+from valuegym.runs.replay import plan_cells, replay_run, reproduce_utterance
+from valuegym.runs.runner import run_scenario
 from valuegym.scenarios.schema import CounterfactualSpec
 from valuegym.scenarios.validation import validate_scenario
 

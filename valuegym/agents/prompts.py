@@ -9,7 +9,7 @@ Everything else the model sees (persona, template, events) is the *context*; its
 (:func:`context_id`) keys paired comparisons of the same context under other channel settings.
 
 Example:
-    >>> from valuegym.lm.templates import describe_stress
+    >>> from valuegym.agents.prompts import describe_stress
     >>> describe_stress(0.8)
     'You feel quite stressed (stress 0.80/1).'
 """

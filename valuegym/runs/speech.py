@@ -19,13 +19,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from valuegym.lm.templates import PromptState, StatedState
+from valuegym.agents.prompts import PromptState, StatedState
 from valuegym.measures.entropy import UtteranceEntropy
 from valuegym.measures.information import mutual_information
 from valuegym.numeric import seed_for
 from valuegym.records import EpisodeRecorder
-from valuegym.scenarios.population import LMGroup, Member, Population
-from valuegym.scenarios.profile import RunProfile
+from valuegym.runs.population import LMGroup, Member, Population
+from valuegym.runs.timing import RunTiming
 from valuegym.scenarios.schema import LMSpec, Scenario
 from valuegym.values import AgentSnapshot
 
@@ -85,14 +85,14 @@ class Speech:
         episode: int,
         recorder: EpisodeRecorder,
         clusterer: Any,
-        profile: RunProfile | None = None,
+        profile: RunTiming | None = None,
     ) -> None:
         self.scenario = scenario
         self.population = population
         self.episode = episode
         self.recorder = recorder
         self.clusterer = clusterer
-        self.profile = profile if profile is not None else RunProfile()
+        self.profile = profile if profile is not None else RunTiming()
         self.entropy_base = 2.0 if scenario.measure.entropy_unit == "bits" else None
 
     def speak(

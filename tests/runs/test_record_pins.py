@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from valuegym.runs.runner import run_scenario
 from valuegym.scenarios.catalog import shipped_scenarios
-from valuegym.scenarios.runner import run_scenario
 from valuegym.scenarios.validation import load_scenario, scenario_with_overrides
 
 PINS = Path(__file__).parents[1] / "data" / "record_pins.json"

@@ -2,7 +2,7 @@
 
 Single-agent envs train with :func:`valuegym.agents.training.train`-style machinery; multi-agent
 envs train one policy shared by every agent (:mod:`valuegym.agents.parameter_sharing`). The env
-is built exactly as a run builds it (:func:`~valuegym.scenarios.population.env_arguments`:
+is built exactly as a run builds it (:func:`~valuegym.runs.population.env_arguments`:
 arguments, value profiles, episode length), so a checkpoint trained here acts in the scenario's
 own conditions. The training folder holds::
 
@@ -35,8 +35,8 @@ import numpy as np
 import yaml
 
 from valuegym.records import RunFolder, write_bytes_atomic
-from valuegym.scenarios.errors import RunError
-from valuegym.scenarios.population import PopulationError, env_arguments
+from valuegym.runs.errors import RunError
+from valuegym.runs.population import PopulationError, env_arguments
 from valuegym.scenarios.schema import Scenario
 
 if TYPE_CHECKING:

@@ -19,10 +19,10 @@ entropy when the scenario asks), then every agent acts, then the env steps. Reco
   ``semantic_entropy, semantic_entropy_discrete, n_clusters`` (NaN/0 on steps not measured);
 - ``information``: per measured step and LM agent, the mutual information between a designed
   set of stated states and the utterance (when ``measure.mutual_information``); see
-  :mod:`valuegym.scenarios.speech`.
+  :mod:`valuegym.runs.speech`.
 
 The summary (``summary.json``) says what ran and carries the run's profile: tokens and seconds
-per phase, in the model, in measurement and in the env (:mod:`valuegym.scenarios.profile`);
+per phase, in the model, in measurement and in the env (:mod:`valuegym.runs.timing`);
 timings stay out of the records, which must not differ between runs.
 
 Every random choice is seeded from the scenario's seed and its position (episode, step, agent)
@@ -58,16 +58,16 @@ from valuegym.records import (
     write_bytes_atomic,
     write_json_atomic,
 )
-from valuegym.scenarios.errors import RunError
-from valuegym.scenarios.population import (
+from valuegym.runs.errors import RunError
+from valuegym.runs.population import (
     Member,
     Population,
     PopulationError,
     build_population,
 )
-from valuegym.scenarios.profile import RunProfile
+from valuegym.runs.speech import Speech
+from valuegym.runs.timing import RunTiming
 from valuegym.scenarios.schema import Scenario
-from valuegym.scenarios.speech import Speech
 from valuegym.values import AgentSnapshot
 
 __all__ = ["RunError", "RunResult", "default_run_dir", "run_scenario"]
@@ -79,7 +79,7 @@ _NOT_METRICS: Final = frozenset(VALUE_KEYS)
 #: Most recent messages or events an LM prompt mentions.
 _MAX_EVENTS: Final = 5
 # Salts that keep the seeds of different purposes apart (speech uses 3-5, see
-# valuegym.scenarios.speech).
+# valuegym.runs.speech).
 _ENV, _POLICY, _ACT = range(3)
 
 
@@ -131,7 +131,7 @@ def run_scenario(
         progress: Show a progress bar (on stderr).
         overwrite: Replace the records of a different scenario found in ``run_dir``.
         load_model: Loads language models (see
-            :func:`~valuegym.scenarios.population.build_population`).
+            :func:`~valuegym.runs.population.build_population`).
 
     Returns:
         What was written.
@@ -141,7 +141,7 @@ def run_scenario(
             or the env, an agent or a language model fails; finished episodes stay on disk.
     """
     if scenario.sweep is not None:
-        raise RunError(f"{scenario.name}: has a sweep; run its cells (valuegym.scenarios.sweeps)")
+        raise RunError(f"{scenario.name}: has a sweep; run its cells (valuegym.runs.sweeps)")
     folder = RunFolder(Path(run_dir))
     resolved = yaml.safe_dump(scenario.to_mapping(), sort_keys=False, allow_unicode=True)
     replace = _holds_other_scenario(folder, resolved, overwrite)
@@ -149,7 +149,7 @@ def run_scenario(
     to_run = [episode for episode in range(scenario.episodes) if episode not in finished]
     started = time.perf_counter()
     population = None
-    profile = RunProfile()
+    profile = RunTiming()
     manifest = build_manifest(scenario.to_mapping()) if to_run else None
     if finished and manifest is not None:
         differences = resume_differences(read_manifest(folder.root), manifest)
@@ -196,7 +196,7 @@ def run_scenario(
         finally:
             population.close()
     if scenario.measure.counterfactual is not None and scenario.measure.utterances:
-        from valuegym.scenarios.replay import replay_run
+        from valuegym.runs.replay import replay_run
 
         replay_run(
             folder.root,
@@ -263,7 +263,7 @@ def _run_episodes(
     folder: RunFolder,
     episodes: Sequence[int],
     progress: bool,
-    profile: RunProfile,
+    profile: RunTiming,
 ) -> None:
     from tqdm.auto import tqdm
 
@@ -341,7 +341,7 @@ class _EpisodeRun:
         recorder: EpisodeRecorder,
         clusterer: Any,
         bar: Any,
-        profile: RunProfile,
+        profile: RunTiming,
     ) -> None:
         self.scenario = scenario
         self.population = population

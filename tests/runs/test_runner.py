@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from valuegym.scenarios import runner as runner_module
-from valuegym.scenarios.runner import RunError, default_run_dir, run_scenario
+from valuegym.runs import runner as runner_module
+from valuegym.runs.runner import RunError, default_run_dir, run_scenario
 from valuegym.scenarios.validation import validate_scenario
 
 COMMONS = {

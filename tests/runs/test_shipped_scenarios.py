@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from valuegym.analysis.report import write_report
+from valuegym.runs.runner import run_scenario
 from valuegym.scenarios.catalog import shipped_scenarios
-from valuegym.scenarios.runner import run_scenario
 from valuegym.scenarios.validation import load_scenario, scenario_with_overrides
 
 SCENARIOS = shipped_scenarios()
