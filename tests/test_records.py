@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from valuegym import records
+import valuegym.records.folders as records_folders
 from valuegym.records import (
     EpisodeRecorder,
     RunFolder,
@@ -15,7 +15,7 @@ from valuegym.records import (
 
 
 def test_same_rows_give_byte_identical_parquet(tmp_path: Path):
-    rows = [{"step": i, "agent": "a", "reward": 0.5 * i, "tokens": [0.1, 0.2]} for i in range(5)]
+    rows = [{"step": i, "agent": "a", "reward": 0.5 * i, "stock_apple": 0.1} for i in range(5)]
     for name in ("one", "two"):
         folder = RunFolder(tmp_path / name)
         folder.create()
@@ -25,7 +25,7 @@ def test_same_rows_give_byte_identical_parquet(tmp_path: Path):
     first = (tmp_path / "one/records/steps-e00000.parquet").read_bytes()
     assert first == (tmp_path / "two/records/steps-e00000.parquet").read_bytes()
     table = pq.read_table(tmp_path / "one/records/steps-e00000.parquet")
-    assert table.column_names == ["episode", "step", "agent", "reward", "tokens"]
+    assert table.column_names == ["episode", "step", "agent", "reward", "stock_apple"]
     assert table.column("reward").to_pylist() == [0.0, 0.5, 1.0, 1.5, 2.0]
 
 
@@ -34,7 +34,7 @@ def test_a_crash_while_writing_leaves_no_complete_looking_file(tmp_path, monkeyp
         Path(where).write_bytes(b"PAR1 half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(records.pq, "write_table", write_half_then_die)
+    monkeypatch.setattr(records_folders.pq, "write_table", write_half_then_die)
     target = tmp_path / "steps-e00000.parquet"
     with pytest.raises(KeyboardInterrupt):
         write_table_atomic(pa.table({"a": [1]}), target)
@@ -65,13 +65,14 @@ def test_finished_episodes_are_those_with_a_steps_file(tmp_path: Path):
 def test_episode_tables_with_different_columns_concatenate(tmp_path: Path):
     folder = RunFolder(tmp_path)
     folder.create()
-    for episode, row in enumerate(({"step": 0, "x": None}, {"step": 0, "x": 2.5, "y": "s"})):
+    rows = ({"step": 0, "env_x": None}, {"step": 0, "env_x": 2.5, "env_y": "s"})
+    for episode, row in enumerate(rows):
         recorder = EpisodeRecorder(folder, episode)
         recorder.add("steps", [row])
         recorder.finish()
     table = folder.read("steps")
-    assert table.column("x").to_pylist() == [None, 2.5]
-    assert table.column("y").to_pylist() == [None, "s"]
+    assert table.column("env_x").to_pylist() == [None, 2.5]
+    assert table.column("env_y").to_pylist() == [None, "s"]
 
 
 def test_summary_json_is_atomic_and_sorted(tmp_path: Path):

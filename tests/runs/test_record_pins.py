@@ -71,6 +71,15 @@ def column_hashes(folder: Path) -> dict[str, dict[str, str]]:
     return hashes
 
 
+def _check_declared_types(folder: Path) -> None:
+    from valuegym.records import RECORD_KINDS, TABLES, RunFolder
+
+    for kind in RECORD_KINDS:
+        for found in RunFolder(folder).read(kind).schema:
+            column = TABLES[kind].column(found.name)
+            assert found.type in (column.type, column.alternative), f"{kind}.{found.name}"
+
+
 @pytest.mark.parametrize("path", SCENARIOS, ids=[path.stem for path in SCENARIOS])
 def test_shipped_scenario_records_match_their_pins(path: Path, tmp_path: Path, fake_model):
     scenario = _pin_size(path)
@@ -81,6 +90,7 @@ def test_shipped_scenario_records_match_their_pins(path: Path, tmp_path: Path, f
         load_model=lambda backend, name, **options: type(fake_model)(),
     )
     found = column_hashes(tmp_path / "run")
+    _check_declared_types(tmp_path / "run")
     pins = json.loads(PINS.read_text()) if PINS.is_file() else {}
     if os.environ.get("VALUEGYM_WRITE_PINS"):
         pins[path.stem] = found

@@ -75,6 +75,7 @@ class Member:
         env_agent: The env's name for it (PettingZoo agent name; ``"agent"`` in Gymnasium).
         row: Its position in the population.
         spec: Its scenario entry.
+        entry: The entry's record columns (``entry, entry_index, agent_kind``).
         policy: ``act(observation, info) -> int`` and ``reset(seed)`` (``None`` for LM agents).
         lm_group: Index into :attr:`Population.lm_groups` (LM agents only).
     """
@@ -83,6 +84,7 @@ class Member:
     env_agent: str
     row: int
     spec: AgentSpec
+    entry: dict[str, Any] = field(default_factory=dict)
     policy: Any = None
     lm_group: int | None = None
 
@@ -246,18 +248,18 @@ def build_population(
             f"agents: {scenario.env.id} has {len(env_agents)} agents, the "
             f"scenario {scenario.n_agents}"
         )
-    index_of = {id(spec): index for index, spec in enumerate(scenario.agents)}
     members: list[Member] = []
     models: list[Any] = []
     group_settings: list[tuple[Any, Any]] = []  # (model, LM spec) of each group
     group_rows: list[list[int]] = []
     group_of: dict[tuple[Any, ...], int] = {}
     model_of: dict[tuple[Any, ...], Any] = {}
-    for row, ((agent_id, spec), env_agent) in enumerate(
-        zip(scenario.expanded_agents(), env_agents, strict=True)
-    ):
-        member = Member(agent_id, env_agent, row, spec)
-        where = f"agents.{index_of[id(spec)]}"
+    named = [(entry, agent_id) for entry in scenario.entries() for agent_id in entry.agents]
+    for row, ((entry, agent_id), env_agent) in enumerate(zip(named, env_agents, strict=True)):
+        spec = scenario.agents[entry.index]
+        columns = {"entry": entry.entry, "entry_index": entry.index, "agent_kind": entry.kind}
+        member = Member(agent_id, env_agent, row, spec, columns)
+        where = f"agents.{entry.index}"
         if spec.kind == "lm":
             lm = spec.language_model
             model_key = (lm.backend, lm.model, lm.base_url)

@@ -215,9 +215,12 @@ def replay_run(
                 replay_rows, check_rows = _replay_episode(scenario, grid, cells, agents, chosen)
             if check_rows:
                 write_table_atomic(
-                    rows_table(check_rows), folder.episode_file("manipulation", episode)
+                    rows_table("manipulation", check_rows),
+                    folder.episode_file("manipulation", episode),
                 )
-            write_table_atomic(rows_table(replay_rows), folder.episode_file("replay", episode))
+            write_table_atomic(
+                rows_table("replay", replay_rows), folder.episode_file("replay", episode)
+            )
             contexts += len(chosen)
     finally:
         agents.close()
@@ -325,9 +328,7 @@ def _replay_episode(
             measured = UtteranceEntropy.from_generation(sample.generation, base=base)
             replay_rows.append(
                 {
-                    "episode": row["episode"],
-                    "step": row["step"],
-                    "agent": row["agent"],
+                    **_position(row),
                     "context_id": row["context_id"],
                     "cell": cell.cell,
                     "placebo": cell.placebo,
@@ -365,9 +366,7 @@ def _replay_episode(
             stressed, calm = agent.model.score(probe, list(SELF_REPORTS))
             check_rows.append(
                 {
-                    "episode": row["episode"],
-                    "step": row["step"],
-                    "agent": row["agent"],
+                    **_position(row),
                     "context_id": row["context_id"],
                     "prompt_stress": float(stress),
                     "loglik_stressed": float(stressed),
@@ -376,6 +375,14 @@ def _replay_episode(
                 }
             )
     return replay_rows, check_rows
+
+
+def _position(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns that place a replayed context: episode, step, agent and its entry."""
+    return {
+        name: row[name]
+        for name in ("episode", "step", "agent", "entry", "entry_index", "agent_kind")
+    }
 
 
 def reproduce_utterance(agent: Any, row: Mapping[str, Any]) -> Any:

@@ -176,6 +176,7 @@ def run_scenario(
         write_resumed_manifest(folder, manifest, sorted(finished), to_run)
     elif manifest is not None:
         write_json_atomic(manifest, folder.manifest_file)
+    folder.write_design(scenario.run_design())
     if population is not None:
         from valuegym.lm import LanguageModelError
 
@@ -403,7 +404,7 @@ class _EpisodeRun:
                     {
                         "step": step,
                         "agent": member.agent_id,
-                        "agent_kind": member.spec.kind,
+                        **member.entry,
                         "env_agent": member.env_agent,
                         "action": actions.get(member.env_agent, -1),
                         "reward": float(rewards[member.env_agent]),

@@ -47,7 +47,8 @@ def channel_columns(lm: LMSpec, channel: PromptState, stated: StatedState | None
 
     Returns:
         ``prompt_state, prompt_mood, prompt_stress, prompt_most_wanted,
-        speech_temperature_setting, act_temperature_setting, top_p, top_k, min_p``.
+        speech_temperature_setting, act_temperature_setting, top_p, top_k, min_p,
+        max_new_tokens``.
     """
     return {
         "prompt_state": channel.describe(),
@@ -59,6 +60,7 @@ def channel_columns(lm: LMSpec, channel: PromptState, stated: StatedState | None
         "top_p": float(lm.top_p),
         "top_k": int(lm.top_k),
         "min_p": float(lm.min_p),
+        "max_new_tokens": int(lm.max_new_tokens),
     }
 
 
@@ -151,7 +153,7 @@ class Speech:
         return {
             "step": step,
             "agent": member.agent_id,
-            "agent_kind": member.spec.kind,
+            **member.entry,
             **state.to_record(),
             "sampling_temperature": utterance.temperature,
             "text": utterance.text,
@@ -229,6 +231,7 @@ class Speech:
                 {
                     "step": step,
                     "agent": member.agent_id,
+                    **member.entry,
                     "context_id": agent.context_id(state, events),
                     "states": _json([channel.describe() for channel in channels]),
                     **estimate.to_dict(),

@@ -42,6 +42,7 @@ from pydantic_core import PydanticCustomError
 from valuegym.agents.prompts import PromptState, PromptTemplate
 from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS
 from valuegym.lm import BACKENDS
+from valuegym.records.schema import EntryDesign, RunDesign
 
 __all__ = [
     "AGENT_KINDS",
@@ -474,16 +475,37 @@ class Scenario(_Frozen):
         """Whether any agent is driven by a language model."""
         return any(agent.kind == "lm" for agent in self.agents)
 
+    def entry_label(self, index: int) -> str:
+        """The name of the ``index``-th agent entry in records: its id, else ``<kind><index>``."""
+        agent = self.agents[index]
+        return agent.id if agent.id is not None else f"{agent.kind}{index}"
+
+    def entries(self) -> tuple[EntryDesign, ...]:
+        """Every agent entry as the records name it and the agents it expands to."""
+        return tuple(
+            EntryDesign(
+                entry=self.entry_label(index),
+                index=index,
+                kind=agent.kind,
+                agents=(
+                    (self.entry_label(index),)
+                    if agent.count == 1
+                    else tuple(f"{self.entry_label(index)}_{j}" for j in range(agent.count))
+                ),
+            )
+            for index, agent in enumerate(self.agents)
+        )
+
     def expanded_agents(self) -> list[tuple[str, AgentSpec]]:
         """One ``(agent id, spec)`` per agent, in population order, counts expanded."""
-        expanded = []
-        for index, agent in enumerate(self.agents):
-            base = agent.id if agent.id is not None else f"{agent.kind}{index}"
-            if agent.count == 1:
-                expanded.append((base, agent))
-            else:
-                expanded.extend((f"{base}_{j}", agent) for j in range(agent.count))
-        return expanded
+        return [
+            (name, self.agents[entry.index]) for entry in self.entries() for name in entry.agents
+        ]
+
+    def run_design(self) -> RunDesign:
+        """What analysis reads of this scenario besides the rows (a run's ``design.json``)."""
+        primary = self.analysis.primary if self.analysis is not None else ()
+        return RunDesign(entries=self.entries(), primary=tuple(primary))
 
     def to_mapping(self) -> dict[str, Any]:
         """Plain data (as YAML would give it) that validates back into an equal scenario."""

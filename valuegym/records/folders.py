@@ -3,6 +3,8 @@
 Layout of a run folder::
 
     scenario.yaml                  the resolved scenario (written first)
+    design.json                    the record schema version, the scenario's entries and its
+                                   primary contrasts (valuegym.records.schema.RunDesign)
     records/steps-e00000.parquet   one row per agent and step of episode 0
     records/utterances-e00000.parquet   one row per utterance of episode 0 (LM agents)
     records/information-e00000.parquet  mutual information estimates of episode 0 (if measured)
@@ -30,8 +32,9 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from valuegym.records.schema import RECORD_KINDS, TABLES, RecordSchemaError, RunDesign, outdated
+
 __all__ = [
-    "RECORD_KINDS",
     "EpisodeRecorder",
     "RunFolder",
     "SweepFolder",
@@ -40,9 +43,6 @@ __all__ = [
     "write_json_atomic",
     "write_table_atomic",
 ]
-
-#: The per-episode record tables a run may write.
-RECORD_KINDS: Final = ("steps", "utterances", "information", "replay", "manipulation")
 
 _PARTIAL_SUFFIX: Final = ".partial"
 _EPISODE_FILE = re.compile(r"^(?P<kind>[a-z]+)-e(?P<episode>\d{5,})\.parquet$")
@@ -116,6 +116,27 @@ class RunFolder:
     def scenario_file(self) -> Path:
         """The resolved scenario, as YAML."""
         return self.root / "scenario.yaml"
+
+    @property
+    def design_file(self) -> Path:
+        """The run's design: schema version, entries, primary contrasts (:class:`RunDesign`)."""
+        return self.root / "design.json"
+
+    def write_design(self, design: RunDesign) -> None:
+        """Write ``design.json`` (atomically)."""
+        write_json_atomic(design.to_dict(), self.design_file)
+
+    def read_design(self) -> RunDesign:
+        """The run's design, checked against this valuegym's record schema version.
+
+        Raises:
+            RecordSchemaError: When the folder has no ``design.json`` (records written before
+                the schema was declared) or another schema version.
+        """
+        if not self.design_file.is_file():
+            raise RecordSchemaError(outdated(str(self.root), None))
+        data = json.loads(self.design_file.read_text(encoding="utf-8"))
+        return RunDesign.from_dict(data, str(self.root))
 
     @property
     def records_dir(self) -> Path:
@@ -284,16 +305,20 @@ class EpisodeRecorder:
         for kind in (*[k for k in RECORD_KINDS if k != "steps"], "steps"):
             rows = self._rows[kind]
             if rows or kind == "steps":
-                write_table_atomic(rows_table(rows), self.folder.episode_file(kind, self.episode))
+                write_table_atomic(
+                    rows_table(kind, rows), self.folder.episode_file(kind, self.episode)
+                )
 
 
-def rows_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """A table with the union of the rows' columns in first-seen order (missing cells null)."""
-    columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
-    return (
-        pa.Table.from_pylist([{name: row.get(name) for name in columns} for row in rows])
-        if rows
-        else pa.table({"episode": pa.array([], pa.int64())})
-    )
+def rows_table(kind: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Rows of one record table as a table of the schema's types (see :data:`TABLES`).
+
+    Args:
+        kind: One of :data:`RECORD_KINDS`.
+        rows: Flat mappings of column name to value; the union of their columns, in
+            first-seen order, becomes the table's (a row's missing cells are null).
+
+    Raises:
+        RecordSchemaError: When a column is not declared or a value does not fit its type.
+    """
+    return TABLES[kind].table(rows)

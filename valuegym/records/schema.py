@@ -1,0 +1,417 @@
+"""The record schema: every table a run writes, its columns, their types and meaning, once.
+
+A run folder's ``records/`` holds one Parquet file per table and episode
+(:class:`~valuegym.records.folders.RunFolder`). The runner hands rows to an
+:class:`~valuegym.records.folders.EpisodeRecorder`, which writes each table through
+:meth:`TableSchema.table`: a column the schema does not declare is an error, and every column
+is cast to its declared type, so a table's types do not depend on which values an episode
+happened to produce (an all-null column is still ``double``). Analysis reads the rows by the
+names declared here and never reads the scenario: each row carries its agent's scenario entry
+(the design cell until a scenario declares factors of its own), the channel settings the agent
+actually used, and the names of its values and env metrics in its column names.
+
+Three column families are declared as patterns, each owned by one writer:
+
+- ``stock_<value>`` and ``wanting_<value>``: the agent's value state, one column per value
+  (:meth:`valuegym.values.AgentSnapshot.to_record`, read back by ``from_record``);
+- ``env_<metric>``: the env's numeric (or text) ``info`` entries (:func:`metric_names` lists them).
+
+A run folder also holds ``design.json`` (:class:`RunDesign`): the schema version the records
+follow, the scenario's entries and its declared primary contrasts. A folder without it, or with
+an older version, predates this schema and is refused by analysis with the version it has.
+
+The tables are documented in ``docs/design.md`` (section "Records"), which lists the columns
+from :data:`TABLES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pyarrow as pa
+
+__all__ = [
+    "METRIC_PREFIX",
+    "RECORD_KINDS",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "Column",
+    "EntryDesign",
+    "RecordSchemaError",
+    "RunDesign",
+    "TableSchema",
+    "metric_names",
+    "value_names",
+]
+
+#: Version of the record schema. 1: run folders written before the schema was declared (no
+#: ``design.json``). 2: every row carries its scenario entry; ``design.json``.
+SCHEMA_VERSION: Final = 2
+
+#: Prefix of the env-metric columns (``env_<metric>``).
+METRIC_PREFIX: Final = "env_"
+_STOCK_PREFIX: Final = "stock_"
+_WANTING_PREFIX: Final = "wanting_"
+
+
+class RecordSchemaError(ValueError):
+    """Rows or a run folder that do not follow the record schema; the message says what."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column, or one family of columns (``prefix`` set).
+
+    Attributes:
+        name: The column's name; for a family, its pattern (``stock_<value>``).
+        type: Its Arrow type.
+        meaning: What it holds, with its unit.
+        prefix: For a family, the prefix every member's name starts with.
+        alternative: For a family, a second type a member may have (text ``info`` entries).
+    """
+
+    name: str
+    type: pa.DataType
+    meaning: str
+    prefix: str | None = None
+    alternative: pa.DataType | None = None
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The columns of one record table.
+
+    Attributes:
+        kind: The table's name (the file is ``<kind>-e<episode>.parquet``).
+        meaning: What one row is.
+        columns: The declared columns, in the order rows usually carry them.
+    """
+
+    kind: str
+    meaning: str
+    columns: tuple[Column, ...]
+    _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {c.name: c for c in self.columns if c.prefix is None})
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The fixed (non-family) column names."""
+        return tuple(self._by_name)
+
+    def column(self, name: str) -> Column:
+        """The declaration a column name falls under.
+
+        Args:
+            name: A column name, e.g. ``"reward"`` or ``"stock_apple"``.
+
+        Returns:
+            Its column, or its family's.
+
+        Raises:
+            RecordSchemaError: When the table declares no such column.
+        """
+        if name in self._by_name:
+            return self._by_name[name]
+        for column in self.columns:
+            if column.prefix is not None and name.startswith(column.prefix):
+                return column
+        raise RecordSchemaError(
+            f"{self.kind} records: column {name!r} is not in the record schema "
+            "(declare it in valuegym/records/schema.py)"
+        )
+
+    def table(self, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+        """The rows as a table of the declared types (columns in first-seen order).
+
+        Args:
+            rows: Flat mappings of column name to value; a column a row lacks is null there.
+
+        Returns:
+            The table (with only ``episode`` when there are no rows).
+
+        Raises:
+            RecordSchemaError: When a row has a column the schema does not declare, or a value
+                that does not convert to its column's type.
+        """
+        names: dict[str, None] = {}
+        for row in rows:
+            names.update(dict.fromkeys(row))
+        if not rows:
+            return pa.table({"episode": pa.array([], pa.int64())})
+        arrays = []
+        for name in names:
+            values = [row.get(name) for row in rows]
+            arrays.append(self._array(name, values))
+        return pa.table(arrays, names=list(names))
+
+    def _array(self, name: str, values: list[Any]) -> pa.Array:
+        column = self.column(name)
+        declared = column.type
+        if column.alternative is not None and any(isinstance(v, str) for v in values):
+            declared = column.alternative
+        try:
+            return pa.array(values, type=declared)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            raise RecordSchemaError(
+                f"{self.kind} records: column {name!r} does not hold {declared}: {error}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class EntryDesign:
+    """One entry of a scenario's ``agents`` list, as the records name it.
+
+    Attributes:
+        entry: The entry's label: its ``id``, else ``<kind><index>``; the ``entry`` column.
+        index: Its position in the scenario's ``agents`` list.
+        kind: Its agent kind (``lm``, ``greedy``, ...).
+        agents: The recorded agent names it expands to (``<entry>_<j>`` when ``count > 1``).
+    """
+
+    entry: str
+    index: int
+    kind: str
+    agents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunDesign:
+    """What analysis needs to know of a run besides its rows (``design.json``).
+
+    Attributes:
+        entries: The scenario's agent entries, in order.
+        primary: The contrasts the scenario declares primary (``analysis.primary``).
+        schema_version: The record schema the run's rows follow.
+    """
+
+    entries: tuple[EntryDesign, ...]
+    primary: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``design.json``."""
+        return {
+            "schema_version": self.schema_version,
+            "primary": list(self.primary),
+            "entries": [
+                {"entry": e.entry, "index": e.index, "kind": e.kind, "agents": list(e.agents)}
+                for e in self.entries
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str) -> RunDesign:
+        """Read ``design.json``'s data, refusing another schema version.
+
+        Args:
+            data: The parsed file.
+            where: The folder, for the message.
+
+        Raises:
+            RecordSchemaError: When the version is not :data:`SCHEMA_VERSION`.
+        """
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise RecordSchemaError(outdated(where, version))
+        return cls(
+            entries=tuple(
+                EntryDesign(e["entry"], int(e["index"]), e["kind"], tuple(e["agents"]))
+                for e in data.get("entries", ())
+            ),
+            primary=tuple(data.get("primary", ())),
+            schema_version=int(version),
+        )
+
+
+def outdated(where: str, version: Any) -> str:
+    """The message for records of another schema version (``None``: before the schema)."""
+    found = "1 (written before the record schema was declared)" if version is None else version
+    return (
+        f"{where}: its records follow record schema version {found}; this valuegym reads "
+        f"version {SCHEMA_VERSION}. Rerun the scenario into a new folder to report on it, or "
+        "report it with the valuegym version that wrote it"
+    )
+
+
+def value_names(columns: Iterable[str]) -> list[str]:
+    """The value names of a table's ``stock_<value>`` columns, in column order."""
+    return [c.removeprefix(_STOCK_PREFIX) for c in columns if c.startswith(_STOCK_PREFIX)]
+
+
+def metric_names(columns: Iterable[str]) -> list[str]:
+    """The env metric names of a table's ``env_<metric>`` columns, in column order."""
+    return [c.removeprefix(METRIC_PREFIX) for c in columns if c.startswith(METRIC_PREFIX)]
+
+
+_F64 = pa.float64()
+_I64 = pa.int64()
+_STR = pa.string()
+_BOOL = pa.bool_()
+_F64_LIST = pa.list_(pa.float64())
+
+_POSITION = (
+    Column("episode", _I64, "episode number from 0 (the unit of replication)"),
+    Column("step", _I64, "step number from 0 within the episode"),
+    Column("agent", _STR, "the agent's recorded name (its entry, with _<j> when count > 1)"),
+)
+_ENTRY = (
+    Column("entry", _STR, "the agent's scenario entry (its id, else <kind><index>)"),
+    Column("entry_index", _I64, "the entry's position in the scenario's agents list"),
+    Column("agent_kind", _STR, "the entry's agent kind (lm, greedy, softmax, random, ppo)"),
+)
+_STATE = (
+    Column("mood", _F64, "mood in [-1, 1]"),
+    Column("stress", _F64, "stress in [0, 1]"),
+    Column("temperature", _F64, "the value-state temperature T0 * exp(a_s stress + a_m mood)"),
+    Column("most_wanted", _STR, "the value with the highest wanting"),
+    Column("stock_<value>", _F64, "satiation stock of each value", prefix=_STOCK_PREFIX),
+    Column(
+        "wanting_<value>",
+        _F64,
+        "wanting (effective weight x marginal utility) of each value",
+        prefix=_WANTING_PREFIX,
+    ),
+)
+_ENTROPY = (
+    Column("length", _I64, "generated tokens"),
+    Column("mean_token_entropy", _F64, "mean per-token entropy at temperature 1"),
+    Column("total_token_entropy", _F64, "summed per-token entropy at temperature 1"),
+    Column("mean_sampled_entropy", _F64, "mean entropy of the distributions sampled from"),
+    Column("total_sampled_entropy", _F64, "summed entropy of the distributions sampled from"),
+    Column("surprisal", _F64, "-sum log p(token) at temperature 1"),
+    Column("mean_surprisal", _F64, "surprisal per token"),
+    Column("is_estimate", _BOOL, "entropies from top-k log-probabilities (HTTP servers)"),
+    Column("total_entropy_tail_bound", _F64, "bound on the missing tail's entropy, or null"),
+    Column("unit", _STR, "nats or bits"),
+)
+
+#: Every record table, by kind.
+TABLES: Final[dict[str, TableSchema]] = {
+    schema.kind: schema
+    for schema in (
+        TableSchema(
+            "steps",
+            "one agent at one step, with its state after the step",
+            (
+                *_POSITION,
+                *_ENTRY,
+                Column("env_agent", _STR, "the env's name for the agent"),
+                Column("action", _I64, "the discrete action taken (-1: did not act)"),
+                Column("reward", _F64, "utility gain of the step"),
+                Column("terminated", _BOOL, "the episode ended for the agent"),
+                Column("truncated", _BOOL, "the episode was cut for the agent"),
+                *_STATE,
+                Column(
+                    "env_<metric>",
+                    _F64,
+                    "each numeric info entry of the env (text entries as strings)",
+                    prefix=METRIC_PREFIX,
+                    alternative=_STR,
+                ),
+            ),
+        ),
+        TableSchema(
+            "utterances",
+            "one utterance, with the state its agent spoke from and its channel settings",
+            (
+                *_POSITION,
+                *_ENTRY,
+                *_STATE,
+                Column("sampling_temperature", _F64, "the temperature actually sampled at"),
+                Column("text", _STR, "what was said"),
+                Column("finish_reason", _STR, "stop (end of sequence or stop string) or length"),
+                Column("model", _STR, "the language model's name"),
+                *_ENTROPY,
+                Column("token_entropy", _F64_LIST, "per token: entropy at temperature 1"),
+                Column("sampled_entropy", _F64_LIST, "per token: entropy sampled from"),
+                Column("token_logprob", _F64_LIST, "per token: log p at temperature 1"),
+                Column("persona", _STR, "the persona the prompt gave"),
+                Column("context_id", _STR, "hash of the context (persona, template, events)"),
+                Column("context", _STR, "the events the prompt listed (JSON list)"),
+                Column("prompt", _STR, "the chat messages (JSON)"),
+                Column("prompt_state", _STR, "the prompt channel: actual, blind or fixed(...)"),
+                Column("prompt_mood", _F64, "the mood the prompt stated (NaN: blind)"),
+                Column("prompt_stress", _F64, "the stress the prompt stated (NaN: blind)"),
+                Column("prompt_most_wanted", _STR, "the want the prompt stated"),
+                Column("speech_temperature_setting", _STR, "state or a fixed temperature"),
+                Column("act_temperature_setting", _STR, "state or a fixed temperature"),
+                Column("top_p", _F64, "nucleus truncation used (1: none)"),
+                Column("top_k", _I64, "top-k truncation used (0: none)"),
+                Column("min_p", _F64, "min-p truncation used (0: none)"),
+                Column("max_new_tokens", _I64, "the token cap the utterance was generated under"),
+                Column("sampler_seed", _I64, "seed of the batch the utterance was sampled in"),
+                Column("sampler_index", _I64, "its position in that batch"),
+                Column("semantic_entropy", _F64, "semantic entropy over K samples (NaN: none)"),
+                Column("semantic_entropy_discrete", _F64, "its discrete estimate (NaN: none)"),
+                Column("n_clusters", _I64, "meaning clusters among the K samples (0: none)"),
+            ),
+        ),
+        TableSchema(
+            "information",
+            "the mutual information between stated states and an agent's utterance at a step",
+            (
+                *_POSITION,
+                *_ENTRY,
+                Column("context_id", _STR, "the context the states were stated in"),
+                Column("states", _STR, "the designed states (JSON list)"),
+                Column("mutual_information", _F64, "I(S; Y)"),
+                Column("marginal_entropy", _F64, "H(Y)"),
+                Column("conditional_entropy", _F64, "H(Y | S)"),
+                Column("n_states", _I64, "designed states"),
+                Column("n_samples", _I64, "samples per state"),
+                Column("standard_error", _F64, "Monte Carlo standard error of I"),
+                Column("unit", _STR, "nats or bits"),
+            ),
+        ),
+        TableSchema(
+            "replay",
+            "one sample of a recorded context regenerated under one cell of the replay grid",
+            (
+                *_POSITION,
+                *_ENTRY,
+                Column("context_id", _STR, "the replayed context"),
+                Column("cell", _STR, "the grid cell (c000...; placebo cells p000...)"),
+                Column("placebo", _BOOL, "the prompt stated another context's state"),
+                Column("set_stress", _F64, "the cell's stated stress (NaN: the agent's own)"),
+                Column("set_mood", _F64, "the cell's stated mood (NaN: the agent's own)"),
+                Column("set_temperature", _F64, "the cell's temperature (NaN: the agent's own)"),
+                Column("prompt_stress", _F64, "the stress the prompt stated"),
+                Column("prompt_mood", _F64, "the mood the prompt stated"),
+                Column("temperature", _F64, "the temperature sampled at"),
+                Column("persona_index", _I64, "the grid persona (-1: the agent's own)"),
+                Column("sample", _I64, "sample number (same seed in every cell)"),
+                Column("actual_stress", _F64, "the recorded agent's stress"),
+                Column("actual_mood", _F64, "the recorded agent's mood"),
+                Column("actual_temperature", _F64, "the recorded agent's speech temperature"),
+                Column("text", _STR, "what was said"),
+                Column("length", _I64, "generated tokens"),
+                Column("finish_reason", _STR, "stop or length"),
+                Column("sequence_entropy", _F64, "summed entropy of the distributions sampled"),
+                Column("mean_sampled_entropy", _F64, "its mean per token"),
+                Column("total_token_entropy", _F64, "summed entropy at temperature 1"),
+                Column("mean_token_entropy", _F64, "its mean per token"),
+                Column("surprisal", _F64, "-sum log p(token) at temperature 1"),
+            ),
+        ),
+        TableSchema(
+            "manipulation",
+            "a stated stress level's effect on the scored self-reports (manipulation check)",
+            (
+                *_POSITION,
+                *_ENTRY,
+                Column("context_id", _STR, "the replayed context"),
+                Column("prompt_stress", _F64, "the stress the prompt stated"),
+                Column("loglik_stressed", _F64, "log-likelihood of the stressed self-report"),
+                Column("loglik_calm", _F64, "log-likelihood of the calm self-report"),
+                Column("self_report", _F64, "loglik_stressed - loglik_calm"),
+            ),
+        ),
+    )
+}
+
+#: The per-episode record tables a run may write.
+RECORD_KINDS: Final = tuple(TABLES)
