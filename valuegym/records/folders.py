@@ -172,6 +172,16 @@ class RunFolder:
             raise ValueError(f"kind: expected one of {RECORD_KINDS} (got {kind!r})")
         return self.records_dir / f"{kind}-e{episode:05d}.parquet"
 
+    def write_episode(self, kind: str, episode: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write one table of one episode atomically, through the record schema.
+
+        Args:
+            kind: One of :data:`RECORD_KINDS`.
+            episode: Episode number from 0.
+            rows: The rows (see :func:`rows_table`).
+        """
+        write_table_atomic(rows_table(kind, rows), self.episode_file(kind, episode))
+
     def create(self) -> None:
         """Make the folders and remove temporary files a killed run left behind."""
         self.records_dir.mkdir(parents=True, exist_ok=True)
@@ -305,9 +315,7 @@ class EpisodeRecorder:
         for kind in (*[k for k in RECORD_KINDS if k != "steps"], "steps"):
             rows = self._rows[kind]
             if rows or kind == "steps":
-                write_table_atomic(
-                    rows_table(kind, rows), self.folder.episode_file(kind, self.episode)
-                )
+                self.folder.write_episode(kind, self.episode, rows)
 
 
 def rows_table(kind: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
