@@ -4,11 +4,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from matplotlib.image import imread
 
 from valuegym.analysis.report import build_report, write_report
-from valuegym.records import EpisodeRecorder, RunFolder, write_json_atomic
+from valuegym.records import (
+    EpisodeRecorder,
+    RecordSchemaError,
+    RunDesign,
+    RunFolder,
+    write_json_atomic,
+)
+from valuegym.records.schema import EntryDesign
+from valuegym.runs.runner import run_scenario
+from valuegym.scenarios.validation import validate_scenario
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -30,8 +38,8 @@ def synthetic_run(
     """
     folder = RunFolder(root)
     folder.create()
-    if primary is not None:
-        folder.scenario_file.write_text(yaml.safe_dump({"analysis": {"primary": primary}}))
+    entries = (EntryDesign("a", 0, "lm", ("a",)), EntryDesign("b", 1, "greedy", ("b",)))
+    folder.write_design(RunDesign(entries=entries, primary=tuple(primary or ())))
     rng = np.random.default_rng(0)
     for episode in range(episodes):
         recorder = EpisodeRecorder(folder, episode)
@@ -40,7 +48,14 @@ def synthetic_run(
             for index, (agent, kind) in enumerate((("a", "lm"), ("b", "greedy"))):
                 stress = 0.1 + 0.8 * index + 0.01 * step + rng.uniform(-0.05, 0.05)
                 mood = 0.5 - stress + rng.uniform(-0.1, 0.1)
-                state = {"agent": agent, "agent_kind": kind, "mood": mood, "stress": stress}
+                state = {
+                    "agent": agent,
+                    "entry": agent,
+                    "entry_index": index,
+                    "agent_kind": kind,
+                    "mood": mood,
+                    "stress": stress,
+                }
                 recorder.add(
                     "steps",
                     [
@@ -105,9 +120,9 @@ def test_report_recovers_the_known_entropy_slope_over_episodes(tmp_path: Path):
     assert "semantic_entropy~stress" not in report.statistics["contrasts"]
     # Agents of an episode are one unit: every episode has the same returns, so no spread.
     returns = report.statistics["returns_by_kind"]
-    assert returns["lm"]["value"] == pytest.approx(20.0)
-    assert returns["greedy"]["value"] == pytest.approx(40.0)
-    assert returns["lm"]["n_units"] == 3
+    assert returns["a (lm)"]["value"] == pytest.approx(20.0)
+    assert returns["b (greedy)"]["value"] == pytest.approx(40.0)
+    assert returns["a (lm)"]["n_units"] == 3
     assert report.statistics["gini_of_returns"]["value"] == pytest.approx(1 / 6)
     assert report.statistics["cooperation"]["value"] == pytest.approx(0.5)
     assert report.statistics["resource"]["final"] == pytest.approx(81.0)
@@ -216,7 +231,13 @@ def test_mutual_information_is_averaged_per_episode_before_its_interval(tmp_path
         for group, offset in enumerate((-0.05, 0.05)):  # two LM groups in an episode
             recorder.add(
                 "information",
-                [{"group": group, "mutual_information": value + offset, "standard_error": 0.1}],
+                [
+                    {
+                        "agent": f"lm{group}",
+                        "mutual_information": value + offset,
+                        "standard_error": 0.1,
+                    }
+                ],
             )
         recorder.finish()
     estimate = build_report(tmp_path).statistics["mutual_information"]
@@ -250,20 +271,36 @@ def test_report_shows_the_summary_profile_most_seconds_first(tmp_path: Path):
 
 
 def test_returns_are_grouped_by_scenario_entry_so_one_factor_is_compared(tmp_path):
-    from valuegym.analysis.report import _agent_groups
-
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(
-        "agents:\n"
-        "  - {id: calm, kind: softmax, count: 2}\n"
-        "  - {id: stressed, kind: softmax, count: 2}\n"
-        "  - {id: lone, kind: greedy}\n"
+    # Two entries without ids that differ only in stress: the records name their agents
+    # softmax0_0.. and softmax1_0.., and the report compares the two entries, not one kind.
+    scenario = validate_scenario(
+        {
+            "name": "two-entries",
+            "env": {"id": "valuegym/Commons-v0"},
+            "agents": [
+                {"kind": "softmax", "count": 2},
+                {"kind": "softmax", "count": 2, "affect": {"stress_baseline": 0.8}},
+            ],
+            "episodes": 2,
+            "max_steps": 5,
+        }
     )
-    assert _agent_groups(scenario) == {
-        "calm_0": "calm (softmax)",
-        "calm_1": "calm (softmax)",
-        "stressed_0": "stressed (softmax)",
-        "stressed_1": "stressed (softmax)",
-        "lone": "lone (greedy)",
-    }
-    assert _agent_groups(tmp_path / "missing.yaml") == {}
+    run_scenario(scenario, tmp_path, progress=False)
+    returns = build_report(tmp_path).statistics["returns_by_kind"]
+    assert list(returns) == ["softmax0 (softmax)", "softmax1 (softmax)"]
+    steps = RunFolder(tmp_path).read("steps")
+    for entry, index in (("softmax0", 0), ("softmax1", 1)):
+        rewards = [
+            row["reward"]
+            for row in steps.to_pylist()
+            if row["entry"] == entry and row["entry_index"] == index
+        ]
+        assert len(rewards) == 2 * 2 * 5  # 2 agents x 2 episodes x 5 steps
+        assert returns[f"{entry} (softmax)"]["n_units"] == 2
+
+
+def test_a_run_folder_from_before_the_record_schema_is_refused(tmp_path: Path):
+    folder = synthetic_run(tmp_path)
+    folder.design_file.unlink()
+    with pytest.raises(RecordSchemaError, match="record schema version 1"):
+        build_report(tmp_path)

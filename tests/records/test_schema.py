@@ -43,6 +43,9 @@ def test_columns_take_their_declared_types_whatever_the_values():
 def test_a_value_that_does_not_fit_its_column_is_refused():
     with pytest.raises(RecordSchemaError, match=r"'reward' does not hold double"):
         TABLES["steps"].table([{"episode": 0, "reward": "a lot"}])
+    with pytest.raises(RecordSchemaError, match=r"'length' does not hold int64"):
+        TABLES["utterances"].table([{"episode": 0, "length": 7.5}])  # never truncated
+    assert TABLES["utterances"].table([{"length": 7.0}]).column("length").to_pylist() == [7]
 
 
 def test_families_hold_values_and_metrics_by_name():

@@ -154,8 +154,9 @@ class TableSchema:
         if column.alternative is not None and any(isinstance(v, str) for v in values):
             declared = column.alternative
         try:
-            return pa.array(values, type=declared)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            # Inferred first, then cast safely: pa.array(values, type=int64) would truncate 7.5.
+            return pa.array(values).cast(declared)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
             raise RecordSchemaError(
                 f"{self.kind} records: column {name!r} does not hold {declared}: {error}"
             ) from None
