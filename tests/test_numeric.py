@@ -49,3 +49,18 @@ def test_seed_for_is_a_pure_function_of_its_parts():
 def test_sample_by_temperature_rejects_scores_that_are_not_finite():
     with pytest.raises(ValueError, match="finite"):
         sample_by_temperature(np.array([0.0, np.nan]), 1.0, np.random.default_rng())
+
+
+def test_each_seed_salt_is_its_own_stream():
+    from valuegym.numeric import RUN_WIDE, SeedSalt
+
+    assert len({int(salt) for salt in SeedSalt}) == len(SeedSalt)
+    for position in ((0,), (3, 1), ()):
+        seeds = [salt.seed(7, 2, *position) for salt in SeedSalt]
+        assert len(set(seeds)) == len(seeds), f"salts share a stream at {position}"
+    # A run-wide stream never meets an episode's, whatever the salt and episode.
+    run_wide = {salt.seed(7, RUN_WIDE, 5) for salt in SeedSalt}
+    per_episode = {salt.seed(7, episode, 5) for salt in SeedSalt for episode in range(50)}
+    assert not run_wide & per_episode
+    # The placebo's stream is not the env's stream of the episode its old salt stood in for.
+    assert SeedSalt.PLACEBO.seed(7, RUN_WIDE, 3) != SeedSalt.ENV.seed(7, 6)

@@ -13,12 +13,22 @@ Example:
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
+from typing import Final
 
 import numpy as np
 
-__all__ = ["gini", "log_softmax", "logsumexp", "sample_by_temperature", "seed_for"]
+__all__ = [
+    "RUN_WIDE",
+    "SeedSalt",
+    "gini",
+    "log_softmax",
+    "logsumexp",
+    "sample_by_temperature",
+    "seed_for",
+]
 
 
 def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -98,6 +108,42 @@ def gini(values: Sequence[float] | np.ndarray) -> float:
         return 0.0
     ranks = np.arange(1, data.size + 1)
     return float((2.0 * np.dot(ranks, data)) / (data.size * total) - (data.size + 1) / data.size)
+
+
+class SeedSalt(enum.IntEnum):
+    """What a seed is for: one stream per purpose, kept apart by this salt.
+
+    A seed is derived from the run seed, the episode (or :data:`RUN_WIDE` for a stream that
+    belongs to the whole run), the salt and the position inside the episode (step, agent, ...):
+    :meth:`seed`. The values are part of the records' reproducibility: never renumber them.
+    """
+
+    ENV = 0
+    POLICY = 1
+    ACT = 2
+    SPEAK = 3
+    SEMANTIC = 4
+    INFORMATION = 5
+    REPLAY = 6
+    PLACEBO = 7
+
+    def seed(self, run_seed: int, episode: int, *position: int) -> int:
+        """The seed of this purpose at a position.
+
+        Args:
+            run_seed: The scenario's seed.
+            episode: The episode number, or :data:`RUN_WIDE`.
+            *position: Further non-negative integers (step, agent row, ...).
+
+        Returns:
+            An integer in ``[0, 2**32)``.
+        """
+        return seed_for(run_seed, episode, int(self), *position)
+
+
+#: The episode slot of a stream that belongs to the whole run rather than one episode (no
+#: episode has this number: a scenario has at most a million episodes).
+RUN_WIDE: Final = 2**32 - 1
 
 
 def seed_for(*parts: int) -> int:

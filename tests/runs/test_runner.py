@@ -308,3 +308,32 @@ def test_killed_process_keeps_finished_episodes_and_resumes(tmp_path: Path):
     assert resumed.returncode == 0, resumed.stderr
     assert len(list(records.glob("steps-*.parquet"))) == 40
     assert (tmp_path / "run" / "summary.json").exists()
+
+
+def test_an_lm_chosen_act_sees_the_chat_its_speech_saw(tmp_path: Path, fake_model):
+    scored: list[str] = []
+
+    class Recording(type(fake_model)):
+        def score(self, prompt, continuations):
+            scored.append(prompt if isinstance(prompt, str) else json.dumps(list(prompt)))
+            return super().score(prompt, continuations)
+
+    chat = {**CHAT, "agents": [{**CHAT["agents"][0], "lm": {"max_new_tokens": 3, "act_by": "lm"}}]}
+    chat["agents"] += CHAT["agents"][1:]
+    chat["measure"] = {}
+    result = run_scenario(
+        validate_scenario(chat),
+        tmp_path,
+        progress=False,
+        load_model=lambda backend, name, **options: Recording(),
+    )
+    told = [
+        json.loads(row["context"])
+        for row in result.folder.read("utterances").to_pylist()
+        if row["agent"] == "ann"
+    ]
+    assert len(scored) == len(told) == 4  # ann scores her options on each of her turns
+    assert sum(len(lines) for lines in told) >= 4, "her later turns follow a chat"
+    for prompt, lines in zip(scored, told, strict=True):
+        for line in lines:
+            assert json.dumps(line)[1:-1] in prompt, f"the act prompt lacks {line!r}"

@@ -41,7 +41,7 @@ import yaml
 from valuegym.agents.prompts import PromptState
 from valuegym.lm.sampling import prompt_seed
 from valuegym.measures.entropy import UtteranceEntropy
-from valuegym.numeric import seed_for
+from valuegym.numeric import RUN_WIDE, SeedSalt
 from valuegym.records import RunFolder, rows_table, write_bytes_atomic, write_table_atomic
 from valuegym.runs.errors import RunError
 from valuegym.runs.population import PopulationError, load_lm_model, make_lm_agent
@@ -52,7 +52,6 @@ from valuegym.values import AgentSnapshot
 __all__ = ["ReplayCell", "ReplayResult", "plan_cells", "replay_run", "reproduce_utterance"]
 
 #: Seed salt of replays (the runner and speech use 0-5).
-_REPLAY: Final = 6
 #: The self-reports the manipulation check scores.
 SELF_REPORT_QUESTION: Final = "How stressed do you feel right now? Answer in one short sentence."
 SELF_REPORTS: Final = ("I feel very stressed.", "I feel calm.")
@@ -293,14 +292,16 @@ def _replay_episode(
     chosen: Sequence[Mapping[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     states = [AgentSnapshot.from_record(row, agents.rows[row["agent"]]) for row in chosen]
-    placebo_of = _derangement(len(chosen), seed_for(scenario.seed, _REPLAY, len(chosen)))
+    placebo_of = _derangement(
+        len(chosen), SeedSalt.PLACEBO.seed(scenario.seed, RUN_WIDE, len(chosen))
+    )
     base = 2.0 if scenario.measure.entropy_unit == "bits" else None
     replay_rows: list[dict[str, Any]] = []
     check_rows: list[dict[str, Any]] = []
     for position, (row, state) in enumerate(zip(chosen, states, strict=True)):
         agent = agents.agents[row["agent"]]
         events = json.loads(row["context"])
-        seed = seed_for(scenario.seed, row["episode"], _REPLAY, row["step"], state.agent)
+        seed = SeedSalt.REPLAY.seed(scenario.seed, row["episode"], row["step"], state.agent)
         placebo_state = states[int(placebo_of[position])]
         k = grid.samples
         settings = []

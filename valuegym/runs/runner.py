@@ -51,7 +51,7 @@ from valuegym.manifest import (
     resume_differences,
     write_resumed_manifest,
 )
-from valuegym.numeric import seed_for
+from valuegym.numeric import SeedSalt
 from valuegym.records import (
     EpisodeRecorder,
     RunFolder,
@@ -78,9 +78,6 @@ RUNS_FOLDER: Final = Path("runs")
 _NOT_METRICS: Final = frozenset(VALUE_KEYS)
 #: Most recent messages or events an LM prompt mentions.
 _MAX_EVENTS: Final = 5
-# Salts that keep the seeds of different purposes apart (speech uses 3-5, see
-# valuegym.runs.speech).
-_ENV, _POLICY, _ACT = range(3)
 
 
 @dataclass(frozen=True)
@@ -356,12 +353,12 @@ class _EpisodeRun:
     def run(self) -> int:
         """Run the episode; returns the number of steps taken."""
         population, seed, episode = self.population, self.seed, self.episode
-        observations, infos = self._reset(seed_for(seed, episode, _ENV))
+        observations, infos = self._reset(SeedSalt.ENV.seed(seed, episode))
         for member in population.members:
             if member.policy is not None:
-                member.policy.reset(seed_for(seed, episode, _POLICY, member.row))
+                member.policy.reset(SeedSalt.POLICY.seed(seed, episode, member.row))
         act_rngs = {
-            member.row: np.random.default_rng(seed_for(seed, episode, _ACT, member.row))
+            member.row: np.random.default_rng(SeedSalt.ACT.seed(seed, episode, member.row))
             for member in population.members
             if member.lm_group is not None
         }
@@ -490,7 +487,7 @@ class _EpisodeRun:
                     snapshots[member.row],
                     self._options(wanting.size),
                     action_wanting=wanting,
-                    events=_events(info),
+                    events=contexts[member.row],
                     rng=act_rngs[member.row],
                 )
             )

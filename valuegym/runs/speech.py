@@ -17,24 +17,19 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from valuegym.agents.prompts import PromptState, StatedState
 from valuegym.measures.entropy import UtteranceEntropy
 from valuegym.measures.information import mutual_information
-from valuegym.numeric import seed_for
+from valuegym.numeric import SeedSalt
 from valuegym.records import EpisodeRecorder
 from valuegym.runs.population import LMGroup, Member, Population
 from valuegym.runs.timing import RunTiming
 from valuegym.scenarios.schema import LMSpec, Scenario
 from valuegym.values import AgentSnapshot
 
-__all__ = ["SPEAK", "Speech", "channel_columns"]
-
-# Salts that keep the seeds of different purposes apart (the runner uses 0-2).
-SPEAK: Final = 3
-_SEMANTIC: Final = 4
-_INFORMATION: Final = 5
+__all__ = ["Speech", "channel_columns"]
 
 
 def channel_columns(lm: LMSpec, channel: PromptState, stated: StatedState | None) -> dict[str, Any]:
@@ -122,7 +117,7 @@ class Speech:
                 continue
             states = [snapshots[member.row] for member in speakers]
             events = [contexts[member.row] for member in speakers]
-            seed = seed_for(self.scenario.seed, self.episode, SPEAK, step, index)
+            seed = SeedSalt.SPEAK.seed(self.scenario.seed, self.episode, step, index)
             with self.profile.phase("speech"):
                 utterances = group.agent.speak(states, events, seed=seed)
             for position, (member, state, told, utterance) in enumerate(
@@ -189,7 +184,7 @@ class Speech:
                 events,
                 n_samples=semantic.samples,
                 temperature=1.0,
-                seed=seed_for(self.scenario.seed, self.episode, _SEMANTIC, step, member.row),
+                seed=SeedSalt.SEMANTIC.seed(self.scenario.seed, self.episode, step, member.row),
             )
             with self.profile.measuring("semantic"):
                 measured = semantic_entropy(
@@ -217,7 +212,7 @@ class Speech:
                 [member.row] * (len(prompts) * k),
                 [prompt for prompt in prompts for _ in range(k)],
                 [1.0] * (len(prompts) * k),
-                seed_for(self.scenario.seed, self.episode, _INFORMATION, step, member.row),
+                SeedSalt.INFORMATION.seed(self.scenario.seed, self.episode, step, member.row),
             )
             texts = [
                 [u.generation.text for u in samples[j * k : (j + 1) * k]]
