@@ -268,3 +268,31 @@ def test_primary_contrasts_are_declared_by_name_and_checked():
         "analysis.primary": "a contrast is '<measure>~<variable>', e.g. "
         "mean_token_entropy~stress (got 'entropy')"
     }
+
+
+def test_profiles_are_resolved_once_in_validation_and_used_by_the_population(monkeypatch):
+    from valuegym.runs.population import env_arguments
+    from valuegym.values import ValueProfile
+
+    scenario = validate_scenario(
+        {
+            "name": "profiles",
+            "env": {"id": "valuegym/Commons-v0"},
+            "agents": [
+                {"id": "calm", "kind": "softmax", "count": 2},
+                {"id": "tense", "kind": "softmax", "affect": {"stress_baseline": 0.8}},
+            ],
+        }
+    )
+    calm, tense = scenario.value_profiles
+    assert calm is None  # the env's default
+    assert tense is not None
+    assert tense.affect.stress_baseline == 0.8
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the population merged a profile again")
+
+    monkeypatch.setattr(ValueProfile, "merged", refuse)
+    profiles = env_arguments(scenario)["profile"]
+    assert [p.affect.stress_baseline for p in profiles][2] == 0.8
+    assert profiles[0] == profiles[1] != profiles[2]

@@ -28,7 +28,7 @@ from valuegym.agents.prompts import DEFAULT_PERSONA
 from valuegym.envs.registration import env_class
 from valuegym.lm.sampling import Truncation
 from valuegym.scenarios.schema import AgentSpec, LMSpec, Scenario
-from valuegym.values import ProfileError, ValueProfile
+from valuegym.values import ValueProfile
 
 __all__ = [
     "EPISODE_LENGTH_ARGUMENTS",
@@ -131,29 +131,17 @@ class Population:
             model.close()
 
 
-def _profiles(scenario: Scenario, arguments: Mapping[str, Any]) -> list[ValueProfile] | None:
-    """One profile per agent, merged over the env's default; ``None`` when all use the default."""
-    expanded = scenario.expanded_agents()
-    if all(
-        spec.values is None and not spec.affect and not spec.homeostasis for _, spec in expanded
-    ):
+def _profiles(scenario: Scenario) -> list[ValueProfile] | None:
+    """One profile per agent, as validation resolved them; ``None`` when all use the default."""
+    resolved = scenario.value_profiles
+    if all(profile is None for profile in resolved):
         return None
-    default = env_class(scenario.env.id).default_profile(**arguments)
-    profiles = []
-    index_of = {id(spec): index for index, spec in enumerate(scenario.agents)}
-    for _, spec in expanded:
-        try:
-            profiles.append(
-                ValueProfile.merged(
-                    default, values=spec.values, affect=spec.affect, homeostasis=spec.homeostasis
-                )
-            )
-        except ProfileError as error:
-            where = f"agents.{index_of[id(spec)]}"
-            raise PopulationError(
-                "\n".join(f"{where}.{path}: {message}" for path, message in error.problems)
-            ) from None
-    return profiles
+    default = env_class(scenario.env.id).default_profile(**scenario.env.args)
+    return [
+        default if resolved[entry.index] is None else resolved[entry.index]
+        for entry in scenario.entries()
+        for _ in entry.agents
+    ]
 
 
 def _base_arguments(scenario: Scenario) -> dict[str, Any]:
@@ -198,7 +186,7 @@ def env_arguments(scenario: Scenario) -> dict[str, Any]:
         PopulationError: When the env cannot be built or a profile is invalid.
     """
     arguments = _base_arguments(scenario)
-    profiles = _profiles(scenario, arguments)
+    profiles = _profiles(scenario)
     if profiles is not None:
         arguments["profile"] = profiles if scenario.env.is_multi_agent else profiles[0]
     if not scenario.env.is_multi_agent and "episode_length" in arguments:

@@ -36,13 +36,14 @@ import re
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from valuegym.agents.prompts import PromptState, PromptTemplate
 from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS
 from valuegym.lm import BACKENDS
 from valuegym.records.schema import EntryDesign, RunDesign
+from valuegym.values import ValueProfile
 
 __all__ = [
     "AGENT_KINDS",
@@ -438,6 +439,7 @@ class Scenario(_Frozen):
         description="Run folder relative to runs/ (no absolute paths, no '..'); default: name.",
     )
     sweep: SweepSpec | None = None
+    _profiles: tuple[ValueProfile | None, ...] | None = PrivateAttr(default=None)
 
     @field_validator("output")
     @classmethod
@@ -474,6 +476,32 @@ class Scenario(_Frozen):
     def uses_language_model(self) -> bool:
         """Whether any agent is driven by a language model."""
         return any(agent.kind == "lm" for agent in self.agents)
+
+    def resolve_profiles(self, profiles: list[ValueProfile | None]) -> None:
+        """Attach each entry's resolved value profile (done once, by validation).
+
+        Args:
+            profiles: Per entry in ``agents``, its profile merged over the env's default, or
+                ``None`` when it sets no values, affect or homeostasis.
+        """
+        if len(profiles) != len(self.agents):
+            raise ValueError(f"profiles: one per agent entry ({len(self.agents)})")
+        self._profiles = tuple(profiles)
+
+    @property
+    def value_profiles(self) -> tuple[ValueProfile | None, ...]:
+        """Each entry's value profile as validation resolved it (``None``: the env's default).
+
+        Raises:
+            ValueError: When the scenario was not made by
+                :func:`~valuegym.scenarios.validation.validate_scenario`.
+        """
+        if self._profiles is None:
+            raise ValueError(
+                f"{self.name}: profiles not resolved; make scenarios with "
+                "valuegym.scenarios.validate_scenario or load_scenario"
+            )
+        return self._profiles
 
     def entry_label(self, index: int) -> str:
         """The name of the ``index``-th agent entry in records: its id, else ``<kind><index>``."""

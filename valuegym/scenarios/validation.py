@@ -117,7 +117,8 @@ def validate_scenario(data: Any, *, base_dir: str | Path = ".") -> Scenario:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
         problems.extend(_pydantic_problems(error))
-    problems.extend(_profile_problems(data))
+    profiles, profile_problems = _resolve_profiles(data)
+    problems.extend(profile_problems)
     if scenario is not None:
         problems.extend(_env_argument_problems(scenario))
     if scenario is not None and scenario.sweep is not None:
@@ -125,6 +126,7 @@ def validate_scenario(data: Any, *, base_dir: str | Path = ".") -> Scenario:
     if problems:
         raise ScenarioError(_unique(problems))
     assert scenario is not None
+    scenario.resolve_profiles(profiles)
     return scenario
 
 
@@ -288,19 +290,29 @@ def _env_default_profile(data: Mapping[str, Any]) -> ValueProfile | None:
         return None  # the env arguments' own problems are reported by the schema and env checks
 
 
-def _profile_problems(data: Mapping[str, Any]) -> list[Problem]:
-    """Every value-profile problem of every agent, with the agent's path in front.
+def _resolve_profiles(
+    data: Mapping[str, Any],
+) -> tuple[list[ValueProfile | None], list[Problem]]:
+    """Each agent entry's value profile, and every profile problem with the agent's path.
 
-    Each agent's sections are merged over the env's default profile exactly as the population
-    builder merges them (:meth:`ValueProfile.merged`).
+    An entry's ``values``, ``affect`` and ``homeostasis`` are merged over the env's default
+    profile (:meth:`ValueProfile.merged`) once, here; the validated scenario carries the result
+    (:meth:`~valuegym.scenarios.schema.Scenario.resolve_profiles`) and the population uses it.
+
+    Returns:
+        Per entry its profile (``None`` when it sets none of the three and takes the env's
+        default), and the problems.
     """
     agents = data.get("agents")
     if not isinstance(agents, list):
-        return []
-    default = _env_default_profile(data) or _PLACEHOLDER_PROFILE
+        return [], []
+    env_default = _env_default_profile(data)
+    default = env_default or _PLACEHOLDER_PROFILE
+    resolved: list[ValueProfile | None] = []
     problems: list[Problem] = []
     names_by_agent: dict[int, tuple[str, ...]] = {}
     for index, agent in enumerate(agents):
+        resolved.append(None)
         if not isinstance(agent, Mapping) or ("profile" in agent and "values" not in agent):
             continue  # a profile file that failed to load was reported already
         sections = {key: agent[key] for key in ("values", "affect", "homeostasis") if key in agent}
@@ -317,6 +329,8 @@ def _profile_problems(data: Mapping[str, Any]) -> list[Problem]:
                 if not (uses_env_default and key.startswith("values"))
             )
             continue
+        if any(sections.values()) and env_default is not None:
+            resolved[index] = profile
         if not uses_env_default:
             names_by_agent[index] = profile.value_names
     if names_by_agent:
@@ -330,7 +344,7 @@ def _profile_problems(data: Mapping[str, Any]) -> list[Problem]:
                         f"{list(first_names)}; every agent in one env has the same values",
                     )
                 )
-    return problems
+    return resolved, problems
 
 
 def _env_argument_problems(scenario: Scenario) -> list[Problem]:
