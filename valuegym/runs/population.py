@@ -136,11 +136,9 @@ def _profiles(scenario: Scenario) -> list[ValueProfile] | None:
     resolved = scenario.value_profiles
     if all(profile is None for profile in resolved):
         return None
-    default = env_class(scenario.env.id).default_profile(**scenario.env.args)
+    default: ValueProfile = env_class(scenario.env.id).default_profile(**scenario.env.args)
     return [
-        default if resolved[entry.index] is None else resolved[entry.index]
-        for entry in scenario.entries()
-        for _ in entry.agents
+        resolved[entry.index] or default for entry in scenario.entries() for _ in entry.agents
     ]
 
 
