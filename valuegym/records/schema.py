@@ -43,6 +43,7 @@ __all__ = [
     "RunDesign",
     "TableSchema",
     "metric_names",
+    "schema_markdown",
     "value_names",
 ]
 
@@ -101,6 +102,17 @@ class TableSchema:
     def names(self) -> tuple[str, ...]:
         """The fixed (non-family) column names."""
         return tuple(self._by_name)
+
+    def markdown(self) -> str:
+        """The table's columns as a Markdown table (name, type, meaning)."""
+        lines = [
+            f"**`{self.kind}`**: {self.meaning}.",
+            "",
+            "| column | type | meaning |",
+            "|---|---|---|",
+        ]
+        lines.extend(f"| `{c.name}` | {c.type} | {c.meaning} |" for c in self.columns)
+        return "\n".join(lines)
 
     def column(self, name: str) -> Column:
         """The declaration a column name falls under.
@@ -257,10 +269,10 @@ _F64_LIST = pa.list_(pa.float64())
 _POSITION = (
     Column("episode", _I64, "episode number from 0 (the unit of replication)"),
     Column("step", _I64, "step number from 0 within the episode"),
-    Column("agent", _STR, "the agent's recorded name (its entry, with _<j> when count > 1)"),
+    Column("agent", _STR, "the agent's recorded name (its entry's, with _0, _1, ... when count > 1)"),
 )
 _ENTRY = (
-    Column("entry", _STR, "the agent's scenario entry (its id, else <kind><index>)"),
+    Column("entry", _STR, "the agent's scenario entry: its id, else its kind and index (softmax1)"),
     Column("entry_index", _I64, "the entry's position in the scenario's agents list"),
     Column("agent_kind", _STR, "the entry's agent kind (lm, greedy, softmax, random, ppo)"),
 )
@@ -416,3 +428,8 @@ TABLES: Final[dict[str, TableSchema]] = {
 
 #: The per-episode record tables a run may write.
 RECORD_KINDS: Final = tuple(TABLES)
+
+
+def schema_markdown() -> str:
+    """Every record table as Markdown: the record schema section of ``docs/design.md``."""
+    return "\n\n".join(schema.markdown() for schema in TABLES.values()) + "\n"

@@ -137,9 +137,7 @@ def _profiles(scenario: Scenario) -> list[ValueProfile] | None:
     if all(profile is None for profile in resolved):
         return None
     default: ValueProfile = env_class(scenario.env.id).default_profile(**scenario.env.args)
-    return [
-        resolved[entry.index] or default for entry in scenario.entries() for _ in entry.agents
-    ]
+    return [resolved[entry.index] or default for entry in scenario.entries() for _ in entry.agents]
 
 
 def _base_arguments(scenario: Scenario) -> dict[str, Any]:
