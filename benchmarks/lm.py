@@ -26,7 +26,7 @@ Goals (issue 14), timings interleaved and the median kept:
 - LM-agent step overhead (prompt building, measurement, records) <= 0.2x the backend's own
   time for the same tokens, at 8 agents: a Commons scenario with 8 LM agents (all speak each
   step, one batched ``generate``) run by ``run_scenario``; overhead is the run's wall time less
-  model loading, the seconds in the model and in the env (all from the run's profile).
+  model loading, the seconds in the model and in the env (all from the run's timing).
 """
 
 from __future__ import annotations
@@ -374,7 +374,7 @@ def agent_overhead(args: Args) -> dict[str, float]:
             start = time.perf_counter()
             result = run_scenario(scenario, f"{scratch}/{repeat}", progress=False, load_model=load)
             wall = time.perf_counter() - start - loading[-1]
-            total = result.folder.read_summary()["profile"]["total"]
+            total = result.folder.read_summary()["timing"]["total"]
             measured["wall"].append(wall)
             measured["model"].append(total["model_seconds"])
             measured["measure"].append(total["measure_seconds"])

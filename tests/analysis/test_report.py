@@ -254,20 +254,20 @@ def test_report_shows_the_summary_profile_most_seconds_first(tmp_path: Path):
     phase = dict.fromkeys(("calls", "generated_tokens", "prompt_tokens_read"), 0)
     seconds = dict.fromkeys(("model_seconds", "measure_seconds", "env_seconds"), 0.0)
     summary["seconds"] = 9.0
-    summary["profile"] = {
+    summary["timing"] = {
         "env": {**phase, **seconds, "env_seconds": 0.5},
         "speech": {**phase, **seconds, "calls": 4, "generated_tokens": 96, "model_seconds": 2.0},
         "total": {**phase, **seconds, "calls": 4, "generated_tokens": 96, "model_seconds": 2.5},
     }
     write_json_atomic(summary, folder.summary_file)
     report = build_report(tmp_path)
-    body = next(body for heading, body in report.sections if heading == "Profile")
+    body = next(body for heading, body in report.sections if heading == "Timing")
     lines = body.splitlines()
     assert lines[2] == "| speech | 4 | 96 | 0 | 2.00 | 0.00 | 0.00 |"
     assert lines[3].startswith("| env |")
     assert lines[4].startswith("| total |")
     assert "Wall time of the run: 9.00 s" in body
-    assert report.statistics["profile"] == summary["profile"]
+    assert report.statistics["timing"] == summary["timing"]
 
 
 def test_returns_are_grouped_by_scenario_entry_so_one_factor_is_compared(tmp_path):

@@ -137,9 +137,9 @@ def test_a_scenario_can_replay_its_own_contexts_and_the_report_shows_the_channel
     )
     replay = result.folder.read("replay")
     assert replay.num_rows > 0
-    profile = result.folder.read_summary()["profile"]
-    assert profile["replay"]["generated_tokens"] == sum(replay.column("length").to_pylist())
-    assert profile["replay"]["calls"] > 0
+    timing = result.folder.read_summary()["timing"]
+    assert timing["replay"]["generated_tokens"] == sum(replay.column("length").to_pylist())
+    assert timing["replay"]["calls"] > 0
     text = write_report(tmp_path).read_text()
     assert "## Channels apart" in text
     assert "| replay |" in text

@@ -146,7 +146,7 @@ def test_lm_agents_speak_on_their_turn_and_are_measured(tmp_path: Path, fake_mod
     assert information.column("mutual_information").to_pylist() == pytest.approx([0.0] * 4)
 
 
-def test_summary_profiles_tokens_and_seconds_per_phase(tmp_path: Path, fake_model):
+def test_summary_times_tokens_and_seconds_per_phase(tmp_path: Path, fake_model):
     chat = {**CHAT, "agents": [{**CHAT["agents"][0], "lm": {"max_new_tokens": 3, "act_by": "lm"}}]}
     chat["agents"] += CHAT["agents"][1:]
     result = run_scenario(
@@ -155,24 +155,24 @@ def test_summary_profiles_tokens_and_seconds_per_phase(tmp_path: Path, fake_mode
         progress=False,
         load_model=lambda backend, name, **options: fake_model,
     )
-    profile = json.loads(result.folder.summary_file.read_text())["profile"]
+    timing = json.loads(result.folder.summary_file.read_text())["timing"]
     utterances = result.folder.read("utterances")
     lengths = utterances.column("length").to_pylist()
-    assert set(profile) == {"speech", "act", "semantic", "information", "env", "total"}
-    assert profile["speech"]["generated_tokens"] == sum(lengths) == 8 * 3
+    assert set(timing) == {"speech", "act", "semantic", "information", "env", "total"}
+    assert timing["speech"]["generated_tokens"] == sum(lengths) == 8 * 3
     measured = sum(step % 2 == 0 for step in utterances.column("step").to_pylist())
-    assert profile["semantic"]["generated_tokens"] == measured * 3 * 3  # K=3 samples each
-    assert profile["information"]["generated_tokens"] == 4 * 2 * 2 * 3  # 2 states x 2 samples
-    assert profile["act"]["calls"] == 4  # ann scores her options on her 4 turns
-    assert profile["act"]["generated_tokens"] == 0
-    assert profile["env"]["env_seconds"] > 0
-    assert profile["total"]["generated_tokens"] == sum(
-        phase["generated_tokens"] for label, phase in profile.items() if label != "total"
+    assert timing["semantic"]["generated_tokens"] == measured * 3 * 3  # K=3 samples each
+    assert timing["information"]["generated_tokens"] == 4 * 2 * 2 * 3  # 2 states x 2 samples
+    assert timing["act"]["calls"] == 4  # ann scores her options on her 4 turns
+    assert timing["act"]["generated_tokens"] == 0
+    assert timing["env"]["env_seconds"] > 0
+    assert timing["total"]["generated_tokens"] == sum(
+        phase["generated_tokens"] for label, phase in timing.items() if label != "total"
     )
-    for phase in profile.values():
+    for phase in timing.values():
         assert min(phase["model_seconds"], phase["measure_seconds"], phase["env_seconds"]) >= 0
-    assert profile["speech"]["measure_seconds"] > 0
-    assert not any("profile" in name for name in record_bytes(tmp_path))
+    assert timing["speech"]["measure_seconds"] > 0
+    assert not any("timing" in name for name in record_bytes(tmp_path))
 
 
 def test_entailment_clusterer_asks_the_speakers_model_from_its_scored_answers(

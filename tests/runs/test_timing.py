@@ -8,13 +8,13 @@ def test_measurement_seconds_leave_out_the_model_calls_inside_them(fake_model):
     ticks = itertools.count()
     clock = lambda: float(next(ticks))  # noqa: E731 - every reading is one second later
     model = ProfilingModel(fake_model, clock=clock)
-    profile = RunTiming([model, object()], clock=clock)
-    with profile.phase("information"), profile.measuring("information"):
+    timing = RunTiming([model, object()], clock=clock)
+    with timing.phase("information"), timing.measuring("information"):
         model.generate(["a", "b"], max_new_tokens=4)  # 1 s in the model
         model.score("a", ["yes"])  # 1 s in the model
-    with profile.stepping_env():
+    with timing.stepping_env():
         pass
-    counted = profile.to_dict()
+    counted = timing.to_dict()
     assert list(counted) == ["information", "env", "total"]
     information = counted["information"]
     assert (information["calls"], information["generated_tokens"]) == (2, 8)

@@ -207,19 +207,19 @@ def _env_section(steps: pa.Table, figure_dir: Path, report: Report, seed: int) -
         )
 
 
-def _profile_section(profile: dict[str, dict[str, Any]], seconds: float, report: Report) -> None:
-    """Where the run's time and tokens went, per phase (from the summary's ``profile``).
+def _timing_section(timing: dict[str, dict[str, Any]], seconds: float, report: Report) -> None:
+    """Where the run's time and tokens went, per phase (from the summary's ``timing``).
 
     Phases come most seconds first, the total last.
     """
     phases = sorted(
-        (item for item in profile.items() if item[0] != "total"),
+        (item for item in timing.items() if item[0] != "total"),
         key=lambda item: (
             -(item[1]["model_seconds"] + item[1]["measure_seconds"] + item[1]["env_seconds"])
         ),
     )
-    if "total" in profile:
-        phases.append(("total", profile["total"]))
+    if "total" in timing:
+        phases.append(("total", timing["total"]))
     rows = [
         f"| {label} | {p['calls']} | {p['generated_tokens']} | {p['prompt_tokens_read']} | "
         f"{number(p['model_seconds'], 2)} | {number(p['measure_seconds'], 2)} | "
@@ -228,16 +228,16 @@ def _profile_section(profile: dict[str, dict[str, Any]], seconds: float, report:
     ]
     report.sections.append(
         (
-            "Profile",
+            "Timing",
             "| phase | model calls | tokens generated | prompt tokens read | s in model | "
             "s in measurement | s in env |\n|---|---|---|---|---|---|---|\n"
             + "\n".join(rows)
             + f"\n\nWall time of the run: {number(seconds, 2)} s (loading, prompts, records "
             "and the rest are the difference). Tokens whose prompt cache was shared are not "
-            "read again and not counted; resumed episodes are not in the profile.\n",
+            "read again and not counted; resumed episodes are not in the timing.\n",
         )
     )
-    report.statistics["profile"] = profile
+    report.statistics["timing"] = timing
 
 
 def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
@@ -289,8 +289,8 @@ def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
         _returns_section(steps, figure_dir, report, seed)
         _trajectory_section(steps, figure_dir, report)
         _env_section(steps, figure_dir, report, seed)
-    if summary.get("profile"):
-        _profile_section(summary["profile"], float(summary.get("seconds", math.nan)), report)
+    if summary.get("timing"):
+        _timing_section(summary["timing"], float(summary.get("seconds", math.nan)), report)
     report.sections.append(("Manifest", manifest_markdown(read_manifest(folder.root))))
     return report
 

@@ -88,7 +88,7 @@ class ReplayResult:
         episodes_resumed: Episodes whose replay was already on disk.
         contexts: Contexts replayed now.
         cells: The grid's cells.
-        profile: Tokens and seconds of the replay (phase ``replay``).
+        timing: Tokens and seconds of the replay (phase ``replay``).
     """
 
     folder: RunFolder
@@ -96,7 +96,7 @@ class ReplayResult:
     episodes_resumed: int
     contexts: int
     cells: tuple[ReplayCell, ...]
-    profile: RunTiming
+    timing: RunTiming
 
 
 def plan_cells(grid: CounterfactualSpec) -> tuple[ReplayCell, ...]:
@@ -156,7 +156,7 @@ def replay_run(
     overwrite: bool = False,
     progress: bool = True,
     load_model: Callable[..., Any] | None = None,
-    profile: RunTiming | None = None,
+    timing: RunTiming | None = None,
 ) -> ReplayResult:
     """Replay a finished run's recorded contexts under a grid of channel settings.
 
@@ -167,7 +167,7 @@ def replay_run(
         progress: Show a progress bar (on stderr).
         load_model: Loads language models (see
             :func:`~valuegym.runs.population.build_population`).
-        profile: Where the replay's tokens and seconds are counted (a new one if ``None``).
+        timing: Where the replay's tokens and seconds are counted (a new one if ``None``).
 
     Returns:
         What was written.
@@ -177,7 +177,7 @@ def replay_run(
             ``overwrite``), or a model cannot be loaded.
     """
     folder = RunFolder(Path(run_dir))
-    profile = profile if profile is not None else RunTiming()
+    timing = timing if timing is not None else RunTiming()
     if not folder.scenario_file.is_file():
         raise RunError(f"{folder.root}: not a run folder (no scenario.yaml)")
     scenario = _load_scenario(folder)
@@ -200,9 +200,9 @@ def replay_run(
     cells = plan_cells(grid)
     write_bytes_atomic(wanted.encode("utf-8"), spec_file)
     if not todo:
-        return ReplayResult(folder, 0, len(episodes), 0, cells, profile)
+        return ReplayResult(folder, 0, len(episodes), 0, cells, timing)
     agents = _ReplayAgents(scenario, grid, load_model)
-    profile.add_models(agents.models())
+    timing.add_models(agents.models())
     rows = utterances.to_pylist()
     contexts = 0
     try:
@@ -210,7 +210,7 @@ def replay_run(
 
         for episode in tqdm(todo, desc="replay", unit="episode", disable=not progress):
             chosen = [row for row in rows if row["episode"] == episode][:: grid.every]
-            with profile.phase("replay"), profile.measuring("replay"):
+            with timing.phase("replay"), timing.measuring("replay"):
                 replay_rows, check_rows = _replay_episode(scenario, grid, cells, agents, chosen)
             if check_rows:
                 write_table_atomic(
@@ -223,7 +223,7 @@ def replay_run(
             contexts += len(chosen)
     finally:
         agents.close()
-    return ReplayResult(folder, len(todo), len(episodes) - len(todo), contexts, cells, profile)
+    return ReplayResult(folder, len(todo), len(episodes) - len(todo), contexts, cells, timing)
 
 
 class _ReplayAgents:

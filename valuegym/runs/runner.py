@@ -21,7 +21,7 @@ entropy when the scenario asks), then every agent acts, then the env steps. Reco
   set of stated states and the utterance (when ``measure.mutual_information``); see
   :mod:`valuegym.runs.speech`.
 
-The summary (``summary.json``) says what ran and carries the run's profile: tokens and seconds
+The summary (``summary.json``) says what ran and carries the run's timing: tokens and seconds
 per phase, in the model, in measurement and in the env (:mod:`valuegym.runs.timing`);
 timings stay out of the records, which must not differ between runs.
 
@@ -146,7 +146,7 @@ def run_scenario(
     to_run = [episode for episode in range(scenario.episodes) if episode not in finished]
     started = time.perf_counter()
     population = None
-    profile = RunTiming()
+    timing = RunTiming()
     manifest = build_manifest(scenario.to_mapping()) if to_run else None
     if finished and manifest is not None:
         differences = resume_differences(read_manifest(folder.root), manifest)
@@ -177,9 +177,9 @@ def run_scenario(
     if population is not None:
         from valuegym.lm import LanguageModelError
 
-        profile.add_models(population.models)
+        timing.add_models(population.models)
         try:
-            _run_episodes(scenario, population, folder, to_run, progress, profile)
+            _run_episodes(scenario, population, folder, to_run, progress, timing)
         except BaseException as error:
             if created and not folder.finished_episodes():
                 shutil.rmtree(folder.root, ignore_errors=True)  # nothing finished: leave nothing
@@ -202,7 +202,7 @@ def run_scenario(
             progress=progress,
             load_model=load_model,
             overwrite=True,
-            profile=profile,
+            timing=timing,
         )
     resumed = len(finished & set(range(scenario.episodes)))
     summary = {
@@ -219,7 +219,7 @@ def run_scenario(
         "max_steps": scenario.max_steps,
         "seconds": round(time.perf_counter() - started, 3),
         # Of the work done by this invocation (resumed episodes are not in it).
-        "profile": profile.to_dict(),
+        "timing": timing.to_dict(),
         "valuegym_version": valuegym.__version__,
         "python": sys.version.split()[0],
     }
@@ -261,7 +261,7 @@ def _run_episodes(
     folder: RunFolder,
     episodes: Sequence[int],
     progress: bool,
-    profile: RunTiming,
+    timing: RunTiming,
 ) -> None:
     from tqdm.auto import tqdm
 
@@ -288,7 +288,7 @@ def _run_episodes(
         for episode in episodes:
             recorder = EpisodeRecorder(folder, episode)
             steps_done = _EpisodeRun(
-                scenario, population, episode, recorder, clusterer, bar, profile
+                scenario, population, episode, recorder, clusterer, bar, timing
             ).run()
             recorder.finish()
             bar.update(scenario.max_steps - steps_done)
@@ -339,14 +339,14 @@ class _EpisodeRun:
         recorder: EpisodeRecorder,
         clusterer: Any,
         bar: Any,
-        profile: RunTiming,
+        timing: RunTiming,
     ) -> None:
         self.scenario = scenario
         self.population = population
         self.episode = episode
         self.recorder = recorder
-        self.profile = profile
-        self.speech = Speech(scenario, population, episode, recorder, clusterer, profile)
+        self.timing = timing
+        self.speech = Speech(scenario, population, episode, recorder, clusterer, timing)
         self.bar = bar
         self.seed = scenario.seed
 
@@ -423,7 +423,7 @@ class _EpisodeRun:
 
     def _reset(self, env_seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
         env = self.population.env
-        with self.profile.stepping_env():
+        with self.timing.stepping_env():
             if self.population.multi_agent:
                 observations, infos = env.reset(seed=env_seed)
                 return dict(observations), dict(infos)
@@ -432,7 +432,7 @@ class _EpisodeRun:
 
     def _step(self, actions: dict[str, int]) -> tuple[dict[str, Any], ...]:
         env = self.population.env
-        with self.profile.stepping_env():
+        with self.timing.stepping_env():
             if self.population.multi_agent:
                 return tuple(dict(part) for part in env.step(actions))
             observation, reward, terminated, truncated, info = env.step(actions["agent"])
@@ -481,7 +481,7 @@ class _EpisodeRun:
         assert member.lm_group is not None
         wanting = np.asarray(info["action_wanting"], dtype=np.float64)
         lm_agent = self.population.lm_groups[member.lm_group].agent
-        with self.profile.phase("act"):
+        with self.timing.phase("act"):
             return int(
                 lm_agent.choose_act(
                     snapshots[member.row],

@@ -72,7 +72,7 @@ class Speech:
         episode: The episode number.
         recorder: Where the rows go.
         clusterer: Groups samples by meaning (semantic entropy), or ``None``.
-        profile: Where the model's and the measurements' tokens and seconds are counted.
+        timing: Where the model's and the measurements' tokens and seconds are counted.
     """
 
     def __init__(
@@ -82,14 +82,14 @@ class Speech:
         episode: int,
         recorder: EpisodeRecorder,
         clusterer: Any,
-        profile: RunTiming | None = None,
+        timing: RunTiming | None = None,
     ) -> None:
         self.scenario = scenario
         self.population = population
         self.episode = episode
         self.recorder = recorder
         self.clusterer = clusterer
-        self.profile = profile if profile is not None else RunTiming()
+        self.timing = timing if timing is not None else RunTiming()
         self.entropy_base = 2.0 if scenario.measure.entropy_unit == "bits" else None
 
     def speak(
@@ -118,13 +118,13 @@ class Speech:
             states = [snapshots[member.row] for member in speakers]
             events = [contexts[member.row] for member in speakers]
             seed = SeedSalt.SPEAK.seed(self.scenario.seed, self.episode, step, index)
-            with self.profile.phase("speech"):
+            with self.timing.phase("speech"):
                 utterances = group.agent.speak(states, events, seed=seed)
             for position, (member, state, told, utterance) in enumerate(
                 zip(speakers, states, events, utterances, strict=True)
             ):
                 said[member.env_agent] = utterance.text
-                with self.profile.measuring("speech"):
+                with self.timing.measuring("speech"):
                     row = self._utterance_row(step, member, group, state, told, utterance)
                 row.update(sampler_seed=seed, sampler_index=position)
                 row.update(self._semantic_entropy(step, group, member, state, told))
@@ -178,7 +178,7 @@ class Speech:
         from valuegym.measures.semantic import semantic_entropy
 
         # An entailment judge's calls during clustering count towards the phase too.
-        with self.profile.phase("semantic"):
+        with self.timing.phase("semantic"):
             samples = group.agent.sample(
                 [state],
                 events,
@@ -186,7 +186,7 @@ class Speech:
                 temperature=1.0,
                 seed=SeedSalt.SEMANTIC.seed(self.scenario.seed, self.episode, step, member.row),
             )
-            with self.profile.measuring("semantic"):
+            with self.timing.measuring("semantic"):
                 measured = semantic_entropy(
                     [sample.generation for sample in samples],
                     clusterer=self.clusterer,
@@ -207,7 +207,7 @@ class Speech:
         agent, k = group.agent, design.samples
         channels = [PromptState("fixed", **spec.model_dump()) for spec in design.states]
         prompts = [agent.prompt(state, events, prompt_state=channel) for channel in channels]
-        with self.profile.phase("information"):
+        with self.timing.phase("information"):
             samples = agent.generate(
                 [member.row] * (len(prompts) * k),
                 [prompt for prompt in prompts for _ in range(k)],
@@ -218,7 +218,7 @@ class Speech:
                 [u.generation.text for u in samples[j * k : (j + 1) * k]]
                 for j in range(len(prompts))
             ]
-            with self.profile.measuring("information"):
+            with self.timing.measuring("information"):
                 estimate = mutual_information(agent.model, prompts, texts, base=self.entropy_base)
         self.recorder.add(
             "information",

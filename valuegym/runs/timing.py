@@ -3,13 +3,13 @@
 A :class:`RunTiming` gathers the :class:`~valuegym.lm.wrappers.ProfilingModel` of every model
 a run loads (:func:`~valuegym.runs.population.load_lm_model` wraps each one) and the
 seconds the runner spends measuring and stepping the env. The runner marks where the work
-happens: ``with profile.phase("speech"):`` counts model calls towards a phase,
-``with profile.measuring("speech"):`` counts the seconds of a measurement (less any model time
-inside it, e.g. the scoring of mutual information), ``with profile.stepping_env():`` the env's.
+happens: ``with timing.phase("speech"):`` counts model calls towards a phase,
+``with timing.measuring("speech"):`` counts the seconds of a measurement (less any model time
+inside it, e.g. the scoring of mutual information), ``with timing.stepping_env():`` the env's.
 
 Phases: ``speech`` (utterances), ``act`` (act scoring), ``semantic`` (semantic-entropy samples
 and their clustering), ``information`` (mutual-information samples and cross-scoring),
-``replay`` (counterfactual replay) and ``env``. The profile goes to the run summary and the
+``replay`` (counterfactual replay) and ``env``. The timing goes to the run summary and the
 report, never to the records: timings differ between runs, records must not.
 """
 
@@ -81,7 +81,7 @@ class RunTiming:
             self.env_seconds += self._clock() - start
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        """The profile as plain dicts, by phase, then ``total`` over the phases.
+        """The timing as plain dicts, by phase, then ``total`` over the phases.
 
         Each has ``calls, generated_tokens, prompt_tokens_read, model_seconds,
         measure_seconds, env_seconds``.
