@@ -9,6 +9,8 @@ import valuegym.records.folders as records_folders
 from valuegym.records import (
     EpisodeRecorder,
     RunFolder,
+    SweepFolder,
+    SweepPlan,
     write_json_atomic,
     write_table_atomic,
 )
@@ -88,3 +90,94 @@ def test_summary_json_is_atomic_and_sorted(tmp_path: Path):
 def test_unknown_record_kind_is_refused(tmp_path: Path):
     with pytest.raises(ValueError, match="kind: expected one of"):
         RunFolder(tmp_path).episode_file("frames", 0)
+
+
+CELL_FILES = {
+    "summary.json": b"{}\n",
+    "records/steps-e00000.parquet": b"PAR1 records",
+    "report/figures/a.png": b"\x89PNG",
+}
+
+
+def test_sweep_plan_round_trips(tmp_path: Path):
+    layout = SweepFolder(tmp_path / "sweep")
+    assert not layout.is_sweep()
+    with pytest.raises(FileNotFoundError, match=r"plan\.json; is this a sweep folder"):
+        layout.read_plan()
+    plan: SweepPlan = {
+        "scenario": "grid",
+        "cells": [
+            {"cell": "point0000-seed0", "overrides": {"agents.0.affect.mood": 0.5}, "seed": 0},
+            {"cell": "point0001-seed0", "overrides": {"agents.0.affect.mood": [1, 2]}, "seed": 0},
+        ],
+    }
+    layout.write_plan(plan)
+    assert layout.is_sweep()
+    assert layout.read_plan() == plan
+    assert [path.name for path in layout.root.iterdir()] == ["plan.json"]  # nothing partial
+
+
+def test_sweep_events_are_read_back_in_order_without_a_torn_last_line(tmp_path: Path):
+    layout = SweepFolder(tmp_path)
+    assert layout.read_events() == []
+    events = [
+        {"cell": "a", "status": "finished"},
+        {"cell": "b", "status": "failed", "error": "ValueError: x", "traceback": "line\nline"},
+    ]
+    for event in events:
+        layout.append_event(event)
+    assert layout.read_events() == events
+    with open(layout.events_file, "a", encoding="utf-8") as handle:
+        handle.write('{"cell": "c", "sta')  # a kill while appending
+    assert layout.read_events() == events
+
+
+def test_committed_cell_holds_its_files_and_is_never_rewritten(tmp_path: Path):
+    layout = SweepFolder(tmp_path)
+    layout.create()
+    folder = layout.commit_cell("point0000-seed0", CELL_FILES)
+    assert folder == layout.cell("point0000-seed0")
+    assert {
+        path.relative_to(folder.root).as_posix(): path.read_bytes()
+        for path in folder.root.rglob("*")
+        if path.is_file()
+    } == CELL_FILES
+    assert layout.finished_cells() == ["point0000-seed0"]
+    assert [path.name for path in layout.cells_dir.iterdir()] == ["point0000-seed0"]
+    with pytest.raises(FileExistsError, match="already finished"):
+        layout.commit_cell("point0000-seed0", {"summary.json": b"other"})
+    assert (folder.root / "summary.json").read_bytes() == b"{}\n"
+
+
+def test_a_cell_killed_while_committing_is_not_finished_and_is_cleared(tmp_path, monkeypatch):
+    layout = SweepFolder(tmp_path)
+    layout.create()
+    real_open = open
+    written = []
+
+    def open_then_die_on_the_second_file(path, *args, **kwargs):
+        written.append(path)
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", open_then_die_on_the_second_file)
+    with pytest.raises(KeyboardInterrupt):
+        layout.commit_cell("point0000-seed0", CELL_FILES)
+    monkeypatch.undo()
+    staging = layout.staging_dir("point0000-seed0")
+    assert (staging / "summary.json").is_file()  # half a cell is on disk ...
+    assert layout.finished_cells() == []  # ... and does not count as finished
+    assert not layout.cell("point0000-seed0").root.exists()
+    layout.create()  # a rerun clears it
+    assert list(layout.cells_dir.iterdir()) == []
+    layout.commit_cell("point0000-seed0", CELL_FILES)
+    assert layout.finished_cells() == ["point0000-seed0"]
+
+
+@pytest.mark.parametrize("relative", ["../escape.json", "/abs.json", "records//x", "./x", ""])
+def test_a_cell_file_outside_the_cell_folder_is_refused(tmp_path: Path, relative: str):
+    layout = SweepFolder(tmp_path)
+    with pytest.raises(ValueError, match="not a path inside a cell folder"):
+        layout.commit_cell("point0000-seed0", {relative: b"x"})
+    assert layout.finished_cells() == []

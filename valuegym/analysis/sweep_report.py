@@ -29,7 +29,7 @@ from valuegym.analysis.document import (
 )
 from valuegym.analysis.statistics import Estimate, mean_interval, unit_slopes
 from valuegym.manifest import check_poolable
-from valuegym.records import RunFolder
+from valuegym.records import PlannedCell, RunFolder, SweepFolder
 
 __all__ = ["build_sweep_report", "cell_measures", "is_sweep_folder", "write_sweep_report"]
 
@@ -53,8 +53,8 @@ _NO_GRID: Final = "seeds only"
 
 
 def is_sweep_folder(folder: str | Path) -> bool:
-    """Whether ``folder`` is a sweep folder (it holds a ``plan.json``)."""
-    return (Path(folder) / "plan.json").is_file()
+    """Whether ``folder`` is a sweep folder (it holds a sweep's plan)."""
+    return SweepFolder(Path(folder)).is_sweep()
 
 
 def _column(table: pa.Table, name: str) -> np.ndarray:
@@ -99,13 +99,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _value_of(cell: dict[str, Any], parameter: str) -> Any:
+def _value_of(cell: PlannedCell, parameter: str) -> Any:
     """The cell's value of ``parameter``; a sweep without a grid has one value, ``"all"``."""
     return _hashable(cell["overrides"].get(parameter, "all"))
 
 
 def _per_seed(
-    plan_cells: list[dict[str, Any]],
+    plan_cells: list[PlannedCell],
     per_cell: dict[str, dict[str, float]],
     measure: str,
     parameter: str,
@@ -137,7 +137,7 @@ def _per_seed(
 
 def _against(
     parameter: str,
-    plan_cells: list[dict[str, Any]],
+    plan_cells: list[PlannedCell],
     per_cell: dict[str, dict[str, float]],
     measure: str,
     seed: int,
@@ -175,14 +175,14 @@ def build_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Report:
     from valuegym.analysis.plots import plot_parameter_effect
 
     folder = Path(sweep_dir)
-    if not is_sweep_folder(folder):
-        raise FileNotFoundError(f"{folder}: no plan.json; is this a sweep folder?")
-    plan = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+    layout = SweepFolder(folder)
+    plan = layout.read_plan()
     plan_cells = plan["cells"]
-    finished = [cell for cell in plan_cells if (folder / "cells" / cell["cell"]).is_dir()]
+    committed = set(layout.finished_cells())
+    finished = [cell for cell in plan_cells if cell["cell"] in committed]
     if not finished:
         raise FileNotFoundError(f"{folder}: no finished cell yet")
-    per_cell = {cell["cell"]: cell_measures(folder / "cells" / cell["cell"]) for cell in finished}
+    per_cell = {cell["cell"]: cell_measures(layout.cell(cell["cell"]).root) for cell in finished}
     parameters = list(plan_cells[0]["overrides"]) or [_NO_GRID]
     report = Report(title=f"Sweep report: {plan['scenario']}")
     report.opening.append(
@@ -223,7 +223,7 @@ def build_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Report:
                 plot_parameter_effect(
                     values,
                     levels,
-                    folder / "report" / f"{measure}_vs_{parameter.replace('.', '_')}.png",
+                    layout.report_dir / f"{measure}_vs_{parameter.replace('.', '_')}.png",
                     parameter_label=parameter,
                     value_label=MEASURES[measure][2],
                     slope=slope,
@@ -238,9 +238,7 @@ def build_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Report:
             for name, (_, column, _) in MEASURES.items()
             for parameter in parameters
         }
-        contrasts = order_contrasts(
-            slopes, declared_primary(folder / "scenario.yaml"), aliases=aliases
-        )
+        contrasts = order_contrasts(slopes, declared_primary(layout.scenario_file), aliases=aliases)
         report.statistics["trends"] = {c.name: c.to_dict() for c in contrasts}
         report.sections.insert(
             0,
@@ -272,10 +270,10 @@ def write_sweep_report(
         MixedLanguageModelsError: When the cells' language models differ and
             ``allow_mixed_lm`` is false.
     """
-    folder = Path(sweep_dir)
-    cells = sorted(path for path in (folder / "cells").glob("*") if path.is_dir())
+    layout = SweepFolder(Path(sweep_dir))
+    cells = [layout.cell(cell_id).root for cell_id in layout.finished_cells()]
     differences = check_poolable(cells, allow_mixed_lm=allow_mixed_lm)
-    report = build_sweep_report(folder, seed=seed)
+    report = build_sweep_report(layout.root, seed=seed)
     if differences:
         report.opening.insert(
             0,
@@ -283,4 +281,4 @@ def write_sweep_report(
             "within one backend, model file and build):\n\n"
             + "".join(f"- {line}\n" for line in differences),
         )
-    return report.write(folder / "report")
+    return report.write(layout.report_dir)

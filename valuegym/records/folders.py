@@ -24,10 +24,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,8 +37,10 @@ from valuegym.records.schema import RECORD_KINDS, TABLES, RecordSchemaError, Run
 
 __all__ = [
     "EpisodeRecorder",
+    "PlannedCell",
     "RunFolder",
     "SweepFolder",
+    "SweepPlan",
     "rows_table",
     "write_bytes_atomic",
     "write_json_atomic",
@@ -234,9 +237,48 @@ class RunFolder:
         return dict(json.loads(self.summary_file.read_text(encoding="utf-8")))
 
 
+class PlannedCell(TypedDict):
+    """One cell of a sweep's plan.
+
+    Attributes:
+        cell: The cell's id, also its folder name under ``cells/``.
+        overrides: Dotted path -> value of the cell's grid point (empty for seeds only).
+        seed: The cell's seed.
+    """
+
+    cell: str
+    overrides: dict[str, Any]
+    seed: int
+
+
+class SweepPlan(TypedDict):
+    """A sweep's plan, as :meth:`SweepFolder.write_plan` writes it.
+
+    Attributes:
+        scenario: The sweep scenario's name.
+        cells: Every cell, in plan order.
+    """
+
+    scenario: str
+    cells: list[PlannedCell]
+
+
 @dataclass(frozen=True)
 class SweepFolder:
     """The files of one sweep, by name: its plan, its event log and one run folder per cell.
+
+    Layout of a sweep folder::
+
+        scenario.yaml     the sweep scenario as given (resolved)
+        plan.json         every cell: id, overrides, seed (a rerun must find the same plan)
+        events.jsonl      one line per finished or failed cell, appended in order
+        cells/<cell id>/  one finished run folder per cell (records, scenario, summary)
+        report/           the aggregated report
+
+    A cell's files are written into a hidden staging folder, ``cells/.<cell id>.partial/``,
+    which is then renamed to ``cells/<cell id>/``. The rename is the commit: a cell folder
+    exists only once its files are completely on disk, and a staging folder is never a
+    finished cell.
 
     Args:
         root: The sweep folder.
@@ -280,6 +322,107 @@ class SweepFolder:
     def is_sweep(self) -> bool:
         """Whether the folder holds a sweep (it has a plan)."""
         return self.plan_file.is_file()
+
+    def create(self) -> None:
+        """Make the folders and remove the staging folders a killed sweep left behind."""
+        self.cells_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.cells_dir.glob(self.staging_dir("*").name):
+            shutil.rmtree(leftover)
+
+    def write_plan(self, plan: SweepPlan) -> None:
+        """Write the plan atomically, making the sweep folder if needed.
+
+        Args:
+            plan: The scenario's name and every cell (overrides JSON-able).
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(plan, self.plan_file)
+
+    def read_plan(self) -> SweepPlan:
+        """The plan :meth:`write_plan` wrote.
+
+        Raises:
+            FileNotFoundError: When the folder holds no sweep.
+        """
+        if not self.is_sweep():
+            raise FileNotFoundError(
+                f"{self.root}: no {self.plan_file.name}; is this a sweep folder?"
+            )
+        plan: SweepPlan = json.loads(self.plan_file.read_text(encoding="utf-8"))
+        return plan
+
+    def append_event(self, event: Mapping[str, Any]) -> None:
+        """Append one event as a JSON line and make it durable before returning.
+
+        Args:
+            event: JSON-able mapping, e.g. ``{"cell": id, "status": "finished"}``.
+        """
+        with open(self.events_file, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read_events(self) -> list[dict[str, Any]]:
+        """The events in the order they were appended.
+
+        A last line without its newline was torn by a kill while it was appended; it is
+        left out, as the event it would have recorded did not finish being recorded.
+        """
+        if not self.events_file.is_file():
+            return []
+        lines = self.events_file.read_text(encoding="utf-8").split("\n")
+        # split leaves "" after the last newline, or the torn line when there is none
+        return [dict(json.loads(line)) for line in lines[:-1]]
+
+    def commit_cell(self, cell_id: str, files: Mapping[str, bytes]) -> RunFolder:
+        """Write a cell's files into its staging folder, then rename that to the cell folder.
+
+        Args:
+            cell_id: The cell's folder name.
+            files: The cell's run folder: relative POSIX path -> contents.
+
+        Returns:
+            The finished cell's run folder.
+
+        Raises:
+            FileExistsError: When the cell is already finished (it is never rewritten).
+            ValueError: When a path would land outside the cell's folder.
+        """
+        finished = self.cell(cell_id).root
+        if finished.exists():
+            raise FileExistsError(f"{finished}: the cell is already finished")
+        staging = self.staging_dir(cell_id)
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        folders = {staging}
+        for relative, data in files.items():
+            parts = relative.split("/")
+            if any(part in ("", ".", "..") for part in parts):
+                raise ValueError(f"files: {relative!r} is not a path inside a cell folder")
+            target = staging.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folders.update(staging.joinpath(*parts[:depth]) for depth in range(1, len(parts)))
+            with open(target, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        # The entries must be durable before the rename makes the cell look finished.
+        for folder in folders:
+            _fsync_folder(folder)
+        os.replace(staging, finished)
+        _fsync_folder(self.cells_dir)
+        return self.cell(cell_id)
+
+    def finished_cells(self) -> list[str]:
+        """The ids of the committed cells, sorted (staging folders are not cells)."""
+        if not self.cells_dir.is_dir():
+            return []
+        return sorted(
+            path.name
+            for path in self.cells_dir.iterdir()
+            if path.is_dir() and not path.name.startswith(".")
+        )
 
 
 class EpisodeRecorder:

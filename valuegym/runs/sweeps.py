@@ -5,21 +5,14 @@ a *cell*, one run of the ordinary runner with the overrides applied and validate
 is validated before any cell starts, so a bad override path or value is reported with its
 dotted path and nothing runs.
 
-A sweep's folder::
-
-    runs/<name>/
-      scenario.yaml     the sweep scenario as given (resolved)
-      plan.json         every cell: id, overrides, seed (a rerun must find the same plan)
-      events.jsonl      one line per finished or failed cell, appended in order
-      cells/<cell id>/  one finished run folder per cell (records, scenario, summary)
-      report/           the aggregated report (``valuegym report`` on the sweep folder)
-
-Each cell runs in a scratch folder of its worker and comes back as its files; the driver writes
-them into ``cells/.<cell id>.partial/`` and renames that to ``cells/<cell id>/``. The rename is
-the commit: a cell folder exists only once its records are completely on disk, so a rerun of an
-interrupted sweep (killed driver, lost worker) redoes exactly the cells without a folder and
-never rewrites a finished one. Because workers return bytes instead of writing into the sweep
-folder, a Ray cluster needs no shared file system.
+The sweep's folder (its plan, event log and cell folders) is a
+:class:`~valuegym.records.SweepFolder`. Each cell runs in a scratch folder of its worker and
+comes back as its files; the driver commits them with :meth:`SweepFolder.commit_cell
+<valuegym.records.SweepFolder.commit_cell>`, which writes a staging folder and renames it to
+the cell's folder. The rename is the commit: a cell folder exists only once its records are
+completely on disk, so a rerun of an interrupted sweep (killed driver, lost worker) redoes
+exactly the cells without a folder and never rewrites a finished one. Because workers return
+bytes instead of writing into the sweep folder, a Ray cluster needs no shared file system.
 """
 
 from __future__ import annotations
@@ -29,7 +22,6 @@ import itertools
 import json
 import multiprocessing
 import os
-import shutil
 import tempfile
 import traceback
 from collections.abc import Iterator, Mapping
@@ -37,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from valuegym.records import SweepFolder, write_bytes_atomic, write_json_atomic
+from valuegym.records import PlannedCell, SweepFolder, SweepPlan, write_bytes_atomic
 from valuegym.scenarios.schema import Scenario
 from valuegym.scenarios.validation import ScenarioError, scenario_with_overrides
 
@@ -76,8 +68,8 @@ class SweepCell:
         words = [f"{path}={value!r}" for path, value in self.overrides.items()]
         return ", ".join([*words, f"seed={self.seed}"])
 
-    def to_mapping(self) -> dict[str, Any]:
-        """Plain data for ``plan.json``."""
+    def to_mapping(self) -> PlannedCell:
+        """The cell as it stands in the sweep's plan."""
         return {"cell": self.cell_id, "overrides": dict(self.overrides), "seed": self.seed}
 
 
@@ -87,7 +79,7 @@ class CellFailure:
 
     Attributes:
         cell: The failed cell.
-        error: One line saying what went wrong (the traceback is in ``events.jsonl``).
+        error: One line saying what went wrong (the traceback is in the sweep's events).
     """
 
     cell: SweepCell
@@ -223,9 +215,10 @@ def run_sweep(
     layout = SweepFolder(folder)
     _prepare_folder(scenario, cells, layout)
     outcome = SweepOutcome(folder=folder, cells=cells)
+    finished = set(layout.finished_cells())
     pending = []
     for cell, cell_scenario in plan:
-        if layout.cell(cell.cell_id).root.is_dir():
+        if cell.cell_id in finished:
             outcome.skipped.append(cell)
         else:
             pending.append((cell, cell_scenario.to_mapping()))
@@ -238,20 +231,19 @@ def run_sweep(
             if error is not None or files is None:
                 message, _, details = (error or "no result").partition("\n")
                 outcome.failures.append(CellFailure(cell, message))
-                _append_event(
-                    layout,
+                layout.append_event(
                     {
                         "cell": cell.cell_id,
                         "status": "failed",
                         "error": message,
                         "traceback": details,
-                    },
+                    }
                 )
                 bar.write(f"cell {cell.cell_id} ({cell.describe()}) failed: {message}")
             else:
-                _commit_cell(layout, cell, files)
+                layout.commit_cell(cell.cell_id, files)
                 outcome.ran.append(cell)
-                _append_event(layout, {"cell": cell.cell_id, "status": "finished"})
+                layout.append_event({"cell": cell.cell_id, "status": "finished"})
             bar.update(1)
     finally:
         bar.close()
@@ -349,58 +341,29 @@ def _run_ray(
 
 def _prepare_folder(scenario: Scenario, cells: list[SweepCell], layout: SweepFolder) -> None:
     """Create the sweep folder or check that it holds this sweep; clear killed leftovers."""
-    plan = {"scenario": scenario.name, "cells": [cell.to_mapping() for cell in cells]}
-    plan_file = layout.plan_file
-    if plan_file.is_file():
-        existing = json.loads(plan_file.read_text(encoding="utf-8"))
-        if existing != json.loads(json.dumps(plan)):
+    planned: SweepPlan = {"scenario": scenario.name, "cells": [c.to_mapping() for c in cells]}
+    # Through JSON and back, so that the plan compares equal to the one read from disk.
+    plan: SweepPlan = json.loads(json.dumps(planned))
+    if layout.is_sweep():
+        if layout.read_plan() != plan:
             raise ScenarioError(
                 [
                     (
                         "sweep",
-                        f"{layout.root} holds a different sweep (its plan.json differs); resume "
-                        "with the same scenario or choose another output folder",
+                        f"{layout.root} holds a different sweep (its {layout.plan_file.name} "
+                        "differs); resume with the same scenario or choose another output folder",
                     )
                 ]
             )
     else:
-        layout.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(plan, plan_file)
+        layout.write_plan(plan)
         data = scenario.to_mapping()
         import yaml
 
         write_bytes_atomic(
             yaml.safe_dump(data, sort_keys=False).encode("utf-8"), layout.scenario_file
         )
-    layout.cells_dir.mkdir(exist_ok=True)
-    for leftover in layout.cells_dir.glob(layout.staging_dir("*").name):
-        shutil.rmtree(leftover)
-
-
-def _commit_cell(layout: SweepFolder, cell: SweepCell, files: Mapping[str, bytes]) -> None:
-    staging = layout.staging_dir(cell.cell_id)
-    if staging.exists():
-        shutil.rmtree(staging)
-    for relative, data in files.items():
-        target = staging / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(staging, layout.cell(cell.cell_id).root)
-    descriptor = os.open(layout.cells_dir, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _append_event(layout: SweepFolder, event: Mapping[str, Any]) -> None:
-    with open(layout.events_file, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(event) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    layout.create()
 
 
 def _progress_bar(total: int, done: int, enabled: bool) -> Any:

@@ -1,0 +1,115 @@
+"""The ``valuegym`` command line: ``run | validate | list | train | report | doctor``.
+
+Each command is a module of this package with an ``add_arguments(parser)`` that declares its
+arguments and a ``run(args)`` that returns the exit status; this module assembles the parser
+and turns errors into messages.
+
+Bad input (an invalid scenario, a missing run folder) prints one line per problem to stderr
+and exits with status 1, never a traceback; ``--debug`` shows tracebacks of unexpected errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+import valuegym
+from valuegym.cli import (
+    calibrate_clusterer,
+    doctor,
+    listing,
+    replay,
+    report,
+    run,
+    train,
+    validate,
+)
+from valuegym.cli.common import UsageError
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+#: Command name -> its module, in the order ``valuegym --help`` lists them.
+COMMANDS: dict[str, ModuleType] = {
+    "run": run,
+    "validate": validate,
+    "list": listing,
+    "train": train,
+    "report": report,
+    "replay": replay,
+    "doctor": doctor,
+    "calibrate-clusterer": calibrate_clusterer,
+}
+
+_EPILOG = """\
+examples:
+  valuegym run scenarios/quickstart.yaml        run a scenario and write its report
+  valuegym run quickstart                       the same, a shipped scenario by name
+  valuegym validate scenarios/*.yaml            check scenarios without running them
+  valuegym report runs/quickstart               (re)build a run folder's report
+  valuegym list                                 envs, shipped scenarios, agent kinds, LM backends
+  valuegym train scenarios/orchard_variety.yaml train PPO on a scenario's env
+  valuegym doctor                               check the installation and what it runs on
+  valuegym calibrate-clusterer                  how often clusterers merge or split meanings
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``valuegym`` command."""
+    parser = argparse.ArgumentParser(
+        prog="valuegym",
+        description=(
+            "valuegym: social environments where agents hold values with diminishing returns,\n"
+            "satiation, mood and stress, and language-model agents whose utterance entropy is\n"
+            "measured against their value state."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {valuegym.__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show a traceback for unexpected errors"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        command.add_arguments(
+            commands.add_parser(name, help=command.HELP, description=command.DESCRIPTION)
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 on success, 1 for bad input or a failed run, 2 for bad usage.
+    """
+    from valuegym.scenarios.validation import ScenarioError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        status: int = COMMANDS[args.command].run(args)
+    except (ScenarioError, UsageError) as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; finished episodes are on disk, rerun to resume", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(
+            f"valuegym {args.command}: {type(error).__name__}: {error}\n"
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    return status

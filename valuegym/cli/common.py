@@ -1,0 +1,110 @@
+"""What several commands share: the usage error, the scenario overrides and folder checks."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from valuegym.scenarios.schema import Scenario
+
+__all__ = [
+    "UsageError",
+    "add_override_arguments",
+    "load_scenario_with_overrides",
+    "require_run_folder",
+    "scenario_overrides",
+]
+
+
+class UsageError(Exception):
+    """Bad input from the command line; its message is printed without a traceback."""
+
+
+def add_override_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--set``, ``--seed``, ``--episodes`` and ``--max-steps`` to a command.
+
+    Args:
+        parser: The command's parser.
+    """
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a scenario key by its dotted path, the value read as YAML "
+        "(e.g. --set agents.0.affect.stress_baseline=0.8); may repeat",
+    )
+    parser.add_argument("--seed", type=int, help="override the scenario's seed")
+    parser.add_argument("--episodes", type=int, help="override the number of episodes")
+    parser.add_argument("--max-steps", type=int, help="override the steps per episode")
+
+
+def scenario_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The overrides the arguments of :func:`add_override_arguments` ask for.
+
+    Args:
+        args: The parsed arguments.
+
+    Returns:
+        Dotted path -> value, the ``--set`` values read as YAML.
+
+    Raises:
+        UsageError: When a ``--set`` is not ``PATH=VALUE`` or its value is not YAML.
+    """
+    from valuegym.scenarios.loader import YamlLoadError, load_yaml_text
+
+    overrides: dict[str, Any] = {}
+    for item in args.overrides:
+        path, separator, text = item.partition("=")
+        if not separator or not path.strip():
+            raise UsageError(f"--set {item!r}: expected PATH=VALUE, e.g. seed=3")
+        try:
+            overrides[path.strip()] = load_yaml_text(text, source=f"--set {path.strip()}")
+        except YamlLoadError as error:
+            raise UsageError(str(error)) from None
+    for option, key in (("seed", "seed"), ("episodes", "episodes"), ("max_steps", "max_steps")):
+        if getattr(args, option) is not None:
+            overrides[key] = getattr(args, option)
+    return overrides
+
+
+def load_scenario_with_overrides(args: argparse.Namespace) -> Scenario:
+    """Load ``args.scenario`` (a file or a shipped scenario's name) and apply the overrides.
+
+    Args:
+        args: The parsed arguments of a command that takes a scenario and overrides.
+
+    Returns:
+        The validated scenario.
+
+    Raises:
+        ScenarioError: When the scenario, or the scenario with its overrides, is invalid.
+        UsageError: When an override cannot be read.
+    """
+    from valuegym.scenarios.validation import load_scenario, scenario_with_overrides
+
+    scenario = load_scenario(args.scenario)
+    overrides = scenario_overrides(args)
+    if overrides:
+        sweep = scenario.sweep
+        scenario = scenario_with_overrides(scenario, overrides)
+        if sweep is not None and "sweep" not in overrides:
+            # The sweep's cells are validated against the overridden base when they are planned.
+            scenario = scenario.model_copy(update={"sweep": sweep})
+    return scenario
+
+
+def require_run_folder(run_dir: Path) -> None:
+    """Check that a command's run folder exists.
+
+    Args:
+        run_dir: The folder named on the command line.
+
+    Raises:
+        UsageError: When it is not a folder.
+    """
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: no such run folder")
