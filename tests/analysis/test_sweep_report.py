@@ -4,10 +4,16 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from valuegym.analysis.sweep_report import build_sweep_report, is_sweep_folder, write_sweep_report
-from valuegym.records import EpisodeRecorder, RunFolder, write_json_atomic
+from valuegym.records import (
+    EpisodeRecorder,
+    RecordSchemaError,
+    RunDesign,
+    RunFolder,
+    SweepFolder,
+)
+from valuegym.records.schema import EntryDesign
 from valuegym.runs.sweeps import run_sweep
 from valuegym.scenarios.validation import validate_scenario
 
@@ -107,6 +113,9 @@ def test_cell_measures_read_the_commons_metrics(tmp_path):
     assert 0.0 <= measures["gini"] <= 1.0
 
 
+DESIGN = RunDesign(entries=(EntryDesign("a", 0, "greedy", ("a",)),))
+
+
 def fake_sweep(root: Path, cells: np.ndarray, levels: list[float], primary: list[str]) -> Path:
     """A sweep folder whose cell ``(level, seed)`` has mean stress ``cells[level, seed]``."""
     parameter = "agents.0.affect.stress_baseline"
@@ -117,6 +126,7 @@ def fake_sweep(root: Path, cells: np.ndarray, levels: list[float], primary: list
             plan.append({"cell": cell_id, "overrides": {parameter: level}, "seed": seed})
             folder = RunFolder(root / "cells" / cell_id)
             folder.create()
+            folder.write_design(DESIGN)
             recorder = EpisodeRecorder(folder, 0)
             for offset in (-0.1, 0.1):  # two steps around the cell's mean
                 recorder.add(
@@ -133,8 +143,9 @@ def fake_sweep(root: Path, cells: np.ndarray, levels: list[float], primary: list
                     ],
                 )
             recorder.finish()
-    write_json_atomic({"scenario": "fake", "cells": plan}, root / "plan.json")
-    (root / "scenario.yaml").write_text(yaml.safe_dump({"analysis": {"primary": primary}}))
+    sweep = SweepFolder(root)
+    sweep.write_plan({"scenario": "fake", "cells": plan})
+    sweep.write_design(RunDesign(DESIGN.entries, primary=tuple(primary)))
     return root
 
 
@@ -167,8 +178,17 @@ def test_a_primary_may_name_the_records_column(tmp_path):
     levels = [0.0, 1.0]
     cells = np.array([[0.0, 1.0], [1.0, 2.0]])
     fake_sweep(tmp_path, cells, levels, primary=["stress~agents.0.affect.stress_baseline"])
-    (tmp_path / "scenario.yaml").write_text(
-        yaml.safe_dump({"analysis": {"primary": ["reward~agents.0.affect.stress_baseline"]}})
+    SweepFolder(tmp_path).write_design(
+        RunDesign(DESIGN.entries, primary=("reward~agents.0.affect.stress_baseline",))
     )
     trends = build_sweep_report(tmp_path).statistics["trends"]
     assert trends["return~agents.0.affect.stress_baseline"]["primary"] is True
+
+
+def test_a_sweep_with_a_cell_from_before_the_record_schema_is_refused(tmp_path):
+    fake_sweep(tmp_path, np.zeros((2, 2)), [0.0, 1.0], primary=[])
+    RunFolder(tmp_path / "cells" / "c1s0").design_file.unlink()
+    with pytest.raises(
+        RecordSchemaError, match=r"c1s0: its records follow .*version 1"
+    ):
+        build_sweep_report(tmp_path)

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 from valuegym.analysis.statistics import FEW_UNITS, Estimate, holm
 from valuegym.records import write_bytes_atomic, write_json_atomic
 
@@ -24,7 +22,6 @@ __all__ = [
     "Contrast",
     "Report",
     "contrast_table",
-    "declared_primary",
     "estimate_table",
     "order_contrasts",
 ]
@@ -93,18 +90,6 @@ class Contrast:
     def to_dict(self) -> dict[str, Any]:
         """The contrast as plain data for ``statistics.json``."""
         return {**self.estimate.to_dict(), "primary": self.primary, "holm_p": self.adjusted_p}
-
-
-def declared_primary(scenario_file: Path) -> list[str]:
-    """The primary contrasts a run's or sweep's resolved scenario declares (``analysis.primary``).
-
-    Returns:
-        The names, or ``[]`` when the file is missing or declares none.
-    """
-    if not scenario_file.is_file():
-        return []
-    data = yaml.safe_load(scenario_file.read_text(encoding="utf-8")) or {}
-    return list((data.get("analysis") or {}).get("primary") or [])
 
 
 def order_contrasts(

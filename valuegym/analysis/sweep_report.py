@@ -23,7 +23,6 @@ import pyarrow as pa
 from valuegym.analysis.document import (
     Report,
     contrast_table,
-    declared_primary,
     estimate_table,
     order_contrasts,
 )
@@ -171,17 +170,21 @@ def build_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Report:
 
     Raises:
         FileNotFoundError: When the folder is not a sweep folder or no cell has finished.
+        RecordSchemaError: When the sweep or a cell follows another record schema version.
     """
     from valuegym.analysis.plots import plot_parameter_effect
 
     folder = Path(sweep_dir)
     layout = SweepFolder(folder)
     plan = layout.read_plan()
+    design = layout.read_design()
     plan_cells = plan["cells"]
     committed = set(layout.finished_cells())
     finished = [cell for cell in plan_cells if cell["cell"] in committed]
     if not finished:
         raise FileNotFoundError(f"{folder}: no finished cell yet")
+    for cell in finished:
+        layout.cell(cell["cell"]).read_design()  # refuses a cell of another schema version
     per_cell = {cell["cell"]: cell_measures(layout.cell(cell["cell"]).root) for cell in finished}
     parameters = list(plan_cells[0]["overrides"]) or [_NO_GRID]
     report = Report(title=f"Sweep report: {plan['scenario']}")
@@ -238,7 +241,7 @@ def build_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Report:
             for name, (_, column, _) in MEASURES.items()
             for parameter in parameters
         }
-        contrasts = order_contrasts(slopes, declared_primary(layout.scenario_file), aliases=aliases)
+        contrasts = order_contrasts(slopes, design.primary, aliases=aliases)
         report.statistics["trends"] = {c.name: c.to_dict() for c in contrasts}
         report.sections.insert(
             0,

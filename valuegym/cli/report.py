@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from valuegym.analysis.report import write_report
     from valuegym.analysis.sweep_report import is_sweep_folder, write_sweep_report
     from valuegym.manifest import MixedLanguageModelsError
+    from valuegym.records import RecordSchemaError
 
     require_run_folder(args.run_dir)
     try:
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             )
         else:
             path = write_report(args.run_dir, seed=args.seed)
-    except (FileNotFoundError, MixedLanguageModelsError) as error:
+    except (FileNotFoundError, MixedLanguageModelsError, RecordSchemaError) as error:
         raise UsageError(str(error)) from None
     print(f"report: {path}")
     return 0

@@ -8,8 +8,10 @@ atomically.
 
 from valuegym.records.folders import (
     EpisodeRecorder,
+    PlannedCell,
     RunFolder,
     SweepFolder,
+    SweepPlan,
     rows_table,
     write_bytes_atomic,
     write_json_atomic,
@@ -31,10 +33,12 @@ __all__ = [
     "TABLES",
     "Column",
     "EpisodeRecorder",
+    "PlannedCell",
     "RecordSchemaError",
     "RunDesign",
     "RunFolder",
     "SweepFolder",
+    "SweepPlan",
     "TableSchema",
     "rows_table",
     "write_bytes_atomic",

@@ -106,23 +106,14 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
 
 
 @dataclass(frozen=True)
-class RunFolder:
-    """The files of one run, by name.
-
-    Args:
-        root: The run folder.
-    """
+class _DesignedFolder:
+    """A folder with a ``design.json`` (:class:`RunDesign`): a run's or a sweep's."""
 
     root: Path
 
     @property
-    def scenario_file(self) -> Path:
-        """The resolved scenario, as YAML."""
-        return self.root / "scenario.yaml"
-
-    @property
     def design_file(self) -> Path:
-        """The run's design: schema version, entries, primary contrasts (:class:`RunDesign`)."""
+        """The design: schema version, entries, primary contrasts (:class:`RunDesign`)."""
         return self.root / "design.json"
 
     def write_design(self, design: RunDesign) -> None:
@@ -130,7 +121,7 @@ class RunFolder:
         write_json_atomic(design.to_dict(), self.design_file)
 
     def read_design(self) -> RunDesign:
-        """The run's design, checked against this valuegym's record schema version.
+        """The design, checked against this valuegym's record schema version.
 
         Raises:
             RecordSchemaError: When the folder has no ``design.json`` (records written before
@@ -140,6 +131,20 @@ class RunFolder:
             raise RecordSchemaError(outdated(str(self.root), None))
         data = json.loads(self.design_file.read_text(encoding="utf-8"))
         return RunDesign.from_dict(data, str(self.root))
+
+
+@dataclass(frozen=True)
+class RunFolder(_DesignedFolder):
+    """The files of one run, by name.
+
+    Args:
+        root: The run folder.
+    """
+
+    @property
+    def scenario_file(self) -> Path:
+        """The resolved scenario, as YAML."""
+        return self.root / "scenario.yaml"
 
     @property
     def records_dir(self) -> Path:
@@ -264,12 +269,13 @@ class SweepPlan(TypedDict):
 
 
 @dataclass(frozen=True)
-class SweepFolder:
+class SweepFolder(_DesignedFolder):
     """The files of one sweep, by name: its plan, its event log and one run folder per cell.
 
     Layout of a sweep folder::
 
         scenario.yaml     the sweep scenario as given (resolved)
+        design.json       its record schema version, entries and primary contrasts
         plan.json         every cell: id, overrides, seed (a rerun must find the same plan)
         events.jsonl      one line per finished or failed cell, appended in order
         cells/<cell id>/  one finished run folder per cell (records, scenario, summary)
@@ -283,8 +289,6 @@ class SweepFolder:
     Args:
         root: The sweep folder.
     """
-
-    root: Path
 
     @property
     def plan_file(self) -> Path:

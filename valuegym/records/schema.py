@@ -269,9 +269,7 @@ _F64_LIST = pa.list_(pa.float64())
 _POSITION = (
     Column("episode", _I64, "episode number from 0 (the unit of replication)"),
     Column("step", _I64, "step number from 0 within the episode"),
-    Column(
-        "agent", _STR, "its recorded name: its entry's, with _0, _1, ... when count > 1"
-    ),
+    Column("agent", _STR, "its recorded name: its entry's, with _0, _1, ... when count > 1"),
 )
 _ENTRY = (
     Column("entry", _STR, "the agent's scenario entry: its id, else its kind and index (softmax1)"),

@@ -363,6 +363,7 @@ def _prepare_folder(scenario: Scenario, cells: list[SweepCell], layout: SweepFol
         write_bytes_atomic(
             yaml.safe_dump(data, sort_keys=False).encode("utf-8"), layout.scenario_file
         )
+        layout.write_design(scenario.run_design())
     layout.create()
 
 
