@@ -424,7 +424,7 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         )
         picture = None
         if self.render_mode in ("rgb_array", "human"):
-            bars = render_rgb(self._core, 0)
+            bars = render_rgb(self._core.values_info(0))
             picture = np.full((12, bars.shape[1], 3), 255, dtype=np.uint8)
             picture[2:10, : int(bars.shape[1] * self._resource / rules.capacity)] = (44, 160, 44)
             picture = np.concatenate([picture, bars])
