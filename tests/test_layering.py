@@ -1,4 +1,4 @@
-"""The import layering of docs/design.md, read from every module's imports.
+"""The import layering of docs/design.md ("Architecture and floors"), read from the imports.
 
 numeric < values < envs < lm, measures < agents < records < manifest < scenarios < runs
 < analysis, doctor < cli: a module may import its own package and the floors below it, never
@@ -151,7 +151,9 @@ def _modules() -> list[Path]:
 
 def test_every_part_of_the_package_has_a_floor():
     parts = {path.relative_to(PACKAGE).parts[0].removesuffix(".py") for path in _modules()}
-    assert parts <= set(FLOORS), f"give these a floor in DESIGN.md: {parts - set(FLOORS)}"
+    assert parts <= set(FLOORS), (
+        f'give these a floor (docs/design.md, "Architecture and floors"): {parts - set(FLOORS)}'
+    )
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))

@@ -5,7 +5,7 @@ inside its loops (see the note above :func:`advance_rows`); :mod:`valuegym.value
 runs them over all rows, serially or in threads. Curves come from
 :mod:`valuegym.values.curves`, so each formula exists once.
 
-One step for agent ``i`` (DESIGN.md, "The value model"), in this order:
+One step for agent ``i`` (``docs/design.md``, "The value model"), in this order:
 
 1. modulation from the mood and stress at the start of the step:
    ``w_eff = w * exp(mood_weight * mood + stress_weight * stress)``, curvature
