@@ -602,7 +602,8 @@ def report_judge_speed(args: Args, n_samples: int = 10) -> None:
     The goal (issue 13): at most one judgement per pair of distinct samples, K (K - 1) / 2,
     fewer through transitivity, in one judge batch per cluster.
     """
-    from valuegym.measures.entailment import EntailmentClusterer, LanguageModelJudge
+    from valuegym.measures.clustering import EntailmentClusterer
+    from valuegym.measures.entailment import LanguageModelJudge
 
     model = LlamaCppModel(DEFAULT_MODEL, n_threads=args.threads or None)
     for index, question in enumerate(JUDGE_PROMPTS):

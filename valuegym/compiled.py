@@ -3,7 +3,7 @@
 numba caches each compiled function beside its own module and reuses it while *that file* is
 unchanged. Compiled code also holds what it took from other modules: the curves inlined into
 the value store's kernels, the column numbers of :mod:`valuegym.values.params`, the kernels
-inside an env's compiled step. Change ``curves.py`` and not ``kernels.py`` (a ``git pull``, an
+inside an env's compiled step. Change ``curves.py`` and not ``dynamics.py`` (a ``git pull``, an
 edit) and numba reuses kernels built with the old curves: different numbers, no warning.
 
 :func:`drop_stale_caches` closes the gap. It hashes every module with compiled code together

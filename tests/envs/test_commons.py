@@ -3,12 +3,12 @@ import pettingzoo
 import pytest
 
 import valuegym  # noqa: F401 - registers the environments
-from valuegym.envs.commons import (
+from valuegym.envs.commons import CommonsEnv
+from valuegym.envs.commons_rules import (
     ACTION_NAMES,
     PRAISE,
     REST,
     SANCTION,
-    CommonsEnv,
     cooperation_rate,
     regrow,
     share_out,

@@ -5,7 +5,8 @@ import pettingzoo
 import pytest
 
 import valuegym  # noqa: F401 - registers the environments
-from valuegym.envs.conversation import (
+from valuegym.envs.conversation import ConversationEnv
+from valuegym.envs.conversation_rules import (
     ACTS,
     ASK,
     COMPLAIN,
@@ -13,7 +14,6 @@ from valuegym.envs.conversation import (
     JOKE,
     SHARE,
     SILENT,
-    ConversationEnv,
     clean_utterance,
 )
 

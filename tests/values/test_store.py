@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from valuegym.values import ValueParams, ValueProfile, ValueStore, kernels
 
-# --- a plain-Python scalar reference, written from DESIGN.md, independent of the kernels ---
+# --- a plain-Python scalar reference, written from docs/design.md ("The value model"),
+# independent of the kernels ---
 
 
 def ref_utility(spec, stock, stress):

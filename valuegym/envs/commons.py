@@ -1,14 +1,13 @@
 """Commons: a shared resource that regrows; harvest, rest, praise or sanction; the social dilemma.
 
-The resource dynamics and the metrics (:func:`regrow`, :func:`share_out`, :func:`gini`,
-:func:`cooperation_rate`) are pure functions over arrays; :class:`CommonsEnv` says what the
-actions do and steps every agent's values in one call of the shared value store.
+The resource dynamics, the actions and what praise and sanctions do are Commons's rules
+(:mod:`valuegym.envs.commons_rules`); :class:`CommonsEnv` steps them and every agent's values,
+in one call of the shared value store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import numpy as np
@@ -17,8 +16,19 @@ from gymnasium.utils import seeding
 from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
+from valuegym.envs.commons_rules import (
+    ACTION_NAMES,
+    HARVEST_SHARES,
+    PRAISE,
+    REST,
+    SANCTION,
+    CommonsRules,
+    commons_profile,
+    cooperation_rate,
+    regrow,
+    share_out,
+)
 from valuegym.envs.core import ValueCore
-from valuegym.envs.profiles import default_profile, resolve_profiles
 from valuegym.envs.rendering import RENDER_MODES, render_rgb
 from valuegym.numeric import gini
 from valuegym.values import ValueProfile, ValueStore
@@ -27,122 +37,12 @@ __all__ = [
     "ACTION_NAMES",
     "HARVEST_SHARES",
     "CommonsEnv",
-    "CommonsRules",
-    "cooperation_rate",
     "env",
     "parallel_env",
     "raw_env",
-    "regrow",
-    "share_out",
 ]
 
-#: Harvest actions, in multiples of the sustainable share (action 1 takes the first).
-HARVEST_SHARES: Final = (0.5, 1.0, 2.0, 4.0)
-REST: Final = 0
-PRAISE: Final = len(HARVEST_SHARES) + 1
-SANCTION: Final = len(HARVEST_SHARES) + 2
-#: Action names, by action index.
-ACTION_NAMES: Final = (
-    "rest",
-    *(f"harvest x{shares:g}" for shares in HARVEST_SHARES),
-    "praise neighbour",
-    "sanction top harvester",
-)
 _N_FEATURES: Final = 6
-
-
-def regrow(resource: float, rate: float, capacity: float) -> float:
-    """Logistic regrowth of one step: ``R + rate * R * (1 - R / capacity)``, kept in ``[0, K]``."""
-    return min(capacity, max(0.0, resource + rate * resource * (1.0 - resource / capacity)))
-
-
-def share_out(requested: np.ndarray, resource: float) -> np.ndarray:
-    """What each agent actually takes: its request, scaled down alike when resources run short.
-
-    Args:
-        requested: ``(n_agents,)`` amounts asked for, ``>= 0``.
-        resource: The resource level before the harvest.
-
-    Returns:
-        ``(n_agents,)`` amounts taken; they sum to at most ``resource``.
-    """
-    total = float(requested.sum())
-    return requested * (resource / total) if total > resource else requested.copy()
-
-
-def cooperation_rate(requested: np.ndarray, sustainable_share: float) -> float:
-    """Fraction of agents whose harvest request is at or under the sustainable share."""
-    return float(np.count_nonzero(requested <= sustainable_share * (1.0 + 1e-9))) / len(requested)
-
-
-@dataclass(frozen=True, eq=False)
-class CommonsRules:
-    """Commons's validated arguments (documented on :class:`CommonsEnv`) and derived constants."""
-
-    profiles: tuple[ValueProfile, ...]
-    max_cycles: int
-    regrowth_rate: float
-    capacity_per_agent: float
-    initial_level: float
-    collapse_level: float
-    scarcity_load: float
-    sanction_load: float
-    praise_valence: float
-    sanction_valence: float
-
-    @classmethod
-    def from_arguments(
-        cls,
-        n_agents: int,
-        profile: ValueProfile | Mapping[str, Any] | Sequence[Any] | None,
-        max_cycles: int,
-        **numbers: float,
-    ) -> CommonsRules:
-        """Validate Commons's arguments.
-
-        Raises:
-            ValueError: Naming the offending argument.
-        """
-        for name, value in (("n_agents", n_agents), ("max_cycles", max_cycles)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name}: must be a positive int (got {value!r})")
-        if n_agents < 2:
-            raise ValueError(f"n_agents: a commons needs at least 2 agents (got {n_agents})")
-        default = CommonsEnv.default_profile()
-        required = ("food", "standing", "rest")
-        profiles = resolve_profiles(profile, n_agents, default, required=required)
-        for name, number in numbers.items():
-            if not (np.isfinite(number) and number >= 0.0):
-                raise ValueError(f"{name}: must be a finite number >= 0 (got {number!r})")
-        if not 0.0 < numbers["regrowth_rate"] <= 1.0:
-            raise ValueError(f"regrowth_rate: must be in (0, 1] (got {numbers['regrowth_rate']})")
-        if not numbers["capacity_per_agent"] > 0.0:
-            raise ValueError("capacity_per_agent: must be > 0")
-        if not 0.0 <= numbers["collapse_level"] < numbers["initial_level"] <= 1.0:
-            raise ValueError(
-                "initial_level, collapse_level: need 0 <= collapse_level < initial_level <= 1 "
-                f"(got {numbers['collapse_level']}, {numbers['initial_level']})"
-            )
-        return cls(
-            profiles=profiles,
-            max_cycles=int(max_cycles),
-            **{name: float(value) for name, value in numbers.items()},
-        )
-
-    @property
-    def n_agents(self) -> int:
-        """Number of agents."""
-        return len(self.profiles)
-
-    @property
-    def capacity(self) -> float:
-        """Carrying capacity ``K`` of the resource: it grows with the population."""
-        return self.capacity_per_agent * self.n_agents
-
-    @property
-    def sustainable_share(self) -> float:
-        """Each agent's part of the maximum sustainable yield ``rate * K / 4``."""
-        return self.regrowth_rate * self.capacity_per_agent / 4.0
 
 
 class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
@@ -256,7 +156,7 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
     @classmethod
     def default_profile(cls, **_: Any) -> ValueProfile:
         """Each agent's profile when no ``profile`` is given: ``food``, ``standing``, ``rest``."""
-        return default_profile({"food": 1.0, "standing": 0.5})
+        return commons_profile()
 
     def __init__(
         self,
@@ -293,11 +193,8 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         n = rules.n_agents
         self.possible_agents = [f"agent_{i}" for i in range(n)]
         self.agents: list[str] = []
-        # Amount of food each action asks for: 0 for rest, praise and sanction.
-        self._request = np.zeros(len(ACTION_NAMES))
-        self._request[1:PRAISE] = np.asarray(HARVEST_SHARES) * rules.sustainable_share
+        self._request = rules.harvest_requests()
         self._largest_harvest = float(self._request.max())
-        self._rows = np.arange(n)
         self._consumption = np.zeros((n, core.n_values))
         self.np_random, self.np_random_seed = seeding.np_random()
         self._resource = 0.0
@@ -364,8 +261,8 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         self._resource = regrow(
             self._resource - float(taken.sum()), rules.regrowth_rate, rules.capacity
         )
-        praised = self._praise_received(chosen == PRAISE)
-        sanctioned = self._sanctions_received(chosen == SANCTION)
+        praised = rules.praise_received(chosen == PRAISE, self.np_random)
+        sanctioned = rules.sanctions_received(chosen == SANCTION, self._taken)
         resting = (chosen == REST).astype(np.float64)
         consumption = self._consumption
         consumption[:, self._food] = taken / rules.sustainable_share
@@ -424,7 +321,7 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         )
         picture = None
         if self.render_mode in ("rgb_array", "human"):
-            bars = render_rgb(self._core, 0)
+            bars = render_rgb(self._core.values_info(0))
             picture = np.full((12, bars.shape[1], 3), 255, dtype=np.uint8)
             picture[2:10, : int(bars.shape[1] * self._resource / rules.capacity)] = (44, 160, 44)
             picture = np.concatenate([picture, bars])
@@ -455,30 +352,6 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
                 f"{len(ACTION_NAMES) - 1}] (got {chosen[bad]})"
             )
         return chosen
-
-    def _praise_received(self, praising: np.ndarray) -> np.ndarray:
-        """Praise per agent: each praiser picks its left or right neighbour at random."""
-        praisers = np.flatnonzero(praising)
-        sides = self.np_random.integers(0, 2, size=praisers.shape[0]) * 2 - 1
-        targets = (praisers + sides) % self.rules.n_agents
-        return np.bincount(targets, minlength=self.rules.n_agents).astype(np.float64)
-
-    def _sanctions_received(self, sanctioning: np.ndarray) -> np.ndarray:
-        """Sanctions per agent: on last step's top harvester (its own on the runner-up).
-
-        Only a target that took more than the sustainable share receives them.
-        """
-        received = np.zeros(self.rules.n_agents)
-        if not sanctioning.any():
-            return received
-        last = self._taken
-        top = int(np.argmax(last))
-        runner_up = int(np.argmax(np.where(self._rows == top, -np.inf, last)))
-        defected = last > self.rules.sustainable_share * (1.0 + 1e-9)
-        own = int(sanctioning[top])
-        received[top] = np.count_nonzero(sanctioning) - own
-        received[runner_up] += own
-        return received * defected
 
     def state(self) -> np.ndarray:
         """The global state: every agent's observation, concatenated in agent order."""

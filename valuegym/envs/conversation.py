@@ -8,11 +8,8 @@ store, stepped once per turn.
 
 from __future__ import annotations
 
-import string
-import unicodedata
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import numpy as np
@@ -21,8 +18,17 @@ from gymnasium.utils import seeding
 from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
+from valuegym.envs.conversation_rules import (
+    ACTS,
+    ASK,
+    CHAT_CHARSET,
+    SILENT,
+    UTTERANCE_CHARSET,
+    ConversationRules,
+    chat_line,
+    conversation_profile,
+)
 from valuegym.envs.core import ValueCore
-from valuegym.envs.profiles import default_profile, resolve_profiles
 from valuegym.envs.rendering import RENDER_MODES
 from valuegym.values import ValueProfile, ValueStore
 
@@ -30,108 +36,12 @@ __all__ = [
     "ACTS",
     "UTTERANCE_CHARSET",
     "ConversationEnv",
-    "ConversationRules",
-    "clean_utterance",
     "env",
     "parallel_env",
     "raw_env",
 ]
 
-#: The speech acts; every act but ``silent`` is addressed to another agent.
-ACTS: Final = ("silent", "ask", "help", "share", "joke", "complain")
-SILENT, ASK, HELP, SHARE, JOKE, COMPLAIN = range(len(ACTS))
-#: Characters an utterance may hold; others are transliterated to ASCII or become ``?``.
-UTTERANCE_CHARSET: Final = frozenset(
-    string.ascii_letters + string.digits + string.punctuation + " "
-)
-_CHAT_CHARSET: Final = UTTERANCE_CHARSET | {"\n"}
 _N_FEATURES: Final = len(ACTS) + 5
-
-
-@dataclass(frozen=True, eq=False)
-class ConversationRules:
-    """Conversation's validated arguments (documented on :class:`ConversationEnv`)."""
-
-    profiles: tuple[ValueProfile, ...]
-    mode: str
-    max_cycles: int
-    history_length: int
-    max_utterance_length: int
-    contact: float
-    help_cost: float
-    help_valence: float
-    ask_load: float
-    repetition_load: float
-    joke_valence: float
-    complain_load: float
-    complain_valence: float
-    vent: float
-
-    @classmethod
-    def from_arguments(
-        cls,
-        n_agents: int,
-        profile: ValueProfile | Mapping[str, Any] | Sequence[Any] | None,
-        mode: str,
-        counts: Mapping[str, int],
-        numbers: Mapping[str, float],
-    ) -> ConversationRules:
-        """Validate Conversation's arguments.
-
-        Raises:
-            ValueError: Naming the offending argument.
-        """
-        for name, value in {"n_agents": n_agents, **counts}.items():
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name}: must be a positive int (got {value!r})")
-        if n_agents < 2:
-            raise ValueError(f"n_agents: a conversation needs at least 2 agents (got {n_agents})")
-        if mode not in ("numeric", "text"):
-            raise ValueError(f"mode: expected 'numeric' or 'text' (got {mode!r})")
-        for name, number in numbers.items():
-            if not (np.isfinite(number) and number >= 0.0):
-                raise ValueError(f"{name}: must be a finite number >= 0 (got {number!r})")
-        default = ConversationEnv.default_profile()
-        required = ("social", "standing", "rest")
-        profiles = resolve_profiles(profile, n_agents, default, required=required)
-        fields: dict[str, Any] = {name: int(count) for name, count in counts.items()}
-        fields.update((name, float(number)) for name, number in numbers.items())
-        return cls(profiles=profiles, mode=mode, **fields)
-
-    @property
-    def n_agents(self) -> int:
-        """Number of agents."""
-        return len(self.profiles)
-
-    @property
-    def n_actions(self) -> int:
-        """``silent``, then each addressed act for each other agent."""
-        return 1 + (len(ACTS) - 1) * (self.n_agents - 1)
-
-    def decode(self, action: int) -> tuple[int, int]:
-        """The act and the addressee offset (``1 .. n_agents - 1``, 0 for silent) of an action."""
-        if action == 0:
-            return SILENT, 0
-        act, offset = divmod(action - 1, self.n_agents - 1)
-        return act + 1, offset + 1
-
-
-def clean_utterance(utterance: str, max_length: int) -> str:
-    """An utterance as the chat shows it: ASCII on one line, at most ``max_length`` characters.
-
-    Accented letters lose their accents (``é`` -> ``e``), other whitespace becomes a space and
-    any other character ``?``.
-    """
-    return "".join(map(_ascii_character, utterance[:max_length]))[:max_length]
-
-
-def _ascii_character(character: str) -> str:
-    if character in UTTERANCE_CHARSET:
-        return character
-    if character.isspace():
-        return " "
-    base = unicodedata.normalize("NFKD", character).encode("ascii", "ignore").decode()
-    return "".join(c for c in base if c in UTTERANCE_CHARSET) or "?"
 
 
 class ConversationEnv(ParallelEnv[str, Any, Any]):
@@ -255,7 +165,7 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
     @classmethod
     def default_profile(cls, **_: Any) -> ValueProfile:
         """Each agent's profile when no ``profile`` is given: ``social``, ``standing``, ``rest``."""
-        return default_profile({"social": 1.0, "standing": 0.5})
+        return conversation_profile()
 
     def __init__(
         self,
@@ -300,10 +210,11 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
             },
         )
         self._core = core = ValueCore(ValueStore.from_profiles(rules.profiles))
-        self._social, self._standing, self._rest = map(core.index, ("social", "standing", "rest"))
         self.possible_agents = [f"agent_{i}" for i in range(rules.n_agents)]
         self.agents: list[str] = []
-        self._effects = self._effect_table()
+        self._effects = rules.effect_table(
+            core.n_values, *map(core.index, ("social", "standing", "rest"))
+        )
         self._acts = np.array([rules.decode(a)[0] for a in range(rules.n_actions)])
         self.np_random, self.np_random_seed = seeding.np_random()
         self._step_count = 0
@@ -323,7 +234,7 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
             chat = spaces.Text(
                 rules.history_length * (longest_header + rules.max_utterance_length + 1),
                 min_length=0,
-                charset=_CHAT_CHARSET,
+                charset=CHAT_CHARSET,
             )
             observation_space: spaces.Space[Any] = spaces.Dict({"observation": box, "chat": chat})
             utterance = spaces.Text(
@@ -377,7 +288,7 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
             raise ValueError("step: the episode is over; call reset()")
         rules, n = self.rules, self.rules.n_agents
         speaker = self._step_count % n
-        action, utterance = self._parse(actions, self.possible_agents[speaker])
+        action, utterance = rules.parse_action(actions, self.possible_agents[speaker])
         act, offset = rules.decode(action)
         addressee = (speaker + offset) % n
         consumption = np.zeros((n, self._core.n_values))
@@ -397,7 +308,7 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
         np.add.at(rest, rows, effect[:, -2])
         np.add.at(valence, rows, effect[:, -1])
         gains = self._core.step(consumption, load=load, rest=rest, valence=valence)
-        self._chat.append(self._chat_line(speaker, act, addressee, utterance))
+        self._chat.append(chat_line(speaker, act, addressee, utterance))
         self._last = (speaker, act, addressee)
         self._step_count += 1
         agents = self.agents
@@ -443,60 +354,6 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
     def close(self) -> None:
         """Close the ``"human"`` render window, if one is open."""
         self._core.close()
-
-    def _effect_table(self) -> np.ndarray:
-        """Per act, the speaker's and the addressee's consumption, load, rest and valence."""
-        rules, n_values = self.rules, self._core.n_values
-        social, standing, rest = self._social, self._standing, self._rest
-        table = np.zeros((len(ACTS), 2, n_values + 3))
-        load, rest_taken, valence = n_values, n_values + 1, n_values + 2
-        table[SILENT, 0, [rest, rest_taken]] = 1.0
-        table[ASK, 0, social] = rules.contact / 2
-        table[ASK, 1, [social, load]] = rules.contact, rules.ask_load
-        table[HELP, 0, [standing, load]] = 1.0, rules.help_cost
-        table[HELP, 1, [social, valence]] = 2 * rules.contact, rules.help_valence
-        table[SHARE, :, social] = rules.contact
-        table[JOKE, 0, [social, valence]] = rules.contact / 2, rules.joke_valence
-        table[JOKE, 1, [social, valence]] = rules.contact, rules.joke_valence
-        table[COMPLAIN, 0, [rest, rest_taken]] = rules.vent
-        table[COMPLAIN, 1, [load, valence]] = rules.complain_load, -rules.complain_valence
-        return table
-
-    def _parse(self, actions: Mapping[str, Any], speaker: str) -> tuple[int, str]:
-        if speaker not in actions:
-            raise ValueError(f"actions: no action for the speaker {speaker!r}")
-        action, utterance = actions[speaker], ""
-        if self.rules.mode == "text":
-            if not isinstance(action, Mapping) or "act" not in action:
-                raise ValueError(
-                    f"actions[{speaker!r}]: text mode expects a dict with 'act' "
-                    f"and 'utterance' (got {action!r})"
-                )
-            utterance = action.get("utterance", "")
-            if not isinstance(utterance, str):
-                raise ValueError(
-                    f"actions[{speaker!r}]['utterance']: must be a str "
-                    f"(got {type(utterance).__name__})"
-                )
-            utterance = clean_utterance(utterance, self.rules.max_utterance_length)
-            action = action["act"]
-        if (
-            isinstance(action, bool)
-            or not isinstance(action, int | np.integer)
-            or not (0 <= action < self.rules.n_actions)
-        ):
-            raise ValueError(
-                f"actions[{speaker!r}]: act must be an int in "
-                f"[0, {self.rules.n_actions - 1}] (got {action!r})"
-            )
-        return int(action), utterance
-
-    def _chat_line(self, speaker: int, act: int, addressee: int, utterance: str) -> str:
-        if act == SILENT:
-            line = f"agent_{speaker} (silent)"
-        else:
-            line = f"agent_{speaker} -> agent_{addressee} ({ACTS[act]})"
-        return f"{line}: {utterance}" if utterance else line
 
     def state(self) -> np.ndarray:
         """The global state: every agent's numeric observation, concatenated in agent order."""

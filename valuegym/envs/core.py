@@ -27,12 +27,19 @@ Rendering lives in :mod:`valuegym.envs.rendering`, default profiles in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numba
 import numpy as np
 
-from valuegym.envs.rendering import HumanWindow, check_render_mode, render_ansi, render_rgb
+from valuegym.envs.protocol import ValueInfo
+from valuegym.envs.rendering import (
+    RENDER_MODES,
+    HumanWindow,
+    check_render_mode,
+    render_ansi,
+    render_rgb,
+)
 from valuegym.values import ValueStore
 
 __all__ = ["ValueCore", "most_wanted_index", "write_value_observation"]
@@ -202,7 +209,7 @@ class ValueCore:
         """
         write_value_observation(self.stock, self.wanting, self.mood, self.stress, out)
 
-    def values_info(self, row: int = 0) -> dict[str, Any]:
+    def values_info(self, row: int = 0) -> ValueInfo:
         """One row's value state as numbers, by value index (the value entries of ``info``).
 
         Args:
@@ -254,7 +261,8 @@ class ValueCore:
             An :class:`~valuegym.envs.protocol.AgentInfo`: the entries of :meth:`values_info`,
             ``action_wanting``, then ``extra``.
         """
-        info = self.values_info(row)
+        # The contract's ValueInfo, extended in place into an AgentInfo with the env's entries.
+        info = cast(dict[str, Any], self.values_info(row))
         info["action_wanting"] = action_wanting
         if extra:
             info.update(extra)
@@ -283,17 +291,17 @@ class ValueCore:
             (the frame is shown, see :class:`~valuegym.envs.rendering.HumanWindow`) and
             ``None``.
         """
+        if render_mode not in RENDER_MODES:
+            return None
+        values = self.values_info(row)
         if render_mode == "ansi":
-            return render_ansi(self, row, header, lines)
+            return render_ansi(self.value_names, values, header, lines)
+        shown = render_rgb(values) if picture is None else picture
         if render_mode == "rgb_array":
-            return render_rgb(self, row) if picture is None else picture
-        if render_mode == "human":
-            if self._window is None:
-                self._window = HumanWindow("valuegym", fps=4)
-            self._window.show(
-                render_rgb(self, row) if picture is None else picture,
-                render_ansi(self, row, header, lines),
-            )
+            return shown
+        if self._window is None:
+            self._window = HumanWindow("valuegym", fps=4)
+        self._window.show(shown, render_ansi(self.value_names, values, header, lines))
         return None
 
     def close(self) -> None:

@@ -76,7 +76,7 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
 
     ## Arguments
     - `goods`: mapping of good name to base weight (default `DEFAULT_GOODS`), with the default
-      value profile of :func:`valuegym.envs.core.default_profile`.
+      value profile of :func:`valuegym.envs.orchard_rules.orchard_profile`.
     - `profile`: a full value profile instead (`ValueProfile` or its mapping); its values other
       than `rest` are the goods; it must have a `rest` value.
     - `out_of_stock_probability`: chance a good is out of stock at a step (default 0.4).
@@ -119,7 +119,7 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
             goods: The env's ``goods`` argument; other constructor arguments are ignored.
 
         Returns:
-            The goods with :data:`~valuegym.envs.core.GOOD_DEFAULTS`, then ``rest``.
+            The goods with :data:`~valuegym.envs.profiles.GOOD_DEFAULTS`, then ``rest``.
         """
         return orchard_profile(goods)
 

@@ -52,7 +52,7 @@ def orchard_profile(goods: Mapping[str, float] | None = None) -> ValueProfile:
 
 @dataclass(eq=False)
 class OrchardState:
-    """What changes in ``n`` Orchards stepped together (``n = 1`` is :class:`OrchardEnv`).
+    """What changes in ``n`` Orchards stepped together (``n = 1``: the single env).
 
     Row ``i`` of every array is copy ``i``; :class:`OrchardRules` moves the state from step to
     step, so the single and the vector env share one transition.
@@ -232,7 +232,7 @@ def _step_and_observe(
 
 @dataclass(frozen=True, eq=False)
 class OrchardRules:
-    """What Orchard's actions do, shared by :class:`OrchardEnv` and the native vector Orchard.
+    """What Orchard's actions do, shared by the single and the native vector Orchard.
 
     Args:
         profile: The agent's values: the goods, then ``rest``, so that action ``k`` serves
@@ -258,7 +258,7 @@ class OrchardRules:
         episode_length: int = DEFAULT_EPISODE_LENGTH,
         pick_effort: float = 0.3,
     ) -> OrchardRules:
-        """Validate Orchard's arguments (documented on :class:`OrchardEnv`).
+        """Validate Orchard's arguments (the env's docstring documents them).
 
         Raises:
             ValueError: Naming the offending argument.

@@ -16,6 +16,7 @@ runner does.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Final, cast
 
 import gymnasium
@@ -26,6 +27,7 @@ __all__ = [
     "MULTI_AGENT_ENV_IDS",
     "SINGLE_AGENT_ENV_IDS",
     "env_class",
+    "env_parameters",
     "register_envs",
 ]
 
@@ -76,6 +78,21 @@ def env_class(env_id: str) -> type[Any]:
     if env_id not in _CLASSES:
         raise KeyError(f"{env_id!r} is not a valuegym env (known: {', '.join(_CLASSES)})")
     return cast("type[Any]", gymnasium.envs.registration.load_env_creator(_CLASSES[env_id]))
+
+
+def env_parameters(env_id: str) -> tuple[str, ...] | None:
+    """Names of the env's constructor arguments, or ``None`` if it takes any keyword.
+
+    Args:
+        env_id: A registered valuegym id.
+
+    Returns:
+        The argument names, in order.
+    """
+    parameters = inspect.signature(env_class(env_id)).parameters.values()
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return tuple(parameter.name for parameter in parameters if parameter.name != "self")
 
 
 def register_envs() -> None:

@@ -1,5 +1,9 @@
 """How every valuegym env draws an agent's value state: text, a picture of bars, a window.
 
+What is drawn is one agent's :class:`~valuegym.envs.protocol.ValueInfo`, the value state of
+the env contract (:meth:`ValueCore.values_info <valuegym.envs.core.ValueCore.values_info>`
+gives it); :meth:`ValueCore.render <valuegym.envs.core.ValueCore.render>` picks the mode.
+
 Render modes (every env): ``"ansi"`` returns the text frame, ``"rgb_array"`` the picture, and
 ``"human"`` shows the picture in a pygame window each time ``render()`` is called, scaled up,
 with the text frame printed too, when pygame is installed (``pip install pygame``); without
@@ -9,12 +13,11 @@ pygame it prints the text frame to stdout. ``render()`` returns ``None`` in ``"h
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from valuegym.envs.core import ValueCore
+from valuegym.envs.protocol import ValueInfo
 
 __all__ = [
     "RENDER_MODES",
@@ -54,64 +57,66 @@ def check_render_mode(render_mode: str | None) -> None:
         )
 
 
-def render_ansi(core: ValueCore, row: int = 0, header: str = "", lines: Sequence[str] = ()) -> str:
-    """One row's value state as text, one line per value, then mood and stress.
+def render_ansi(
+    value_names: Sequence[str], values: ValueInfo, header: str = "", lines: Sequence[str] = ()
+) -> str:
+    """One agent's value state as text, one line per value, then mood and stress.
 
     Args:
-        core: The env's value core.
-        row: Row of the agent or copy.
+        value_names: Names of the values, in index order.
+        values: The agent's value state.
         header: First line (e.g. the step and last action).
         lines: Env-specific lines appended at the end.
 
     Returns:
         The text, newline-terminated.
     """
-    width = max(len(name) for name in core.value_names)
-    stock, wanting = core.stock[row], core.wanting[row]
+    width = max(len(name) for name in value_names)
+    stock, wanting = values["stocks"], values["wanting"]
     out = [header] if header else []
-    for k, name in enumerate(core.value_names):
+    for k, name in enumerate(value_names):
         bar = "#" * round(10 * float(squash(wanting[k])))
         out.append(f"{name:<{width}}  stock {stock[k]:6.2f}  wanting {wanting[k]:6.3f}  {bar}")
     out.append(
-        f"mood {core.mood[row]:+.2f}  stress {core.stress[row]:.2f}  "
-        f"temperature {core.temperature[row]:.2f}"
+        f"mood {values['mood']:+.2f}  stress {values['stress']:.2f}  "
+        f"temperature {values['temperature']:.2f}"
     )
     out.extend(lines)
     return "\n".join(out) + "\n"
 
 
-def render_rgb(core: ValueCore, row: int = 0) -> np.ndarray:
-    """One row's value state as a picture of bars.
+def render_rgb(values: ValueInfo) -> np.ndarray:
+    """One agent's value state as a picture of bars.
 
     Per value a stock bar (blue) over a wanting bar (orange), then mood (green right of the
     centre line when positive, red left of it when negative) and stress (purple).
 
     Args:
-        core: The env's value core.
-        row: Row of the agent or copy.
+        values: The agent's value state.
 
     Returns:
         ``(height, 256, 3)`` uint8 image on white.
     """
-    n_bars = 2 * core.n_values + 2
+    stock, wanting = values["stocks"], values["wanting"]
+    n_values = len(stock)
+    n_bars = 2 * n_values + 2
     image = np.full((n_bars * (_BAR_HEIGHT + 2) + 2, _RENDER_WIDTH, 3), 255, dtype=np.uint8)
-    stock, wanting = core.stock[row], core.wanting[row]
     fractions = np.empty(n_bars)
-    fractions[0 : 2 * core.n_values : 2] = squash(stock)
-    fractions[1 : 2 * core.n_values : 2] = squash(np.abs(wanting))
-    colours = [(31, 119, 180), (255, 127, 14)] * core.n_values
+    fractions[0 : 2 * n_values : 2] = squash(stock)
+    fractions[1 : 2 * n_values : 2] = squash(np.abs(wanting))
+    colours = [(31, 119, 180), (255, 127, 14)] * n_values
     for bar, (fraction, colour) in enumerate(zip(fractions[:-2], colours, strict=True)):
         top = 2 + bar * (_BAR_HEIGHT + 2)
         image[top : top + _BAR_HEIGHT, : int(fraction * _RENDER_WIDTH)] = colour
-    mood, centre = float(core.mood[row]), _RENDER_WIDTH // 2
-    top = 2 + 2 * core.n_values * (_BAR_HEIGHT + 2)
+    mood, centre = float(values["mood"]), _RENDER_WIDTH // 2
+    top = 2 + 2 * n_values * (_BAR_HEIGHT + 2)
     end = centre + int(mood * centre)
     image[top : top + _BAR_HEIGHT, min(centre, end) : max(centre, end) + 1] = (
         (44, 160, 44) if mood >= 0 else (214, 39, 40)
     )
     image[top : top + _BAR_HEIGHT, centre] = 0
     top += _BAR_HEIGHT + 2
-    image[top : top + _BAR_HEIGHT, : int(float(core.stress[row]) * _RENDER_WIDTH)] = (
+    image[top : top + _BAR_HEIGHT, : int(float(values["stress"]) * _RENDER_WIDTH)] = (
         148,
         103,
         189,

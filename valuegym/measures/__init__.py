@@ -4,8 +4,9 @@ Each module is small and loads no model: the measures take what a backend produc
 :class:`~valuegym.lm.base.Generation`, log-likelihoods, texts) and turn it into numbers.
 
 - :mod:`valuegym.measures.entropy`: token and utterance entropy, surprisal, units.
-- :mod:`valuegym.measures.clustering`: grouping utterances that say the same thing.
-- :mod:`valuegym.measures.entailment`: grouping by bidirectional entailment, judge passed in.
+- :mod:`valuegym.measures.clustering`: grouping utterances that say the same thing (by text,
+  sentence embedding, or bidirectional entailment with a judge passed in).
+- :mod:`valuegym.measures.entailment`: the judges of entailment (NLI model, language model).
 - :mod:`valuegym.measures.calibration`: how often a clusterer merges or splits meanings.
 - :mod:`valuegym.measures.semantic`: semantic entropy over K samples of one state.
 - :mod:`valuegym.measures.kernel_entropy`: Kernel Language Entropy over a semantic graph.
@@ -23,6 +24,7 @@ from valuegym.measures.clustering import (
     DEFAULT_SIMILARITY_THRESHOLD,
     Clusterer,
     EmbeddingClusterer,
+    EntailmentClusterer,
     TextClusterer,
     get_clusterer,
     load_sentence_embedder,
@@ -31,7 +33,6 @@ from valuegym.measures.clustering import (
 from valuegym.measures.entailment import (
     ENTAILMENT_ANSWERS,
     ENTAILMENT_QUESTION,
-    EntailmentClusterer,
     EntailmentJudge,
     LanguageModelJudge,
     NLIJudge,

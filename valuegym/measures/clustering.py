@@ -1,10 +1,10 @@
 """Clustering utterances by meaning, for semantic entropy.
 
 A :class:`Clusterer` assigns each utterance a meaning cluster: by bidirectional entailment
-(:class:`~valuegym.measures.entailment.EntailmentClusterer`, the papers' method, with a judge
-passed in), or by the cheaper options here, a local sentence-embedding model
-(:class:`EmbeddingClusterer`) or normalised exact text (:class:`TextClusterer`). How often each
-merges different meanings or splits one is measured by
+(:class:`EntailmentClusterer`, the papers' method, with a judge from
+:mod:`valuegym.measures.entailment` passed in), or more cheaply by a local sentence-embedding
+model (:class:`EmbeddingClusterer`) or normalised exact text (:class:`TextClusterer`). How often
+each merges different meanings or splits one is measured by
 :func:`valuegym.measures.calibration.calibrate` (``valuegym calibrate-clusterer``).
 """
 
@@ -15,20 +15,21 @@ import importlib.util
 import re
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from valuegym.measures.entailment import EntailmentJudge
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-
-    from valuegym.measures.entailment import EntailmentJudge
 
 __all__ = [
     "DEFAULT_SIMILARITY_THRESHOLD",
     "Clusterer",
     "EmbeddingClusterer",
+    "EntailmentClusterer",
     "TextClusterer",
     "get_clusterer",
     "load_sentence_embedder",
@@ -231,6 +232,133 @@ class EmbeddingClusterer:
         }
 
 
+@dataclass
+class EntailmentClusterer:
+    """Clusters utterances by bidirectional entailment: same meaning when each entails the other.
+
+    Utterances with the same normalised text (:func:`normalise_text`) share a cluster without
+    asking. The distinct ones are then clustered as in Farquhar et al.'s reference code
+    (``get_semantic_ids``): the first unassigned utterance opens a cluster and every later one
+    that it entails both ways joins it, except that an utterance already placed is not
+    compared again. Each such round is one batch to the judge, holding both
+    directions of every pair still open; a pair already settled by transitivity (one side
+    assigned) is not asked, and a pair asked before in this clusterer's life is read from its
+    cache. So K samples cost at most ``K (K - 1) / 2`` pair judgements, in as many batches as
+    there are clusters. Empty utterances form their own cluster.
+
+    Attributes:
+        judge: Who decides entailment.
+        threshold: ``p(entails)`` at or above which one direction counts as entailed; a pair
+            is the same meaning when both directions reach it.
+        judgements: Cache of ``p(entails)`` per ordered ``(premise, hypothesis)`` pair.
+        pair_judgements: Pairs of distinct utterances sent to the judge so far.
+        judge_batches: Batches sent to the judge so far.
+    """
+
+    judge: EntailmentJudge
+    threshold: float = 0.5
+    judgements: dict[tuple[str, str], float] = field(default_factory=dict, repr=False)
+    pair_judgements: int = field(default=0, repr=False)
+    judge_batches: int = field(default=0, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"threshold: a probability in (0, 1] (got {self.threshold})")
+
+    def _judge(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Ask the judge, in one batch, both directions of each pair not in the cache yet."""
+        asked = [
+            direction
+            for first, second in pairs
+            if first != second
+            for direction in ((first, second), (second, first))
+            if direction not in self.judgements
+        ]
+        asked = list(dict.fromkeys(asked))
+        if not asked:
+            return
+        premises, hypotheses = zip(*asked, strict=True)
+        probabilities = self.judge.entailment_probability(premises, hypotheses)
+        self.judgements.update(zip(asked, (float(p) for p in probabilities), strict=True))
+        self.judge_batches += 1
+        self.pair_judgements += len({frozenset(direction) for direction in asked})
+
+    def same_meaning(self, anchor: str, others: Sequence[str]) -> np.ndarray:
+        """Whether ``anchor`` and each of ``others`` entail each other (one judge batch).
+
+        Args:
+            anchor: One utterance.
+            others: Utterances to compare it with.
+
+        Returns:
+            Bool array of shape ``(len(others),)``.
+        """
+        self._judge([(anchor, other) for other in others])
+        return np.array(
+            [
+                other == anchor
+                or min(self.judgements[anchor, other], self.judgements[other, anchor])
+                >= self.threshold
+                for other in others
+            ],
+            dtype=bool,
+        )
+
+    def entailment_matrix(self, texts: Sequence[str]) -> np.ndarray:
+        """``p(text i entails text j)`` for every ordered pair, in one judge batch.
+
+        The input of Kernel Language Entropy
+        (:func:`~valuegym.measures.kernel_entropy.semantic_graph_from_entailment`); unlike
+        :meth:`cluster` it needs every pair, so transitivity saves nothing.
+
+        Args:
+            texts: The utterances.
+
+        Returns:
+            Float array of shape ``(K, K)``, 1 on the diagonal and between equal texts.
+        """
+        stripped = [text.strip() for text in texts]
+        distinct = list(dict.fromkeys(stripped))
+        self._judge(
+            [(first, second) for i, first in enumerate(distinct) for second in distinct[i + 1 :]]
+        )
+        return np.array(
+            [[1.0 if a == b else self.judgements[a, b] for b in stripped] for a in stripped]
+        )
+
+    def cluster(self, texts: Sequence[str]) -> np.ndarray:
+        """Assign each text a meaning cluster (see the class for the judge calls).
+
+        Args:
+            texts: The utterances.
+
+        Returns:
+            Int labels numbered in order of first appearance.
+        """
+        keys = [normalise_text(text) for text in texts]
+        first_text: dict[str, str] = {}
+        for key, text in zip(keys, texts, strict=True):
+            first_text.setdefault(key, text.strip())
+        distinct = list(first_text)
+        cluster_of: dict[str, int] = {}
+        for position, key in enumerate(distinct):
+            if key in cluster_of:
+                continue
+            cluster_of[key] = len(set(cluster_of.values()))
+            open_keys = [k for k in distinct[position + 1 :] if k not in cluster_of and k]
+            if not key or not open_keys:
+                continue
+            same = self.same_meaning(first_text[key], [first_text[k] for k in open_keys])
+            for other, joins in zip(open_keys, same, strict=True):
+                if joins:
+                    cluster_of[other] = cluster_of[key]
+        return _first_appearance_labels([cluster_of[key] for key in keys])
+
+    def describe(self) -> dict[str, Any]:
+        """Name and settings of the clusterer, for run manifests."""
+        return {"clusterer": "entailment", "threshold": self.threshold, **self.judge.describe()}
+
+
 def get_clusterer(
     kind: Literal["auto", "embedding", "text", "entailment"] = "auto",
     *,
@@ -252,8 +380,6 @@ def get_clusterer(
         A :class:`Clusterer`.
     """
     if kind == "entailment":
-        from valuegym.measures.entailment import EntailmentClusterer
-
         if judge is None:
             raise ValueError("clusterer 'entailment': needs a judge (NLIJudge, LanguageModelJudge)")
         return EntailmentClusterer(judge, threshold=0.5 if threshold is None else threshold)

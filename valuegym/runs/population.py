@@ -16,7 +16,6 @@ Agents:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -25,7 +24,7 @@ import gymnasium
 import pettingzoo
 
 from valuegym.agents.prompts import DEFAULT_PERSONA
-from valuegym.envs.registration import env_class
+from valuegym.envs.registration import env_class, env_parameters
 from valuegym.lm.sampling import Truncation
 from valuegym.scenarios.schema import AgentSpec, LMSpec, Scenario
 from valuegym.values import ValueProfile
@@ -38,7 +37,6 @@ __all__ = [
     "PopulationError",
     "build_population",
     "env_arguments",
-    "env_parameters",
     "load_lm_model",
     "make_lm_agent",
 ]
@@ -49,21 +47,6 @@ EPISODE_LENGTH_ARGUMENTS: Final = ("episode_length", "max_cycles")
 
 class PopulationError(RuntimeError):
     """The env or an agent could not be built; the message names the scenario key."""
-
-
-def env_parameters(env_id: str) -> tuple[str, ...] | None:
-    """Names of the env's constructor arguments, or ``None`` if it takes any keyword.
-
-    Args:
-        env_id: A registered valuegym id.
-
-    Returns:
-        The argument names, in order.
-    """
-    parameters = inspect.signature(env_class(env_id)).parameters.values()
-    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
-        return None
-    return tuple(parameter.name for parameter in parameters if parameter.name != "self")
 
 
 @dataclass

@@ -19,7 +19,12 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
-from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS, env_class
+from valuegym.envs.registration import (
+    MULTI_AGENT_ENV_IDS,
+    SINGLE_AGENT_ENV_IDS,
+    env_class,
+    env_parameters,
+)
 from valuegym.scenarios.catalog import resolve_scenario_path
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file
 from valuegym.scenarios.schema import Scenario
@@ -349,8 +354,6 @@ def _resolve_profiles(
 
 def _env_argument_problems(scenario: Scenario) -> list[Problem]:
     """Env arguments the env does not take, or that the scenario sets elsewhere."""
-    from valuegym.runs.population import env_parameters
-
     problems: list[Problem] = []
     parameters = env_parameters(scenario.env.id)
     for name in scenario.env.args:
