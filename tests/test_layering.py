@@ -224,3 +224,13 @@ def test_a_package_init_closes_a_circle_only_when_named():
 
     assert circles("import valuegym.p.a\n") == []
     assert circles("from valuegym.p import other\n") == [("valuegym.p", "valuegym.p.a")]
+
+
+#: The most lines a module may have; a longer one holds more than one job (split it by job).
+MAX_MODULE_LINES = 500
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_is_over_500_lines(path: Path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_MODULE_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines"

@@ -34,15 +34,24 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from valuegym.agents.prompts import PromptState, PromptTemplate
 from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS
-from valuegym.lm import BACKENDS
 from valuegym.records.schema import EntryDesign, RunDesign
+from valuegym.scenarios.agent_spec import (
+    AGENT_KINDS,
+    LM_BACKENDS,
+    NAME_PATTERN,
+    AgentSpec,
+    FixedStateSpec,
+    FrozenSpec,
+    LMSpec,
+    TemplateSpec,
+    invalid_value,
+    key_problem,
+)
 from valuegym.values import ValueProfile
 
 __all__ = [
@@ -62,182 +71,8 @@ __all__ = [
     "TemplateSpec",
 ]
 
-#: Agent kinds a scenario may name.
-AGENT_KINDS: Final = ("lm", "ppo", "greedy", "softmax", "random")
-#: Language-model backends a scenario may name (left out: the default of
-#: :func:`valuegym.lm.load_language_model`).
-LM_BACKENDS: Final = tuple(BACKENDS)
 
-_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-
-
-def _problem(key: str, message: str) -> PydanticCustomError:
-    """A validation error about ``key`` of the model being validated (see ``validation.py``)."""
-    return PydanticCustomError("scenario", "{message}", {"key": key, "message": message})
-
-
-def _invalid(message: str) -> PydanticCustomError:
-    """A validation error about the value being validated, with a ready-made message."""
-    return PydanticCustomError("invalid", "{message}", {"message": message})
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class FixedStateSpec(_Frozen):
-    """Values a prompt states instead of the agent's own (the others stay actual)."""
-
-    mood: float | None = Field(default=None, ge=-1.0, le=1.0, description="Stated mood.")
-    stress: float | None = Field(default=None, ge=0.0, le=1.0, description="Stated stress.")
-    most_wanted: str | None = Field(
-        default=None, min_length=1, description="The value the prompt names as wanted most."
-    )
-
-
-class TemplateSpec(_Frozen):
-    """Prompt template overrides: ``str.format`` strings over the documented fields only."""
-
-    system: str | None = Field(default=None, description="System message template.")
-    user: str | None = Field(default=None, description="User message asking for an utterance.")
-    act: str | None = Field(default=None, description="User message asking for an act.")
-    state: str | None = Field(default=None, description="The {state} sentence (blank if blind).")
-    no_events: str | None = Field(default=None, description="What {events} says when empty.")
-
-
-class LMSpec(_Frozen):
-    """The language model of an ``lm`` agent, how it samples, and its channels.
-
-    The value state reaches speech through separate channels that a study can move one at a
-    time: what the prompt says (``prompt_state``), the speech temperature, and the context
-    (persona, template, history). The act temperature is separate from the speech temperature.
-    """
-
-    backend: str | None = Field(
-        default=None,
-        description="llamacpp, transformers or openai; None picks llamacpp when installed, "
-        "else transformers.",
-    )
-    model: str = Field(
-        default="smollm2-135m",
-        min_length=1,
-        description="Embedded model name, Hugging Face id, local path, or the server's model.",
-    )
-    base_url: str | None = Field(
-        default=None, description="Server address for the openai backend (e.g. vLLM, Ollama)."
-    )
-    max_new_tokens: int = Field(default=32, ge=1, le=1024, description="Tokens per utterance.")
-    speech_temperature: Literal["state"] | Annotated[float, Field(ge=0.0, le=10.0)] = Field(
-        default="state",
-        description="Sampling temperature of speech: 'state' (the value-state temperature) or "
-        "a fixed number.",
-    )
-    act_temperature: Literal["state"] | Annotated[float, Field(ge=0.0, le=10.0)] = Field(
-        default="state",
-        description="Temperature of the act choice: 'state' or a fixed number.",
-    )
-    prompt_state: Literal["actual", "blind"] | FixedStateSpec = Field(
-        default="actual",
-        description="What the prompt says about the value state: actual, blind (nothing) or "
-        "fixed values {mood, stress, most_wanted}.",
-    )
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus truncation.")
-    top_k: int = Field(default=0, ge=0, description="Keep the k most likely tokens (0: all).")
-    min_p: float = Field(
-        default=0.0, ge=0.0, lt=1.0, description="Drop tokens under min_p x the top probability."
-    )
-    template: TemplateSpec | None = Field(default=None, description="Prompt template overrides.")
-    act_by: Literal["values", "lm"] = Field(
-        default="values",
-        description="Choose discrete acts from the value store's wanting, or by LM scoring.",
-    )
-
-    @field_validator("backend")
-    @classmethod
-    def _known_backend(cls, backend: str | None) -> str | None:
-        if backend is not None and backend not in LM_BACKENDS:
-            raise _invalid(f"unknown value {backend!r} (expected one of: {', '.join(LM_BACKENDS)})")
-        return backend
-
-    @model_validator(mode="after")
-    def _base_url_only_for_servers(self) -> LMSpec:
-        if self.base_url is not None and self.backend != "openai":
-            raise _problem("base_url", "only used with backend: openai")
-        return self
-
-    @model_validator(mode="after")
-    def _template_fields_known(self) -> LMSpec:
-        try:
-            self.prompt_template()
-        except ValueError as error:
-            key, _, message = str(error).partition(": ")
-            raise _problem(key, message) from None
-        return self
-
-    def prompt_template(self) -> PromptTemplate:
-        """The prompt template: the defaults with this spec's overrides."""
-        if self.template is None:
-            return PromptTemplate()
-        overrides = {k: v for k, v in self.template.model_dump().items() if v is not None}
-        return PromptTemplate(**overrides)
-
-    def prompt_channel(self) -> PromptState:
-        """What the prompt says about the value state."""
-        if isinstance(self.prompt_state, FixedStateSpec):
-            return PromptState("fixed", **self.prompt_state.model_dump())
-        return PromptState(self.prompt_state)
-
-    @staticmethod
-    def fixed(temperature: float | str) -> float | None:
-        """A temperature setting as a number, or ``None`` for ``"state"``."""
-        return None if temperature == "state" else float(temperature)
-
-
-class AgentSpec(_Frozen):
-    """One agent, or ``count`` identical agents, of a scenario."""
-
-    id: str | None = Field(
-        default=None,
-        pattern=_NAME_PATTERN,
-        description="Name in records; with count > 1 agents are named <id>_0, <id>_1, ...",
-    )
-    count: int = Field(default=1, ge=1, le=10_000, description="How many agents this entry adds.")
-    kind: Literal["lm", "ppo", "greedy", "softmax", "random"] = Field(
-        description="lm, ppo (a trained checkpoint), greedy, softmax or random."
-    )
-    persona: str | None = Field(default=None, description="Who the agent is (LM prompts).")
-    values: dict[str, Any] | None = Field(
-        default=None, description="Value profile values (name -> fields); env default if absent."
-    )
-    profile: str | None = Field(
-        default=None, min_length=1, description="A profile YAML file, relative to the scenario."
-    )
-    affect: dict[str, Any] = Field(default_factory=dict, description="Affect parameters.")
-    homeostasis: dict[str, Any] = Field(default_factory=dict, description="Drive exponents.")
-    lm: LMSpec | None = Field(default=None, description="Language model (kind lm only).")
-    checkpoint: str | None = Field(
-        default=None, min_length=1, description="SB3 checkpoint (kind ppo), relative to scenario."
-    )
-
-    @model_validator(mode="after")
-    def _fields_match_kind(self) -> AgentSpec:
-        if self.kind == "ppo" and self.checkpoint is None:
-            raise _problem("checkpoint", "required for kind 'ppo' (a saved SB3 model .zip)")
-        if self.kind != "ppo" and self.checkpoint is not None:
-            raise _problem("checkpoint", f"only used with kind 'ppo' (this agent is {self.kind!r})")
-        if self.kind != "lm" and self.lm is not None:
-            raise _problem("lm", f"only used with kind 'lm' (this agent is {self.kind!r})")
-        if self.values is not None and self.profile is not None:
-            raise _problem("profile", "give either values or a profile file, not both")
-        return self
-
-    @property
-    def language_model(self) -> LMSpec:
-        """The LM settings, defaults filled in (kind ``lm`` only)."""
-        return self.lm if self.lm is not None else LMSpec()
-
-
-class EnvSpec(_Frozen):
+class EnvSpec(FrozenSpec):
     """Which environment to build, with which constructor arguments."""
 
     id: str = Field(description="A registered id, e.g. valuegym/Orchard-v0.")
@@ -248,7 +83,7 @@ class EnvSpec(_Frozen):
     def _known_id(cls, env_id: str) -> str:
         known = SINGLE_AGENT_ENV_IDS + MULTI_AGENT_ENV_IDS
         if env_id not in known:
-            raise _invalid(f"unknown env id {env_id!r} (expected one of: {', '.join(known)})")
+            raise invalid_value(f"unknown env id {env_id!r} (expected one of: {', '.join(known)})")
         return env_id
 
     @property
@@ -257,7 +92,7 @@ class EnvSpec(_Frozen):
         return self.id in MULTI_AGENT_ENV_IDS
 
 
-class SemanticEntropySpec(_Frozen):
+class SemanticEntropySpec(FrozenSpec):
     """Semantic entropy over K sampled utterances for the same value state."""
 
     samples: int = Field(
@@ -276,7 +111,7 @@ class SemanticEntropySpec(_Frozen):
     every: int = Field(default=1, ge=1, description="Measure on every n-th step only.")
 
 
-class InformationSpec(_Frozen):
+class InformationSpec(FrozenSpec):
     """Mutual information between a designed set of stated states and what is said.
 
     At every ``every``-th step each speaking LM agent's real context (its persona and what it
@@ -295,7 +130,7 @@ class InformationSpec(_Frozen):
     every: int = Field(default=1, ge=1, description="Measure on every n-th step only.")
 
 
-class CounterfactualSpec(_Frozen):
+class CounterfactualSpec(FrozenSpec):
     """Replay recorded contexts under a grid of channel settings (common random numbers).
 
     Every ``every``-th recorded utterance's context is regenerated under each cell of the grid
@@ -325,7 +160,7 @@ class CounterfactualSpec(_Frozen):
     )
 
 
-class MeasureSpec(_Frozen):
+class MeasureSpec(FrozenSpec):
     """What the run records beyond per-step rows."""
 
     utterances: bool = Field(default=True, description="Record LM utterances with entropies.")
@@ -344,7 +179,7 @@ class MeasureSpec(_Frozen):
     )
 
 
-class AnalysisSpec(_Frozen):
+class AnalysisSpec(FrozenSpec):
     """How the report treats the run's contrasts."""
 
     primary: list[str] = Field(
@@ -361,7 +196,7 @@ class AnalysisSpec(_Frozen):
     def _contrasts_name_a_measure_and_a_variable(cls, primary: list[str]) -> list[str]:
         for name in primary:
             if not re.fullmatch(r"[A-Za-z0-9_]+~[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", name):
-                raise _invalid(
+                raise invalid_value(
                     f"a contrast is '<measure>~<variable>', e.g. mean_token_entropy~stress "
                     f"(got {name!r})"
                 )
@@ -371,7 +206,7 @@ class AnalysisSpec(_Frozen):
 ScalarValue = str | int | float | bool | None
 
 
-class SweepSpec(_Frozen):
+class SweepSpec(FrozenSpec):
     """A grid of dotted-path overrides crossed with seeds; each cell is one run."""
 
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
@@ -388,7 +223,7 @@ class SweepSpec(_Frozen):
         expected = "a count of seeds (an integer >= 1) or a list of seeds (integers >= 0)"
         if isinstance(seeds, int) and not isinstance(seeds, bool):
             if not 1 <= seeds <= 100_000:
-                raise _invalid(f"must be {expected} (got {seeds})")
+                raise invalid_value(f"must be {expected} (got {seeds})")
         elif isinstance(seeds, list) and seeds:
             bad = [
                 seed
@@ -396,11 +231,11 @@ class SweepSpec(_Frozen):
                 if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0
             ]
             if bad:
-                raise _invalid(f"must be {expected} (got {bad[0]!r} in the list)")
+                raise invalid_value(f"must be {expected} (got {bad[0]!r} in the list)")
             if len(set(seeds)) != len(seeds):
-                raise _invalid("seeds must not repeat")
+                raise invalid_value("seeds must not repeat")
         else:
-            raise _invalid(f"must be {expected} (got {seeds!r})")
+            raise invalid_value(f"must be {expected} (got {seeds!r})")
         return seeds
 
     @field_validator("grid")
@@ -408,9 +243,9 @@ class SweepSpec(_Frozen):
     def _paths_look_like_paths(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
         for path in grid:
             if not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", path):
-                raise _problem(path, "not a dotted path like agents.0.affect.stress_baseline")
+                raise key_problem(path, "not a dotted path like agents.0.affect.stress_baseline")
             if path.split(".")[0] in ("sweep", "name", "output"):
-                raise _problem(path, f"{path.split('.')[0]} cannot be swept")
+                raise key_problem(path, f"{path.split('.')[0]} cannot be swept")
         return grid
 
     @property
@@ -419,10 +254,10 @@ class SweepSpec(_Frozen):
         return tuple(range(self.seeds)) if isinstance(self.seeds, int) else tuple(self.seeds)
 
 
-class Scenario(_Frozen):
+class Scenario(FrozenSpec):
     """A validated scenario: everything a run needs, frozen."""
 
-    name: str = Field(pattern=_NAME_PATTERN, description="Names the default run folder.")
+    name: str = Field(pattern=NAME_PATTERN, description="Names the default run folder.")
     description: str = Field(default="", description="What the scenario studies.")
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of the whole run.")
     env: EnvSpec
@@ -448,15 +283,17 @@ class Scenario(_Frozen):
             return None
         posix, windows = PurePosixPath(output), PureWindowsPath(output)
         if posix.is_absolute() or windows.is_absolute() or windows.drive or output.startswith("~"):
-            raise _invalid(f"must be a relative folder under runs/ (got absolute path {output!r})")
+            raise invalid_value(
+                f"must be a relative folder under runs/ (got absolute path {output!r})"
+            )
         if ".." in posix.parts or ".." in windows.parts:
-            raise _invalid(f"must stay under runs/ ('..' is not allowed, got {output!r})")
+            raise invalid_value(f"must stay under runs/ ('..' is not allowed, got {output!r})")
         return output
 
     @model_validator(mode="after")
     def _population_fits_env(self) -> Scenario:
         if not self.env.is_multi_agent and self.n_agents != 1:
-            raise _problem(
+            raise key_problem(
                 "agents",
                 f"{self.env.id} is a single-agent env; give exactly one agent "
                 f"(got {self.n_agents})",
@@ -464,7 +301,7 @@ class Scenario(_Frozen):
         ids = [agent_id for agent_id, _ in self.expanded_agents()]
         duplicates = sorted({agent_id for agent_id in ids if ids.count(agent_id) > 1})
         if duplicates:
-            raise _problem("agents", f"duplicate agent ids: {', '.join(duplicates)}")
+            raise key_problem("agents", f"duplicate agent ids: {', '.join(duplicates)}")
         return self
 
     @property

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import copy
 import difflib
-import types
-import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from valuegym.envs.registration import (
     MULTI_AGENT_ENV_IDS,
@@ -27,6 +25,7 @@ from valuegym.envs.registration import (
 )
 from valuegym.scenarios.catalog import resolve_scenario_path
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file
+from valuegym.scenarios.problems import Problem, ScenarioError, pydantic_problems, type_name
 from valuegym.scenarios.schema import Scenario
 from valuegym.values import ProfileError, ValueProfile
 
@@ -37,31 +36,6 @@ __all__ = [
     "scenario_with_overrides",
     "validate_scenario",
 ]
-
-Problem = tuple[str, str]
-
-
-class ScenarioError(ValueError):
-    """An invalid scenario; ``problems`` lists ``(dotted path, message)`` pairs, every one.
-
-    Args:
-        problems: The problems, in the order found.
-        source: The file (or other origin) the scenario came from, for messages.
-    """
-
-    def __init__(self, problems: Sequence[Problem], source: str | None = None) -> None:
-        self.problems = list(problems)
-        self.source = source
-        super().__init__(self.format())
-
-    def format(self) -> str:
-        """One line per problem: ``path: message`` (``message`` alone for the whole file)."""
-        prefix = f"{self.source}: " if self.source else ""
-        lines = [
-            f"{prefix}{path}: {message}" if path else f"{prefix}{message}"
-            for path, message in self.problems
-        ]
-        return "\n".join(lines)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -111,7 +85,7 @@ def validate_scenario(data: Any, *, base_dir: str | Path = ".") -> Scenario:
                 (
                     "",
                     f"the scenario must be a mapping of keys (name, env, agents, "
-                    f"...), not a {_type_name(data)}",
+                    f"...), not a {type_name(data)}",
                 )
             ]
         )
@@ -121,7 +95,7 @@ def validate_scenario(data: Any, *, base_dir: str | Path = ".") -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
-        problems.extend(_pydantic_problems(error))
+        problems.extend(pydantic_problems(error))
     profiles, profile_problems = _resolve_profiles(data)
     problems.extend(profile_problems)
     if scenario is not None:
@@ -179,7 +153,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
                     (
                         here,
                         f"cannot set: {'.'.join(segments[:depth]) or 'scenario'} "
-                        f"is a {_type_name(node)}, not a mapping or list",
+                        f"is a {type_name(node)}, not a mapping or list",
                     )
                 )
                 break
@@ -204,19 +178,6 @@ def scenario_with_overrides(scenario: Scenario, overrides: Mapping[str, Any]) ->
     data = scenario.to_mapping()
     data.pop("sweep", None)
     return validate_scenario(apply_overrides(data, overrides))
-
-
-def _type_name(value: Any) -> str:
-    names = {
-        dict: "mapping",
-        list: "list",
-        str: "string",
-        int: "integer",
-        float: "number",
-        bool: "boolean",
-        type(None): "null",
-    }
-    return names.get(type(value), type(value).__name__)
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -399,110 +360,3 @@ def _sweep_problems(scenario: Scenario) -> list[Problem]:
                     detail = message if inner_path == path else f"{inner_path}: {message}"
                     problems.append((f"sweep.grid.{path}.{item}", f"value {value!r}: {detail}"))
     return problems
-
-
-# --- pydantic errors as dotted paths and short messages --------------------------------------
-
-_MESSAGES = {
-    "missing": "required key is missing",
-    "int_type": "must be an integer (got {input!r})",
-    "float_type": "must be a number (got {input!r})",
-    "string_type": "must be a string (got {input!r})",
-    "bool_type": "must be true or false (got {input!r})",
-    "dict_type": "must be a mapping (got {input_type})",
-    "model_type": "must be a mapping (got {input_type})",
-    "model_attributes_type": "must be a mapping (got {input_type})",
-    "list_type": "must be a list (got {input_type})",
-    "greater_than": "must be > {gt} (got {input!r})",
-    "greater_than_equal": "must be >= {ge} (got {input!r})",
-    "less_than": "must be < {lt} (got {input!r})",
-    "less_than_equal": "must be <= {le} (got {input!r})",
-    "finite_number": "must be finite (got {input!r})",
-    "literal_error": "unknown value {input!r} (expected one of: {expected})",
-    "string_pattern_mismatch": (
-        "must start with a letter or digit and hold only letters, digits, '_', '-' and '.' "
-        "(got {input!r})"
-    ),
-}
-
-
-def _pydantic_problems(error: ValidationError) -> list[Problem]:
-    by_path: dict[str, list[str]] = {}
-    for detail in error.errors(include_url=False):
-        loc = [part for part in detail["loc"] if not _is_union_tag(part)]
-        context = detail.get("ctx") or {}
-        if detail["type"] == "scenario":
-            loc.append(context["key"])
-        path = ".".join(str(part) for part in loc)
-        by_path.setdefault(path, [])
-        message = _message(detail, loc)
-        if message not in by_path[path]:
-            by_path[path].append(message)
-    return [(path, " or ".join(messages)) for path, messages in by_path.items()]
-
-
-def _is_union_tag(part: str | int) -> bool:
-    """Pydantic names the union member in the location (``int``, ``list[int]``); drop it."""
-    return isinstance(part, str) and (
-        part in ("int", "str", "float", "bool", "none")
-        or "[" in part
-        or part.startswith("function")
-        or part.endswith("Spec")  # a model member of a union, e.g. FixedStateSpec
-    )
-
-
-def _message(detail: Any, loc: list[Any]) -> str:
-    error_type = detail["type"]
-    context = dict(detail.get("ctx") or {})
-    value = detail.get("input")
-    if error_type in ("scenario", "invalid"):
-        return str(context["message"])
-    if error_type == "extra_forbidden":
-        return _unknown_key_message(str(loc[-1]), loc[:-1])
-    if error_type == "too_short":
-        return (
-            "must not be empty"
-            if context.get("actual_length") == 0
-            else (f"needs at least {context.get('min_length')} items")
-        )
-    if error_type in _MESSAGES:
-        context.setdefault("expected", "")
-        context["expected"] = str(context["expected"]).replace(" or ", ", ")
-        return _MESSAGES[error_type].format(input=value, input_type=_type_name(value), **context)
-    message = str(detail["msg"])
-    return message[0].lower() + message[1:]
-
-
-def _unknown_key_message(key: str, parent_loc: list[Any]) -> str:
-    model = _model_at(parent_loc)
-    if model is None:
-        return "unknown key"
-    known = list(model.model_fields)
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"unknown key ({hint}expected one of: {', '.join(known)})"
-
-
-def _model_at(loc: list[Any]) -> type[BaseModel] | None:
-    """The schema model that validates the mapping at ``loc``, if it is one."""
-    annotation: Any = Scenario
-    for part in loc:
-        if isinstance(part, int):
-            args = typing.get_args(annotation)
-            annotation = args[0] if typing.get_origin(annotation) is list and args else None
-            continue
-        model = _unwrap_model(annotation)
-        if model is None or part not in model.model_fields:
-            return None
-        annotation = model.model_fields[part].annotation
-    return _unwrap_model(annotation)
-
-
-def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        for arg in typing.get_args(annotation):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                return arg
-    return None
