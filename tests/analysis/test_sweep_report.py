@@ -188,7 +188,5 @@ def test_a_primary_may_name_the_records_column(tmp_path):
 def test_a_sweep_with_a_cell_from_before_the_record_schema_is_refused(tmp_path):
     fake_sweep(tmp_path, np.zeros((2, 2)), [0.0, 1.0], primary=[])
     RunFolder(tmp_path / "cells" / "c1s0").design_file.unlink()
-    with pytest.raises(
-        RecordSchemaError, match=r"c1s0: its records follow .*version 1"
-    ):
+    with pytest.raises(RecordSchemaError, match=r"c1s0: its records follow .*version 1"):
         build_sweep_report(tmp_path)

@@ -145,3 +145,30 @@ def test_a_scenario_can_replay_its_own_contexts_and_the_report_shows_the_channel
     assert "| replay |" in text
     assert "prompt_stress 0.1 -> 0.9 at temperature=1" in text
     assert (tmp_path / "report" / "channel_contrasts.png").is_file()
+
+
+def test_a_run_from_before_the_record_schema_is_neither_replayed_nor_resumed(tmp_path, fake_model):
+    from valuegym.records import RunFolder
+    from valuegym.scenarios.validation import validate_scenario
+
+    short = validate_scenario(
+        {
+            "name": "old",
+            "env": {"id": "valuegym/Conversation-v0", "args": {"mode": "text"}},
+            "agents": [{"kind": "lm", "lm": {"max_new_tokens": 2}}, {"kind": "greedy"}],
+            "max_steps": 4,
+            "measure": {"utterances": True},
+        }
+    )
+    load = {"load_model": lambda backend, name, **options: fake_model}
+    run_scenario(short, tmp_path, progress=False, **load)
+    (tmp_path / "design.json").unlink()  # as a valuegym before the record schema left it
+    grid = CounterfactualSpec(every=1, samples=1, temperature=[0.7, 1.0])
+    with pytest.raises(RunError, match="record schema version 1"):
+        replay_run(tmp_path, grid, progress=False, **load)
+    with pytest.raises(RunError, match=r"version 1 .*--overwrite"):
+        run_scenario(short, tmp_path, progress=False, **load)
+    run_scenario(short, tmp_path, progress=False, overwrite=True, **load)  # records replaced
+    assert RunFolder(tmp_path).finished_episodes() == [0]
+    assert RunFolder(tmp_path).read_design().schema_version == 2
+    assert "entry" in RunFolder(tmp_path).read("steps").column_names

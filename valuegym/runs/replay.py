@@ -42,7 +42,7 @@ from valuegym.agents.prompts import PromptState
 from valuegym.lm.sampling import prompt_seed
 from valuegym.measures.entropy import UtteranceEntropy
 from valuegym.numeric import RUN_WIDE, SeedSalt
-from valuegym.records import RunFolder, rows_table, write_bytes_atomic, write_table_atomic
+from valuegym.records import RecordSchemaError, RunFolder, write_bytes_atomic
 from valuegym.runs.errors import RunError
 from valuegym.runs.population import PopulationError, load_lm_model, make_lm_agent
 from valuegym.runs.timing import RunTiming
@@ -180,6 +180,10 @@ def replay_run(
     timing = timing if timing is not None else RunTiming()
     if not folder.scenario_file.is_file():
         raise RunError(f"{folder.root}: not a run folder (no scenario.yaml)")
+    try:
+        folder.read_design()
+    except RecordSchemaError as error:
+        raise RunError(str(error)) from None
     scenario = _load_scenario(folder)
     spec_file = folder.root / "replay.yaml"
     wanted = yaml.safe_dump(grid.model_dump(), sort_keys=True)
@@ -213,13 +217,8 @@ def replay_run(
             with timing.phase("replay"), timing.measuring("replay"):
                 replay_rows, check_rows = _replay_episode(scenario, grid, cells, agents, chosen)
             if check_rows:
-                write_table_atomic(
-                    rows_table("manipulation", check_rows),
-                    folder.episode_file("manipulation", episode),
-                )
-            write_table_atomic(
-                rows_table("replay", replay_rows), folder.episode_file("replay", episode)
-            )
+                folder.write_episode("manipulation", episode, check_rows)
+            folder.write_episode("replay", episode, replay_rows)
             contexts += len(chosen)
     finally:
         agents.close()

@@ -54,6 +54,7 @@ from valuegym.manifest import (
 from valuegym.numeric import SeedSalt
 from valuegym.records import (
     EpisodeRecorder,
+    RecordSchemaError,
     RunFolder,
     write_bytes_atomic,
     write_json_atomic,
@@ -143,6 +144,13 @@ def run_scenario(
     resolved = yaml.safe_dump(scenario.to_mapping(), sort_keys=False, allow_unicode=True)
     replace = _holds_other_scenario(folder, resolved, overwrite)
     finished = set() if replace else set(folder.finished_episodes())
+    if finished:
+        try:
+            folder.read_design()
+        except RecordSchemaError as error:
+            if not overwrite:
+                raise RunError(f"{error}; or pass --overwrite to replace them") from None
+            replace, finished = True, set()
     to_run = [episode for episode in range(scenario.episodes) if episode not in finished]
     started = time.perf_counter()
     population = None
