@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from valuegym.lm.sequences import common_prefix_length
+
 pytestmark = pytest.mark.slow
 
 CHAT_PROMPT = [{"role": "user", "content": "Write one sentence about apples."}]
@@ -32,11 +34,7 @@ def test_batched_greedy_matches_one_at_a_time(llamacpp_model):
         # differently: measured up to 0.6-1.2 logits for some tokens on this Q4_1 model
         # (see the llamacpp module docstring). So greedy paths agree until a near tie and
         # entropies agree within a few tenths of a nat, not bit for bit.
-        agree = 0
-        while agree < min(together.length, alone.length) and (
-            together.token_ids[agree] == alone.token_ids[agree]
-        ):
-            agree += 1
+        agree = common_prefix_length(together.token_ids, alone.token_ids)
         assert agree >= 4
         np.testing.assert_allclose(
             together.token_entropy[:agree], alone.token_entropy[:agree], atol=0.5
@@ -51,8 +49,17 @@ def test_samples_of_one_prompt_share_its_read_and_keep_their_own_randomness(llam
     # One prompt read: every sample's first distribution is the same.
     assert len({float(s.token_entropy[0]) for s in samples}) == 1
     greedy = llamacpp_model.generate([CHAT_PROMPT] * 3, max_new_tokens=12, temperature=0)
-    assert len({g.token_ids for g in greedy}) == 1
-    np.testing.assert_array_equal(greedy[0].token_entropy, greedy[2].token_entropy)
+    assert len({(g.token_ids[0], float(g.token_entropy[0])) for g in greedy}) == 1
+    # After the shared read each sample is its own sequence of the unified cache, and llama.cpp
+    # rounds a row by where its cells lie among the other sequences' and by its place in the
+    # batch (here bit for bit equal for 8 steps, then up to 0.5 logits apart; see the llamacpp
+    # module docstring): greedy samples agree until a near tie, entropies within a few tenths.
+    for other in greedy[1:]:
+        agree = common_prefix_length(greedy[0].token_ids, other.token_ids)
+        assert agree >= 4
+        np.testing.assert_allclose(
+            other.token_entropy[:agree], greedy[0].token_entropy[:agree], atol=0.5
+        )
 
 
 def test_many_prompts_fill_several_rounds(default_gguf):

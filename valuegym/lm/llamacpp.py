@@ -21,7 +21,10 @@ its ``llama_decode`` and on its row among them: llama.cpp's CPU matrix kernels w
 of rows and give the rows left over (or a lone token) to other kernels, which round
 differently. Measured on the default Q4_1 model, for the same token after the same prompt:
 up to 0.6 logits between a lone token and one of three or more, and with a float32 cache up
-to 1.2 logits between the rows of one four-token batch. So a prompt generated among others
+to 1.2 logits between the rows of one four-token batch. Where a sequence's cells lie among the
+other sequences' in the unified cache counts too: K greedy samples of one prompt, identical
+sequences, are bit for bit equal for some steps and then up to 0.5 logits apart (also when
+each is decoded alone). So a prompt generated among others
 has entropies within a few tenths of a nat of the prompt generated alone, and greedy paths
 agree until a near tie, not bit for bit; the same call (prompts and seed) always gives the
 same output.
