@@ -29,16 +29,13 @@ has entropies within a few tenths of a nat of the prompt generated alone, and gr
 agree until a near tie, not bit for bit; the same call (prompts and seed) always gives the
 same output.
 
-Threads: llama.cpp's worker threads spin-wait for each other between operations, so a
-worker that another busy process pushes off its core stalls all the others. With
-``n_threads=None`` each call counts the processes running on the machine besides this one
-and uses only the cores they leave free (at least one).
+Threads: with ``n_threads=None`` each call uses only the cores that the processes running
+beside this one leave free (:func:`valuegym.lm.cpu.threads_for_free_cores`), as llama.cpp's
+worker threads spin-wait for each other.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,7 +49,13 @@ from valuegym.lm.base import (
     LanguageModelUnavailableError,
     Prompt,
 )
-from valuegym.lm.cpu import cpu_flags, llama_extra_buffer_types, use_extra_buffer_types
+from valuegym.lm.cpu import (
+    cpu_flags,
+    llama_extra_buffer_types,
+    llama_thread_count,
+    threads_for_free_cores,
+    use_extra_buffer_types,
+)
 from valuegym.lm.models import model_label, resolve_gguf_path
 from valuegym.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
 from valuegym.lm.sampling import TokenDraw, TokenSampler, Truncation, per_prompt_temperatures
@@ -71,47 +74,6 @@ def _import_llama_cpp() -> Any:
             "(it compiles llama.cpp, a few minutes)"
         ) from error
     return llama_cpp
-
-
-def _available_cores() -> int:
-    """CPU cores this process may run on, capped by ``OMP_NUM_THREADS`` when that is set.
-
-    Ray sets ``OMP_NUM_THREADS`` to a task's CPUs and valuegym's local sweep workers set it to
-    their share of the cores, so parallel cells do not oversubscribe the machine.
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    limit = os.environ.get("OMP_NUM_THREADS", "")
-    return max(1, min(cores, int(limit))) if limit.isdigit() and int(limit) > 0 else cores
-
-
-def _processes_running_elsewhere(samples: int = 5, interval_s: float = 0.002) -> int:
-    """Processes running or runnable right now besides the caller (median of a few looks).
-
-    Read from ``/proc/loadavg``'s instantaneous count, which includes the reading thread;
-    the one-minute load average would also count this process's own recent work.
-    """
-    counts = []
-    for sample in range(samples):
-        try:
-            with open("/proc/loadavg", encoding="ascii") as stream:
-                counts.append(int(stream.read().split()[3].split("/")[0]) - 1)
-        except (OSError, ValueError, IndexError):  # not Linux: nothing known
-            return 0
-        if sample < samples - 1:
-            time.sleep(interval_s)
-    return max(0, sorted(counts)[len(counts) // 2])
-
-
-def _threads_for_free_cores(max_threads: int) -> int:
-    """Threads that leave the cores other running processes use to them (at least one)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(max_threads, cores - _processes_running_elsewhere()))
 
 
 # Key-value cells of Llama's own context, which valuegym never decodes in (llama.cpp rounds
@@ -201,7 +163,7 @@ class LlamaCppModel(LanguageModel):
         if n_threads is not None and n_threads < 1:
             raise ValueError(f"n_threads: must be >= 1 (got {n_threads})")
         path = resolve_gguf_path(model)
-        threads = n_threads or _available_cores()
+        threads = n_threads or llama_thread_count()
         self._llama_cpp = llama_cpp
         # Off on CPUs with AMX, where llama.cpp's AMX kernels crash (see valuegym.lm.cpu).
         self.extra_buffer_types = use_extra_buffer_types(cpu_flags())
@@ -259,7 +221,7 @@ class LlamaCppModel(LanguageModel):
         """Set the thread count to the cores other processes leave free (``n_threads=None``)."""
         if not self._adaptive_threads:
             return
-        threads = _threads_for_free_cores(self.n_threads)
+        threads = threads_for_free_cores(self.n_threads)
         self._llama_cpp.llama_set_n_threads(self._context, threads, threads)
 
     def _make_chat_formatter(self) -> Any:
