@@ -170,7 +170,7 @@ def test_only_the_sequence_context_holds_the_full_cache(default_gguf):
     model = LlamaCppModel(default_gguf, n_threads=1, n_ctx=4096, n_seq_max=2)
     try:
         llama_cpp = model._llama_cpp
-        assert llama_cpp.llama_n_ctx(model._context) == 4096
+        assert llama_cpp.llama_n_ctx(model._sequences.handle) == 4096
         assert llama_cpp.llama_n_ctx(model._llama._ctx.ctx) == 256
         long_prompt = "apple " * 1000  # well past 256 tokens, inside 4096
         [generation] = model.generate([long_prompt], max_new_tokens=4, temperature=0)
