@@ -32,8 +32,8 @@ def test_batched_greedy_matches_one_at_a_time(llamacpp_model):
         # per live sequence in one ubatch. llama.cpp's CPU matrix kernels work on tiles of
         # rows and give leftover rows (or a lone token) to other kernels that round
         # differently: measured up to 0.6-1.2 logits for some tokens on this Q4_1 model
-        # (see the llamacpp module docstring). So greedy paths agree until a near tie and
-        # entropies agree within a few tenths of a nat, not bit for bit.
+        # (see the llamacpp_context module docstring). So greedy paths agree until a near tie
+        # and entropies agree within a few tenths of a nat, not bit for bit.
         agree = common_prefix_length(together.token_ids, alone.token_ids)
         assert agree >= 4
         np.testing.assert_allclose(
@@ -52,8 +52,9 @@ def test_samples_of_one_prompt_share_its_read_and_keep_their_own_randomness(llam
     assert len({(g.token_ids[0], float(g.token_entropy[0])) for g in greedy}) == 1
     # After the shared read each sample is its own sequence of the unified cache, and llama.cpp
     # rounds a row by where its cells lie among the other sequences' and by its place in the
-    # batch (here bit for bit equal for 8 steps, then up to 0.5 logits apart; see the llamacpp
-    # module docstring): greedy samples agree until a near tie, entropies within a few tenths.
+    # batch (here bit for bit equal for 8 steps, then up to 0.5 logits apart; see the
+    # llamacpp_context module docstring): greedy samples agree until a near tie, entropies within
+    # a few tenths.
     for other in greedy[1:]:
         agree = common_prefix_length(greedy[0].token_ids, other.token_ids)
         assert agree >= 4
