@@ -45,12 +45,8 @@ class FakeModel(LanguageModel):
         self.generate_calls = []
         self.score_calls = []
 
-    def generate(
-        self, prompts, *, max_new_tokens=64, temperature=1.0, seed=None, stop=(), truncation=None
-    ):
-        temperatures = (
-            [temperature] * len(prompts) if np.isscalar(temperature) else list(temperature)
-        )
+    def _generate(self, prompts, *, max_new_tokens, temperatures, seed, stop, truncation):
+        temperatures = temperatures.tolist()
         self.generate_calls.append({"prompts": list(prompts), "temperature": temperatures})
         generations = []
         for index, temperature_used in enumerate(temperatures):
@@ -68,7 +64,7 @@ class FakeModel(LanguageModel):
             )
         return generations
 
-    def score(self, prompt, continuations):
+    def _score(self, prompt, continuations):
         self.score_calls.append({"prompt": prompt, "continuations": list(continuations)})
         return np.array([self.option_loglik[text] for text in continuations])
 
@@ -219,8 +215,8 @@ def test_sample_draws_k_utterances_of_one_state_in_one_call(store):
 def test_state_information_is_log_m_when_the_state_decides_the_text(store):
     class StateEcho(FakeModel):
         # Says "calm" or "stressed" depending on the prompt; scores only that text as likely.
-        def generate(self, prompts, **kwargs):
-            generations = super().generate(prompts, **kwargs)
+        def _generate(self, prompts, **kwargs):
+            generations = super()._generate(prompts, **kwargs)
             return [
                 Generation(
                     text=_said(prompt),
@@ -232,7 +228,7 @@ def test_state_information_is_log_m_when_the_state_decides_the_text(store):
                 for prompt, _ in zip(prompts, generations, strict=True)
             ]
 
-        def score(self, prompt, continuations):
+        def _score(self, prompt, continuations):
             return np.array([0.0 if text == _said(prompt) else -50.0 for text in continuations])
 
     def _said(prompt):

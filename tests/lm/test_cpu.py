@@ -2,12 +2,16 @@ import types
 
 import pytest
 
+from valuegym.lm import cpu
 from valuegym.lm.cpu import (
     AMX_OVERRIDE_VARIABLE,
+    available_cores,
     cpu_flags,
     cpu_model,
     llama_extra_buffer_types,
+    llama_thread_count,
     relevant_cpu_flags,
+    threads_for_free_cores,
     use_extra_buffer_types,
 )
 
@@ -59,3 +63,34 @@ def test_the_choice_reaches_the_model_parameters_only_inside_the_block():
         assert bindings.llama_model_default_params().use_extra_bufts is False
     assert bindings.llama_model_default_params is Params
     assert bindings.llama_model_default_params().use_extra_bufts is True
+
+
+def test_available_cores_follow_the_affinity_mask(monkeypatch):
+    monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda pid: {0, 3}, raising=False)
+    monkeypatch.setattr(cpu.os, "cpu_count", lambda: 64)
+    assert available_cores() == 2
+
+
+def test_available_cores_fall_back_to_the_cpu_count_without_affinity_masks(monkeypatch):
+    monkeypatch.delattr(cpu.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(cpu.os, "cpu_count", lambda: 6)
+    assert available_cores() == 6
+    monkeypatch.setattr(cpu.os, "cpu_count", lambda: None)
+    assert available_cores() == 1
+
+
+def test_llama_threads_are_the_available_cores_capped_by_omp_num_threads(monkeypatch):
+    monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert llama_thread_count(environ={}) == 4
+    assert llama_thread_count(environ={"OMP_NUM_THREADS": "2"}) == 2
+    assert llama_thread_count(environ={"OMP_NUM_THREADS": "16"}) == 4
+    assert llama_thread_count(environ={"OMP_NUM_THREADS": "0"}) == 4
+
+
+def test_threads_leave_the_cores_other_processes_use(monkeypatch):
+    monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(cpu, "_processes_running_elsewhere", lambda: 3)
+    assert threads_for_free_cores(8) == 5
+    assert threads_for_free_cores(4) == 4
+    monkeypatch.setattr(cpu, "_processes_running_elsewhere", lambda: 20)
+    assert threads_for_free_cores(8) == 1

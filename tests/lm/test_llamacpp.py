@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from valuegym.lm.sequences import common_prefix_length
+
 pytestmark = pytest.mark.slow
 
 CHAT_PROMPT = [{"role": "user", "content": "Write one sentence about apples."}]
@@ -30,13 +32,9 @@ def test_batched_greedy_matches_one_at_a_time(llamacpp_model):
         # per live sequence in one ubatch. llama.cpp's CPU matrix kernels work on tiles of
         # rows and give leftover rows (or a lone token) to other kernels that round
         # differently: measured up to 0.6-1.2 logits for some tokens on this Q4_1 model
-        # (see the llamacpp module docstring). So greedy paths agree until a near tie and
-        # entropies agree within a few tenths of a nat, not bit for bit.
-        agree = 0
-        while agree < min(together.length, alone.length) and (
-            together.token_ids[agree] == alone.token_ids[agree]
-        ):
-            agree += 1
+        # (see the llamacpp_context module docstring). So greedy paths agree until a near tie
+        # and entropies agree within a few tenths of a nat, not bit for bit.
+        agree = common_prefix_length(together.token_ids, alone.token_ids)
         assert agree >= 4
         np.testing.assert_allclose(
             together.token_entropy[:agree], alone.token_entropy[:agree], atol=0.5
@@ -51,8 +49,18 @@ def test_samples_of_one_prompt_share_its_read_and_keep_their_own_randomness(llam
     # One prompt read: every sample's first distribution is the same.
     assert len({float(s.token_entropy[0]) for s in samples}) == 1
     greedy = llamacpp_model.generate([CHAT_PROMPT] * 3, max_new_tokens=12, temperature=0)
-    assert len({g.token_ids for g in greedy}) == 1
-    np.testing.assert_array_equal(greedy[0].token_entropy, greedy[2].token_entropy)
+    assert len({(g.token_ids[0], float(g.token_entropy[0])) for g in greedy}) == 1
+    # After the shared read each sample is its own sequence of the unified cache, and llama.cpp
+    # rounds a row by where its cells lie among the other sequences' and by its place in the
+    # batch (here bit for bit equal for 8 steps, then up to 0.5 logits apart; see the
+    # llamacpp_context module docstring): greedy samples agree until a near tie, entropies within
+    # a few tenths.
+    for other in greedy[1:]:
+        agree = common_prefix_length(greedy[0].token_ids, other.token_ids)
+        assert agree >= 4
+        np.testing.assert_allclose(
+            other.token_entropy[:agree], greedy[0].token_entropy[:agree], atol=0.5
+        )
 
 
 def test_many_prompts_fill_several_rounds(default_gguf):
@@ -163,7 +171,7 @@ def test_only_the_sequence_context_holds_the_full_cache(default_gguf):
     model = LlamaCppModel(default_gguf, n_threads=1, n_ctx=4096, n_seq_max=2)
     try:
         llama_cpp = model._llama_cpp
-        assert llama_cpp.llama_n_ctx(model._context) == 4096
+        assert llama_cpp.llama_n_ctx(model._sequences.handle) == 4096
         assert llama_cpp.llama_n_ctx(model._llama._ctx.ctx) == 256
         long_prompt = "apple " * 1000  # well past 256 tokens, inside 4096
         [generation] = model.generate([long_prompt], max_new_tokens=4, temperature=0)

@@ -1,12 +1,18 @@
 import pytest
 
-from valuegym.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
+from valuegym.lm.prompts import (
+    check_continuations,
+    check_generate_arguments,
+    check_prompt,
+    check_prompts,
+    cut_at_stop,
+)
 
 
-def test_chat_messages_distinguishes_text_from_messages():
-    assert chat_messages("hello", "prompts[0]") is None
-    messages = chat_messages(({"role": "user", "content": "hi"},), "prompts[0]")
-    assert messages == [{"role": "user", "content": "hi"}]
+def test_check_prompt_keeps_text_and_copies_messages_to_plain_dicts():
+    assert check_prompt("hello", "prompts[0]") == "hello"
+    message = {"role": "user", "content": "hi", "name": "ignored"}
+    assert check_prompt((message,), "prompts[0]") == [{"role": "user", "content": "hi"}]
 
 
 @pytest.mark.parametrize(
@@ -20,7 +26,26 @@ def test_chat_messages_distinguishes_text_from_messages():
 )
 def test_bad_prompts_name_where(prompt, where):
     with pytest.raises(ValueError, match=where):
-        chat_messages(prompt, "prompts[3]")
+        check_prompt(prompt, "prompts[3]")
+
+
+def test_check_prompts_names_the_bad_prompt_and_refuses_a_single_string():
+    assert check_prompts(["a", [{"role": "user", "content": "b"}]]) == (
+        "a",
+        [{"role": "user", "content": "b"}],
+    )
+    with pytest.raises(ValueError, match=r"prompts\[1\]: expected text"):
+        check_prompts(["a", 7])
+    with pytest.raises(ValueError, match="not a single string"):
+        check_prompts("abc")
+
+
+def test_check_continuations():
+    assert check_continuations(["a", ""]) == ("a", "")
+    with pytest.raises(ValueError, match=r"continuations\[1\]: expected a string"):
+        check_continuations(["a", 3])
+    with pytest.raises(ValueError, match="not a single string"):
+        check_continuations("abc")
 
 
 def test_check_generate_arguments():

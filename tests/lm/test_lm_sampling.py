@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from valuegym.lm.sampling import TokenSampler, per_prompt_temperatures
+from valuegym.lm.sampling import TokenSampler, check_seed, per_prompt_temperatures, prompt_seed
 from valuegym.measures.entropy import entropy_from_logits
 from valuegym.numeric import log_softmax
 
@@ -15,6 +15,22 @@ def test_per_prompt_temperatures_broadcasts_and_validates():
         per_prompt_temperatures([0.5, 1.0], 3)
     with pytest.raises(ValueError, match=r"temperature\[0\]"):
         per_prompt_temperatures(float("nan"), 1)
+
+
+def test_check_seed_accepts_a_root_seed_or_one_seed_sequence_per_prompt():
+    assert check_seed(None, 2) is None
+    assert check_seed(np.int64(7), 2) == 7
+    assert type(check_seed(np.int64(7), 2)) is int
+    sequences = [prompt_seed(3, 0), prompt_seed(3, 1)]
+    assert check_seed(sequences, 2) == tuple(sequences)
+    with pytest.raises(ValueError, match="one seed sequence per prompt"):
+        check_seed(sequences, 3)
+    with pytest.raises(ValueError, match=r"seed\[1\]"):
+        check_seed([prompt_seed(3, 0), 5], 2)
+    with pytest.raises(ValueError, match=">= 0"):
+        check_seed(-1, 1)
+    with pytest.raises(ValueError, match="expected None, an integer"):
+        check_seed(1.5, 1)
 
 
 def test_uniform_logits_have_entropy_log_vocabulary():

@@ -32,14 +32,12 @@ class FlakyModel(LanguageModel):
         if self.calls <= self.failures:
             raise self.error(f"failure {self.calls}")
 
-    def generate(
-        self, prompts, *, max_new_tokens=64, temperature=1.0, seed=None, stop=(), truncation=None
-    ):
+    def _generate(self, prompts, *, max_new_tokens, temperatures, seed, stop, truncation):
         self._maybe_fail()
         empty = np.zeros(0)
         return [Generation(str(p), (), empty, empty, empty) for p in prompts]
 
-    def score(self, prompt, continuations):
+    def _score(self, prompt, continuations):
         self._maybe_fail()
         return -np.arange(len(continuations), dtype=float)
 
@@ -110,14 +108,12 @@ def test_wrapper_arguments_are_validated(factory, message):
 class CountingModel(FlakyModel):
     """Generates two tokens per prompt and reads three prompt tokens per prompt."""
 
-    def generate(
-        self, prompts, *, max_new_tokens=64, temperature=1.0, seed=None, stop=(), truncation=None
-    ):
+    def _generate(self, prompts, *, max_new_tokens, temperatures, seed, stop, truncation):
         self._prompt_tokens_read += 3 * len(prompts)
         empty = np.zeros(2)
         return [Generation(str(p), (1, 2), empty, empty, empty) for p in prompts]
 
-    def score(self, prompt, continuations):
+    def _score(self, prompt, continuations):
         self._prompt_tokens_read += 5
         return np.zeros(len(continuations))
 

@@ -120,10 +120,10 @@ class ScriptedModel(LanguageModel):
         self.answers = answers
         self.prompts = []
 
-    def generate(self, prompts, **kwargs):
+    def _generate(self, prompts, **kwargs):
         raise AssertionError("the judge must score, never generate")
 
-    def score(self, prompt, continuations):
+    def _score(self, prompt, continuations):
         self.prompts.append((prompt, tuple(continuations)))
         content = prompt[0]["content"]
         premise = content.split("\n")[0].removeprefix("Statement A: ")

@@ -373,10 +373,10 @@ class _LookupModel(LanguageModel):
         self.table = table
         self.score_calls = 0
 
-    def generate(self, prompts, **kwargs):
+    def _generate(self, prompts, **kwargs):
         raise NotImplementedError
 
-    def score(self, prompt, continuations):
+    def _score(self, prompt, continuations):
         self.score_calls += 1
         return np.array([self.table[prompt][text] for text in continuations])
 

@@ -35,19 +35,11 @@ class FakeModel(LanguageModel):
         self.generate_calls = 0
         self.prompts_seen: list[Prompt] = []
 
-    def generate(
-        self,
-        prompts: Sequence[Prompt],
-        *,
-        max_new_tokens: int = 64,
-        temperature: float | Sequence[float] = 1.0,
-        seed: int | None = None,
-        stop: Sequence[str] = (),
-        truncation=None,
+    def _generate(
+        self, prompts, *, max_new_tokens, temperatures, seed, stop, truncation
     ) -> list[Generation]:
         self.generate_calls += 1
         self.prompts_seen.extend(prompts)
-        temperatures = np.broadcast_to(np.asarray(temperature, dtype=float), (len(prompts),))
         generations = []
         for index, (prompt, temp) in enumerate(zip(prompts, temperatures, strict=True)):
             if seed is None or isinstance(seed, int):
@@ -69,7 +61,7 @@ class FakeModel(LanguageModel):
             )
         return generations
 
-    def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
+    def _score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
         return np.array([-np.log(len(WORDS)) * max(1, len(c.split())) for c in continuations])
 
 
@@ -120,19 +112,11 @@ class StatedStressModel(LanguageModel):
         p /= p.sum()
         return float(-n_tokens * np.sum(p * np.log(p)))
 
-    def generate(
-        self,
-        prompts: Sequence[Prompt],
-        *,
-        max_new_tokens: int = 64,
-        temperature: float | Sequence[float] = 1.0,
-        seed=None,
-        stop: Sequence[str] = (),
-        truncation=None,
+    def _generate(
+        self, prompts, *, max_new_tokens, temperatures, seed, stop, truncation
     ) -> list[Generation]:
-        from valuegym.lm.sampling import TokenSampler, per_prompt_temperatures
+        from valuegym.lm.sampling import TokenSampler
 
-        temperatures = per_prompt_temperatures(temperature, len(prompts))
         sampler = TokenSampler(temperatures, seed, truncation)
         generations = []
         for index, prompt in enumerate(prompts):
@@ -151,7 +135,7 @@ class StatedStressModel(LanguageModel):
             )
         return generations
 
-    def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
+    def _score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
         logits = self.logits(prompt)
         log_p = logits - logits.max()
         log_p -= np.log(np.exp(log_p).sum())

@@ -9,20 +9,31 @@ are wrappers around a backend (``valuegym.lm.wrappers``), never inside one.
 A prompt is either plain text (completion) or a sequence of chat messages
 (``{"role": ..., "content": ...}``), to which the backend applies the model's chat
 template.
+
+:meth:`LanguageModel.generate` and :meth:`LanguageModel.score` check and normalise their
+arguments once, then call the backend's :meth:`~LanguageModel._generate` and
+:meth:`~LanguageModel._score`, which do only the model's part.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import final
 
 import numpy as np
 
-from valuegym.lm.sampling import Truncation
-
-Message = Mapping[str, str]
-Prompt = str | Sequence[Message]
+from valuegym.lm.prompts import (
+    CheckedPrompt,
+    Message,
+    Prompt,
+    check_continuations,
+    check_generate_arguments,
+    check_prompt,
+    check_prompts,
+)
+from valuegym.lm.sampling import Seed, Truncation, check_seed, per_prompt_temperatures
 
 __all__ = [
     "Generation",
@@ -95,6 +106,8 @@ class LanguageModel(abc.ABC):
     """A language model that generates with per-token distributions and scores text.
 
     Sampling arguments are keyword-only. A fixed ``seed`` gives identical output on CPU.
+    A backend implements :meth:`_generate` and :meth:`_score`; the public :meth:`generate`
+    and :meth:`score` check the arguments first, so a backend never checks them again.
     """
 
     #: A short name for records, e.g. ``"llamacpp:smollm2-135m"``.
@@ -110,14 +123,14 @@ class LanguageModel(abc.ABC):
         """
         return self._prompt_tokens_read
 
-    @abc.abstractmethod
+    @final
     def generate(
         self,
         prompts: Sequence[Prompt],
         *,
         max_new_tokens: int = 64,
         temperature: float | Sequence[float] = 1.0,
-        seed: int | Sequence[np.random.SeedSequence] | None = None,
+        seed: Seed = None,
         stop: Sequence[str] = (),
         truncation: Truncation | None = None,
     ) -> list[Generation]:
@@ -128,16 +141,33 @@ class LanguageModel(abc.ABC):
             max_new_tokens: Upper bound on generated tokens per utterance.
             temperature: Sampling temperature, one for all prompts or one per prompt;
                 0 means greedy decoding.
-            seed: Seed of the sampler; the same seed and prompts give the same output.
+            seed: Seed of the sampler, or one :class:`numpy.random.SeedSequence` per prompt
+                (:func:`valuegym.lm.sampling.prompt_seed`); the same seed and prompts give the
+                same output.
             stop: Strings that end an utterance; they are not part of ``text``.
             truncation: Which tokens sampling may draw (top-k, top-p, min-p; default all);
                 ``sampled_entropy`` is that of the truncated distribution.
 
         Returns:
             One :class:`Generation` per prompt, in order.
-        """
 
-    @abc.abstractmethod
+        Raises:
+            ValueError: If an argument is malformed (a prompt, a negative budget or
+                temperature, an empty stop string, seed sequences that do not match the
+                prompts).
+        """
+        checked = check_prompts(prompts)
+        stops = check_generate_arguments(max_new_tokens, stop)
+        return self._generate(
+            checked,
+            max_new_tokens=max_new_tokens,
+            temperatures=per_prompt_temperatures(temperature, len(checked)),
+            seed=check_seed(seed, len(checked)),
+            stop=stops,
+            truncation=truncation if truncation is not None else Truncation(),
+        )
+
+    @final
     def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
         """Log-likelihood of each continuation given the prompt.
 
@@ -148,6 +178,47 @@ class LanguageModel(abc.ABC):
         Returns:
             Float array of shape ``(len(continuations),)``: ``sum_t log p(c_t | prompt, c_<t)``
             in nats, at temperature 1.
+
+        Raises:
+            ValueError: If the prompt is malformed or a continuation is not text.
+        """
+        return self._score(check_prompt(prompt, "prompt"), check_continuations(continuations))
+
+    @abc.abstractmethod
+    def _generate(
+        self,
+        prompts: tuple[CheckedPrompt, ...],
+        *,
+        max_new_tokens: int,
+        temperatures: np.ndarray,
+        seed: int | tuple[np.random.SeedSequence, ...] | None,
+        stop: tuple[str, ...],
+        truncation: Truncation,
+    ) -> list[Generation]:
+        """Generate one utterance per prompt from checked arguments (see :meth:`generate`).
+
+        Args:
+            prompts: The prompts, each text or a list of ``{"role", "content"}`` dicts.
+            max_new_tokens: Upper bound on generated tokens per utterance (>= 0).
+            temperatures: One finite, non-negative temperature per prompt; 0 is greedy.
+            seed: ``None``, a non-negative root seed, or one seed sequence per prompt.
+            stop: Non-empty strings that end an utterance.
+            truncation: Which tokens sampling may draw.
+
+        Returns:
+            One :class:`Generation` per prompt, in order.
+        """
+
+    @abc.abstractmethod
+    def _score(self, prompt: CheckedPrompt, continuations: tuple[str, ...]) -> np.ndarray:
+        """Log-likelihood of each continuation given a checked prompt (see :meth:`score`).
+
+        Args:
+            prompt: Text, or a list of ``{"role", "content"}`` dicts.
+            continuations: Candidate texts that follow the prompt.
+
+        Returns:
+            Float array of shape ``(len(continuations),)`` in nats.
         """
 
     def close(self) -> None:  # noqa: B027 - optional hook; most backends hold nothing to free

@@ -1,11 +1,19 @@
-"""The CPU a model runs on, and the llama.cpp buffer types chosen for it.
+"""The CPU a model runs on: its cores, the threads llama.cpp gets, and its buffer types.
 
-llama-cpp-python builds llama.cpp with ``GGML_NATIVE=ON``, so ``-march=native`` compiles in
-llama.cpp's AMX matrix-multiply path on any CPU that advertises AMX (``amx_tile``,
-``amx_int8``, ``amx_bf16`` in ``/proc/cpuinfo``; Sapphire Rapids and later, common on cloud
-machines). That path has an open upstream bug: tile permission is requested on the main
-thread only and the tile configuration can be optimised away, so the first matrix multiply
-in an OpenMP worker dies with SIGILL on ``tilezero`` (ggml-org/llama.cpp PR #26954, issue
+Cores: :func:`available_cores` counts the cores this process may run on (its affinity mask,
+which a container, ``taskset`` or a batch scheduler may narrow), not the machine's.
+
+Threads: llama.cpp's worker threads spin-wait for each other between operations, so a worker
+that another busy process pushes off its core stalls all the others.
+:func:`threads_for_free_cores` gives llama.cpp only the cores the processes running beside it
+leave free (at least one).
+
+Buffer types: llama-cpp-python builds llama.cpp with ``GGML_NATIVE=ON``, so
+``-march=native`` compiles in llama.cpp's AMX matrix-multiply path on any CPU that advertises
+AMX (``amx_tile``, ``amx_int8``, ``amx_bf16`` in ``/proc/cpuinfo``; Sapphire Rapids and later,
+common on cloud machines). That path has an open upstream bug: tile permission is requested
+on the main thread only and the tile configuration can be optimised away, so the first matrix
+multiply in an OpenMP worker dies with SIGILL on ``tilezero`` (ggml-org/llama.cpp PR #26954, issue
 #28756). The AMX kernels are reached only through llama.cpp's *extra buffer types* (the AMX
 and weight-repacking buffers), so on a CPU that advertises AMX valuegym loads models with
 ``llama_model_params.use_extra_bufts = False``: the plain CPU buffers, which work everywhere.
@@ -21,16 +29,20 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 __all__ = [
     "AMX_OVERRIDE_VARIABLE",
+    "available_cores",
     "cpu_flags",
     "cpu_model",
     "llama_extra_buffer_types",
+    "llama_thread_count",
     "relevant_cpu_flags",
+    "threads_for_free_cores",
     "use_extra_buffer_types",
 ]
 
@@ -51,6 +63,62 @@ def _cpuinfo_field(name: str) -> str | None:
         if key.strip() == name:
             return value.strip()
     return None
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask, else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks outside Linux
+        return os.cpu_count() or 1
+
+
+def llama_thread_count(environ: Mapping[str, str] | None = None) -> int:
+    """The threads llama.cpp gets by default: the available cores, at most ``OMP_NUM_THREADS``.
+
+    Ray sets ``OMP_NUM_THREADS`` to a task's CPUs and valuegym's local sweep workers set it to
+    their share of the cores, so parallel cells do not oversubscribe the machine.
+
+    Args:
+        environ: Environment variables (default: ``os.environ``).
+
+    Returns:
+        At least one thread.
+    """
+    cores = available_cores()
+    limit = (os.environ if environ is None else environ).get("OMP_NUM_THREADS", "")
+    return max(1, min(cores, int(limit))) if limit.isdigit() and int(limit) > 0 else cores
+
+
+def _processes_running_elsewhere(samples: int = 5, interval_s: float = 0.002) -> int:
+    """Processes running or runnable right now besides the caller (median of a few looks).
+
+    Read from ``/proc/loadavg``'s instantaneous count, which includes the reading thread;
+    the one-minute load average would also count this process's own recent work.
+    """
+    counts = []
+    for sample in range(samples):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as stream:
+                counts.append(int(stream.read().split()[3].split("/")[0]) - 1)
+        except (OSError, ValueError, IndexError):  # not Linux: nothing known
+            return 0
+        if sample < samples - 1:
+            time.sleep(interval_s)
+    return max(0, sorted(counts)[len(counts) // 2])
+
+
+def threads_for_free_cores(max_threads: int) -> int:
+    """Threads that leave to other running processes the cores they use.
+
+    Args:
+        max_threads: The most threads wanted.
+
+    Returns:
+        The available cores less the processes running beside this one, between 1 and
+        ``max_threads``.
+    """
+    return max(1, min(max_threads, available_cores() - _processes_running_elsewhere()))
 
 
 def cpu_flags() -> frozenset[str]:

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from valuegym.lm.base import Generation, LanguageModel, LanguageModelUnavailableError, Prompt
+from valuegym.lm.base import Generation, LanguageModel, LanguageModelUnavailableError
+from valuegym.lm.generations import GenerationBuilder
 from valuegym.lm.models import (
     EMBEDDED_MODELS,
     file_sha256,
@@ -29,8 +30,8 @@ from valuegym.lm.models import (
     resolve_gguf_path,
     user_cache_dir,
 )
-from valuegym.lm.prompts import chat_messages, check_generate_arguments, cut_at_stop
-from valuegym.lm.sampling import TokenSampler, Truncation, per_prompt_temperatures
+from valuegym.lm.prompts import CheckedPrompt
+from valuegym.lm.sampling import TokenSampler, Truncation
 
 if TYPE_CHECKING:
     import torch
@@ -172,13 +173,12 @@ class TransformersModel(LanguageModel):
     def __repr__(self) -> str:
         return f"TransformersModel(name={self.name!r}, device={str(self.device)!r})"
 
-    def _encode_prompt(self, prompt: Prompt, where: str) -> list[int]:
-        messages = chat_messages(prompt, where)
-        if messages is None:
+    def _encode_prompt(self, prompt: CheckedPrompt, where: str) -> list[int]:
+        if isinstance(prompt, str):
             ids = self._tokenizer(prompt, add_special_tokens=True)["input_ids"]
         else:
             text = self._tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=False
+                prompt, add_generation_prompt=True, tokenize=False
             )
             # The template already holds every special token the model expects.
             ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -203,53 +203,37 @@ class TransformersModel(LanguageModel):
             position_ids.to(self.device),
         )
 
-    def generate(
+    def _generate(
         self,
-        prompts: Sequence[Prompt],
+        prompts: tuple[CheckedPrompt, ...],
         *,
-        max_new_tokens: int = 64,
-        temperature: float | Sequence[float] = 1.0,
-        seed: int | Sequence[np.random.SeedSequence] | None = None,
-        stop: Sequence[str] = (),
-        truncation: Truncation | None = None,
+        max_new_tokens: int,
+        temperatures: np.ndarray,
+        seed: int | tuple[np.random.SeedSequence, ...] | None,
+        stop: tuple[str, ...],
+        truncation: Truncation,
     ) -> list[Generation]:
-        """Generate one utterance per prompt, all prompts in one batch.
+        """Generate every prompt in one batch; K copies of a prompt share one prompt pass.
 
-        Identical prompts (K samples of one prompt) are read in one prompt pass whose cache
-        is repeated for each of them.
-
-        The end-of-sequence token, when drawn, is part of ``token_ids`` and the
-        measurements (the choice to stop is part of the utterance's distribution) but not of
-        ``text``. With a stop string, tokens run up to the one that completed it.
-
-        Args:
-            prompts: The prompts of the batch (text or chat messages).
-            max_new_tokens: Upper bound on generated tokens per utterance.
-            temperature: Sampling temperature, one for all prompts or one per prompt;
-                0 means greedy decoding.
-            seed: Seed of the sampler; the same seed and prompts give the same output.
-            stop: Strings that end an utterance; they are not part of ``text``.
-            truncation: Which tokens sampling may draw (top-k, top-p, min-p; default all);
-                ``sampled_entropy`` is that of the truncated distribution.
-
-        Returns:
-            One :class:`Generation` per prompt, in order.
+        See :meth:`LanguageModel._generate`.
         """
         import torch
 
-        stops = check_generate_arguments(max_new_tokens, stop)
-        temperatures = per_prompt_temperatures(temperature, len(prompts))
         encoded = [self._encode_prompt(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
         if not encoded:
             return []
         sampler = TokenSampler(temperatures, seed, truncation)
         n_prompts = len(encoded)
-        tokens: list[list[int]] = [[] for _ in range(n_prompts)]
-        measurements: list[list[tuple[float, float, float]]] = [[] for _ in range(n_prompts)]
-        finish = ["length"] * n_prompts
-        active = list(range(n_prompts))
-        if max_new_tokens == 0:
-            active = []
+        builders = [
+            GenerationBuilder(
+                max_new_tokens,
+                detokenize=self._decode,
+                is_end=self._eos_ids.__contains__,
+                stops=stop,
+            )
+            for _ in encoded
+        ]
+        active = list(range(n_prompts)) if max_new_tokens > 0 else []
         # Identical prompts (K samples) share one prompt pass; its cache rows are repeated.
         distinct: dict[tuple[int, ...], int] = {}
         source_rows = [distinct.setdefault(tuple(ids), len(distinct)) for ids in encoded]
@@ -269,33 +253,17 @@ class TransformersModel(LanguageModel):
                 outputs.logits = outputs.logits[rows]
                 attention_mask = attention_mask[rows]
                 position_ids = position_ids[rows]
-            for step in range(max_new_tokens):
+            while active:
                 last_logits = outputs.logits[:, -1, :]
                 if len(active) < n_prompts:
                     last_logits = last_logits[active]
                 draw = sampler.draw(last_logits.float().cpu().numpy(), active)
                 next_ids = torch.full((n_prompts, 1), self._pad_id, dtype=torch.long)
-                still_active = []
                 for row, prompt_index in enumerate(active):
-                    token_id = int(draw.token_ids[row])
-                    tokens[prompt_index].append(token_id)
-                    measurements[prompt_index].append(
-                        (
-                            draw.token_entropy[row],
-                            draw.sampled_entropy[row],
-                            draw.token_logprob[row],
-                        )
-                    )
-                    next_ids[prompt_index, 0] = token_id
-                    if token_id in self._eos_ids or (
-                        stops and self._completes_stop(tokens[prompt_index], stops)
-                    ):
-                        finish[prompt_index] = "stop"
-                    else:
-                        still_active.append(prompt_index)
-                active = still_active
-                if not active or step == max_new_tokens - 1:
-                    break
+                    next_ids[prompt_index, 0] = builders[prompt_index].add(draw, row)
+                active = [prompt_index for prompt_index in active if builders[prompt_index].live]
+                if not active:
+                    break  # no forward pass for tokens nobody draws
                 attention_mask = torch.cat(
                     [attention_mask, attention_mask.new_ones((n_prompts, 1))], dim=1
                 )
@@ -307,34 +275,12 @@ class TransformersModel(LanguageModel):
                     past_key_values=outputs.past_key_values,
                     use_cache=True,
                 )
-        return [
-            self._generation(tokens[i], measurements[i], finish[i], stops) for i in range(n_prompts)
-        ]
+        return [builder.build() for builder in builders]
 
-    def _completes_stop(self, token_ids: list[int], stops: tuple[str, ...]) -> bool:
-        text = str(self._tokenizer.decode(token_ids, skip_special_tokens=True))
-        return cut_at_stop(text, stops)[1]
+    def _decode(self, token_ids: Sequence[int]) -> str:
+        return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=True))
 
-    def _generation(
-        self,
-        token_ids: list[int],
-        measurements: list[tuple[float, float, float]],
-        finish_reason: str,
-        stops: tuple[str, ...],
-    ) -> Generation:
-        decoded = str(self._tokenizer.decode(token_ids, skip_special_tokens=True))
-        text, _ = cut_at_stop(decoded, stops)
-        columns = np.array(measurements, dtype=np.float64).reshape(-1, 3)
-        return Generation(
-            text=text,
-            token_ids=tuple(token_ids),
-            token_entropy=columns[:, 0].copy(),
-            sampled_entropy=columns[:, 1].copy(),
-            token_logprob=columns[:, 2].copy(),
-            finish_reason=finish_reason,
-        )
-
-    def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
+    def _score(self, prompt: CheckedPrompt, continuations: tuple[str, ...]) -> np.ndarray:
         """Log-likelihood of each continuation given the prompt, at temperature 1.
 
         The prompt and each continuation are tokenised separately (a continuation's tokens
@@ -342,24 +288,14 @@ class TransformersModel(LanguageModel):
         chat messages a continuation is scored as a whole reply (its end-of-sequence token
         included, so a terse reply and a cut-off one differ); after plain text it is a
         continuation, without an end token.
-
-        Args:
-            prompt: The conditioning prompt (text or chat messages).
-            continuations: Candidate texts that follow the prompt.
-
-        Returns:
-            Float array of shape ``(len(continuations),)`` in nats.
         """
         import torch
 
         prompt_ids = self._encode_prompt(prompt, "prompt")
-        is_reply = chat_messages(prompt, "prompt") is not None
         continuation_ids = []
-        for index, text in enumerate(continuations):
-            if not isinstance(text, str):
-                raise ValueError(f"continuations[{index}]: expected a string (got {text!r})")
+        for text in continuations:
             ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
-            continuation_ids.append([*ids, self._end_id] if is_reply else ids)
+            continuation_ids.append(ids if isinstance(prompt, str) else [*ids, self._end_id])
         scores = np.zeros(len(continuation_ids))
         with torch.inference_mode():
             for start in range(0, len(continuation_ids), self.score_batch_size):

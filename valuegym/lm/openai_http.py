@@ -31,7 +31,8 @@ Servers return token strings, not ids, so ``token_ids`` holds ``-1`` per generat
 misalign echoed log-probabilities (llama-cpp-python does for models without a BOS token),
 so the first ``score`` call checks the echoed log-probability of a greedily generated token
 against the one generation reported, and raises :class:`ScoringUnsupportedError` when they
-disagree. Retries and call limits are wrappers (:mod:`valuegym.lm.wrappers`).
+disagree. Requests go through :class:`~valuegym.lm.http_client.JsonClient`, which maps
+failures to typed errors; retries and call limits are wrappers (:mod:`valuegym.lm.wrappers`).
 
 Throughput: the requests of one ``generate`` call are sent concurrently (at most
 ``max_concurrency`` in flight), so a server that batches (vLLM, SGLang, llama.cpp's server
@@ -45,27 +46,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from valuegym.lm.base import (
-    Generation,
-    LanguageModel,
-    LanguageModelError,
-    LanguageModelUnavailableError,
-    Message,
-    Prompt,
-    TransientLanguageModelError,
-)
-from valuegym.lm.prompts import chat_messages, check_generate_arguments
-from valuegym.lm.sampling import Truncation, per_prompt_temperatures
+from valuegym.lm.base import Generation, LanguageModel, LanguageModelError
+from valuegym.lm.http_client import JsonClient, ServerUnreachableError
+from valuegym.lm.prompts import CheckedPrompt
+from valuegym.lm.sampling import Truncation
 
 __all__ = [
     "OpenAICompatibleModel",
@@ -78,10 +69,6 @@ __all__ = [
 #: only widens the entropy bound (logarithmically).
 DEFAULT_VOCABULARY_BOUND = 262_144
 _ECHO_TOLERANCE_NATS = 1e-2
-
-
-class ServerUnreachableError(LanguageModelUnavailableError, TransientLanguageModelError):
-    """The server could not be reached (refused, unknown host, or no answer in time)."""
 
 
 class ScoringUnsupportedError(LanguageModelError, NotImplementedError):
@@ -189,10 +176,8 @@ class OpenAICompatibleModel(LanguageModel):
             raise ValueError(f"max_concurrency: must be >= 1 (got {max_concurrency})")
         if vocab_size < top_logprobs:
             raise ValueError(f"vocab_size: must be >= top_logprobs (got {vocab_size})")
-        self.base_url = base_url.rstrip("/")
+        self._client = JsonClient(base_url, api_key_env=api_key_env, timeout=timeout)
         self.model = model
-        self.api_key_env = api_key_env
-        self.timeout = timeout
         self.top_logprobs = top_logprobs
         self.vocab_size = vocab_size
         self.sampling_params = dict(sampling_params or {})
@@ -202,90 +187,50 @@ class OpenAICompatibleModel(LanguageModel):
         self.name = f"openai:{model}"
         self._echo_checked = False
 
+    @property
+    def base_url(self) -> str:
+        """The API root, without a trailing slash."""
+        return self._client.base_url
+
     def __repr__(self) -> str:
         return f"OpenAICompatibleModel(base_url={self.base_url!r}, model={self.model!r})"
 
     def _post(self, endpoint: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST a JSON body and return the decoded answer, mapping failures to typed errors."""
-        url = f"{self.base_url}/{endpoint}"
-        headers = {"Content-Type": "application/json"}
-        api_key = os.environ.get(self.api_key_env)
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        request = urllib.request.Request(
-            url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                answer = json.loads(response.read().decode("utf-8"))
-            usage = answer.get("usage") or {}
-            with self._usage_lock:  # requests of one call run in threads
-                self._prompt_tokens_read += int(usage.get("prompt_tokens") or 0)
-            return answer
-        except urllib.error.HTTPError as error:
-            detail = error.read().decode("utf-8", errors="replace")[:500]
-            message = f"{url}: HTTP {error.code}: {detail}"
-            if error.code == 429 or error.code >= 500:
-                raise TransientLanguageModelError(message) from error
-            if error.code in (401, 403):
-                raise LanguageModelUnavailableError(
-                    f"{message} (is the API key in ${self.api_key_env} right?)"
-                ) from error
-            raise LanguageModelError(message) from error
-        except TimeoutError as error:
-            raise TransientLanguageModelError(
-                f"{url}: no answer within {self.timeout} s"
-            ) from error
-        except urllib.error.URLError as error:
-            raise ServerUnreachableError(
-                f"language-model server {self.base_url} is unreachable ({error.reason}); "
-                "start it or fix base_url"
-            ) from error
-        except (ConnectionError, json.JSONDecodeError) as error:
-            raise TransientLanguageModelError(f"{url}: {error}") from error
+        """POST a JSON body and return the answer, counting the prompt tokens it reports."""
+        answer = self._client.post(endpoint, body)
+        usage = answer.get("usage") or {}
+        with self._usage_lock:  # requests of one call run in threads
+            self._prompt_tokens_read += int(usage.get("prompt_tokens") or 0)
+        return answer
 
-    def generate(
+    def _generate(
         self,
-        prompts: Sequence[Prompt],
+        prompts: tuple[CheckedPrompt, ...],
         *,
-        max_new_tokens: int = 64,
-        temperature: float | Sequence[float] = 1.0,
-        seed: int | Sequence[np.random.SeedSequence] | None = None,
-        stop: Sequence[str] = (),
-        truncation: Truncation | None = None,
+        max_new_tokens: int,
+        temperatures: np.ndarray,
+        seed: int | tuple[np.random.SeedSequence, ...] | None,
+        stop: tuple[str, ...],
+        truncation: Truncation,
     ) -> list[Generation]:
-        """Generate one utterance per prompt, the requests sent concurrently.
+        """Generate every prompt by requests sent concurrently, with estimated entropies.
 
-        Args:
-            prompts: The prompts of the batch (text or chat messages).
-            max_new_tokens: Upper bound on generated tokens per utterance.
-            temperature: Sampling temperature, one for all prompts or one per prompt;
-                0 means greedy decoding.
-            seed: Seed sent to the server (derived per prompt); servers that honour it give
-                the same output for the same seed.
-            stop: Strings that end an utterance; they are not part of ``text``.
-            truncation: Which tokens sampling may draw (top-k, top-p, min-p; default all);
-                ``sampled_entropy`` is that of the truncated distribution.
-
-        Returns:
-            One :class:`Generation` per prompt, in order, with estimated entropies.
+        The seed sent to the server is derived per prompt; servers that honour it give the
+        same output for the same seed. See :meth:`LanguageModel._generate`.
         """
-        stops = check_generate_arguments(max_new_tokens, stop)
-        temperatures = per_prompt_temperatures(temperature, len(prompts))
-        messages = [chat_messages(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
-        if max_new_tokens == 0:
+        if max_new_tokens == 0 or not prompts:
             return [self._empty_generation() for _ in prompts]
         if seed is None:
             seeds: list[int | None] = [None] * len(prompts)
-        elif isinstance(seed, int | np.integer):
+        elif isinstance(seed, int):
             seeds = np.random.SeedSequence(seed).generate_state(len(prompts)).tolist()
         else:  # one seed sequence per prompt
             seeds = [int(sequence.generate_state(1)[0]) for sequence in seed]
         # Identical prompts at one temperature: one request for all their samples.
         groups: dict[tuple[bool, str, float], list[int]] = {}
         for index, prompt in enumerate(prompts):
-            text = prompt if messages[index] is None else json.dumps(messages[index])
-            key = (messages[index] is None, str(text), float(temperatures[index]))
+            text = prompt if isinstance(prompt, str) else json.dumps(prompt)
+            key = (isinstance(prompt, str), text, float(temperatures[index]))
             groups.setdefault(key, []).append(index)
         requests = []
         for members in groups.values():
@@ -304,14 +249,14 @@ class OpenAICompatibleModel(LanguageModel):
                 **self.sampling_params,
                 **_truncation_params(truncation),
             }
-            if stops:
-                body["stop"] = list(stops)
+            if stop:
+                body["stop"] = list(stop)
             prompt_seed = seeds[first]
             if prompt_seed is not None:
                 body["seed"] = int(prompt_seed)
             if len(members) > 1:
                 body["n"] = len(members)
-            return self._request(prompts[first], messages[first], body, len(members))
+            return self._request(prompts[first], body, len(members))
 
         generations: list[Generation | None] = [None] * len(prompts)
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(requests))) as pool:
@@ -330,15 +275,11 @@ class OpenAICompatibleModel(LanguageModel):
         return [generation for generation in generations if generation is not None]
 
     def _request(
-        self,
-        prompt: Prompt,
-        messages: Sequence[Message] | None,
-        body: dict[str, Any],
-        samples: int,
+        self, prompt: CheckedPrompt, body: dict[str, Any], samples: int
     ) -> list[Generation]:
         """Send one request (for ``samples`` samples of a prompt); its choices in order."""
         temperature = float(body["temperature"])
-        if messages is None:
+        if isinstance(prompt, str):
             body.update(prompt=prompt, logprobs=self.top_logprobs)
             choices = self._choices(self._post("completions", body), samples)
             results = [
@@ -346,7 +287,7 @@ class OpenAICompatibleModel(LanguageModel):
                 for choice in choices
             ]
         else:
-            body.update(messages=list(messages), logprobs=True)
+            body.update(messages=prompt, logprobs=True)
             body["top_logprobs"] = self.top_logprobs
             choices = self._choices(self._post("chat/completions", body), samples)
             results = [
@@ -488,43 +429,33 @@ class OpenAICompatibleModel(LanguageModel):
             )
         self._echo_checked = True
 
-    def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
+    def _score(self, prompt: CheckedPrompt, continuations: tuple[str, ...]) -> np.ndarray:
         """Log-likelihood of each continuation given a text prompt, from echoed logprobs.
 
         Tokens of ``prompt + continuation`` that hold any character of the continuation
-        are counted (a token straddling the boundary is counted whole).
-
-        Args:
-            prompt: The conditioning prompt; plain text only (chat templates are applied
-                server-side, where echo is not available).
-            continuations: Candidate texts that follow the prompt.
-
-        Returns:
-            Float array of shape ``(len(continuations),)`` in nats.
+        are counted (a token straddling the boundary is counted whole). Chat prompts cannot
+        be scored: chat templates are applied server-side, where echo is not available.
 
         Raises:
             ScoringUnsupportedError: If the prompt is chat messages or the server cannot echo
                 log-probabilities faithfully.
         """
-        if chat_messages(prompt, "prompt") is not None:
+        if not isinstance(prompt, str):
             raise ScoringUnsupportedError(
                 "score: chat prompts cannot be scored over HTTP (echo works on text "
                 "completions only); pass the prompt as text"
             )
         if not self._echo_checked:
             self._check_echo()
-        text_prompt = str(prompt)
         scores = np.zeros(len(continuations))
         for index, continuation in enumerate(continuations):
-            if not isinstance(continuation, str):
-                raise ValueError(f"continuations[{index}]: expected a string")
             if not continuation:
                 continue
-            full_text = text_prompt + continuation
+            full_text = prompt + continuation
             values, offsets, tokens = self._echo_logprobs(full_text)
             total = 0.0
             for value, offset, token in zip(values, offsets, tokens, strict=False):
-                if offset + len(token) > len(text_prompt) and offset < len(full_text):
+                if offset + len(token) > len(prompt) and offset < len(full_text):
                     if value is None:
                         raise ScoringUnsupportedError(
                             f"{self.base_url}: no log-probability for the first token"

@@ -1,29 +1,47 @@
-"""Checks of the arguments every backend receives: prompts, token budgets, stop strings."""
+"""Prompts, and the checks of the arguments every backend receives.
+
+A prompt is either plain text (completion) or a sequence of chat messages
+(``{"role": ..., "content": ...}``), to which the backend applies the model's chat template.
+:meth:`valuegym.lm.base.LanguageModel.generate` and ``score`` run these checks once, so a
+backend receives each prompt as text or as a list of plain ``{"role", "content"}`` dicts.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from valuegym.lm.base import Prompt
+Message = Mapping[str, str]
+Prompt = str | Sequence[Message]
+#: A prompt as backends receive it: text, or chat messages as plain dicts.
+CheckedPrompt = str | list[dict[str, str]]
 
-__all__ = ["chat_messages", "check_generate_arguments", "cut_at_stop"]
+__all__ = [
+    "CheckedPrompt",
+    "Message",
+    "Prompt",
+    "check_continuations",
+    "check_generate_arguments",
+    "check_prompt",
+    "check_prompts",
+    "cut_at_stop",
+]
 
 
-def chat_messages(prompt: Prompt, where: str) -> list[dict[str, str]] | None:
-    """The chat messages of a prompt, or ``None`` for a plain-text prompt.
+def check_prompt(prompt: Prompt, where: str) -> CheckedPrompt:
+    """A prompt, checked: the text itself, or its chat messages as plain dicts.
 
     Args:
         prompt: Plain text, or a sequence of ``{"role": ..., "content": ...}`` mappings.
         where: Where the prompt came from, for error messages (e.g. ``"prompts[2]"``).
 
     Returns:
-        The messages as plain dicts, or ``None`` when ``prompt`` is a string.
+        The text, or the messages as dicts holding only ``role`` and ``content``.
 
     Raises:
         ValueError: If the prompt is neither text nor well-formed messages.
     """
     if isinstance(prompt, str):
-        return None
+        return prompt
     if not isinstance(prompt, Sequence) or len(prompt) == 0:
         raise ValueError(f"{where}: expected text or a non-empty list of chat messages")
     messages = []
@@ -35,6 +53,44 @@ def chat_messages(prompt: Prompt, where: str) -> list[dict[str, str]] | None:
             raise ValueError(f"{where}[{index}]: 'role' and 'content' must both be strings")
         messages.append({"role": role, "content": content})
     return messages
+
+
+def check_prompts(prompts: Sequence[Prompt]) -> tuple[CheckedPrompt, ...]:
+    """The prompts of a ``generate`` call, each checked by :func:`check_prompt`.
+
+    Args:
+        prompts: The prompts of the batch.
+
+    Returns:
+        The checked prompts, in order.
+
+    Raises:
+        ValueError: If ``prompts`` is a single string or a prompt is malformed.
+    """
+    if isinstance(prompts, str):
+        raise ValueError("prompts: expected a list of prompts, not a single string")
+    return tuple(check_prompt(prompt, f"prompts[{index}]") for index, prompt in enumerate(prompts))
+
+
+def check_continuations(continuations: Sequence[str]) -> tuple[str, ...]:
+    """The continuations of a ``score`` call, checked.
+
+    Args:
+        continuations: Candidate texts that follow a prompt.
+
+    Returns:
+        The continuations as a tuple.
+
+    Raises:
+        ValueError: If ``continuations`` is a single string or holds something other than text.
+    """
+    if isinstance(continuations, str):
+        raise ValueError("continuations: expected a list of strings, not a single string")
+    texts = tuple(continuations)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"continuations[{index}]: expected a string (got {text!r})")
+    return texts
 
 
 def check_generate_arguments(max_new_tokens: int, stop: Sequence[str]) -> tuple[str, ...]:

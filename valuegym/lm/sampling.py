@@ -14,7 +14,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TokenDraw", "TokenSampler", "Truncation", "per_prompt_temperatures", "prompt_seed"]
+__all__ = [
+    "Seed",
+    "TokenDraw",
+    "TokenSampler",
+    "Truncation",
+    "check_seed",
+    "per_prompt_temperatures",
+    "prompt_seed",
+]
+
+#: A sampler's seed: a root seed, one seed sequence per prompt, or ``None`` (fresh entropy).
+Seed = int | Sequence[np.random.SeedSequence] | None
 
 
 def per_prompt_temperatures(temperature: float | Sequence[float], n_prompts: int) -> np.ndarray:
@@ -46,6 +57,42 @@ def per_prompt_temperatures(temperature: float | Sequence[float], n_prompts: int
             f"temperature[{index}]: must be finite and >= 0 (got {temperatures[index]})"
         )
     return temperatures
+
+
+def check_seed(seed: Seed, n_prompts: int) -> int | tuple[np.random.SeedSequence, ...] | None:
+    """The seed of a ``generate`` call, checked.
+
+    Args:
+        seed: ``None``, a non-negative root seed, or one seed sequence per prompt.
+        n_prompts: Number of prompts in the batch.
+
+    Returns:
+        ``None``, the root seed as a Python int, or the seed sequences as a tuple.
+
+    Raises:
+        ValueError: If the seed is none of these, or the seed sequences do not match the prompts.
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+        if seed < 0:
+            raise ValueError(f"seed: must be >= 0 (got {seed})")
+        return int(seed)
+    if isinstance(seed, bool | str | bytes) or not isinstance(seed, Sequence):
+        raise ValueError(
+            f"seed: expected None, an integer or one SeedSequence per prompt (got {seed!r})"
+        )
+    sequences = tuple(seed)
+    if len(sequences) != n_prompts:
+        raise ValueError(
+            f"seed: expected one seed sequence per prompt ({n_prompts}), got {len(sequences)}"
+        )
+    for index, sequence in enumerate(sequences):
+        if not isinstance(sequence, np.random.SeedSequence):
+            raise ValueError(
+                f"seed[{index}]: expected a numpy.random.SeedSequence (got {sequence!r})"
+            )
+    return sequences
 
 
 @dataclass(frozen=True)
@@ -176,7 +223,7 @@ class TokenSampler:
     def __init__(
         self,
         temperatures: np.ndarray,
-        seed: int | Sequence[np.random.SeedSequence] | None,
+        seed: Seed,
         truncation: Truncation | None = None,
     ) -> None:
         self.temperatures = np.asarray(temperatures, dtype=np.float64)

@@ -4,14 +4,17 @@ Backends stay plain inference engines; policies about failures and budgets, and
 measurements of the calls, live here and compose:
 ``ProfilingModel(CallLimitModel(RetryingModel(model), max_calls=1000))``. Every wrapper is a
 :class:`ForwardingModel`: it forwards ``generate``, ``score`` and ``close`` to the wrapped
-model through one hook, :meth:`ForwardingModel._forward`, which a wrapper overrides.
+model through one hook, :meth:`ForwardingModel._forward`, which a wrapper overrides. The
+arguments are checked once, by the outermost ``generate`` or ``score``; a wrapper hands them on
+to the wrapped model's :meth:`~valuegym.lm.base.LanguageModel._generate` and ``_score`` as they
+are.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,9 +24,9 @@ from valuegym.lm.base import (
     Generation,
     LanguageModel,
     LanguageModelError,
-    Prompt,
     TransientLanguageModelError,
 )
+from valuegym.lm.prompts import CheckedPrompt
 from valuegym.lm.sampling import Truncation
 
 __all__ = [
@@ -63,53 +66,32 @@ class ForwardingModel(LanguageModel):
         del kind
         return call()
 
-    def generate(
+    def _generate(
         self,
-        prompts: Sequence[Prompt],
+        prompts: tuple[CheckedPrompt, ...],
         *,
-        max_new_tokens: int = 64,
-        temperature: float | Sequence[float] = 1.0,
-        seed: int | Sequence[np.random.SeedSequence] | None = None,
-        stop: Sequence[str] = (),
-        truncation: Truncation | None = None,
+        max_new_tokens: int,
+        temperatures: np.ndarray,
+        seed: int | tuple[np.random.SeedSequence, ...] | None,
+        stop: tuple[str, ...],
+        truncation: Truncation,
     ) -> list[Generation]:
-        """Generate with the wrapped model.
-
-        Args:
-            prompts: The prompts of the batch (text or chat messages).
-            max_new_tokens: Upper bound on generated tokens per utterance.
-            temperature: Sampling temperature, one for all prompts or one per prompt.
-            seed: Seed of the sampler.
-            stop: Strings that end an utterance.
-            truncation: Which tokens sampling may draw (top-k, top-p, min-p; default all);
-                ``sampled_entropy`` is that of the truncated distribution.
-
-        Returns:
-            One :class:`Generation` per prompt, in order.
-        """
+        """Generate with the wrapped model (see :meth:`LanguageModel._generate`)."""
         return self._forward(
             "generate",
-            lambda: self.model.generate(
+            lambda: self.model._generate(
                 prompts,
                 max_new_tokens=max_new_tokens,
-                temperature=temperature,
+                temperatures=temperatures,
                 seed=seed,
                 stop=stop,
                 truncation=truncation,
             ),
         )
 
-    def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
-        """Score with the wrapped model.
-
-        Args:
-            prompt: The conditioning prompt.
-            continuations: Candidate texts that follow the prompt.
-
-        Returns:
-            Log-likelihood per continuation, in nats.
-        """
-        return self._forward("score", lambda: self.model.score(prompt, continuations))
+    def _score(self, prompt: CheckedPrompt, continuations: tuple[str, ...]) -> np.ndarray:
+        """Score with the wrapped model (see :meth:`LanguageModel._score`)."""
+        return self._forward("score", lambda: self.model._score(prompt, continuations))
 
     def close(self) -> None:
         """Close the wrapped model."""

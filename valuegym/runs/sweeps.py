@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from valuegym.lm.cpu import available_cores
 from valuegym.records import PlannedCell, SweepFolder, SweepPlan, write_bytes_atomic
 from valuegym.scenarios.schema import Scenario
 from valuegym.scenarios.validation import ScenarioError, scenario_with_overrides
@@ -260,8 +261,8 @@ def _run_local(
     cell_gpus: float,
 ) -> Iterator[CellResult]:
     context = _pool_context()
-    n_workers = max(1, min(workers or os.cpu_count() or 1, len(pending)))
-    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    n_workers = max(1, min(workers or available_cores(), len(pending)))
+    threads = max(1, available_cores() // n_workers)
     with concurrent.futures.ProcessPoolExecutor(
         n_workers, mp_context=context, initializer=_limit_threads, initargs=(threads,)
     ) as pool:
@@ -319,7 +320,7 @@ def _run_ray(
             ray.init(address=ray_address, log_to_driver=False)
         else:
             ray.init(
-                num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False
+                num_cpus=workers or available_cores(), include_dashboard=False, log_to_driver=False
             )
     task = ray.remote(num_cpus=1, num_gpus=cell_gpus, max_retries=2)(_guarded)
     refs = {task.remote(data): cell for cell, data in pending}
