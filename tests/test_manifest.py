@@ -154,17 +154,17 @@ def interrupted_run(tmp_path, monkeypatch, episodes=3):
     import valuegym.runs.runner as runner_module
 
     scenario = validate_scenario({**ORCHARD, "episodes": episodes})
-    original = runner_module._EpisodeRun.run
+    original = runner_module.EpisodeRun.run
 
     def stop_in_episode_one(self):
         if self.episode == 1:
             raise KeyboardInterrupt
         return original(self)
 
-    monkeypatch.setattr(runner_module._EpisodeRun, "run", stop_in_episode_one)
+    monkeypatch.setattr(runner_module.EpisodeRun, "run", stop_in_episode_one)
     with pytest.raises(KeyboardInterrupt):
         run_scenario(scenario, tmp_path / "run", progress=False)
-    monkeypatch.setattr(runner_module._EpisodeRun, "run", original)
+    monkeypatch.setattr(runner_module.EpisodeRun, "run", original)
     return tmp_path / "run", scenario
 
 

@@ -216,20 +216,20 @@ def test_interrupted_run_resumes_with_identical_records(tmp_path: Path, monkeypa
     scenario = validate_scenario({**COMMONS, "episodes": 4})
     run_scenario(scenario, tmp_path / "whole", progress=False)
 
-    original_run = runner_module._EpisodeRun.run
+    original_run = runner_module.EpisodeRun.run
 
     def crash_in_episode_two(self):
         if self.episode == 2:
             raise KeyboardInterrupt
         return original_run(self)
 
-    monkeypatch.setattr(runner_module._EpisodeRun, "run", crash_in_episode_two)
+    monkeypatch.setattr(runner_module.EpisodeRun, "run", crash_in_episode_two)
     with pytest.raises(KeyboardInterrupt):
         run_scenario(scenario, tmp_path / "resumed", progress=False)
     folder = runner_module.RunFolder(tmp_path / "resumed")
     assert folder.finished_episodes() == [0, 1]
     assert not folder.is_complete
-    monkeypatch.setattr(runner_module._EpisodeRun, "run", original_run)
+    monkeypatch.setattr(runner_module.EpisodeRun, "run", original_run)
     result = run_scenario(scenario, tmp_path / "resumed", progress=False)
     assert (result.episodes_run, result.episodes_resumed) == (2, 2)
     assert record_bytes(tmp_path / "whole") == record_bytes(tmp_path / "resumed")

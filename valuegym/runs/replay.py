@@ -9,14 +9,10 @@ numbers), so two cells differ only by their settings and each context gives pair
 within-context contrasts. A *placebo* cell states another context's actual state (a fixed
 derangement of the contexts): a prompt effect that survives it is not the state's.
 
-Rows (``replay`` records, per episode): ``episode, step, agent, context_id, cell, placebo,
-set_stress, set_mood, set_temperature`` (the cell's settings, NaN where it keeps the agent's
-own) ``, prompt_stress, prompt_mood, temperature`` (what was stated and sampled at)
-``, persona_index, sample, actual_stress, actual_mood,
-actual_temperature, text, length, finish_reason, sequence_entropy`` (the sum of the per-token
-entropies of the distributions sampled from: the entropy of what is said) ``,
-mean_sampled_entropy, total_token_entropy, mean_token_entropy`` (at temperature 1, the model's
-own uncertainty along the sampled prefix) ``, surprisal``. With prompt-stress levels, a
+Each sample is one ``replay`` row (per episode; the columns are the record schema's,
+:mod:`valuegym.records.schema`): the cell's settings, what was stated and sampled at, the
+recorded agent's actual state, and the measures of what was said (``sequence_entropy``, the
+sum of the entropies of the distributions sampled from, first). With prompt-stress levels, a
 *manipulation check* scores a self-report of stress under each stated level (``manipulation``
 records): the log-likelihood the model gives to "I feel very stressed." minus "I feel calm."
 should rise with the stated stress if the state text reaches the model.
