@@ -314,9 +314,9 @@ def test_an_lm_chosen_act_sees_the_chat_its_speech_saw(tmp_path: Path, fake_mode
     scored: list[str] = []
 
     class Recording(type(fake_model)):
-        def score(self, prompt, continuations):
+        def _score(self, prompt, continuations):
             scored.append(prompt if isinstance(prompt, str) else json.dumps(list(prompt)))
-            return super().score(prompt, continuations)
+            return super()._score(prompt, continuations)
 
     chat = {**CHAT, "agents": [{**CHAT["agents"][0], "lm": {"max_new_tokens": 3, "act_by": "lm"}}]}
     chat["agents"] += CHAT["agents"][1:]
