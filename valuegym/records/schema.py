@@ -190,6 +190,10 @@ class EntryDesign:
     kind: str
     agents: tuple[str, ...]
 
+    def record_columns(self) -> dict[str, Any]:
+        """The columns every record row of the entry's agents carries."""
+        return {"entry": self.entry, "entry_index": self.index, "agent_kind": self.kind}
+
 
 @dataclass(frozen=True)
 class RunDesign:

@@ -148,7 +148,7 @@ class EpisodeRun:
                     {
                         "step": step,
                         "agent": member.agent_id,
-                        **member.entry,
+                        **member.entry.record_columns(),
                         "env_agent": member.env_agent,
                         "action": actions.get(member.env_agent, -1),
                         "reward": float(rewards[member.env_agent]),

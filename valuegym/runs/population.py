@@ -26,6 +26,7 @@ import pettingzoo
 from valuegym.agents.prompts import DEFAULT_PERSONA
 from valuegym.envs.registration import env_class, env_parameters
 from valuegym.lm.sampling import Truncation
+from valuegym.records.schema import EntryDesign
 from valuegym.scenarios.schema import AgentSpec, LMSpec, Scenario
 from valuegym.values import ValueProfile
 
@@ -58,7 +59,7 @@ class Member:
         env_agent: The env's name for it (PettingZoo agent name; ``"agent"`` in Gymnasium).
         row: Its position in the population.
         spec: Its scenario entry.
-        entry: The entry's record columns (``entry, entry_index, agent_kind``).
+        entry: Its scenario entry as the records name it.
         policy: ``act(observation, info) -> int`` and ``reset(seed)`` (``None`` for LM agents).
         lm_group: Index into :attr:`Population.lm_groups` (LM agents only).
     """
@@ -67,7 +68,7 @@ class Member:
     env_agent: str
     row: int
     spec: AgentSpec
-    entry: dict[str, Any] = field(default_factory=dict)
+    entry: EntryDesign
     policy: Any = None
     lm_group: int | None = None
 
@@ -224,8 +225,7 @@ def build_population(
     named = [(entry, agent_id) for entry in scenario.entries() for agent_id in entry.agents]
     for row, ((entry, agent_id), env_agent) in enumerate(zip(named, env_agents, strict=True)):
         spec = scenario.agents[entry.index]
-        columns = {"entry": entry.entry, "entry_index": entry.index, "agent_kind": entry.kind}
-        member = Member(agent_id, env_agent, row, spec, columns)
+        member = Member(agent_id, env_agent, row, spec, entry)
         where = f"agents.{entry.index}"
         if spec.kind == "lm":
             lm = spec.language_model

@@ -148,7 +148,7 @@ class Speech:
         return {
             "step": step,
             "agent": member.agent_id,
-            **member.entry,
+            **member.entry.record_columns(),
             **state.to_record(),
             "sampling_temperature": utterance.temperature,
             "text": utterance.text,
@@ -226,7 +226,7 @@ class Speech:
                 {
                     "step": step,
                     "agent": member.agent_id,
-                    **member.entry,
+                    **member.entry.record_columns(),
                     "context_id": agent.context_id(state, events),
                     "states": _json([channel.describe() for channel in channels]),
                     **estimate.to_dict(),
