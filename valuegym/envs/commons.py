@@ -219,7 +219,7 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
 
     @property
     def value_names(self) -> tuple[str, ...]:
-        """The agents' values, in order (the env contract: :mod:`valuegym.envs.protocol`)."""
+        """The agents' values, in order (env contract, :mod:`valuegym.envs.protocol`)."""
         return self._core.value_names
 
     @property

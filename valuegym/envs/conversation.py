@@ -250,12 +250,12 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
 
     @property
     def value_names(self) -> tuple[str, ...]:
-        """The agents' values, in order (the env contract: :mod:`valuegym.envs.protocol`)."""
+        """The agents' values, in order (env contract, :mod:`valuegym.envs.protocol`)."""
         return self._core.value_names
 
     @property
     def action_names(self) -> tuple[str, ...]:
-        """One text per action: the speech act, and to whom (counted from the speaker on)."""
+        """One text per action, in order (the speech act and its addressee after the speaker)."""
         names = []
         for action in range(self.rules.n_actions):
             act, offset = self.rules.decode(action)

@@ -152,12 +152,12 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
 
     @property
     def value_names(self) -> tuple[str, ...]:
-        """The agents' values, in order (the env contract: :mod:`valuegym.envs.protocol`)."""
+        """The agents' values, in order (env contract, :mod:`valuegym.envs.protocol`)."""
         return self._core.value_names
 
     @property
     def action_names(self) -> tuple[str, ...]:
-        """One text per action, in action order: each good, then ``rest``."""
+        """One text per action, in action order (each good, then ``rest``)."""
         return tuple(name.replace("_", " ") for name in (*self.rules.goods, "rest"))
 
     def step(
