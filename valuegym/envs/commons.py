@@ -59,13 +59,6 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
     sanctioned raise stress; praise raises standing (a value) and mood. All agents' values live
     in one value store, one row per agent, stepped once per step.
 
-    | Agents               | `agent_0` ... `agent_{n-1}` (`n_agents`, default 5, 2 to 1000+)   |
-    |----------------------|--------------------------------------------------------------------|
-    | Parallel API         | yes (AEC through `parallel_to_aec`)                               |
-    | Action Space         | `Discrete(7)` per agent                                            |
-    | Observation Space    | `Box(-1, 1, (3 n_values + 5,), float32)`; 14 with the default profile |
-    | Rewards              | each agent's utility gain from its values                         |
-
     ## Action Space
     | Action | Meaning                                                                       |
     |--------|-------------------------------------------------------------------------------|
@@ -87,24 +80,43 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
     | next                | sanctions received last step, `s / (1 + s)`            | 0   | 1   |
     | last                | fraction of `max_cycles` left                          | 0   | 1   |
 
-    ## State
-    `state()` (for centralised critics) is every agent's observation concatenated in agent
-    order, `state_space` the matching `Box(-1, 1, (n_agents (3 n_values + 5),), float32)`: the
-    resource level, every agent's stocks, wantings, mood, stress and last harvest.
-
     ## Rewards
     Each agent's utility gain from its value store: food harvested (in sustainable shares),
     rest taken and standing from praise received, each with diminishing returns.
 
     ## Info
-    Every entry is a number or a numeric array. Per agent: the value state by value index
-    (`stocks`, `wanting`, `mood`, `stress`, `temperature`, `most_wanted`; see
-    :class:`valuegym.envs.protocol.ValueInfo`, names in `value_names`), `action_wanting` (per
-    action the wanting it serves times the amount it delivers: `rest` for 0, `food` times the
-    harvest for 1 to 4, 0 for praise and sanction), `harvest` (what it took this step); and per
-    step,
-    in every agent's info: `resource`, `gini` (of cumulative food taken) and
-    `cooperation_rate` (fraction of agents whose request was at most the sustainable share).
+    Every entry is a number or a float64 array, by value index (names in `value_names`) or by
+    action (names in `action_names`); the first six are the env contract's
+    :class:`valuegym.envs.protocol.ValueInfo`, the last three the same in every agent's info:
+
+    | Key                | Type                | Meaning                                         |
+    |--------------------|---------------------|-------------------------------------------------|
+    | `stocks`           | array `(n_values,)` | stock (satiation) per value                     |
+    | `wanting`          | array `(n_values,)` | effective weight x marginal utility             |
+    | `mood`             | float in [-1, 1]    | valence                                         |
+    | `stress`           | float in [0, 1]     | load                                            |
+    | `temperature`      | float > 0           | decision and sampling temperature               |
+    | `most_wanted`      | int                 | the value wanted most (first on ties)           |
+    | `action_wanting`   | array `(7,)`        | wanting x amount each action serves             |
+    | `harvest`          | float               | resource units the agent took this step         |
+    | `resource`         | float in [0, K]     | the resource level `R`                          |
+    | `gini`             | float in [0, 1]     | Gini coefficient of food taken so far           |
+    | `cooperation_rate` | float in [0, 1]     | fraction of agents within the sustainable share |
+
+    `action_wanting` is `rest`'s wanting for action 0, `food`'s times the harvest asked (in
+    sustainable shares) for 1 to 4, 0 for praise and sanction.
+
+    ## State
+    Each agent's value state, one row of the shared value store, stepped once per step
+    (:mod:`valuegym.envs.core`): per value (`food`, `standing`, `rest`) a stock (satiation,
+    which halves without consumption every `satiation_half_life` steps) and a wanting (its
+    weight, moved by mood and stress, times its marginal utility), and mood, stress and
+    temperature, whose parameters are the Default Value Profile's below. Beside it, the
+    resource level and last step's harvests, praise and sanctions.
+
+    `state()` (for centralised critics) is every agent's observation concatenated in agent
+    order, `state_space` the matching `Box(-1, 1, (n_agents (2 n_values + 8),), float32)`: the
+    resource level, every agent's stocks, wantings, mood, stress and last harvest.
 
     ## Starting State
     Resource at `initial_level * K`; values at their initial state.

@@ -58,13 +58,6 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
     turn. In text mode the utterance goes into every agent's observation through a chat of the
     last `history_length` lines.
 
-    | Agents            | `agent_0` ... `agent_{n-1}` (`n_agents`, default 4)           |
-    |-------------------|---------------------------------------------------------------|
-    | Parallel API      | yes (turn-based; AEC through `parallel_to_aec`)               |
-    | Action Space      | numeric: `Discrete(1 + 5 (n_agents - 1))`; text: `Dict`       |
-    | Observation Space | numeric: `Box(-1, 1, (3 n_values + 13,))`, 22 by default; text: `Dict` |
-    | Rewards           | each agent's utility gain from its values (the addressee's too) |
-
     ## Action Space
     Action 0 is `silent`; action `1 + (a - 1) (n_agents - 1) + (o - 1)` is act `a` of
     `ask, help, share, joke, complain` (1 to 5) addressed to agent `(i + o) mod n_agents`, the
@@ -102,22 +95,43 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
     In text mode the observation is `Dict(observation=<that Box>, chat=Text)`: the chat holds
     the last `history_length` lines `"agent_0 -> agent_2 (ask): <utterance>"`, oldest first.
 
-    ## State
-    `state()` (for centralised critics) is every agent's numeric observation (the `Box` part,
-    in text mode too) concatenated in agent order, `state_space` the matching
-    `Box(-1, 1, (n_agents (3 n_values + 13),), float32)`.
-
     ## Rewards
     Each agent's utility gain from its value store this turn.
 
     ## Info
-    Every entry is a number or a numeric array. Per agent: the value state by value index
-    (`stocks`, `wanting`, `mood`, `stress`, `temperature`, `most_wanted`; see
-    :class:`valuegym.envs.protocol.ValueInfo`), `action_wanting` (on its turn, per action the
-    wanting of what the act gives the speaker times the amount; all 0 off turn) and
-    `ask_repetition` (`r`); and in every agent's info the `speaker` and `addressee` of the
-    turn just taken (indices in `possible_agents`) and its `act` (an index in `ACTS`), each -1
-    at reset (and `addressee` -1 for silent), and the `next_speaker` (an index).
+    Every entry is a number or a float64 array, by value index (names in `value_names`) or by
+    action (names in `action_names`); the first six are the env contract's
+    :class:`valuegym.envs.protocol.ValueInfo`, the last four the same in every agent's info:
+
+    | Key              | Type                 | Meaning                                  |
+    |------------------|----------------------|------------------------------------------|
+    | `stocks`         | array `(n_values,)`  | stock (satiation) per value              |
+    | `wanting`        | array `(n_values,)`  | effective weight x marginal utility      |
+    | `mood`           | float in [-1, 1]     | valence                                  |
+    | `stress`         | float in [0, 1]      | load                                     |
+    | `temperature`    | float > 0            | decision and sampling temperature        |
+    | `most_wanted`    | int                  | the value wanted most (first on ties)    |
+    | `action_wanting` | array `(n_actions,)` | wanting x amount each act gives it       |
+    | `ask_repetition` | float                | identical asks received in a row (`r`)   |
+    | `speaker`        | int                  | the agent who took the last turn (index) |
+    | `act`            | int                  | the act of that turn, an index in `ACTS` |
+    | `addressee`      | int                  | its addressee (index; -1 for silent)     |
+    | `next_speaker`   | int                  | the agent to speak next (index)          |
+
+    Agents are indices in `possible_agents`. `action_wanting` is all 0 off turn; `speaker`,
+    `act` and `addressee` are -1 at reset.
+
+    ## State
+    Each agent's value state, one row of the shared value store, stepped once per turn
+    (:mod:`valuegym.envs.core`): per value (`social`, `standing`, `rest`) a stock (satiation,
+    which halves without consumption every `satiation_half_life` steps) and a wanting (its
+    weight, moved by mood and stress, times its marginal utility), and mood, stress and
+    temperature, whose parameters are the Default Value Profile's below. Beside it, whose turn
+    it is, the last act, the identical asks each agent received in a row, and the chat.
+
+    `state()` (for centralised critics) is every agent's numeric observation (the `Box` part,
+    in text mode too) concatenated in agent order, `state_space` the matching
+    `Box(-1, 1, (n_agents (2 n_values + 13),), float32)`.
 
     ## Starting State
     Values at their initial state, an empty chat, `agent_0` to speak.

@@ -98,16 +98,38 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
     | next 1             | mean regard of the contacts (standing)             | 0   | 1   |
     | last               | fraction of the episode left                       | 0   | 1   |
 
-    `info` holds the value state by value index (`stocks`, `wanting`, `mood`, `stress`,
-    `temperature`, `most_wanted`; see :class:`valuegym.envs.protocol.ValueInfo`),
-    `action_wanting` (a reply serves its topic's wanting plus regard times the wanting of
-    standing; defer and ignore serve nothing), `regard` (an array in `contacts` order), and
-    `messages`: the pending messages,
-    oldest first, as dicts with `id`, `sender`, `topic`, `text` and `arrived` (the step).
-
     ## Rewards
     The utility gain from the value store: for a reply, the topic's gain plus the standing
     gain of `regard(sender)` units; for rest, the rest gain; 0 otherwise.
+
+    ## Info
+    By value index (names in `value_names`) or by action (names in `action_names`); the first
+    six are the env contract's :class:`valuegym.envs.protocol.ValueInfo`. All entries are
+    numbers or float64 arrays except `messages`, a list of dicts with text in them:
+
+    | Key              | Type                       | Meaning                                   |
+    |------------------|----------------------------|-------------------------------------------|
+    | `stocks`         | array `(n_values,)`        | stock (satiation) per value               |
+    | `wanting`        | array `(n_values,)`        | effective weight x marginal utility       |
+    | `mood`           | float in [-1, 1]           | valence                                   |
+    | `stress`         | float in [0, 1]            | load                                      |
+    | `temperature`    | float > 0                  | decision and sampling temperature         |
+    | `most_wanted`    | int                        | the value wanted most (first on ties)     |
+    | `action_wanting` | array `(5,)`               | wanting each action serves (see below)    |
+    | `messages`       | list of dicts, not numeric | the pending messages, oldest first        |
+    | `regard`         | array `(n_contacts,)`      | regard for the agent, in `contacts` order |
+
+    A reply serves its topic's wanting plus the sender's regard times the wanting of
+    `standing`; defer and ignore serve nothing. Each message is a dict: `id` (int), `sender`,
+    `topic` and `text` (str), `arrived` (int, the step). Regard is in [0, 1].
+
+    ## State
+    The agent's value state, stepped by its value store once per step
+    (:mod:`valuegym.envs.core`): per value (topics, `standing`, `rest`) a stock (satiation,
+    which halves without consumption every `satiation_half_life` steps) and a wanting (its
+    weight, moved by mood and stress, times its marginal utility), and mood, stress and
+    temperature, whose parameters are the Default Value Profile's below. Beside it, the
+    pending messages and each contact's regard (a reply raises it by 0.1, up to 1).
 
     ## Starting State
     An empty inbox, every contact's regard 1, values at their initial state; the first

@@ -46,21 +46,38 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
     | Entries                  | Observation                                  | Min | Max |
     |--------------------------|----------------------------------------------|-----|-----|
     | `0 .. n_values-1`        | stock (satiation) per value, `s / (1 + s)`   | 0   | 1   |
-    | `n_values .. 2n_values-1`| wanting per value, `w / (1 + |w|)`           | -1  | 1   |
+    | `n_values .. 2n_values-1`| wanting per value, `w / (1 + abs(w))`        | -1  | 1   |
     | `2 n_values`             | mood                                         | -1  | 1   |
     | `2 n_values + 1`         | stress                                       | 0   | 1   |
     | next `n_goods`           | 1 if the good is in stock this step, else 0  | 0   | 1   |
     | last                     | fraction of the episode left                 | 0   | 1   |
 
-    `info` holds the value state by value index (`stocks`, `wanting`, `mood`, `stress`,
-    `temperature`, `most_wanted`; see :class:`valuegym.envs.protocol.ValueInfo`, names in
-    `value_names`) and `action_wanting` (the wanting each action serves, 0 for an out-of-stock
-    good).
-
     ## Rewards
     The agent's utility gain from the value store: `w_eff * (u(s + 1) - u(s))` for the fruit
     eaten or for rest, 0 for an out-of-stock fruit. With the default profile a first fig is
     worth about 0.75, the third fig in a row 0.33, and a first apple after them 0.54.
+
+    ## Info
+    Every entry is a number or a float64 array, by value index (names in `value_names`) or by
+    action (names in `action_names`); the first six are the env contract's
+    :class:`valuegym.envs.protocol.ValueInfo`:
+
+    | Key              | Type                 | Meaning                                  |
+    |------------------|----------------------|------------------------------------------|
+    | `stocks`         | array `(n_values,)`  | stock (satiation) per value              |
+    | `wanting`        | array `(n_values,)`  | effective weight x marginal utility      |
+    | `mood`           | float in [-1, 1]     | valence                                  |
+    | `stress`         | float in [0, 1]      | load                                     |
+    | `temperature`    | float > 0            | decision and sampling temperature        |
+    | `most_wanted`    | int                  | the value wanted most (first on ties)    |
+    | `action_wanting` | array `(n_actions,)` | wanting each action serves (0: no stock) |
+
+    ## State
+    The agent's value state, stepped by its value store once per step
+    (:mod:`valuegym.envs.core`): per value a stock (satiation, which halves without consumption
+    every `satiation_half_life` steps) and a wanting (its weight, moved by mood and stress,
+    times its marginal utility), and mood, stress and temperature, whose parameters are the
+    Default Value Profile's below. Beside it, the schedule of which goods are in stock.
 
     ## Starting State
     Stocks at 0, mood and stress at their baselines; which goods are in stock at each step is
@@ -75,8 +92,9 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
     env, which takes it as the episode length when `episode_length` is not given.
 
     ## Arguments
-    - `goods`: mapping of good name to base weight (default `DEFAULT_GOODS`), with the default
-      value profile of :func:`valuegym.envs.orchard_rules.orchard_profile`.
+    - `goods`: mapping of good name to base weight (default `DEFAULT_GOODS`: the goods and
+      weights of the Default Value Profile above), with the other fields of that profile
+      (:func:`valuegym.envs.orchard_rules.orchard_profile`).
     - `profile`: a full value profile instead (`ValueProfile` or its mapping); its values other
       than `rest` are the goods; it must have a `rest` value.
     - `out_of_stock_probability`: chance a good is out of stock at a step (default 0.4).
