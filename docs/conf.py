@@ -58,22 +58,27 @@ def _number(x: float) -> str:
     return f"{x:g}"
 
 
-def _space(space: Any) -> str:
-    """A space as the summary table shows it: a Box with its shape, dtype and bounds."""
+def _space(space: Any, table: str = "Observation Space") -> str:
+    """A space as the summary table shows it: a Box with its shape, dtype and bounds.
+
+    Args:
+        space: The built env's space.
+        table: The section whose table gives a Box's bounds entry by entry.
+    """
     import numpy as np
     from gymnasium import spaces
 
     if not isinstance(space, spaces.Box):
         return f"`{space}`"
-    bounds = sorted({(float(lo), float(hi)) for lo, hi in zip(space.low.flat, space.high.flat)})
+    pairs = zip(space.low.flat, space.high.flat, strict=True)
+    bounds = sorted({(float(lo), float(hi)) for lo, hi in pairs})
     if len(bounds) == 1:
-        return f"`Box({_number(bounds[0][0])}, {_number(bounds[0][1])}, {space.shape}, {space.dtype})`"
+        return (
+            f"`Box({_number(bounds[0][0])}, {_number(bounds[0][1])}, {space.shape}, {space.dtype})`"
+        )
     each = " or ".join(f"[{_number(lo)}, {_number(hi)}]" for lo, hi in bounds)
     low, high = _number(np.min(space.low)), _number(np.max(space.high))
-    return (
-        f"`Box({low}, {high}, {space.shape}, {space.dtype})`, each entry in {each} "
-        "(see Observation Space)"
-    )
+    return f"`Box({low}, {high}, {space.shape}, {space.dtype})`, each entry in {each} (see {table})"
 
 
 def _summary(env_id: str) -> list[str]:
@@ -90,9 +95,7 @@ def _summary(env_id: str) -> list[str]:
             ("Import", f'`gymnasium.make("{env_id}")`'),
         ]
         if spec.vector_entry_point is not None:
-            rows.append(
-                ("Vector env", f'`gymnasium.make_vec("{env_id}", num_envs=8)`, native')
-            )
+            rows.append(("Vector env", f'`gymnasium.make_vec("{env_id}", num_envs=8)`, native'))
         rows.append(("Episode steps", f"{spec.max_episode_steps} (`max_episode_steps`)"))
     else:
         env = pettingzoo.make("parallel", env_id)
@@ -103,14 +106,15 @@ def _summary(env_id: str) -> list[str]:
             and env.observation_space(agent) == env.observation_space(first)
             for agent in agents
         )
+        each = "each agent" if same else first
         rows = [
             ("Import", f'`pettingzoo.make("parallel", "{env_id}")`'),
             ("Agents", f"`{first}` ... `{agents[-1]}` ({len(agents)} by default)"),
             ("Parallel API", "yes"),
             ("AEC API", f'yes, through `parallel_to_aec`: `pettingzoo.make("aec", "{env_id}")`'),
-            ("Action Space", _space(env.action_space(first)) + (" per agent" if same else "")),
-            ("Observation Space", _space(env.observation_space(first)) + (" per agent" if same else "")),
-            ("State Space", _space(env.state_space)),
+            (f"Action Space ({each})", _space(env.action_space(first))),
+            (f"Observation Space ({each})", _space(env.observation_space(first))),
+            ("State Space", _space(env.state_space, "State")),
         ]
     env.close()
     return ["| | |", "|---|---|", *(f"| {name} | {text} |" for name, text in rows), ""]
@@ -150,8 +154,9 @@ def _profile(env_class: type[Any], who: str) -> list[str]:
         "arguments), value by value:",
         "",
         *_field_table("", values, spec_fields)[2:],
-        *_field_table("Its affect parameters (mood, stress, learning, temperature):", affect,
-                      affect_fields),
+        *_field_table(
+            "Its affect parameters (mood, stress, learning, temperature):", affect, affect_fields
+        ),
     ]
 
 
