@@ -6,7 +6,7 @@ is written to the source tree) with the page generated from the env: a summary t
 built env's spaces and how to make it, its class docstring (the documentation page, Gymnasium
 style: Markdown sections and tables), its default value profile from ``default_profile()``, and
 its API (methods, Google-style docstrings through napoleon). Build with warnings as errors:
-``sphinx-build -W -b html docs /tmp/docs_html`` (the test suite does).
+``sphinx-build -W -b html docs build/docs`` (the test suite does).
 """
 
 from __future__ import annotations
