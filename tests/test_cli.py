@@ -174,6 +174,23 @@ def test_list_names_envs_kinds_backends_and_scenarios(workdir, capsys):
     assert capsys.readouterr().out == "lm\nppo\ngreedy\nsoftmax\nrandom\n"
 
 
+def test_list_names_the_backend_a_scenario_gets_by_default(capsys, monkeypatch):
+    from valuegym import lm
+
+    for backend in ("llamacpp", "transformers"):
+        install = lm.BACKENDS[backend][1]
+        monkeypatch.setitem(lm.BACKENDS, backend, (("valuegym_no_such_module",), install))
+    assert main(["list", "backends"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "llamacpp  (the default, not installed: pip install 'valuegym[demo]')",
+        "transformers  (not installed: pip install 'valuegym[lm]')",
+        "openai  (installed)",
+    ]
+    monkeypatch.setitem(lm.BACKENDS, "transformers", (("importlib",), "pip install y"))
+    assert main(["list", "backends"]) == 0
+    assert "transformers  (the default, installed)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "command",
     [

@@ -102,3 +102,15 @@ def test_doctor_runs_the_real_llamacpp_backend(capsys):
     assert "tokens/s" in out
     for package in ("numpy", "gymnasium", "pettingzoo", "torch", "llama-cpp-python"):
         assert package in out
+
+
+def test_a_fresh_install_is_told_the_demo_extra(monkeypatch):
+    from valuegym import lm
+
+    for backend in ("llamacpp", "transformers"):
+        install = lm.BACKENDS[backend][1]
+        monkeypatch.setitem(lm.BACKENDS, backend, (("valuegym_no_such_module",), install))
+    status, _, err = doctor({}, ["llamacpp", "transformers"])
+    assert status == 1
+    assert "problem: backend llamacpp is not installed: pip install 'valuegym[demo]'" in err
+    assert "warning: backend transformers is not installed: pip install 'valuegym[lm]'" in err

@@ -26,6 +26,7 @@ from typing import Any, Final, TextIO
 
 import valuegym
 from valuegym.lm import (
+    BACKENDS,
     LanguageModelError,
     available_backends,
     default_backend,
@@ -246,8 +247,8 @@ def run_doctor(
         path = resolve_gguf_path(model)
         print(f"model: {model}: {path} sha256 {file_sha256(path)}", file=out)
     except (LanguageModelError, ValueError) as error:
-        install = EMBEDDED_MODELS[model].install if model in EMBEDDED_MODELS else "check the path"
-        problems.append(f"model {model!r} not found: {error}; {install}")
+        # An embedded model's error already names the one command that installs it.
+        problems.append(str(error) if model in EMBEDDED_MODELS else f"{error}; check the path")
     try:
         load_scenario(SHIPPED_DIR / "quickstart.yaml")
         print(f"scenarios: {len(shipped_scenarios())} shipped, quickstart valid", file=out)
@@ -256,7 +257,7 @@ def run_doctor(
     wanted = backends if backends is not None else LOCAL_BACKENDS
     for backend in wanted:
         if backend not in installed:
-            line = f"backend {backend} is not installed"
+            line = f"backend {backend} is not installed: {BACKENDS[backend][1]}"
             (problems if backend == demo_backend else warnings).append(line)
     # One child at a time, so that each measures its tokens/s on an otherwise idle CPU.
     for backend in (backend for backend in wanted if backend in installed):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import valuegym
-from valuegym.lm import default_backend
+from valuegym.lm import require_backend
 from valuegym.lm.cpu import cpu_flags, cpu_model, relevant_cpu_flags, use_extra_buffer_types
 from valuegym.lm.models import DEFAULT_MODEL, file_sha256, model_label, resolve_gguf_path
 from valuegym.records import RunFolder, write_json_atomic
@@ -137,8 +137,10 @@ def _language_models(scenario: Mapping[str, Any]) -> list[dict[str, Any]]:
         if agent.get("kind") != "lm":
             continue
         lm = dict(agent.get("lm") or {})
-        backend = lm.pop("backend", None) or default_backend()
         model = str(lm.pop("model", DEFAULT_MODEL))
+        # A missing backend is reported (with the model, if missing too) before the model file
+        # is looked for, whose error would name only the model.
+        backend = require_backend(lm.pop("backend", None), model)
         base_url = lm.pop("base_url", None)
         key = (backend, model, base_url)
         if key not in entries:

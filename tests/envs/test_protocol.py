@@ -1,9 +1,10 @@
 import gymnasium
+import numpy as np
 import pettingzoo
 import pytest
 
 import valuegym  # noqa: F401 - registers the environments
-from valuegym.envs.protocol import check_value_env
+from valuegym.envs.protocol import MESSAGES, check_value_env
 from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS, env_class
 from valuegym.values import AgentSnapshot
 
@@ -24,6 +25,28 @@ def _make(env_id, arguments):
 def test_every_env_keeps_the_value_env_contract(env_id, arguments):
     env = _make(env_id, arguments)
     check_value_env(env, steps=8)
+    env.close()
+
+
+def _is_numeric(value):
+    return isinstance(value, int | float | np.number) or (
+        isinstance(value, np.ndarray) and value.dtype.kind in "biuf"
+    )
+
+
+@pytest.mark.parametrize(("env_id", "arguments"), CONFIGURATIONS)
+def test_the_only_non_numeric_info_entry_is_inbox_messages(env_id, arguments):
+    # What the README says: every info entry is a number or a numeric array but Inbox's.
+    env = _make(env_id, arguments)
+    if env_id in MULTI_AGENT_ENV_IDS:
+        _, infos = env.reset(seed=0)
+        _, _, _, _, stepped = env.step({a: env.action_space(a).sample() for a in env.agents})
+        seen = [*infos.values(), *stepped.values()]
+    else:
+        _, info = env.reset(seed=0)
+        seen = [info, env.step(0)[4]]
+    other = {key for info in seen for key, value in info.items() if not _is_numeric(value)}
+    assert other == ({MESSAGES} if env_id == "valuegym/Inbox-v0" else set())
     env.close()
 
 

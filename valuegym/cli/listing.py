@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         The exit status, 0.
     """
     from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS
-    from valuegym.lm import available_backends
+    from valuegym.lm import BACKENDS, available_backends, default_backend
     from valuegym.scenarios.schema import AGENT_KINDS, LM_BACKENDS
     from valuegym.scenarios.validation import ScenarioError, load_scenario
 
@@ -78,16 +78,12 @@ def run(args: argparse.Namespace) -> int:
         sections.append(("agent kinds", list(AGENT_KINDS)))
     if args.what in (None, "backends"):
         installed = available_backends()
-        sections.append(
-            (
-                "LM backends",
-                [
-                    f"{name}  ({'installed' if name in installed else 'not installed'}"
-                    f"{', the default' if installed and name == installed[0] else ''})"
-                    for name in LM_BACKENDS
-                ],
-            )
-        )
+        default = default_backend()
+        lines = []
+        for name in LM_BACKENDS:
+            state = "installed" if name in installed else f"not installed: {BACKENDS[name][1]}"
+            lines.append(f"{name}  ({'the default, ' if name == default else ''}{state})")
+        sections.append(("LM backends (the default runs a scenario that names none)", lines))
     for title, lines in sections:
         if args.what is None:
             print(f"{title}:")

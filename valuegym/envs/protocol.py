@@ -14,9 +14,10 @@ An env keeps the contract when:
 - every agent's ``info`` (from ``reset`` and ``step``) is an :class:`AgentInfo`: the agent's
   value state as a :class:`ValueInfo` (``stocks`` and ``wanting`` as float arrays by value
   index, ``mood``, ``stress``, ``temperature``, ``most_wanted`` as a value index) and
-  ``action_wanting`` (what each action is worth to the value store now). Every entry is a
-  number or a numeric array, with no nested mappings and no strings, so every RL stack
-  converts it (TorchRL turns each entry into a tensor, Gymnasium's vector envs batch it);
+  ``action_wanting`` (what each action is worth to the value store now). Every entry but
+  ``info[MESSAGES]`` (below) is a number or a numeric array, with no nested mappings and no
+  strings, so every RL stack converts it (TorchRL turns each entry into a tensor,
+  Gymnasium's vector envs batch it);
   names live on the env (``value_names``, ``action_names``) and
   :meth:`valuegym.values.AgentSnapshot.from_info` gives the readable form back;
 - an env with a text channel says so through the keys named here: the observation of a text

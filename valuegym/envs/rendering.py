@@ -6,8 +6,9 @@ gives it); :meth:`ValueCore.render <valuegym.envs.core.ValueCore.render>` picks 
 
 Render modes (every env): ``"ansi"`` returns the text frame, ``"rgb_array"`` the picture, and
 ``"human"`` shows the picture in a pygame window each time ``render()`` is called, scaled up,
-with the text frame printed too, when pygame is installed (``pip install pygame``); without
-pygame it prints the text frame to stdout. ``render()`` returns ``None`` in ``"human"`` mode.
+with the text frame printed too, when pygame is installed (``pip install 'valuegym[render]'``,
+which brings pygame-ce); without pygame it prints the text frame to stdout. ``render()``
+returns ``None`` in ``"human"`` mode.
 """
 
 from __future__ import annotations

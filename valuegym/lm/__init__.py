@@ -5,8 +5,9 @@
 >>> [generation] = model.generate(["Say hello."], max_new_tokens=8, seed=0)  # doctest: +SKIP
 
 Backends: ``"llamacpp"`` (llama-cpp-python on a GGUF file, the fast CPU path; the default
-when installed), ``"transformers"`` (any Hugging Face causal LM, CPU or GPU) and
-``"openai"`` (any OpenAI-compatible HTTP server). Backends are imported only when loaded.
+unless only transformers is installed), ``"transformers"`` (any Hugging Face causal LM, CPU or
+GPU) and ``"openai"`` (any OpenAI-compatible HTTP server). Backends are imported only when
+loaded.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from valuegym.lm.base import (
     Prompt,
     TransientLanguageModelError,
 )
-from valuegym.lm.models import DEFAULT_MODEL, EMBEDDED_MODELS
+from valuegym.lm.models import DEFAULT_MODEL, EMBEDDED_MODELS, embedded_model_installed
 from valuegym.lm.wrappers import (
     CallLimitExceededError,
     CallLimitModel,
@@ -53,11 +54,12 @@ __all__ = [
     "available_backends",
     "default_backend",
     "load_language_model",
+    "require_backend",
 ]
 
 #: Backend name -> (the modules it needs, what to install when they are missing).
 BACKENDS: dict[str, tuple[tuple[str, ...], str]] = {
-    "llamacpp": (("llama_cpp",), "pip install 'valuegym[llamacpp]'"),
+    "llamacpp": (("llama_cpp",), "pip install 'valuegym[demo]'"),
     "transformers": (("torch", "transformers"), "pip install 'valuegym[lm]'"),
     "openai": ((), "nothing (standard library only)"),
 }
@@ -77,8 +79,43 @@ def available_backends() -> list[str]:
 
 
 def default_backend() -> str:
-    """The backend used when none is named: ``llamacpp`` when installed, else ``transformers``."""
-    return "llamacpp" if "llamacpp" in available_backends() else "transformers"
+    """The backend used when none is named.
+
+    Returns:
+        ``"transformers"`` when it is installed and llama-cpp-python is not, else
+        ``"llamacpp"`` (the demo's backend, so that loading without either names the demo's
+        install).
+    """
+    installed = available_backends()
+    only_transformers = "transformers" in installed and "llamacpp" not in installed
+    return "transformers" if only_transformers else "llamacpp"
+
+
+def require_backend(backend: str | None, model: str = DEFAULT_MODEL) -> str:
+    """Check that a backend is installed, before anything is loaded or hashed.
+
+    Args:
+        backend: A backend name, or ``None`` for :func:`default_backend`.
+        model: The model it will load; an embedded model that is not installed either is
+            named in the same error, so a fresh install learns both commands at once.
+
+    Returns:
+        The backend's name.
+
+    Raises:
+        ValueError: If the backend name is unknown.
+        LanguageModelUnavailableError: If the backend is not installed.
+    """
+    if backend is None:
+        backend = default_backend()
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r}: unknown (known: {sorted(BACKENDS)})")
+    if backend not in available_backends():
+        missing = f"backend {backend!r} is not installed: {BACKENDS[backend][1]}"
+        if backend != "openai" and model in EMBEDDED_MODELS and not embedded_model_installed(model):
+            missing += f"; nor is the model {model!r}: {EMBEDDED_MODELS[model].install}"
+        raise LanguageModelUnavailableError(missing)
+    return backend
 
 
 def load_language_model(
@@ -88,7 +125,7 @@ def load_language_model(
 
     Args:
         backend: ``"llamacpp"``, ``"transformers"`` or ``"openai"``; ``None`` picks
-            ``"llamacpp"`` when llama-cpp-python is installed, else ``"transformers"``.
+            :func:`default_backend` (``"llamacpp"`` unless only transformers is installed).
         model: An embedded model name (default ``"smollm2-135m"``), a local path, a
             Hugging Face id (``transformers``) or the served model's name (``openai``).
         **options: Keyword arguments of the backend class (:class:`LlamaCppModel`,
@@ -102,15 +139,7 @@ def load_language_model(
         ValueError: If the backend name is unknown.
         LanguageModelUnavailableError: If the backend or the model is not installed.
     """
-    installed = available_backends()
-    if backend is None:
-        backend = default_backend()
-    if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r}: unknown (known: {sorted(BACKENDS)})")
-    if backend not in installed:
-        raise LanguageModelUnavailableError(
-            f"backend {backend!r} is not installed: {BACKENDS[backend][1]}"
-        )
+    backend = require_backend(backend, model)
     if backend == "llamacpp":
         from valuegym.lm.llamacpp import LlamaCppModel
 

