@@ -247,3 +247,52 @@ def test_calibrate_clusterer_bad_input_is_one_message_and_exit_1(tmp_path, capsy
     assert "bad.csv:2: same must be 1 or 0" in capsys.readouterr().err
     assert main(["calibrate-clusterer", "--clusterer", "entailment-nli"]) == 1
     assert "needs --nli-model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_an_output_path_that_is_a_file_is_one_sentence(workdir, capsys, command):
+    (workdir / "s.yaml").write_text(GOOD)
+    (workdir / "taken").write_text("mine")
+    for output in ("taken", "taken/sub"):
+        assert main([command, "s.yaml", "--output", output]) == 1
+        captured = capsys.readouterr()
+        assert captured.err.startswith("taken: ")
+        assert "not a folder" in captured.err or "where a folder is needed" in captured.err
+        assert "--output" in captured.err
+        assert len(captured.err.strip().splitlines()) == 1
+        assert "Errno" not in captured.err
+        assert "Traceback" not in captured.err
+    assert (workdir / "taken").read_text() == "mine"
+
+
+def test_an_unwritable_output_folder_is_one_sentence_and_leaves_nothing(
+    workdir, capsys, monkeypatch
+):
+    import errno
+
+    import valuegym.runs.runner as runner
+
+    def read_only(data: bytes, path: Path) -> None:
+        # What writing into a read-only mount raises; chmod does not stop root, who runs tests.
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    (workdir / "s.yaml").write_text(GOOD)
+    monkeypatch.setattr(runner, "write_bytes_atomic", read_only)
+    assert main(["run", "s.yaml", "-q", "--output", "out"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "out/scenario.yaml: is on a read-only file system; choose a path on a writable disk "
+        "(--output)\n"
+    )
+    assert not (workdir / "out").exists()
+
+
+def test_a_report_folder_that_cannot_be_written_is_one_sentence(workdir, capsys):
+    (workdir / "s.yaml").write_text(GOOD)
+    assert main(["run", "s.yaml", "-q", "--no-report"]) == 0
+    (workdir / "runs" / "tiny" / "report").write_text("in the way")
+    capsys.readouterr()
+    assert main(["report", "runs/tiny"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("runs/tiny/report: is a file where a folder is needed; move it away")
+    assert len(err.splitlines()) == 1

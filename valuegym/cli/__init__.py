@@ -4,8 +4,9 @@ Each command is a module of this package with an ``add_arguments(parser)`` that 
 arguments and a ``run(args)`` that returns the exit status; this module assembles the parser
 and turns errors into messages.
 
-Bad input (an invalid scenario, a missing run folder) prints one line per problem to stderr
-and exits with status 1, never a traceback; ``--debug`` shows tracebacks of unexpected errors.
+Bad input (an invalid scenario, a missing run folder, an output path that cannot be written)
+prints one line per problem to stderr and exits with status 1, never a traceback; ``--debug``
+shows tracebacks of unexpected errors.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from valuegym.cli import (
     train,
     validate,
 )
-from valuegym.cli.common import UsageError
+from valuegym.cli.common import UsageError, describe_os_error
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -106,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if args.debug:
             raise
+        if isinstance(error, OSError) and error.filename is not None:
+            # A path that cannot be written (or read): say which and what to do. OSErrors
+            # without one (a network error, say) are worded like other unexpected errors.
+            hint = "--output" if getattr(args, "output", None) else ""
+            print(describe_os_error(error, hint), file=sys.stderr)
+            return 1
         print(
             f"valuegym {args.command}: {type(error).__name__}: {error}\n"
             "(run with --debug for the traceback)",

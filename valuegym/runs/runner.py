@@ -148,31 +148,34 @@ def run_scenario(
         except PopulationError as error:
             raise RunError(str(error)) from None
     created = not folder.root.exists()
-    _prepare_folder(folder, resolved, replace)
-    # Written before any episode, so that a run stopped half-way says what made its records.
-    if manifest is not None and finished:
-        write_resumed_manifest(folder, manifest, sorted(finished), to_run)
-    elif manifest is not None:
-        write_json_atomic(manifest, folder.manifest_file)
-    folder.write_design(scenario.run_design())
-    if population is not None:
+    try:
+        _prepare_folder(folder, resolved, replace)
+        # Written before any episode, so that a run stopped half-way says what made its records.
+        if manifest is not None and finished:
+            write_resumed_manifest(folder, manifest, sorted(finished), to_run)
+        elif manifest is not None:
+            write_json_atomic(manifest, folder.manifest_file)
+        folder.write_design(scenario.run_design())
+        if population is not None:
+            timing.add_models(population.models)
+            _run_episodes(scenario, population, folder, to_run, progress, timing)
+    except BaseException as error:
+        # A folder this run made and that holds no finished episode (a failed model, a disk
+        # that cannot be written) is not left behind.
+        if created and not folder.finished_episodes():
+            shutil.rmtree(folder.root, ignore_errors=True)
         from valuegym.lm import LanguageModelError
 
-        timing.add_models(population.models)
-        try:
-            _run_episodes(scenario, population, folder, to_run, progress, timing)
-        except BaseException as error:
-            if created and not folder.finished_episodes():
-                shutil.rmtree(folder.root, ignore_errors=True)  # nothing finished: leave nothing
-            if isinstance(error, LanguageModelError):
-                kept = (
-                    f"; finished episodes are in {folder.records_dir}, rerun to resume"
-                    if folder.root.exists()
-                    else ""
-                )
-                raise RunError(f"language model failed: {error}{kept}") from None
-            raise
-        finally:
+        if isinstance(error, LanguageModelError):
+            kept = (
+                f"; finished episodes are in {folder.records_dir}, rerun to resume"
+                if folder.root.exists()
+                else ""
+            )
+            raise RunError(f"language model failed: {error}{kept}") from None
+        raise
+    finally:
+        if population is not None:
             population.close()
     if scenario.measure.counterfactual is not None and scenario.measure.utterances:
         from valuegym.runs.replay import replay_run
@@ -211,7 +214,10 @@ def run_scenario(
 def _holds_other_scenario(folder: RunFolder, resolved: str, overwrite: bool) -> bool:
     """Whether the folder holds another scenario's run, to be replaced (with ``overwrite``)."""
     if folder.root.exists() and not folder.root.is_dir():
-        raise RunError(f"{folder.root}: exists and is not a folder")
+        raise RunError(
+            f"{folder.root}: exists and is not a folder; move it away or choose another "
+            "folder with --output"
+        )
     if not folder.scenario_file.is_file():
         return False
     if folder.scenario_file.read_text(encoding="utf-8") == resolved:
