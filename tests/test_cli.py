@@ -104,10 +104,34 @@ def test_run_writes_records_summary_and_report_under_runs(workdir, capsys):
     ]
     assert (run_dir / "summary.json").is_file()
     assert (run_dir / "report" / "value_trajectories.png").is_file()
-    # Rerunning the finished scenario changes no record.
-    before = (run_dir / "records" / "steps-e00001.parquet").read_bytes()
-    assert main(["run", "s.yaml", "-q", "--no-report"]) == 0
-    assert (run_dir / "records" / "steps-e00001.parquet").read_bytes() == before
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under a folder: its bytes and modification time."""
+    return {
+        str(path.relative_to(folder)): (path.read_bytes(), path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_finished_run_is_not_rerun_or_rewritten(workdir, capsys):
+    (workdir / "s.yaml").write_text(GOOD)
+    assert main(["run", "s.yaml", "-q"]) == 0
+    run_dir = workdir / "runs" / "tiny"
+    before = snapshot(run_dir)
+    capsys.readouterr()
+    assert main(["run", "s.yaml", "-q"]) == 0
+    assert capsys.readouterr().out == (
+        "runs/tiny: this scenario's run is already complete, nothing was rerun; "
+        "`valuegym report runs/tiny` rebuilds its report, --overwrite reruns it\n"
+    )
+    assert snapshot(run_dir) == before
+    # --overwrite reruns it: the same records again, a new summary.
+    assert main(["run", "s.yaml", "-q", "--no-report", "--overwrite"]) == 0
+    after = snapshot(run_dir)
+    assert after["records/steps-e00001.parquet"][0] == before["records/steps-e00001.parquet"][0]
+    assert after["summary.json"][1] != before["summary.json"][1]
 
 
 def test_run_overrides_and_output(workdir, capsys):
