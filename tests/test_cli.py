@@ -246,8 +246,12 @@ def test_run_dispatches_a_sweep_to_its_cells(workdir, capsys):
     assert (workdir / "runs" / "tiny" / "report" / "report.md").is_file()
     assert main(["report", "runs/tiny"]) == 0
     assert "report: runs/tiny/report/report.md" in capsys.readouterr().out
+    before = snapshot(workdir / "runs" / "tiny")
     assert main(["run", "s.yaml", "-q", "--workers", "1"]) == 0
-    assert "0 cell(s) run, 4 already finished" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0 cell(s) run, 4 already finished" in out
+    assert "runs/tiny: this sweep is already complete, nothing was rerun" in out
+    assert snapshot(workdir / "runs" / "tiny") == before
 
 
 def test_calibrate_clusterer_prints_rates_per_category_of_a_users_pairs(tmp_path, capsys):

@@ -122,7 +122,16 @@ def _run_sweep(scenario: Scenario, run_dir: Path, args: argparse.Namespace) -> i
         f"sweep: {run_dir} ({len(outcome.ran)} cell(s) run, {len(outcome.skipped)} already "
         f"finished, {len(outcome.failures)} failed)"
     )
-    if not args.no_report and len(outcome.failures) < len(outcome.cells):
+    from valuegym.records import SweepFolder
+
+    report = SweepFolder(run_dir).report_dir / "report.md"
+    if not outcome.ran and not outcome.failures and report.is_file():
+        # Rebuilding the report would only rewrite what is there.
+        print(
+            f"{run_dir}: this sweep is already complete, nothing was rerun; "
+            f"`valuegym report {run_dir}` rebuilds its report"
+        )
+    elif not args.no_report and len(outcome.failures) < len(outcome.cells):
         from valuegym.analysis.sweep_report import write_sweep_report
 
         print(f"report:  {write_sweep_report(run_dir, seed=scenario.seed)}")
