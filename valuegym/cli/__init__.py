@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(error, OSError) and error.filename is not None:
             # A path that cannot be written (or read): say which and what to do. OSErrors
             # without one (a network error, say) are worded like other unexpected errors.
-            hint = "--output" if getattr(args, "output", None) else ""
+            hint = "--output" if hasattr(args, "output") else ""
             print(describe_os_error(error, hint), file=sys.stderr)
             return 1
         print(
