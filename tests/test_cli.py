@@ -104,10 +104,34 @@ def test_run_writes_records_summary_and_report_under_runs(workdir, capsys):
     ]
     assert (run_dir / "summary.json").is_file()
     assert (run_dir / "report" / "value_trajectories.png").is_file()
-    # Rerunning the finished scenario changes no record.
-    before = (run_dir / "records" / "steps-e00001.parquet").read_bytes()
-    assert main(["run", "s.yaml", "-q", "--no-report"]) == 0
-    assert (run_dir / "records" / "steps-e00001.parquet").read_bytes() == before
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under a folder: its bytes and modification time."""
+    return {
+        str(path.relative_to(folder)): (path.read_bytes(), path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_finished_run_is_not_rerun_or_rewritten(workdir, capsys):
+    (workdir / "s.yaml").write_text(GOOD)
+    assert main(["run", "s.yaml", "-q"]) == 0
+    run_dir = workdir / "runs" / "tiny"
+    before = snapshot(run_dir)
+    capsys.readouterr()
+    assert main(["run", "s.yaml", "-q"]) == 0
+    assert capsys.readouterr().out == (
+        "runs/tiny: this scenario's run is already complete, nothing was rerun; "
+        "`valuegym report runs/tiny` rebuilds its report, --overwrite reruns it\n"
+    )
+    assert snapshot(run_dir) == before
+    # --overwrite reruns it: the same records again, a new summary.
+    assert main(["run", "s.yaml", "-q", "--no-report", "--overwrite"]) == 0
+    after = snapshot(run_dir)
+    assert after["records/steps-e00001.parquet"][0] == before["records/steps-e00001.parquet"][0]
+    assert after["summary.json"][1] != before["summary.json"][1]
 
 
 def test_run_overrides_and_output(workdir, capsys):
@@ -239,8 +263,12 @@ def test_run_dispatches_a_sweep_to_its_cells(workdir, capsys):
     assert (workdir / "runs" / "tiny" / "report" / "report.md").is_file()
     assert main(["report", "runs/tiny"]) == 0
     assert "report: runs/tiny/report/report.md" in capsys.readouterr().out
+    before = snapshot(workdir / "runs" / "tiny")
     assert main(["run", "s.yaml", "-q", "--workers", "1"]) == 0
-    assert "0 cell(s) run, 4 already finished" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0 cell(s) run, 4 already finished" in out
+    assert "runs/tiny: this sweep is already complete, nothing was rerun" in out
+    assert snapshot(workdir / "runs" / "tiny") == before
 
 
 def test_calibrate_clusterer_prints_rates_per_category_of_a_users_pairs(tmp_path, capsys):
@@ -264,3 +292,52 @@ def test_calibrate_clusterer_bad_input_is_one_message_and_exit_1(tmp_path, capsy
     assert "bad.csv:2: same must be 1 or 0" in capsys.readouterr().err
     assert main(["calibrate-clusterer", "--clusterer", "entailment-nli"]) == 1
     assert "needs --nli-model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_an_output_path_that_is_a_file_is_one_sentence(workdir, capsys, command):
+    (workdir / "s.yaml").write_text(GOOD)
+    (workdir / "taken").write_text("mine")
+    for output in ("taken", "taken/sub"):
+        assert main([command, "s.yaml", "--output", output]) == 1
+        captured = capsys.readouterr()
+        assert captured.err.startswith("taken: ")
+        assert "not a folder" in captured.err or "where a folder is needed" in captured.err
+        assert "--output" in captured.err
+        assert len(captured.err.strip().splitlines()) == 1
+        assert "Errno" not in captured.err
+        assert "Traceback" not in captured.err
+    assert (workdir / "taken").read_text() == "mine"
+
+
+def test_an_unwritable_output_folder_is_one_sentence_and_leaves_nothing(
+    workdir, capsys, monkeypatch
+):
+    import errno
+
+    import valuegym.runs.runner as runner
+
+    def read_only(data: bytes, path: Path) -> None:
+        # What writing into a read-only mount raises; chmod does not stop root, who runs tests.
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    (workdir / "s.yaml").write_text(GOOD)
+    monkeypatch.setattr(runner, "write_bytes_atomic", read_only)
+    assert main(["run", "s.yaml", "-q", "--output", "out"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "out/scenario.yaml: is on a read-only file system; choose a path on a writable disk "
+        "(--output)\n"
+    )
+    assert not (workdir / "out").exists()
+
+
+def test_a_report_folder_that_cannot_be_written_is_one_sentence(workdir, capsys):
+    (workdir / "s.yaml").write_text(GOOD)
+    assert main(["run", "s.yaml", "-q", "--no-report"]) == 0
+    (workdir / "runs" / "tiny" / "report").write_text("in the way")
+    capsys.readouterr()
+    assert main(["report", "runs/tiny"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("runs/tiny/report: is a file where a folder is needed; move it away")
+    assert len(err.splitlines()) == 1

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import valuegym
-from valuegym.compiled import STAMP_NAME, compiled_sources, drop_stale_caches
+from valuegym.compiled import COMPILE_NOTICE, STAMP_NAME, compiled_sources, drop_stale_caches
 
 PACKAGE = Path(valuegym.__file__).parent
 
@@ -118,3 +118,44 @@ def test_a_changed_constant_reaches_cached_compiled_code(tmp_path):
     assert run_scaled(tmp_path, drop=False) == 2.0
     # ... which valuegym drops, so the new constant is compiled in.
     assert run_scaled(tmp_path, drop=True) == 3.5
+
+
+def run_and_log(root: Path) -> str:
+    """Run fakepkg's kernel in a fresh interpreter; what it logged at INFO."""
+    code = textwrap.dedent(
+        """\
+        import logging
+        from valuegym.compiled import watch_first_compile
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+        watch_first_compile("fakepkg")
+        from fakepkg.kern import scaled
+        scaled(1.0)
+        scaled(2.0)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": f"{root}:{PACKAGE.parent}", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stderr
+
+
+def test_a_cold_cache_logs_one_compile_notice_and_a_warm_one_none(tmp_path):
+    write_package(tmp_path)
+    notice = f"valuegym.compiled: {COMPILE_NOTICE}"
+    assert run_and_log(tmp_path).splitlines().count(notice) == 1  # compiled and cached
+    assert notice not in run_and_log(tmp_path)  # loaded from the cache
+
+
+def test_the_cli_shows_the_compile_notice(capsys):
+    import logging
+
+    from valuegym.cli import main
+
+    assert main(["list"]) == 0
+    capsys.readouterr()
+    logging.getLogger("valuegym.compiled").info(COMPILE_NOTICE)
+    assert capsys.readouterr().err == COMPILE_NOTICE + "\n"

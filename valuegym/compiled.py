@@ -10,23 +10,36 @@ edit) and numba reuses kernels built with the old curves: different numbers, no 
 with every valuegym module those import, and keeps the hash beside numba's cache files; when the
 hash changes, it deletes valuegym's cache files there, so the next call compiles afresh (about
 10 s). ``import valuegym`` runs it once, before anything is compiled or loaded.
+
+Compiling is slow enough to look like a hang, so :func:`watch_first_compile` (also run by
+``import valuegym``) logs :data:`COMPILE_NOTICE` at INFO on the ``valuegym.compiled`` logger
+when numba starts compiling valuegym's code, once per process: only with a cold (or dropped)
+cache, since numba loading a cached kernel is no compile. The CLI shows INFO records on stderr;
+a library user sees them by configuring :mod:`logging`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["compiled_sources", "drop_stale_caches"]
+__all__ = ["COMPILE_NOTICE", "compiled_sources", "drop_stale_caches", "watch_first_compile"]
 
 PACKAGE = Path(__file__).resolve().parent
 
 #: Name of the file, beside numba's cache files, holding the hash of the sources they came from.
 STAMP_NAME = "valuegym-compiled-sources.sha256"
 
+
+#: Logged before the first compile of valuegym's kernels in a process.
+COMPILE_NOTICE = "compiling valuegym's value kernels: about 10 s, once per installation"
+
+_LOGGER = logging.getLogger(__name__)
+_watched: set[str] = set()
 
 _USES_NUMBA = re.compile(r"^(?:import numba|from numba)", re.MULTILINE)
 
@@ -153,3 +166,35 @@ def drop_stale_caches(package: Path = PACKAGE) -> list[Path]:
         except OSError:
             continue  # a read-only install: numba does not write there either
     return deleted
+
+
+def watch_first_compile(package: str = PACKAGE.name) -> None:
+    """Log :data:`COMPILE_NOTICE` when numba first compiles a function of ``package``.
+
+    Once per process and package; calling it again does nothing. Cache hits are no compile,
+    so a warm cache logs nothing.
+
+    Args:
+        package: The top-level package whose compiles are announced.
+    """
+    if package in _watched:
+        return
+    _watched.add(package)
+    from numba.core import event
+
+    class _FirstCompile(event.Listener):
+        announced = False
+
+        def on_start(self, started: event.Event) -> None:
+            function = getattr(started.data.get("dispatcher"), "py_func", None)
+            module = getattr(function, "__module__", None) or ""
+            if not self.announced and module.split(".")[0] == package:
+                self.announced = True
+                _LOGGER.info(COMPILE_NOTICE)
+
+        def on_end(self, ended: event.Event) -> None:
+            pass  # only the start is announced
+
+    # Stays registered (a flag, not unregistering): numba iterates its listeners while it
+    # broadcasts, and removing one there would skip the next.
+    event.register("numba:compile", _FirstCompile())

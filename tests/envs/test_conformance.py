@@ -209,3 +209,27 @@ def test_time_limit_and_the_envs_own_horizon_end_the_same_step(env_id, horizon):
         _, _, terminated, truncated, _ = env.step(env.action_space.n - 1)
         assert not terminated
         assert truncated == (step == expected)
+
+
+def test_human_render_without_a_display_warns_once_and_prints_the_text_frame(monkeypatch, capsys):
+    pygame = pytest.importorskip("pygame")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    env_id = SINGLE_AGENT_ENV_IDS[0]
+    text = gymnasium.make(env_id, render_mode="ansi")
+    text.reset(seed=0)
+    for _ in range(2):  # once per env
+        env = gymnasium.make(env_id, render_mode="human")
+        env.reset(seed=0)
+        capsys.readouterr()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # counts every warning, repeats included
+            frames = [env.render(), env.render()]
+        assert frames == [None, None]
+        assert [w.category for w in caught] == [RuntimeWarning]
+        assert "no display to open a window on" in str(caught[0].message)
+        assert "printing each frame as text to stdout" in str(caught[0].message)
+        assert capsys.readouterr().out == text.render() * 2
+        assert pygame.display.get_surface() is None
+        env.close()

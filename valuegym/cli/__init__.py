@@ -4,13 +4,15 @@ Each command is a module of this package with an ``add_arguments(parser)`` that 
 arguments and a ``run(args)`` that returns the exit status; this module assembles the parser
 and turns errors into messages.
 
-Bad input (an invalid scenario, a missing run folder) prints one line per problem to stderr
-and exits with status 1, never a traceback; ``--debug`` shows tracebacks of unexpected errors.
+Bad input (an invalid scenario, a missing run folder, an output path that cannot be written)
+prints one line per problem to stderr and exits with status 1, never a traceback; ``--debug``
+shows tracebacks of unexpected errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -26,7 +28,7 @@ from valuegym.cli import (
     train,
     validate,
 )
-from valuegym.cli.common import UsageError
+from valuegym.cli.common import UsageError, describe_os_error
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -79,6 +81,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.Handler):
+    """Prints records to the ``sys.stderr`` of the moment (tests and callers may swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
+def _show_notices() -> None:
+    """Show valuegym's INFO records (the compile notice) on stderr, once per process."""
+    logger = logging.getLogger("valuegym")
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line.
 
@@ -92,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    _show_notices()
     if args.command is None:
         parser.print_help()
         return 0
@@ -106,6 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if args.debug:
             raise
+        if isinstance(error, OSError) and error.filename is not None:
+            # A path that cannot be written (or read): say which and what to do. OSErrors
+            # without one (a network error, say) are worded like other unexpected errors.
+            hint = "--output" if hasattr(args, "output") else ""
+            print(describe_os_error(error, hint), file=sys.stderr)
+            return 1
         print(
             f"valuegym {args.command}: {type(error).__name__}: {error}\n"
             "(run with --debug for the traceback)",

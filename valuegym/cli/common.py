@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
 __all__ = [
     "UsageError",
     "add_override_arguments",
+    "describe_os_error",
     "load_scenario_with_overrides",
     "require_run_folder",
     "scenario_overrides",
@@ -108,3 +110,53 @@ def require_run_folder(run_dir: Path) -> None:
     """
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: no such run folder")
+
+
+#: What an errno means, in words, and what to do about it.
+_OS_ERRORS: dict[int, tuple[str, str]] = {
+    errno.EEXIST: ("is a file where a folder is needed", "move it away or choose another path"),
+    errno.ENOTDIR: ("is a file where a folder is needed", "move it away or choose another path"),
+    errno.EISDIR: ("is a folder where a file is needed", "move it away or choose another path"),
+    errno.EACCES: (
+        "is not allowed to us (permission denied)",
+        "fix its permissions or choose another path",
+    ),
+    errno.EPERM: (
+        "is not allowed to us (operation not permitted)",
+        "fix its permissions or choose another path",
+    ),
+    errno.EROFS: ("is on a read-only file system", "choose a path on a writable disk"),
+    errno.ENOSPC: ("cannot be written, the disk is full", "free some space or choose another disk"),
+    errno.EDQUOT: (
+        "cannot be written, the disk quota is used up",
+        "free some space or choose another disk",
+    ),
+    errno.ENOENT: ("does not exist", "check the path"),
+    errno.ENAMETOOLONG: ("has too long a name", "choose a shorter path"),
+}
+
+
+def describe_os_error(error: OSError, hint: str = "") -> str:
+    """One sentence for a file system error: the path, what went wrong, what to do.
+
+    Args:
+        error: The error, as ``open``, ``mkdir`` or ``os.replace`` raise it (with a filename).
+        hint: Said after what to do: the option that picks another path, if any.
+
+    Returns:
+        The sentence, e.g. ``"out: is a file where a folder is needed; move it away or choose
+        another path (--output)"``.
+    """
+    name = error.filename
+    words, todo = _OS_ERRORS.get(
+        error.errno or 0, (f"failed ({(error.strerror or str(error)).lower()})", "check the path")
+    )
+    suffix = f" ({hint})" if hint else ""
+    path = Path(str(name))
+    if error.errno in (errno.ENOTDIR, errno.ENOENT):
+        # The path named is often a file under the culprit: name the part that is in the way.
+        for parent in path.parents:
+            if parent.exists() and not parent.is_dir():
+                path, words, todo = parent, *_OS_ERRORS[errno.ENOTDIR]
+                break
+    return f"{path}: {words}; {todo}{suffix}"

@@ -19,7 +19,8 @@ DESCRIPTION = (
     "Run a YAML scenario: build its env and agents, run the episodes with a progress "
     "bar, write per-step and per-utterance records (Parquet), the resolved scenario "
     "and a summary into the run folder, then its report (Markdown and PNG figures). "
-    "Rerunning into a folder with finished episodes of the same scenario resumes it."
+    "Rerunning into a folder with finished episodes of the same scenario resumes it; a "
+    "finished run is left as it is (--overwrite reruns it)."
 )
 
 
@@ -56,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace the records of a different scenario in the run folder",
+        help="replace the records of a different scenario in the run folder, or rerun a "
+        "finished run",
     )
     parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -69,14 +71,22 @@ def run(args: argparse.Namespace) -> int:
         args: The parsed arguments.
 
     Returns:
-        The exit status: 1 when a sweep cell failed, else 0.
+        The exit status: 1 when a sweep cell failed, else 0 (also when the run was already
+        complete and is left as it is).
     """
     scenario = load_scenario_with_overrides(args)
-    from valuegym.runs.runner import RunError, default_run_dir, run_scenario
+    from valuegym.runs.runner import RunError, default_run_dir, finished_run, run_scenario
 
     run_dir = args.output if args.output is not None else default_run_dir(scenario)
     if scenario.sweep is not None:
         return _run_sweep(scenario, run_dir, args)
+    if not args.overwrite and finished_run(scenario, run_dir) is not None:
+        # Rerunning would only rewrite what is there: say so and leave it untouched.
+        print(
+            f"{run_dir}: this scenario's run is already complete, nothing was rerun; "
+            f"`valuegym report {run_dir}` rebuilds its report, --overwrite reruns it"
+        )
+        return 0
     try:
         result = run_scenario(
             scenario,
@@ -112,7 +122,16 @@ def _run_sweep(scenario: Scenario, run_dir: Path, args: argparse.Namespace) -> i
         f"sweep: {run_dir} ({len(outcome.ran)} cell(s) run, {len(outcome.skipped)} already "
         f"finished, {len(outcome.failures)} failed)"
     )
-    if not args.no_report and len(outcome.failures) < len(outcome.cells):
+    from valuegym.records import SweepFolder
+
+    report = SweepFolder(run_dir).report_dir / "report.md"
+    if not outcome.ran and not outcome.failures and report.is_file():
+        # Rebuilding the report would only rewrite what is there.
+        print(
+            f"{run_dir}: this sweep is already complete, nothing was rerun; "
+            f"`valuegym report {run_dir}` rebuilds its report"
+        )
+    elif not args.no_report and len(outcome.failures) < len(outcome.cells):
         from valuegym.analysis.sweep_report import write_sweep_report
 
         print(f"report:  {write_sweep_report(run_dir, seed=scenario.seed)}")

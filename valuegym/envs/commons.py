@@ -138,8 +138,8 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
     - `scarcity_load`: load on everyone at full scarcity (default 0.5).
     - `sanction_load`, `sanction_valence`, `praise_valence`: effects of one sanction or praise
       received (defaults 1.0, 0.5, 0.5).
-    - `render_mode`: `"human"` (a pygame window where pygame is installed, else the text
-      frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
+    - `render_mode`: `"human"` (a pygame window where pygame and a display are, else the
+      text frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
 
     ## Version History
     - v0: initial version.

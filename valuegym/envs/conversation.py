@@ -149,8 +149,8 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
     - `contact`, `help_cost`, `help_valence`, `ask_load`, `repetition_load`, `joke_valence`,
       `complain_load`, `complain_valence`, `vent`: the effects above (defaults 1.0, 0.5, 0.5,
       0.3, 1.0, 0.5, 0.5, 0.5, 0.5).
-    - `render_mode`: `"human"` (a pygame window where pygame is installed, else the text
-      frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
+    - `render_mode`: `"human"` (a pygame window where pygame and a display are, else the
+      text frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
 
     ## Version History
     - v0: initial version.

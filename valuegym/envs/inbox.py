@@ -153,8 +153,8 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
       (0.03, 0.05).
     - `ignore_penalty`: regard lost by an ignored contact (default 0.3).
     - `episode_length`: steps per episode (default 100).
-    - `render_mode`: `"human"` (a pygame window where pygame is installed, else the text
-      frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
+    - `render_mode`: `"human"` (a pygame window where pygame and a display are, else the
+      text frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
 
     ## Version History
     - v0: initial version.

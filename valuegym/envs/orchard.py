@@ -100,8 +100,8 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
     - `out_of_stock_probability`: chance a good is out of stock at a step (default 0.4).
     - `episode_length`: steps per episode (default 100).
     - `pick_effort`: load of picking a fruit, which raises stress (default 0.3).
-    - `render_mode`: `"human"` (a pygame window where pygame is installed, else the text
-      frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
+    - `render_mode`: `"human"` (a pygame window where pygame and a display are, else the
+      text frame printed; see :mod:`valuegym.envs.rendering`), `"ansi"` or `"rgb_array"`.
 
     ## Version History
     - v0: initial version.

@@ -7,12 +7,17 @@ gives it); :meth:`ValueCore.render <valuegym.envs.core.ValueCore.render>` picks 
 Render modes (every env): ``"ansi"`` returns the text frame, ``"rgb_array"`` the picture, and
 ``"human"`` shows the picture in a pygame window each time ``render()`` is called, scaled up,
 with the text frame printed too, when pygame is installed (``pip install 'valuegym[render]'``,
-which brings pygame-ce); without pygame it prints the text frame to stdout. ``render()``
-returns ``None`` in ``"human"`` mode.
+which brings pygame-ce); without pygame it prints the text frame to stdout. Without a display
+to open a window on (no ``DISPLAY`` or ``WAYLAND_DISPLAY`` on Linux and no ``SDL_VIDEODRIVER``
+chosen, or SDL failing to open one) it prints the text frame to stdout too, after one warning
+per env saying so. ``render()`` returns ``None`` in ``"human"`` mode.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -125,8 +130,18 @@ def render_rgb(values: ValueInfo) -> np.ndarray:
     return image
 
 
+def _no_display() -> bool:
+    """Whether this is Linux (or another X11/Wayland system) with no display to draw on.
+
+    ``SDL_VIDEODRIVER`` set means someone chose where windows go (``dummy``: off screen).
+    """
+    if sys.platform in ("win32", "darwin") or os.environ.get("SDL_VIDEODRIVER"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 class HumanWindow:
-    """The ``"human"`` render mode: a pygame window where pygame is installed, else stdout.
+    """The ``"human"`` render mode: a pygame window where pygame and a display are, else stdout.
 
     Args:
         title: Window caption.
@@ -138,25 +153,48 @@ class HumanWindow:
         self.fps = fps
         self._screen: Any = None
         self._clock: Any = None
+        self._text_only = False  # set once the window could not be opened
+
+    def _fall_back(self, text: str, reason: str) -> None:
+        """Print frames as text from now on, warning once (per env) why."""
+        self._text_only = True
+        warnings.warn(
+            f"render_mode='human': {reason}; printing each frame as text to stdout instead "
+            "(render_mode='ansi' returns it, 'rgb_array' returns the picture)",
+            RuntimeWarning,
+            stacklevel=5,  # _fall_back -> show -> ValueCore.render -> env.render -> its caller
+        )
+        print(text, end="")
 
     def show(self, picture: np.ndarray, text: str) -> None:
-        """Show a frame: the picture in the window, or the text printed without pygame.
+        """Show a frame: the picture in the window, or the text printed without one.
 
         Args:
             picture: ``(height, width, 3)`` uint8 image.
             text: The text frame.
         """
+        if self._text_only:
+            print(text, end="")
+            return
         try:
             import pygame
         except ImportError:
             print(text, end="")
             return
+        if _no_display():
+            # Asking SDL anyway prints its own error line and opens nothing.
+            self._fall_back(text, "no display to open a window on (DISPLAY is not set)")
+            return
         height, width = picture.shape[:2]
         size = (width * _WINDOW_SCALE, height * _WINDOW_SCALE)
         if self._screen is None or self._screen.get_size() != size:
-            pygame.display.init()
-            pygame.display.set_caption(self.title)
-            self._screen = pygame.display.set_mode(size)
+            try:
+                pygame.display.init()
+                pygame.display.set_caption(self.title)
+                self._screen = pygame.display.set_mode(size)
+            except pygame.error as error:
+                self._fall_back(text, f"cannot open a window ({error})")
+                return
             self._clock = pygame.time.Clock()
         surface = pygame.surfarray.make_surface(np.ascontiguousarray(picture.swapaxes(0, 1)))
         self._screen.blit(pygame.transform.scale(surface, size), (0, 0))

@@ -48,7 +48,7 @@ from valuegym.runs.population import Population, PopulationError, build_populati
 from valuegym.runs.timing import RunTiming
 from valuegym.scenarios.schema import Scenario
 
-__all__ = ["RunError", "RunResult", "default_run_dir", "run_scenario"]
+__all__ = ["RunError", "RunResult", "default_run_dir", "finished_run", "run_scenario"]
 
 #: Runs go here (under the current folder) unless ``--output`` says otherwise.
 RUNS_FOLDER: Final = Path("runs")
@@ -82,6 +82,27 @@ def default_run_dir(scenario: Scenario, suffix: str = "") -> Path:
     return RUNS_FOLDER / f"{scenario.output or scenario.name}{suffix}"
 
 
+def finished_run(scenario: Scenario, run_dir: str | Path) -> RunFolder | None:
+    """The run folder, when it holds a finished run of this very scenario.
+
+    Args:
+        scenario: The scenario (with the settings it would run with).
+        run_dir: The run folder.
+
+    Returns:
+        The folder when its summary is written, its resolved scenario is this one and every
+        episode has records; else ``None``.
+    """
+    folder = RunFolder(Path(run_dir))
+    if not (folder.is_complete and folder.scenario_file.is_file()):
+        return None
+    if folder.scenario_file.read_text(encoding="utf-8") != _resolved(scenario):
+        return None
+    if not set(range(scenario.episodes)) <= set(folder.finished_episodes()):
+        return None
+    return folder
+
+
 def run_scenario(
     scenario: Scenario,
     run_dir: str | Path,
@@ -100,7 +121,8 @@ def run_scenario(
         run_dir: The run folder; created if missing. A folder holding finished episodes of the
             same scenario is resumed.
         progress: Show a progress bar (on stderr).
-        overwrite: Replace the records of a different scenario found in ``run_dir``.
+        overwrite: Replace the records of a different scenario found in ``run_dir``, or rerun
+            a finished run of this one.
         load_model: Loads language models (see
             :func:`~valuegym.runs.population.build_population`).
 
@@ -114,8 +136,10 @@ def run_scenario(
     if scenario.sweep is not None:
         raise RunError(f"{scenario.name}: has a sweep; run its cells (valuegym.runs.sweeps)")
     folder = RunFolder(Path(run_dir))
-    resolved = yaml.safe_dump(scenario.to_mapping(), sort_keys=False, allow_unicode=True)
+    resolved = _resolved(scenario)
     replace = _holds_other_scenario(folder, resolved, overwrite)
+    if overwrite and finished_run(scenario, folder.root) is not None:
+        replace = True  # asked to rerun a finished run, not to resume it
     finished = set() if replace else set(folder.finished_episodes())
     if finished:
         try:
@@ -148,31 +172,34 @@ def run_scenario(
         except PopulationError as error:
             raise RunError(str(error)) from None
     created = not folder.root.exists()
-    _prepare_folder(folder, resolved, replace)
-    # Written before any episode, so that a run stopped half-way says what made its records.
-    if manifest is not None and finished:
-        write_resumed_manifest(folder, manifest, sorted(finished), to_run)
-    elif manifest is not None:
-        write_json_atomic(manifest, folder.manifest_file)
-    folder.write_design(scenario.run_design())
-    if population is not None:
+    try:
+        _prepare_folder(folder, resolved, replace)
+        # Written before any episode, so that a run stopped half-way says what made its records.
+        if manifest is not None and finished:
+            write_resumed_manifest(folder, manifest, sorted(finished), to_run)
+        elif manifest is not None:
+            write_json_atomic(manifest, folder.manifest_file)
+        folder.write_design(scenario.run_design())
+        if population is not None:
+            timing.add_models(population.models)
+            _run_episodes(scenario, population, folder, to_run, progress, timing)
+    except BaseException as error:
+        # A folder this run made and that holds no finished episode (a failed model, a disk
+        # that cannot be written) is not left behind.
+        if created and not folder.finished_episodes():
+            shutil.rmtree(folder.root, ignore_errors=True)
         from valuegym.lm import LanguageModelError
 
-        timing.add_models(population.models)
-        try:
-            _run_episodes(scenario, population, folder, to_run, progress, timing)
-        except BaseException as error:
-            if created and not folder.finished_episodes():
-                shutil.rmtree(folder.root, ignore_errors=True)  # nothing finished: leave nothing
-            if isinstance(error, LanguageModelError):
-                kept = (
-                    f"; finished episodes are in {folder.records_dir}, rerun to resume"
-                    if folder.root.exists()
-                    else ""
-                )
-                raise RunError(f"language model failed: {error}{kept}") from None
-            raise
-        finally:
+        if isinstance(error, LanguageModelError):
+            kept = (
+                f"; finished episodes are in {folder.records_dir}, rerun to resume"
+                if folder.root.exists()
+                else ""
+            )
+            raise RunError(f"language model failed: {error}{kept}") from None
+        raise
+    finally:
+        if population is not None:
             population.close()
     if scenario.measure.counterfactual is not None and scenario.measure.utterances:
         from valuegym.runs.replay import replay_run
@@ -208,10 +235,18 @@ def run_scenario(
     return RunResult(folder, len(to_run), resumed)
 
 
+def _resolved(scenario: Scenario) -> str:
+    """The scenario as its run folder's ``scenario.yaml`` holds it."""
+    return yaml.safe_dump(scenario.to_mapping(), sort_keys=False, allow_unicode=True)
+
+
 def _holds_other_scenario(folder: RunFolder, resolved: str, overwrite: bool) -> bool:
     """Whether the folder holds another scenario's run, to be replaced (with ``overwrite``)."""
     if folder.root.exists() and not folder.root.is_dir():
-        raise RunError(f"{folder.root}: exists and is not a folder")
+        raise RunError(
+            f"{folder.root}: exists and is not a folder; move it away or choose another "
+            "folder with --output"
+        )
     if not folder.scenario_file.is_file():
         return False
     if folder.scenario_file.read_text(encoding="utf-8") == resolved:
