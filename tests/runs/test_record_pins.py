@@ -5,7 +5,7 @@ deterministic :class:`FakeModel` so the pins do not depend on the CPU's floating
 llama.cpp) and every recorded column is hashed. ``tests/data/record_pins.json`` holds the hashes
 of the columns as the code wrote them when the pins were taken. A column may be added; a pinned
 column may change only when it is listed in :data:`CHANGED` with the reason. Regenerate after an
-intended change with ``VALUEGYM_WRITE_PINS=1 pytest tests/scenarios/test_record_pins.py``.
+intended change with ``VALUEGYM_WRITE_PINS=1 pytest tests/runs/test_record_pins.py``.
 """
 
 from __future__ import annotations
