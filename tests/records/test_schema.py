@@ -17,7 +17,7 @@ from valuegym.records import (
     RunDesign,
     RunFolder,
 )
-from valuegym.records.schema import EntryDesign, metric_names, schema_markdown, value_names
+from valuegym.records.schema import EntryDesign, metric_column, metric_names, schema_markdown
 
 DESIGN_DOC = Path(__file__).resolve().parents[2] / "docs" / "design.md"
 
@@ -55,9 +55,9 @@ def test_families_hold_values_and_metrics_by_name():
     text = steps.table([{"episode": 0, "env_note": "hello", "env_level": 0.5}])
     assert text.schema.field("env_note").type == pa.string()
     assert text.schema.field("env_level").type == pa.float64()
-    columns = ["episode", "stock_apple", "wanting_apple", "stock_rest", "env_resource"]
-    assert value_names(columns) == ["apple", "rest"]
-    assert metric_names(columns) == ["resource"]
+    columns = ["episode", "stock_apple", "wanting_apple", "env_resource", "env_gini"]
+    assert metric_names(columns) == ["resource", "gini"]
+    assert metric_column("resource") == "env_resource"
 
 
 def test_every_table_places_its_rows_by_episode_step_agent_and_entry():

@@ -33,13 +33,14 @@ from valuegym.analysis.speech_report import UNIT, add_speech_sections, column_va
 from valuegym.analysis.statistics import gini, mean_interval
 from valuegym.manifest import manifest_markdown, read_manifest
 from valuegym.records import RunFolder
+from valuegym.records.schema import metric_column, metric_names
 
 __all__ = ["build_report", "write_report"]
 
 #: Env metric columns (``env_<name>`` in the step records) drawn over time when present.
-_RESOURCE_COLUMNS: Final = ("env_resource",)
-_COOPERATION_COLUMN: Final = "env_cooperation_rate"
-_GINI_COLUMN: Final = "env_gini"
+_RESOURCE_COLUMNS: Final = (metric_column("resource"),)
+_COOPERATION_COLUMN: Final = metric_column("cooperation_rate")
+_GINI_COLUMN: Final = metric_column("gini")
 
 
 def _episode_returns(steps: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -160,7 +161,7 @@ def _env_section(steps: pa.Table, figure_dir: Path, report: Report, seed: int) -
     for column in _RESOURCE_COLUMNS:
         if column in steps.column_names:
             step_axis, means, lows, highs = _mean_by_step(steps, column)
-            name = column.removeprefix("env_")
+            [name] = metric_names([column])
             report.figures.append(
                 plot_series(
                     step_axis,

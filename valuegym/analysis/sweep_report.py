@@ -29,6 +29,7 @@ from valuegym.analysis.document import (
 from valuegym.analysis.statistics import Estimate, mean_interval, unit_slopes
 from valuegym.manifest import check_poolable
 from valuegym.records import PlannedCell, RunFolder, SweepFolder
+from valuegym.records.schema import metric_column
 
 __all__ = ["build_sweep_report", "cell_measures", "is_sweep_folder", "write_sweep_report"]
 
@@ -37,9 +38,9 @@ MEASURES: Final = {
     "return": ("steps", "reward", "episode return per agent"),
     "stress": ("steps", "stress", "mean stress"),
     "mood": ("steps", "mood", "mean mood"),
-    "cooperation": ("steps", "env_cooperation_rate", "cooperation rate"),
-    "gini": ("steps", "env_gini", "Gini of consumption"),
-    "resource": ("steps", "env_resource", "mean resource"),
+    "cooperation": ("steps", metric_column("cooperation_rate"), "cooperation rate"),
+    "gini": ("steps", metric_column("gini"), "Gini of consumption"),
+    "resource": ("steps", metric_column("resource"), "mean resource"),
     "token_entropy": ("utterances", "mean_token_entropy", "mean token entropy"),
     "surprisal": ("utterances", "mean_surprisal", "mean surprisal per token"),
     "semantic_entropy": ("utterances", "semantic_entropy", "semantic entropy"),

@@ -14,7 +14,8 @@ Three column families are declared as patterns, each owned by one writer:
 
 - ``stock_<value>`` and ``wanting_<value>``: the agent's value state, one column per value
   (:meth:`valuegym.values.AgentSnapshot.to_record`, read back by ``from_record``);
-- ``env_<metric>``: the env's numeric (or text) ``info`` entries (:func:`metric_names` lists them).
+- ``env_<metric>``: the env's numeric (or text) ``info`` entries (:func:`metric_column` names
+  one, :func:`metric_names` lists a table's).
 
 A run folder also holds ``design.json`` (:class:`RunDesign`): the schema version the records
 follow, the scenario's entries and its declared primary contrasts. A folder without it, or with
@@ -42,9 +43,9 @@ __all__ = [
     "RecordSchemaError",
     "RunDesign",
     "TableSchema",
+    "metric_column",
     "metric_names",
     "schema_markdown",
-    "value_names",
 ]
 
 #: Version of the record schema. 1: run folders written before the schema was declared (no
@@ -254,9 +255,9 @@ def outdated(where: str, version: Any) -> str:
     )
 
 
-def value_names(columns: Iterable[str]) -> list[str]:
-    """The value names of a table's ``stock_<value>`` columns, in column order."""
-    return [c.removeprefix(_STOCK_PREFIX) for c in columns if c.startswith(_STOCK_PREFIX)]
+def metric_column(metric: str) -> str:
+    """The ``steps`` column of an env metric (an ``info`` entry): ``env_<metric>``."""
+    return f"{METRIC_PREFIX}{metric}"
 
 
 def metric_names(columns: Iterable[str]) -> list[str]:

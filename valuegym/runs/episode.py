@@ -17,6 +17,7 @@ import numpy as np
 from valuegym.envs.protocol import CHAT, MESSAGES, TURN, VALUE_KEYS
 from valuegym.numeric import SeedSalt
 from valuegym.records import EpisodeRecorder
+from valuegym.records.schema import metric_column
 from valuegym.runs.population import Member, Population
 from valuegym.runs.speech import Speech
 from valuegym.runs.timing import RunTiming
@@ -199,9 +200,9 @@ class EpisodeRun:
                 continue
             number = _as_number(value)
             if number is not None:
-                columns[f"env_{key}"] = number
+                columns[metric_column(key)] = number
             elif isinstance(value, str):
-                columns[f"env_{key}"] = value
+                columns[metric_column(key)] = value
         return columns
 
     def _options(self, n_actions: int) -> list[str]:
