@@ -9,7 +9,7 @@ which adds the family's adjusted p-values), so each is shown with its method and
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -18,7 +18,7 @@ from valuegym.analysis.statistics import FEW_UNITS, Estimate, holm
 from valuegym.records import write_bytes_atomic, write_json_atomic
 
 __all__ = [
-    "FEW_UNITS_MARK",
+    "PILOT_MARK",
     "Contrast",
     "Report",
     "contrast_table",
@@ -39,17 +39,19 @@ def _p(value: float) -> str:
 
 
 def _interval(estimate: Estimate) -> str:
+    if estimate.pilot:
+        return PILOT_MARK
     if not math.isfinite(estimate.low):
         return "–"
     return f"[{number(estimate.low)}, {number(estimate.high)}]"
 
 
-#: Appended to the basis of an interval over too few units; the report explains it once.
-FEW_UNITS_MARK: Final = "(too few)"
+#: Printed instead of an interval over fewer than :data:`FEW_UNITS` units; explained once.
+PILOT_MARK: Final = "pilot"
 
 
 def _basis(estimate: Estimate) -> str:
-    return f"{estimate.basis} {FEW_UNITS_MARK}" if estimate.few_units else estimate.basis
+    return estimate.basis
 
 
 def estimate_table(estimates: Sequence[Estimate], *, label: str) -> str:
@@ -60,8 +62,8 @@ def estimate_table(estimates: Sequence[Estimate], *, label: str) -> str:
         label: Header of the first column (what each row's label is).
 
     Returns:
-        The table; an interval over fewer than :data:`FEW_UNITS` units is marked
-        :data:`FEW_UNITS_MARK`, which the report explains once.
+        The table; an estimate over fewer than :data:`FEW_UNITS` units is a pilot and
+        shows :data:`PILOT_MARK` instead of an interval, which the report explains once.
     """
     rows = [f"| {e.label} | {number(e.value)} | {_interval(e)} | {_basis(e)} |" for e in estimates]
     return (
@@ -76,31 +78,68 @@ class Contrast:
     """One contrast of a report with its place in the family.
 
     Attributes:
-        name: ``"<measure>~<variable>"``, as ``analysis.primary`` names it.
+        name: The contrast's name (a declared estimand's name, or a report's own label).
         estimate: The estimate and its interval.
         primary: Whether the scenario declared it primary.
-        adjusted_p: Holm-adjusted p-value within its family (primary or secondary).
+        adjusted_p: Holm-adjusted p-value within its family.
+        smallest_effect: The declared smallest effect of interest (``nan``: none declared).
     """
 
     name: str
     estimate: Estimate
     primary: bool
     adjusted_p: float
+    smallest_effect: float = math.nan
+
+    @property
+    def underpowered(self) -> bool:
+        """Whether its minimum detectable effect exceeds the smallest effect of interest."""
+        return bool(
+            math.isfinite(self.smallest_effect) and not (self.estimate.mde <= self.smallest_effect)
+        )
+
+    @property
+    def reading(self) -> str:
+        """What the design lets a reader say of it, in a few words."""
+        if self.estimate.pilot:
+            return f"pilot ({self.estimate.n_units} {self.estimate.unit}): no conclusion"
+        if self.adjusted_p <= 0.05:
+            return "differs from 0 (family-wise 5%)"
+        if self.underpowered:
+            return (
+                f"underpowered: effects under {number(self.estimate.mde)} could be missed "
+                f"(smallest of interest {number(self.smallest_effect)})"
+            )
+        if math.isfinite(self.smallest_effect):
+            return f"not detected; powered for {number(self.smallest_effect)}"
+        return f"not detected; could miss effects under {number(self.estimate.mde)}"
 
     def to_dict(self) -> dict[str, Any]:
         """The contrast as plain data for ``statistics.json``."""
-        return {**self.estimate.to_dict(), "primary": self.primary, "holm_p": self.adjusted_p}
+        return {
+            **self.estimate.to_dict(),
+            "primary": self.primary,
+            "holm_p": self.adjusted_p,
+            "smallest_effect": self.smallest_effect,
+            "underpowered": self.underpowered,
+            "reading": self.reading,
+        }
 
 
 def order_contrasts(
-    estimates: dict[str, Estimate], primary: Sequence[str], *, aliases: dict[str, str] | None = None
+    estimates: Mapping[str, Estimate],
+    primary: Sequence[str],
+    *,
+    aliases: Mapping[str, str] | None = None,
+    smallest: Mapping[str, float] | None = None,
 ) -> list[Contrast]:
     """Declared primary contrasts first, then the rest; Holm within each family.
 
     Args:
         estimates: Contrast name -> estimate, in the report's order.
-        primary: Names the scenario declared primary (``analysis.primary``).
+        primary: Names the scenario declared primary.
         aliases: Other names a contrast may be declared by (alias -> name).
+        smallest: Contrast name -> its smallest effect of interest.
 
     Returns:
         The contrasts, primary first.
@@ -114,41 +153,48 @@ def order_contrasts(
     for is_primary, names in zip((True, False), families, strict=True):
         adjusted = holm([estimates[n].p_value for n in names])
         ordered.extend(
-            Contrast(n, estimates[n], is_primary, p) for n, p in zip(names, adjusted, strict=True)
+            Contrast(n, estimates[n], is_primary, p, (smallest or {}).get(n, math.nan))
+            for n, p in zip(names, adjusted, strict=True)
         )
     return ordered
 
 
-def contrast_table(contrasts: Sequence[Contrast]) -> str:
-    """The contrasts as one table, primary first, with p-values raw and Holm-adjusted.
+def contrast_table(contrasts: Sequence[Contrast], *, family: str = "") -> str:
+    """The contrasts as one table, primary first, with p-values, Holm p, MDE and a reading.
+
+    Args:
+        contrasts: The rows, as :func:`order_contrasts` made them.
+        family: What the non-primary contrasts are, for the sentence under the table.
 
     Returns:
         The table and a sentence saying how the families were corrected.
     """
     rows = [
         f"| {'**' + c.name + '** (primary)' if c.primary else c.name} | "
-        f"{number(c.estimate.value)} | {_interval(c.estimate)} | {_p(c.estimate.p_value)} | "
-        f"{_p(c.adjusted_p)} | {_basis(c.estimate)} |"
+        f"{number(c.estimate.value)} | {_interval(c.estimate)} | "
+        f"{'–' if c.estimate.pilot else _p(c.estimate.p_value)} | "
+        f"{'–' if c.estimate.pilot else _p(c.adjusted_p)} | {number(c.estimate.mde)} | "
+        f"{number(c.smallest_effect)} | {c.reading} | {_basis(c.estimate)} |"
         for c in contrasts
     ]
     n_primary = sum(c.primary for c in contrasts)
     n_rest = len(contrasts) - n_primary
+    rest = family or "contrasts"
     if n_primary:
-        family = (
-            f"The declared primary contrast{'s are' if n_primary > 1 else ' is'} listed first"
-            f"{' (Holm within the primary family)' if n_primary > 1 else ' and not adjusted'}; "
-            f"the other {n_rest} form one family, Holm-corrected."
+        sentence = (
+            f"The declared primary estimand{'s are' if n_primary > 1 else ' is'} listed first"
+            f"{' (Holm within the primary family)' if n_primary > 1 else ' and not adjusted'}"
+            + (f"; the other {n_rest} {rest} form one family, Holm-corrected." if n_rest else ".")
         )
     else:
-        family = (
-            f"No primary contrast is declared (`analysis.primary` in the scenario), so all "
-            f"{n_rest} form one family, Holm-corrected."
-        )
+        sentence = f"The {n_rest} {rest} form one family, Holm-corrected."
     return (
-        "| contrast | estimate | 95% interval | p | Holm p | interval from |\n"
-        "|---|---|---|---|---|---|\n"
+        "| contrast | estimate | 95% interval | p | Holm p | MDE (80%) | smallest effect | "
+        "reading | interval from |\n|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
-        + f"\n\n{family} Intervals are not adjusted; read the Holm p for the family.\n"
+        + f"\n\n{sentence} Intervals are not adjusted; read the Holm p for the family. "
+        "MDE: the smallest true effect this many units would detect with 80% power at the 5% "
+        "level, from the observed spread between units.\n"
     )
 
 
@@ -162,6 +208,7 @@ class Report:
         sections: ``(heading, body)`` pairs, in order.
         statistics: JSON-able numbers, grouped by section.
         figures: The PNG files written.
+        estimands: The declared estimands' contrasts (what ``valuegym plan`` reads).
     """
 
     title: str
@@ -169,17 +216,18 @@ class Report:
     sections: list[tuple[str, str]] = field(default_factory=list)
     statistics: dict[str, Any] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
+    estimands: list[Contrast] = field(default_factory=list)
 
     @property
     def markdown(self) -> str:
         """The report as Markdown, figures last."""
         opening = list(self.opening)
-        if any(FEW_UNITS_MARK in body for _, body in self.sections):
+        if any(f"| {PILOT_MARK}" in body for _, body in self.sections):
             opening.append(
-                f"**Too few units:** an interval marked {FEW_UNITS_MARK} rests on fewer than "
-                f"{FEW_UNITS} independent units. It is wide, assumes the unit summaries are "
-                "close to normal, and cannot tell a finding from noise: run more episodes or "
-                "seeds before reading it."
+                f"**Pilot:** an estimate marked {PILOT_MARK} rests on fewer than {FEW_UNITS} "
+                "independent units, too few for an interval to tell a finding from noise; its "
+                "interval and p-value are left out (statistics.json keeps them). `valuegym plan "
+                "RUN_DIR --effect X` says how many units the observed spread calls for."
             )
         parts = [f"# {self.title}\n\n" + "\n\n".join(opening) + "\n"]
         parts += [f"\n## {heading}\n\n{body}" for heading, body in self.sections]

@@ -7,6 +7,7 @@ free of global state and works without a display.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
@@ -52,8 +53,16 @@ def _save(figure: Figure, path: Path) -> Path:
 
 
 def _errors(estimates: Sequence[Estimate]) -> np.ndarray:
-    """Error-bar lengths below and above each estimate (``nan`` where there is no interval)."""
-    return np.array([[e.value - e.low for e in estimates], [e.high - e.value for e in estimates]])
+    """Error-bar lengths below and above each estimate (``nan`` where there is no interval).
+
+    A pilot (fewer than five units) is drawn without an interval, as the report prints it.
+    """
+    return np.array(
+        [
+            [math.nan if e.pilot else e.value - e.low for e in estimates],
+            [math.nan if e.pilot else e.high - e.value for e in estimates],
+        ]
+    )
 
 
 def _slope_fan(ax: Axes, x: np.ndarray, y: np.ndarray, slope: Estimate, label: str) -> None:
@@ -68,11 +77,13 @@ def _slope_fan(ax: Axes, x: np.ndarray, y: np.ndarray, slope: Estimate, label: s
         color="black",
         linewidth=1.5,
         label=(
-            f"{label} {slope.value:+.3f} [{slope.low:+.3f}, {slope.high:+.3f}]\n"
+            f"{label} {slope.value:+.3f} (pilot: {slope.n_units} {slope.unit}, no interval)"
+            if slope.pilot
+            else f"{label} {slope.value:+.3f} [{slope.low:+.3f}, {slope.high:+.3f}]\n"
             f"({slope.confidence:.0%} CI, {slope.basis})"
         ),
     )
-    if np.isfinite(slope.low):
+    if np.isfinite(slope.low) and not slope.pilot:
         edges = centre_y + np.outer([slope.low, slope.high], span - centre_x)
         ax.fill_between(
             span, edges.min(axis=0), edges.max(axis=0), color="black", alpha=0.12, linewidth=0
@@ -198,9 +209,12 @@ def plot_contrasts(
     ax.set_yticks(positions, list(labels), fontsize=7)
     ax.set_xlabel(value_label, fontsize=9)
     if estimates:
-        ax.set_title(
-            f"paired within-context contrasts; 95% intervals: {estimates[0].basis}", fontsize=7
+        shown = (
+            f"pilot over {estimates[0].n_units} {estimates[0].unit}: no intervals"
+            if estimates[0].pilot
+            else f"95% intervals: {estimates[0].basis}"
         )
+        ax.set_title(f"paired within-context contrasts, averaged per episode; {shown}", fontsize=7)
     return _save(figure, path)
 
 

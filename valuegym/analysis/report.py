@@ -285,7 +285,7 @@ def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
     report.statistics["episodes"] = len(episodes)
     report.statistics["complete"] = folder.is_complete
     figure_dir = folder.report_dir
-    add_speech_sections(folder, figure_dir, report, design.primary, seed)
+    add_speech_sections(folder, figure_dir, report, design, seed)
     if steps.num_rows:
         _returns_section(steps, figure_dir, report, seed)
         _trajectory_section(steps, figure_dir, report)

@@ -1,14 +1,24 @@
 """The speech part of a run's report: what LM agents said, measured against their value state.
 
-Sections (as far as the run recorded them): utterance measures against stress and mood, with
-intervals over episodes and the scenario's primary contrasts first; sample utterances; the
-counterfactual replay's channel contrasts, placebo and manipulation checks
-(:mod:`valuegym.analysis.channels`); a mixed model per measure; mutual information.
-:func:`add_speech_sections` adds them to a :class:`~valuegym.analysis.document.Report`.
+Sections (as far as the run recorded them), designed before descriptive:
+
+1. the declared design's estimands (:mod:`valuegym.analysis.design_report`), primary first;
+2. the designed between-agent factors on every measure (exploratory family, Holm);
+3. the counterfactual replay's channel contrasts (one family, Holm; the sampled entropy's
+   temperature contrast labelled mechanical) and its checks: the reply shift between stated
+   levels (manipulation) and the negative control (:mod:`valuegym.analysis.channels`);
+4. descriptive, observational slopes of each measure on stress and mood, and a mixed model
+   with crossed random intercepts (episode, agent);
+5. mutual information; a few utterances.
+
+Every interval is over episodes; below five episodes an estimate is a pilot and shows none.
+:func:`add_speech_sections` adds the sections to a :class:`~valuegym.analysis.document.Report`.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -17,12 +27,13 @@ import numpy as np
 import pyarrow as pa
 
 from valuegym.analysis.channels import (
-    REPLAY_MEASURES,
     channel_contrasts,
+    factor_contrasts,
     manipulation_check,
     placebo_check,
     temperature_confounds,
 )
+from valuegym.analysis.design_report import cap_share, design_estimates, run_rows
 from valuegym.analysis.document import (
     Report,
     contrast_table,
@@ -33,7 +44,8 @@ from valuegym.analysis.document import (
 from valuegym.analysis.models import fit_mixed_model, within_between
 from valuegym.analysis.plots import plot_contrasts, plot_entropy_against_state
 from valuegym.analysis.statistics import Estimate, mean_interval, unit_slopes
-from valuegym.records import RunFolder
+from valuegym.records import RunDesign, RunFolder
+from valuegym.scenarios.design import REPLAY_MEASURES
 
 __all__ = [
     "UNIT",
@@ -43,23 +55,18 @@ __all__ = [
     "per_episode",
 ]
 
-#: Utterance columns studied against the value state, with their labels.
+#: Utterance columns studied against the value state, with their labels (none is mechanical
+#: in the temperature: each is the model's own distribution at temperature 1, or meanings).
 UTTERANCE_MEASURES: Final = {
-    "mean_token_entropy": "mean token entropy",
-    "mean_surprisal": "mean surprisal per token",
+    "mean_token_entropy": "mean token entropy at temperature 1",
+    "mean_surprisal": "mean surprisal per token at temperature 1",
     "semantic_entropy": "semantic entropy (weighted)",
     "semantic_entropy_discrete": "semantic entropy (discrete)",
 }
 _STATES: Final = ("stress", "mood")
-#: Fixed effects of the mixed model, in order of interest (see valuegym.analysis.models).
-_MODEL_TERMS: Final = (
-    "stress_within",
-    "mood_within",
-    "stress_between",
-    "mood_between",
-    "log_temperature",
-    "length",
-)
+#: Fixed effects of the descriptive mixed model: within-agent deviations only (the between-agent
+#: means are the designed factors' business, and length is a consequence of what is said).
+_MODEL_TERMS: Final = ("stress_within", "mood_within", "log_temperature")
 #: The independent unit of a run: every interval is over episodes.
 UNIT: Final = "episodes"
 
@@ -80,9 +87,91 @@ def per_episode(episodes: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.array([np.nanmean(values[episodes == e]) for e in np.unique(episodes)])
 
 
-def _entropy_section(
-    utterances: pa.Table, figure_dir: Path, report: Report, primary: list[str], seed: int
-) -> None:
+def _cap_note(rows: Sequence[dict[str, Any]], what: str) -> str:
+    share = cap_share(rows)
+    if not math.isfinite(share):
+        return ""
+    warning = (
+        " (over 10%: these measure unfinished replies; raise max_new_tokens)"
+        if (share > 0.10)
+        else ""
+    )
+    return f"{share:.0%} of {what} stopped at the token cap{warning}."
+
+
+def _design_section(folder: RunFolder, design: RunDesign, report: Report) -> None:
+    if not design.declared:
+        report.sections.append(
+            (
+                "Design",
+                "The scenario declares no design (`design:` with its estimands), so nothing "
+                "below is a designed test: every contrast is exploratory, corrected within "
+                "its own family only.\n",
+            )
+        )
+        return
+    contrasts = design_estimates(folder, design)
+    factors = "".join(
+        f"- `{factor}`: "
+        + "; ".join(f"{level} = {', '.join(entries)}" for level, entries in levels.items())
+        + "\n"
+        for factor, levels in design.factors.items()
+    )
+    lines = [
+        f"Unit of replication: the {design.unit}; every interval is over {design.unit}s.",
+        "",
+    ]
+    if factors:
+        lines += ["Between-agent factors (levels and the agent entries at each):", "", factors]
+    estimand_lines = "".join(
+        f"- **{e['name']}**{' (primary)' if e.get('primary') else ''}: `{e['measure']}`, "
+        f"{e['contrast']}"
+        + (f" {e['levels'][0]} -> {e['levels'][1]}" if e.get("levels") else "")
+        + (f" at {', '.join(f'{k}={v:g}' for k, v in e['at'].items())}" if e.get("at") else "")
+        + f", from the {e['rows']} rows; smallest effect of interest {e['smallest_effect']:g}\n"
+        for e in design.estimands
+    )
+    lines += ["Declared estimands:", "", estimand_lines]
+    text = "\n".join(lines)
+    if contrasts:
+        text += "\n" + contrast_table(contrasts, family="declared estimands")
+    else:
+        text += "\nNo estimand's rows are recorded yet.\n"
+    report.estimands = contrasts
+    report.statistics["estimands"] = {c.name: c.to_dict() for c in contrasts}
+    report.sections.append(("Design and estimands", text))
+
+
+def _factor_section(folder: RunFolder, design: RunDesign, report: Report) -> None:
+    """Every designed factor on every measure of the run's rows (an exploratory family)."""
+    if not design.factors:
+        return
+    factors = {f: {lv: list(e) for lv, e in lvs.items()} for f, lvs in design.factors.items()}
+    estimates: dict[str, Estimate] = {}
+    for measure in (*UTTERANCE_MEASURES, "length", "return", "stress", "mood"):
+        rows = run_rows(folder, measure)
+        if not rows:
+            continue
+        for contrast in factor_contrasts(rows, factors, measure):
+            estimates[f"{measure}: {contrast.channel} {contrast.levels}"] = contrast.estimate
+    if not estimates:
+        return
+    contrasts = order_contrasts(estimates, ())
+    report.statistics["factors"] = {c.name: c.to_dict() for c in contrasts}
+    report.sections.append(
+        (
+            "Designed factors, every measure",
+            "Each factor's high level minus its low level, from the run's own rows: per "
+            "episode, the mean of each design cell (a combination of every factor's levels) "
+            "first, then the cells of each level averaged with equal weight; the interval is "
+            "over episodes. Agents that differ in a factor share each episode's chat, so the "
+            "comparison is within episodes.\n\n"
+            + contrast_table(contrasts, family="factor contrasts (exploratory)"),
+        )
+    )
+
+
+def _entropy_section(utterances: pa.Table, figure_dir: Path, report: Report, seed: int) -> None:
     if utterances.num_rows == 0:
         return
     unit = _unit(utterances)
@@ -116,20 +205,31 @@ def _entropy_section(
                         groups=agents,
                     )
                 )
-    contrasts = order_contrasts(estimates, primary)
+    contrasts = order_contrasts(estimates, ())
     report.statistics["contrasts"] = {c.name: c.to_dict() for c in contrasts}
     report.statistics["utterances"] = utterances.num_rows
+    report.statistics["utterance_cap_share"] = cap_share(
+        utterances.select(["finish_reason"]).to_pylist()
+        if "finish_reason" in utterances.column_names
+        else []
+    )
+    cap = (
+        _cap_note(utterances.select(["finish_reason"]).to_pylist(), "the utterances")
+        if "finish_reason" in utterances.column_names
+        else ""
+    )
     report.sections.append(
         (
-            "Utterance measures against the value state",
+            "Descriptive: utterance measures against the value state",
             f"{utterances.num_rows} utterances in {np.unique(episodes).size} episodes from "
-            f"{np.unique(agents).size} agents, measured in {unit}. Each contrast "
-            "`measure~state` is the slope of the measure on stress and mood together, "
-            "fitted inside each episode after removing each agent's own mean (so a persona's "
-            "level cannot pose as an effect of its stress); utterances of one episode share "
-            "its chat, so the episodes are the "
-            "independent units and each interval is over their slopes.\n\n"
-            + contrast_table(contrasts)
+            f"{np.unique(agents).size} agents, measured in {unit}. {cap} Each `measure~state` "
+            "is the slope of the measure on stress and mood together, fitted inside each "
+            "episode after removing each agent's own mean, with the interval over episodes. "
+            "**These slopes are observational, not designed contrasts:** what raises an "
+            "agent's stress in a chat (repeated requests, say) also shapes what is said to "
+            "it, so a slope can appear with no effect of the state on speech. Read the "
+            "designed estimands and the replay's channel contrasts for causal questions.\n\n"
+            + contrast_table(contrasts, family="descriptive slopes")
             + "".join(
                 f"\n**Warning:** {warning}.\n"
                 for warning in temperature_confounds(utterances.to_pylist())
@@ -158,50 +258,83 @@ def _samples_section(utterances: pa.Table, report: Report, count: int = 5) -> No
     report.sections.append(("What was said", "\n".join(lines) + "\n"))
 
 
+def _replay_counts(replay: list[dict[str, Any]]) -> str:
+    """How many contexts were replayed per entry and episode (the stratification)."""
+    contexts = {(r["episode"], r["step"], r["agent"]): r.get("entry", r["agent"]) for r in replay}
+    per_entry = Counter(contexts.values())
+    episodes = len({key[0] for key in contexts})
+    return (
+        f"{len(contexts)} recorded contexts from {episodes} episodes, keyed by (episode, step, "
+        "agent); per agent entry: "
+        + ", ".join(f"{entry} {count}" for entry, count in sorted(per_entry.items()))
+    )
+
+
 def _channel_section(folder: RunFolder, figure_dir: Path, report: Report) -> None:
     """The channels apart: paired within-context contrasts from a counterfactual replay."""
     replay = folder.read("replay").to_pylist()
     if not replay:
         return
-    contexts = len({row["context_id"] for row in replay})
     cells = len({row["cell"] for row in replay})
     parts = [
-        f"{contexts} recorded contexts were regenerated under {cells} channel settings "
-        "(`valuegym replay` or `measure.counterfactual`), with the same random numbers in "
-        "every setting, so each contrast is a difference *within* a context. The unit of each "
-        "interval is named beside it: episodes when there are enough, else contexts (contexts "
-        "of one episode share its history, so read those intervals as optimistic).\n"
+        f"{_replay_counts(replay)}. Each was regenerated under {cells} channel settings with "
+        "the same random numbers in every setting, so each contrast is a difference *within* "
+        "a context; the differences are averaged per episode and the interval is over "
+        f"episodes. {_cap_note(replay, 'the replayed samples')} All the contrasts below form "
+        "one family, Holm-corrected. The entropy of what is sampled rises with the "
+        "temperature by construction: its temperature contrasts are marked *mechanical*; "
+        "the per-token entropy at temperature 1 and the surprisal are not.\n"
     ]
     statistics: dict[str, Any] = {}
-    all_contrasts = []
-    for measure, label in REPLAY_MEASURES.items():
+    estimates: dict[str, Estimate] = {}
+    by_measure: dict[str, list[Any]] = {}
+    for measure in REPLAY_MEASURES:
         contrasts = channel_contrasts(replay, measure)
         if not contrasts:
             continue
-        all_contrasts.extend(contrasts)
-        statistics[measure] = [c.to_dict() for c in contrasts]
+        by_measure[measure] = contrasts
+        for c in contrasts:
+            name = (
+                f"{measure}: {c.channel} {c.levels}"
+                + (f" at {c.at}" if c.at else "")
+                + (" (mechanical)" if c.mechanical else "")
+            )
+            estimates[name] = c.estimate
+    family = order_contrasts(estimates, ())
+    for measure, contrasts in by_measure.items():
+        rows = [c for c in family if c.name.startswith(f"{measure}: ")]
+        statistics[measure] = [
+            {**c.to_dict(), "name": c.name, "mechanical": m.mechanical}
+            for c, m in zip(rows, contrasts, strict=True)
+        ]
         parts.append(
-            f"\n**{measure}** ({label}):\n\n"
-            + estimate_table([c.estimate for c in contrasts], label="contrast")
+            f"\n**{measure}** ({REPLAY_MEASURES[measure]}):\n\n"
+            + contrast_table(rows, family=f"{measure} contrasts of the replay family")
         )
     checks = []
     manipulation = manipulation_check(folder.read("manipulation").to_pylist())
     if manipulation is not None:
         checks.append(manipulation)
-    placebo = placebo_check(replay)
+    placebo = placebo_check(replay, "mean_token_entropy")
     if placebo is not None:
         checks.append(placebo)
     if checks:
         statistics["checks"] = [c.to_dict() for c in checks]
         parts.append(
-            "\n**Checks.** The manipulation check scores a self-report of stress under each "
-            "stated level: positive when the state text reaches the model. The placebo states "
-            "another context's state: its slope on the context's own stress should hold zero.\n\n"
+            "\n**Checks.** *Manipulation:* how far the stated stress moves the distribution of "
+            "replies: the K samples under the lowest and the highest stated stress are each "
+            "scored under both prompts, and the Jensen-Shannon divergence between the two "
+            "reply distributions is estimated from those scores (0 exactly when the stated "
+            "level changes nothing; copying a word of the prompt cannot make it positive "
+            "without changing what is said). *Negative control:* in the placebo cells the "
+            "prompt states a stress and mood drawn at random, independently of the agent's; "
+            "the slope of the per-token entropy on the agent's actual stress there should hold "
+            "zero whatever the prompt channel does.\n\n"
             + estimate_table([c.estimate for c in checks], label="check")
         )
     report.statistics["channels"] = statistics
     report.sections.append(("Channels apart: temperature, prompt, interaction", "".join(parts)))
-    shown = [c for c in all_contrasts if c.measure == "sequence_entropy"]
+    shown = by_measure.get("mean_token_entropy", [])
     if shown:
         report.figures.append(
             plot_contrasts(
@@ -212,7 +345,7 @@ def _channel_section(folder: RunFolder, figure_dir: Path, report: Report) -> Non
                     for c in shown
                 ],
                 figure_dir / "channel_contrasts.png",
-                value_label="difference in the entropy of what is said (nats)",
+                value_label="difference in mean token entropy at temperature 1 (nats)",
             )
         )
 
@@ -222,24 +355,18 @@ def _model_section(utterances: pa.Table, measured: dict[str, np.ndarray], report
     agents = column_values(utterances, "agent").astype(str)
     data: dict[str, np.ndarray] = {"episode": episodes, "agent": agents}
     for state in _STATES:
-        within, between = within_between(
+        within, _ = within_between(
             column_values(utterances, state).astype(np.float64), episodes, agents
         )
-        data[f"{state}_within"], data[f"{state}_between"] = within, between
-    for column, term, transform in (
-        ("sampling_temperature", "log_temperature", np.log),
-        ("length", "length", np.asarray),
-    ):
-        data[term] = (
-            transform(column_values(utterances, column).astype(np.float64))
-            if column in utterances.column_names
-            else np.zeros(utterances.num_rows)
-        )
+        data[f"{state}_within"] = within
+    data["log_temperature"] = (
+        np.log(column_values(utterances, "sampling_temperature").astype(np.float64))
+        if "sampling_temperature" in utterances.column_names
+        else np.zeros(utterances.num_rows)
+    )
     parts, fits = [], {}
     for measure, values in measured.items():
-        fit = fit_mixed_model(
-            {**data, measure: values}, measure, _MODEL_TERMS, group="episode", nested="agent"
-        )
+        fit = fit_mixed_model({**data, measure: values}, measure, _MODEL_TERMS)
         fits[measure] = fit.to_dict()
         text = f"`{fit.formula}` ({fit.n_rows} utterances)"
         if fit.left_out:
@@ -247,6 +374,8 @@ def _model_section(utterances: pa.Table, measured: dict[str, np.ndarray], report
                 f"; left out: {', '.join(fit.left_out)} (a linear function of the other terms "
                 "in this run, or constant)"
             )
+        if fit.message and fit.estimates:
+            text += f". {fit.message}"
         parts.append(
             text
             + ":\n\n"
@@ -255,12 +384,14 @@ def _model_section(utterances: pa.Table, measured: dict[str, np.ndarray], report
     report.statistics["mixed_models"] = fits
     report.sections.append(
         (
-            "Mixed models",
-            "Random intercepts per episode (the shared chat) and per agent within it (the "
-            "persona), fitted by REML with statsmodels' MixedLM. `_within` is a state's "
-            "deviation from the agent's mean in the episode and `_between` that mean, so the "
-            "within-agent coefficients cannot pick up a persona. Wald intervals use a t "
-            "quantile on episodes − 1 degrees of freedom.\n\n" + "\n".join(parts),
+            "Descriptive: mixed models",
+            "Crossed random intercepts per episode (the shared chat) and per agent (the "
+            "persona, which recurs in every episode), fitted by REML with statsmodels' MixedLM. "
+            "`_within` is a state's deviation from the agent's mean in the episode, so the "
+            "coefficients cannot pick up a persona; no term that speech itself produces "
+            "(such as its length) is a covariate. Like the slopes above these are "
+            "observational. Wald intervals use a t quantile on episodes − 1 degrees of "
+            "freedom.\n\n" + "\n".join(parts),
         )
     )
 
@@ -290,7 +421,7 @@ def _information_section(information: pa.Table, report: Report, seed: int) -> No
 
 
 def add_speech_sections(
-    folder: RunFolder, figure_dir: Path, report: Report, primary: Sequence[str], seed: int
+    folder: RunFolder, figure_dir: Path, report: Report, design: RunDesign, seed: int
 ) -> None:
     """Add the speech sections of a run to its report (nothing when no agent spoke).
 
@@ -298,11 +429,13 @@ def add_speech_sections(
         folder: The run folder.
         figure_dir: Where figures go.
         report: The report to add to.
-        primary: The contrasts the scenario declared primary.
+        design: The run's ``design.json``.
         seed: Seed of the bootstrap over units.
     """
+    _design_section(folder, design, report)
+    _factor_section(folder, design, report)
     utterances = folder.read("utterances")
-    _entropy_section(utterances, figure_dir, report, list(primary), seed)
-    _samples_section(utterances, report)
     _channel_section(folder, figure_dir, report)
+    _entropy_section(utterances, figure_dir, report, seed)
     _information_section(folder.read("information"), report, seed)
+    _samples_section(utterances, report)

@@ -6,7 +6,8 @@ the independent units: a seed's cells share its random numbers, and the other sw
 cells are averaged within each seed first. Per parameter value the report gives the mean over
 seeds with a t interval (BCa from 20 seeds on); per numeric parameter, the slope of the measure
 across its values, fitted for each seed and averaged with an interval over seeds. The slopes
-form one family (the scenario's declared primary contrasts first), Holm-corrected. The result
+form one family (the scenario's declared primary estimands first, ``design.estimands`` with
+``rows: sweep``), Holm-corrected, each with its minimum detectable effect. The result
 is a Markdown report, ``statistics.json`` and one PNG per measure and parameter, each showing
 the intervals the text prints.
 """
@@ -14,6 +15,7 @@ the intervals the text prints.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -85,6 +87,40 @@ def cell_measures(run_dir: Path) -> dict[str, float]:
         if finite.size:
             result[name] = float(finite.mean())
     return result
+
+
+def _estimand_name(estimand: Mapping[str, Any]) -> str:
+    """A sweep estimand's contrast name: ``measure~parameter`` (a slope), or ``...: a -> b``."""
+    name = f"{estimand['measure']}~{estimand['contrast']}"
+    levels = estimand.get("levels")
+    return f"{name}: {levels[0]} -> {levels[1]}" if levels else name
+
+
+def _declared(estimands: Any) -> tuple[list[str], dict[str, float]]:
+    """The declared sweep estimands' contrast names.
+
+    Returns:
+        The primary ones' names, and every declared one's smallest effect of interest.
+    """
+    chosen = [e for e in estimands if e.get("rows") == "sweep"]
+    names = [_estimand_name(e) for e in chosen if e.get("primary")]
+    smallest = {_estimand_name(e): float(e["smallest_effect"]) for e in chosen}
+    return names, smallest
+
+
+def _level_difference(
+    estimand: Mapping[str, Any],
+    plan_cells: list[PlannedCell],
+    per_cell: dict[str, dict[str, float]],
+    seed: int,
+) -> Estimate | None:
+    """A declared difference between two swept values, within each seed, over seeds."""
+    values, grid = _per_seed(plan_cells, per_cell, estimand["measure"], estimand["contrast"])
+    low, high = (_hashable(level) for level in estimand["levels"])
+    if low not in values or high not in values:
+        return None
+    per_seed = grid[values.index(high)] - grid[values.index(low)]
+    return mean_interval(per_seed, label=_estimand_name(estimand), unit="seeds", seed=seed)
 
 
 def _label(value: Any) -> str:
@@ -236,13 +272,15 @@ def build_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Report:
         heading = "Over all cells" if parameter == _NO_GRID else f"Against `{parameter}`"
         report.sections.append((heading, estimate_table(rows, label="measure at value")))
     report.statistics["by_parameter"] = by_parameter
+    for estimand in design.estimands:
+        if estimand.get("rows") == "sweep" and estimand.get("levels"):
+            difference = _level_difference(estimand, plan_cells, per_cell, seed)
+            if difference is not None:
+                slopes[difference.label] = difference
     if slopes:
-        aliases = {
-            f"{column}~{parameter}": f"{name}~{parameter}"
-            for name, (_, column, _) in MEASURES.items()
-            for parameter in parameters
-        }
-        contrasts = order_contrasts(slopes, design.primary, aliases=aliases)
+        primary, smallest = _declared(design.estimands)
+        contrasts = order_contrasts(slopes, primary, smallest=smallest)
+        report.estimands = [c for c in contrasts if c.name in smallest]
         report.statistics["trends"] = {c.name: c.to_dict() for c in contrasts}
         report.sections.insert(
             0,
@@ -250,7 +288,7 @@ def build_sweep_report(sweep_dir: str | Path, *, seed: int = 0) -> Report:
                 "Trends across levels",
                 "Slope of each measure per unit of each numeric swept parameter, fitted for "
                 "each seed over the parameter's values, with the interval over seeds.\n\n"
-                + contrast_table(contrasts),
+                + contrast_table(contrasts, family="slopes (exploratory)"),
             ),
         )
     return report

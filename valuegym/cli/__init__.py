@@ -1,4 +1,4 @@
-"""The ``valuegym`` command line: ``run | validate | list | train | report | doctor``.
+"""The ``valuegym`` command line: ``run``, ``validate``, ``report``, ``plan`` and the rest.
 
 Each command is a module of this package with an ``add_arguments(parser)`` that declares its
 arguments and a ``run(args)`` that returns the exit status; this module assembles the parser
@@ -22,6 +22,7 @@ from valuegym.cli import (
     calibrate_clusterer,
     doctor,
     listing,
+    plan,
     replay,
     report,
     run,
@@ -39,6 +40,7 @@ COMMANDS: dict[str, ModuleType] = {
     "list": listing,
     "train": train,
     "report": report,
+    "plan": plan,
     "replay": replay,
     "doctor": doctor,
     "calibrate-clusterer": calibrate_clusterer,
@@ -50,6 +52,7 @@ examples:
   valuegym run quickstart                       the same, a shipped scenario by name
   valuegym validate scenarios/*.yaml            check scenarios without running them
   valuegym report runs/quickstart               (re)build a run folder's report
+  valuegym plan runs/quickstart                 episodes a pilot's spread calls for
   valuegym list                                 envs, shipped scenarios, agent kinds, LM backends
   valuegym train scenarios/orchard_variety.yaml train PPO on a scenario's env
   valuegym doctor                               check the installation and what it runs on

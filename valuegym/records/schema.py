@@ -202,19 +202,39 @@ class RunDesign:
 
     Attributes:
         entries: The scenario's agent entries, in order.
-        primary: The contrasts the scenario declares primary (``analysis.primary``).
+        unit: The unit of replication the scenario declared (``episode``; ``seed`` in sweeps).
+        factors: Its between-agent factors: factor -> level -> the entries at that level.
+        estimands: Its declared estimands as plain data (``name``, ``measure``, ``contrast``,
+            ``rows``, ``levels``, ``at``, ``smallest_effect``, ``primary``; see
+            :mod:`valuegym.scenarios.design`); empty when no design was declared.
         schema_version: The record schema the run's rows follow.
     """
 
     entries: tuple[EntryDesign, ...]
-    primary: tuple[str, ...] = ()
+    unit: str = "episode"
+    factors: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    estimands: tuple[Mapping[str, Any], ...] = ()
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def declared(self) -> bool:
+        """Whether the scenario declared a design (estimands)."""
+        return bool(self.estimands)
+
+    @property
+    def primary(self) -> tuple[str, ...]:
+        """The names of the primary estimands."""
+        return tuple(e["name"] for e in self.estimands if e.get("primary"))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``design.json``."""
         return {
             "schema_version": self.schema_version,
-            "primary": list(self.primary),
+            "unit": self.unit,
+            "factors": {
+                f: {lv: list(e) for lv, e in levels.items()} for f, levels in self.factors.items()
+            },
+            "estimands": [dict(e) for e in self.estimands],
             "entries": [
                 {"entry": e.entry, "index": e.index, "kind": e.kind, "agents": list(e.agents)}
                 for e in self.entries
@@ -240,7 +260,12 @@ class RunDesign:
                 EntryDesign(e["entry"], int(e["index"]), e["kind"], tuple(e["agents"]))
                 for e in data.get("entries", ())
             ),
-            primary=tuple(data.get("primary", ())),
+            unit=str(data.get("unit", "episode")),
+            factors={
+                f: {lv: tuple(e) for lv, e in levels.items()}
+                for f, levels in data.get("factors", {}).items()
+            },
+            estimands=tuple(dict(e) for e in data.get("estimands", ())),
             schema_version=int(version),
         )
 

@@ -19,7 +19,11 @@ steps, what to measure, where the run folder goes, and optionally a sweep::
     episodes: 2
     max_steps: 20
     measure: {semantic_entropy: {samples: 4}}
-    analysis: {primary: [mean_token_entropy~stress]}
+    design:
+      unit: seed
+      estimands:
+        - {measure: token_entropy, contrast: agents.0.affect.stress_baseline, rows: sweep,
+           smallest_effect: 0.2, primary: true}
     sweep:
       grid: {agents.0.affect.stress_baseline: [0.0, 0.5, 1.0]}
       seeds: 3
@@ -52,15 +56,17 @@ from valuegym.scenarios.agent_spec import (
     invalid_value,
     key_problem,
 )
+from valuegym.scenarios.design import DesignSpec, EstimandSpec
 from valuegym.values import ValueProfile
 
 __all__ = [
     "AGENT_KINDS",
     "LM_BACKENDS",
     "AgentSpec",
-    "AnalysisSpec",
     "CounterfactualSpec",
+    "DesignSpec",
     "EnvSpec",
+    "EstimandSpec",
     "FixedStateSpec",
     "InformationSpec",
     "LMSpec",
@@ -179,30 +185,6 @@ class MeasureSpec(FrozenSpec):
     )
 
 
-class AnalysisSpec(FrozenSpec):
-    """How the report treats the run's contrasts."""
-
-    primary: list[str] = Field(
-        default_factory=list,
-        description=(
-            "Primary contrasts, '<measure>~<variable>' (e.g. mean_token_entropy~stress, or "
-            "token_entropy~agents.0.affect.stress_baseline in a sweep): reported first; the "
-            "rest are Holm-corrected as a family."
-        ),
-    )
-
-    @field_validator("primary")
-    @classmethod
-    def _contrasts_name_a_measure_and_a_variable(cls, primary: list[str]) -> list[str]:
-        for name in primary:
-            if not re.fullmatch(r"[A-Za-z0-9_]+~[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", name):
-                raise invalid_value(
-                    f"a contrast is '<measure>~<variable>', e.g. mean_token_entropy~stress "
-                    f"(got {name!r})"
-                )
-        return primary
-
-
 ScalarValue = str | int | float | bool | None
 
 
@@ -265,8 +247,10 @@ class Scenario(FrozenSpec):
     episodes: int = Field(default=1, ge=1, le=1_000_000)
     max_steps: int = Field(default=100, ge=1, le=1_000_000, description="Steps per episode.")
     measure: MeasureSpec = Field(default_factory=MeasureSpec)
-    analysis: AnalysisSpec | None = Field(
-        default=None, description="Declared primary contrasts of the report."
+    design: DesignSpec | None = Field(
+        default=None,
+        description="The declared design: unit, factors over agent entries, estimands "
+        "(valuegym.scenarios.design).",
     )
     output: str | None = Field(
         default=None,
@@ -369,8 +353,20 @@ class Scenario(FrozenSpec):
 
     def run_design(self) -> RunDesign:
         """What analysis reads of this scenario besides the rows (a run's ``design.json``)."""
-        primary = self.analysis.primary if self.analysis is not None else ()
-        return RunDesign(entries=self.entries(), primary=tuple(primary))
+        if self.design is None:
+            return RunDesign(entries=self.entries())
+        return RunDesign(
+            entries=self.entries(),
+            unit=self.design.unit,
+            factors={
+                f: {lv: tuple(e) for lv, e in levels.items()}
+                for f, levels in self.design.factors.items()
+            },
+            estimands=tuple(
+                {**estimand.model_dump(mode="json"), "name": estimand.label}
+                for estimand in self.design.estimands
+            ),
+        )
 
     def to_mapping(self) -> dict[str, Any]:
         """Plain data (as YAML would give it) that validates back into an equal scenario."""

@@ -24,6 +24,7 @@ from valuegym.envs.registration import (
     env_parameters,
 )
 from valuegym.scenarios.catalog import resolve_scenario_path
+from valuegym.scenarios.design import design_problems
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file
 from valuegym.scenarios.problems import Problem, ScenarioError, pydantic_problems, type_name
 from valuegym.scenarios.schema import Scenario
@@ -91,6 +92,15 @@ def validate_scenario(data: Any, *, base_dir: str | Path = ".") -> Scenario:
         )
     problems: list[Problem] = []
     data = _resolve_files(data, Path(base_dir), problems)
+    if "analysis" in data:
+        problems.append(
+            (
+                "analysis",
+                "analysis.primary was replaced by the scenario's design: declare "
+                "design.estimands and mark one primary: true (docs/design.md, section Analysis)",
+            )
+        )
+        data = {key: value for key, value in data.items() if key != "analysis"}
     scenario: Scenario | None = None
     try:
         scenario = Scenario.model_validate(data)
@@ -102,6 +112,8 @@ def validate_scenario(data: Any, *, base_dir: str | Path = ".") -> Scenario:
         problems.extend(_env_argument_problems(scenario))
     if scenario is not None and scenario.sweep is not None:
         problems.extend(_sweep_problems(scenario))
+    if scenario is not None:
+        problems.extend(design_problems(scenario))
     if problems:
         raise ScenarioError(_unique(problems))
     assert scenario is not None
@@ -177,6 +189,9 @@ def scenario_with_overrides(scenario: Scenario, overrides: Mapping[str, Any]) ->
     """
     data = scenario.to_mapping()
     data.pop("sweep", None)
+    if scenario.design is not None and scenario.design.unit == "seed":
+        # A cell is one run of the sweep's design; the sweep report reads that design.
+        data.pop("design", None)
     return validate_scenario(apply_overrides(data, overrides))
 
 
