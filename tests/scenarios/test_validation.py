@@ -104,7 +104,7 @@ def test_value_profile_problems_reuse_the_profile_checks():
     problems = problems_of(data)
     assert problems["agents.1.values.food.curve"].startswith("unknown curve 'cubic'")
     assert problems["agents.1.affect.stress_baseline"] == "must be in [0, 1] (got 1.5)"
-    assert problems["agents.1.affect.moood"] == "unknown key"
+    assert problems["agents.1.affect.moood"].startswith("unknown key (expected one of: mood_")
 
 
 def test_agents_in_one_env_must_share_value_names():
@@ -254,20 +254,29 @@ def test_env_arguments_are_checked_against_the_env():
     assert problems["env.args.n_agents"] == "7, but the scenario has 3 agents (leave it out)"
 
 
-def test_primary_contrasts_are_declared_by_name_and_checked():
-    scenario = validate_scenario(
-        {**ORCHARD, "analysis": {"primary": ["mean_token_entropy~stress", "return~agents.0.kind"]}}
-    )
-    assert scenario.analysis is not None
-    assert scenario.analysis.primary == ["mean_token_entropy~stress", "return~agents.0.kind"]
-    assert validate_scenario(scenario.to_mapping()) == scenario
-    assert validate_scenario(ORCHARD).analysis is None
-    assert "analysis" not in validate_scenario(ORCHARD).to_mapping()  # resolved files unchanged
-    problems = problems_of({**ORCHARD, "analysis": {"primary": ["entropy"]}})
-    assert problems == {
-        "analysis.primary": "a contrast is '<measure>~<variable>', e.g. "
-        "mean_token_entropy~stress (got 'entropy')"
+def test_a_declared_design_round_trips_and_a_scenario_without_one_has_none():
+    design = {
+        "unit": "seed",
+        "estimands": [
+            {
+                "measure": "return",
+                "contrast": "agents.0.kind",
+                "levels": ["random", "greedy"],
+                "rows": "sweep",
+                "smallest_effect": 1.0,
+                "primary": True,
+            }
+        ],
     }
+    sweep = {"grid": {"agents.0.kind": ["greedy", "random"]}, "seeds": 5}
+    scenario = validate_scenario({**ORCHARD, "design": design, "sweep": sweep})
+    assert scenario.design is not None
+    assert scenario.design.estimands[0].label == "return:agents.0.kind"
+    assert validate_scenario(scenario.to_mapping()) == scenario
+    assert validate_scenario(ORCHARD).design is None
+    assert "design" not in validate_scenario(ORCHARD).to_mapping()
+    cell = scenario_with_overrides(scenario, {"agents.0.kind": "random"})
+    assert cell.design is None and cell.sweep is None  # the sweep report reads the design
 
 
 def test_profiles_are_resolved_once_in_validation_and_used_by_the_population(monkeypatch):
@@ -296,3 +305,35 @@ def test_profiles_are_resolved_once_in_validation_and_used_by_the_population(mon
     profiles = env_arguments(scenario)["profile"]
     assert [p.affect.stress_baseline for p in profiles][2] == 0.8
     assert profiles[0] == profiles[1] != profiles[2]
+
+
+def test_one_pass_reports_env_arguments_nested_typos_and_missing_models_together(tmp_path):
+    data = {
+        "name": "bad",
+        "env": {"id": "valuegym/Commons-v0", "args": {"regrowth_rat": 0.3}},
+        "agents": [
+            {"id": "a", "kind": "softmax", "affect": {"stress_baselin": 0.3}},
+            {"id": "b", "kind": "lm", "lm": {"model": "./nowhere/model.gguf"}},
+            {"id": "c", "kind": "lm", "lm": {"backend": "llamacpp", "model": "not-a-gguf"}},
+        ],
+        "episods": 3,
+    }
+    problems = problems_of(data, base_dir=tmp_path)
+    assert "did you mean 'episodes'?" in problems["episods"]
+    assert "did you mean 'regrowth_rate'?" in problems["env.args.regrowth_rat"]
+    assert "did you mean 'stress_baseline'?" in problems["agents.0.affect.stress_baselin"]
+    assert problems["agents.1.lm.model"].startswith("file not found: ./nowhere/model.gguf")
+    assert "neither an embedded model" in problems["agents.2.lm.model"]
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    data = {**data, "agents": [{"id": "b", "kind": "lm", "lm": {"model": "./m.gguf"}}]}
+    data.pop("episods")
+    data["env"] = {"id": "valuegym/Commons-v0"}
+    assert validate_scenario(data, base_dir=tmp_path).agents[0].language_model.model == "./m.gguf"
+
+
+def test_a_misspelled_shipped_scenario_gets_a_suggestion(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario("quikstart")
+    assert "did you mean 'quickstart'?" in str(caught.value)

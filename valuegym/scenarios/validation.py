@@ -23,7 +23,8 @@ from valuegym.envs.registration import (
     env_class,
     env_parameters,
 )
-from valuegym.scenarios.catalog import resolve_scenario_path
+from valuegym.lm.models import EMBEDDED_MODELS
+from valuegym.scenarios.catalog import resolve_scenario_path, shipped_scenarios
 from valuegym.scenarios.design import design_problems
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file
 from valuegym.scenarios.problems import Problem, ScenarioError, pydantic_problems, type_name
@@ -56,7 +57,16 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         data = load_yaml_file(path)
     except YamlLoadError as error:
-        raise ScenarioError([("", str(error).removeprefix(f"{path}: "))], str(path)) from None
+        message = str(error).removeprefix(f"{path}: ")
+        if not path.exists():
+            names = [shipped.stem for shipped in shipped_scenarios()]
+            close = difflib.get_close_matches(path.stem, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            message = (
+                f"no such file, and no shipped scenario of that name ({hint}shipped: "
+                f"{', '.join(names)}; `valuegym list` shows them)"
+            )
+        raise ScenarioError([("", message)], str(path)) from None
     try:
         return validate_scenario(data, base_dir=path.parent)
     except ScenarioError as error:
@@ -108,8 +118,7 @@ def validate_scenario(data: Any, *, base_dir: str | Path = ".") -> Scenario:
         problems.extend(pydantic_problems(error))
     profiles, profile_problems = _resolve_profiles(data)
     problems.extend(profile_problems)
-    if scenario is not None:
-        problems.extend(_env_argument_problems(scenario))
+    problems.extend(_env_argument_problems(data, scenario))
     if scenario is not None and scenario.sweep is not None:
         problems.extend(_sweep_problems(scenario))
     if scenario is not None:
@@ -218,11 +227,40 @@ def _resolve_files(data: Mapping[str, Any], base_dir: Path, problems: list[Probl
                     (f"agents.{index}.checkpoint", f"file not found: {checkpoint_path}")
                 )
             agent["checkpoint"] = str(checkpoint_path)
+        lm = agent.get("lm")
+        if isinstance(lm, Mapping):
+            problems.extend(_model_file_problems(lm, base_dir, f"agents.{index}.lm.model"))
         profile_file = agent.get("profile")
         if isinstance(profile_file, str) and profile_file and "values" not in agent:
             agent = _inline_profile(agent, base_dir / profile_file, f"agents.{index}", problems)
         resolved_agents.append(agent)
     return {**data, "agents": resolved_agents}
+
+
+def _model_file_problems(lm: Mapping[str, Any], base_dir: Path, where: str) -> list[Problem]:
+    """A local model file that is not there (a server's model names are the server's).
+
+    A path-like ``model`` (``.gguf``, or starting ``/``, ``./``, ``../``, ``~``) must exist, from
+    the current folder or the scenario's; a llama.cpp model must be embedded or a GGUF file.
+    """
+    model, backend = lm.get("model"), lm.get("backend")
+    if not isinstance(model, str) or backend == "openai" or model in EMBEDDED_MODELS:
+        return []
+    path_like = model.endswith(".gguf") or model.startswith(("/", "./", "../", "~"))
+    if not path_like and backend != "llamacpp":
+        return []  # a Hugging Face id, resolved (or refused) when the model loads
+    candidates = [Path(model).expanduser(), base_dir / Path(model).expanduser()]
+    if any(candidate.exists() for candidate in candidates):
+        return []
+    if backend == "llamacpp" and not path_like:
+        return [
+            (
+                where,
+                f"{model!r} is neither an embedded model ({', '.join(sorted(EMBEDDED_MODELS))}) "
+                "nor a .gguf file; llamacpp loads GGUF files",
+            )
+        ]
+    return [(where, f"file not found: {model} (from {Path.cwd()} or {base_dir.resolve()})")]
 
 
 def _inline_profile(
@@ -328,11 +366,20 @@ def _resolve_profiles(
     return resolved, problems
 
 
-def _env_argument_problems(scenario: Scenario) -> list[Problem]:
-    """Env arguments the env does not take, or that the scenario sets elsewhere."""
+def _env_argument_problems(data: Mapping[str, Any], scenario: Scenario | None) -> list[Problem]:
+    """Env arguments the env does not take, or that the scenario sets elsewhere.
+
+    Read from the raw data, so they are reported in the same pass as the schema's problems.
+    """
+    env = data.get("env")
+    if not isinstance(env, Mapping) or not isinstance(env.get("args", {}), Mapping):
+        return []
+    env_id, arguments = env.get("id"), env.get("args", {})
+    if env_id not in SINGLE_AGENT_ENV_IDS + MULTI_AGENT_ENV_IDS:
+        return []  # the schema reports an unknown env id
     problems: list[Problem] = []
-    parameters = env_parameters(scenario.env.id)
-    for name in scenario.env.args:
+    parameters = env_parameters(env_id)
+    for name in arguments:
         if name == "profile":
             problems.append(
                 (
@@ -343,14 +390,16 @@ def _env_argument_problems(scenario: Scenario) -> list[Problem]:
             )
         elif parameters is not None and name not in parameters:
             known = ", ".join(p for p in parameters if p not in ("profile", "render_mode"))
-            close = difflib.get_close_matches(name, parameters, n=1)
+            close = difflib.get_close_matches(str(name), parameters, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             problems.append(
                 (
                     f"env.args.{name}",
-                    f"not an argument of {scenario.env.id} ({hint}expected one of: {known})",
+                    f"not an argument of {env_id} ({hint}expected one of: {known})",
                 )
             )
+    if scenario is None:
+        return problems
     n_agents = scenario.env.args.get("n_agents")
     if scenario.env.is_multi_agent and n_agents is not None and n_agents != scenario.n_agents:
         problems.append(

@@ -18,6 +18,7 @@ e.g. ``values.apple.weight: must be > 0 (got -1.0)``.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -201,7 +202,7 @@ class ValueProfile:
         if not isinstance(mapping, Mapping):
             raise ProfileError([("", f"must be a mapping (got {type(mapping).__name__})")])
         problems: list[tuple[str, str]] = [
-            (str(key), "unknown key (expected values, affect, homeostasis)")
+            (str(key), _unknown_section(str(key)))
             for key in mapping
             if key not in ("values", "affect", "homeostasis")
         ]
@@ -288,6 +289,13 @@ class ValueProfile:
 T = TypeVar("T")
 
 
+def _unknown_section(key: str) -> str:
+    sections = ("values", "affect", "homeostasis")
+    close = difflib.get_close_matches(key, sections, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key ({hint}expected values, affect, homeostasis)"
+
+
 def _build(
     cls: type[T], raw: Any, path: str, problems: list[tuple[str, str]], **fixed: Any
 ) -> T | None:
@@ -303,7 +311,12 @@ def _build(
     for key, value in raw.items():
         key_path = f"{path}.{key}"
         if key not in known or key in fixed:
-            problems.append((key_path, "unknown key"))
+            allowed = [name for name in known if name not in fixed]
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(
+                (key_path, f"unknown key ({hint}expected one of: {', '.join(allowed)})")
+            )
         elif key == "curve":
             if isinstance(value, str):
                 kwargs[key] = value
