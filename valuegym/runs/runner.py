@@ -167,6 +167,11 @@ def run_scenario(
     if to_run:
         # Built before anything is written: a bad env argument, checkpoint or model leaves
         # no folder behind.
+        _phase(
+            progress,
+            f"loading {scenario.n_agents} agent(s)"
+            + (" and the language model" if scenario.uses_language_model else ""),
+        )
         try:
             population = build_population(scenario, load_model=load_model)
         except PopulationError as error:
@@ -204,6 +209,7 @@ def run_scenario(
     if scenario.measure.counterfactual is not None and scenario.measure.utterances:
         from valuegym.runs.replay import replay_run
 
+        _phase(progress, "replaying recorded contexts under the channel grid")
         replay_run(
             folder.root,
             scenario.measure.counterfactual,
@@ -233,6 +239,12 @@ def run_scenario(
     }
     write_json_atomic(summary, folder.summary_file)
     return RunResult(folder, len(to_run), resumed)
+
+
+def _phase(progress: bool, text: str) -> None:
+    """Say on stderr which phase a run is in (with its progress bars; not with ``--quiet``)."""
+    if progress:
+        print(f"valuegym: {text}", file=sys.stderr, flush=True)
 
 
 def _resolved(scenario: Scenario) -> str:
@@ -295,7 +307,7 @@ def _run_episodes(
         clusterer = get_clusterer(kind, judge=judge)
     with tqdm(
         total=len(episodes) * scenario.max_steps,
-        desc=scenario.name,
+        desc=f"{scenario.name}: episodes",
         unit="step",
         disable=not progress,
         file=sys.stderr,
