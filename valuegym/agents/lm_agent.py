@@ -323,6 +323,8 @@ class LMAgent:
         prompts: Sequence[list[Message]],
         temperatures: Sequence[float],
         seed: int | Sequence[np.random.SeedSequence] | None,
+        *,
+        truncation: Truncation | None = None,
     ) -> list[Utterance]:
         """Utterances for ready-made prompts (designed measurements and replays use this).
 
@@ -332,6 +334,9 @@ class LMAgent:
             temperatures: The sampling temperature, per prompt.
             seed: Seed of the sampler (prompt ``i`` draws from the ``i``-th child seed), or one
                 seed sequence per prompt (:func:`valuegym.lm.sampling.prompt_seed`).
+            truncation: Which tokens may be drawn; ``None`` uses the agent's own. Estimators
+                that score samples under the full model (mutual information) pass
+                ``Truncation()``, so the samples come from the distribution scored.
 
         Returns:
             One :class:`Utterance` per prompt, in order.
@@ -344,7 +349,7 @@ class LMAgent:
             temperature=list(temperatures),
             seed=seed,
             stop=self.stop,
-            truncation=self.truncation,
+            truncation=self.truncation if truncation is None else truncation,
         )
         if len(generations) != len(prompts):
             raise RuntimeError(

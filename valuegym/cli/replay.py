@@ -15,13 +15,13 @@ __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
 HELP = "regenerate a run's recorded contexts under a grid of channel settings"
 DESCRIPTION = (
-    "Take every N-th recorded utterance of a finished run as a context and regenerate "
-    "it under each cell of a grid over the stress and mood the prompt states, the "
-    "speech temperature and the persona, K samples per cell with the same seeds in "
-    "every cell (common random numbers), plus placebo cells that state another "
-    "context's state and a manipulation check. Writes replay records into the run "
-    "folder (resumable) and rebuilds its report with the paired channel contrasts. "
-    "No env is needed."
+    "Take N recorded utterances of each agent entry per episode (evenly spaced) as "
+    "contexts and regenerate each under each cell of a grid over the stress and mood "
+    "the prompt states, the speech temperature and the persona, K samples per cell "
+    "with the same seeds in every cell (common random numbers), plus placebo cells "
+    "that state a random stress and mood and a manipulation check. Writes replay "
+    "records into the run folder (resumable) and rebuilds its report with the paired "
+    "channel contrasts. No env is needed."
 )
 
 #: The channels ``--grid`` may name.
@@ -45,14 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--grid temperature=0.7,1.0",
     )
     parser.add_argument("--samples", type=int, default=4, help="K samples per context and cell")
-    parser.add_argument("--every", type=int, default=1, help="replay every N-th utterance")
+    parser.add_argument(
+        "--per-entry", type=int, default=2, help="contexts per agent entry and episode"
+    )
     parser.add_argument("--no-placebo", action="store_true", help="leave out the placebo cells")
     parser.add_argument("--overwrite", action="store_true", help="replace a replay of another grid")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def _replay_grid(args: argparse.Namespace) -> CounterfactualSpec:
-    """The replay grid the ``--grid``, ``--samples``, ``--every`` and ``--no-placebo`` ask for."""
+    """The grid ``--grid``, ``--samples``, ``--per-entry`` and ``--no-placebo`` ask for."""
     from pydantic import ValidationError
 
     from valuegym.scenarios.schema import CounterfactualSpec
@@ -75,7 +77,7 @@ def _replay_grid(args: argparse.Namespace) -> CounterfactualSpec:
             raise UsageError(f"--grid {item!r}: levels must be numbers") from None
     try:
         return CounterfactualSpec(
-            samples=args.samples, every=args.every, placebo=not args.no_placebo, **levels
+            samples=args.samples, per_entry=args.per_entry, placebo=not args.no_placebo, **levels
         )
     except ValidationError as error:
         problems = "; ".join(

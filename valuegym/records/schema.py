@@ -49,8 +49,10 @@ __all__ = [
 ]
 
 #: Version of the record schema. 1: run folders written before the schema was declared (no
-#: ``design.json``). 2: every row carries its scenario entry; ``design.json``.
-SCHEMA_VERSION: Final = 2
+#: ``design.json``). 2: every row carries its scenario entry; ``design.json``. 3: replay contexts
+#: stratified by entry, placebo states drawn independently, manipulation rows are cross-scored
+#: samples; ``design.json`` holds the declared design.
+SCHEMA_VERSION: Final = 3
 
 #: Prefix of the env-metric columns (``env_<metric>``).
 METRIC_PREFIX: Final = "env_"
@@ -408,6 +410,10 @@ TABLES: Final[dict[str, TableSchema]] = {
                 Column("n_samples", _I64, "samples per state"),
                 Column("standard_error", _F64, "Monte Carlo standard error of I"),
                 Column("unit", _STR, "nats or bits"),
+                Column("sampling_temperature", _F64, "temperature the samples were drawn at (1)"),
+                Column("top_p", _F64, "nucleus truncation of the samples (1: none)"),
+                Column("top_k", _I64, "top-k truncation of the samples (0: none)"),
+                Column("min_p", _F64, "min-p truncation of the samples (0: none)"),
             ),
         ),
         TableSchema(
@@ -418,7 +424,12 @@ TABLES: Final[dict[str, TableSchema]] = {
                 *_ENTRY,
                 Column("context_id", _STR, "the replayed context"),
                 Column("cell", _STR, "the grid cell (c000...; placebo cells p000...)"),
-                Column("placebo", _BOOL, "the prompt stated another context's state"),
+                Column(
+                    "placebo",
+                    _BOOL,
+                    "the prompt stated a random stress and mood, drawn independently of the "
+                    "actual state (recorded in prompt_stress, prompt_mood)",
+                ),
                 Column("set_stress", _F64, "the cell's stated stress (NaN: the agent's own)"),
                 Column("set_mood", _F64, "the cell's stated mood (NaN: the agent's own)"),
                 Column("set_temperature", _F64, "the cell's temperature (NaN: the agent's own)"),
@@ -442,15 +453,22 @@ TABLES: Final[dict[str, TableSchema]] = {
         ),
         TableSchema(
             "manipulation",
-            "a stated stress level's effect on the scored self-reports (manipulation check)",
+            "one sample of the lowest or highest stated stress level's replay cell, scored under "
+            "both levels' prompts (manipulation check: how far the stated stress shifts replies)",
             (
                 *_POSITION,
                 *_ENTRY,
                 Column("context_id", _STR, "the replayed context"),
-                Column("prompt_stress", _F64, "the stress the prompt stated"),
-                Column("loglik_stressed", _F64, "log-likelihood of the stressed self-report"),
-                Column("loglik_calm", _F64, "log-likelihood of the calm self-report"),
-                Column("self_report", _F64, "loglik_stressed - loglik_calm"),
+                Column("temperature", _F64, "the temperature both cells sampled at"),
+                Column("low_stress", _F64, "the lowest stress the grid states"),
+                Column("high_stress", _F64, "the highest stress the grid states"),
+                Column("sampled_stress", _F64, "the stated stress of the cell the sample is from"),
+                Column("sample", _I64, "sample number (same seed in both cells)"),
+                Column("loglik_low", _F64, "log p(sample | prompt stating low_stress), nats, T=1"),
+                Column(
+                    "loglik_high", _F64, "log p(sample | prompt stating high_stress), nats, T=1"
+                ),
+                Column("length", _I64, "generated tokens of the sample"),
             ),
         ),
     )

@@ -1,21 +1,27 @@
 """Counterfactual replay: recorded contexts regenerated under a grid of channel settings.
 
 A run records, for every utterance, what the model saw (persona, events, prompt), the agent's
-value state and the channel settings. :func:`replay_run` takes every ``every``-th recorded
-utterance as a *context* and regenerates it under each *cell* of a grid over the prompt
-channel (the stress and mood the prompt states), the speech temperature and the persona, K
-samples per cell. The K samples of a context use the same seeds in every cell (common random
-numbers), so two cells differ only by their settings and each context gives paired,
-within-context contrasts. A *placebo* cell states another context's actual state (a fixed
-derangement of the contexts): a prompt effect that survives it is not the state's.
+value state and the channel settings. :func:`replay_run` takes, in each episode, ``per_entry``
+recorded utterances of every agent entry, evenly spaced over the episode
+(:func:`select_contexts`), as *contexts* and regenerates each under each *cell* of a grid over
+the prompt channel (the stress and mood the prompt states), the speech temperature and the
+persona, K samples per cell. The K samples of a context use the same seeds in every cell
+(common random numbers), so two cells differ only by their settings and each context gives
+paired, within-context contrasts. A *placebo* cell states a stress drawn uniformly from [0, 1]
+and a mood from [-1, 1], a fresh draw per context and cell, independent of the actual state
+(a negative control: an effect of the actual state on what a placebo cell says cannot come
+through the prompt).
 
 Each sample is one ``replay`` row (per episode; the columns are the record schema's,
 :mod:`valuegym.records.schema`): the cell's settings, what was stated and sampled at, the
 recorded agent's actual state, and the measures of what was said (``sequence_entropy``, the
-sum of the entropies of the distributions sampled from, first). With prompt-stress levels, a
-*manipulation check* scores a self-report of stress under each stated level (``manipulation``
-records): the log-likelihood the model gives to "I feel very stressed." minus "I feel calm."
-should rise with the stated stress if the state text reaches the model.
+sum of the entropies of the distributions sampled from, first). With two or more stated stress
+levels, the *manipulation check* asks whether the stated stress shifts what the model says: the
+K samples of the lowest and of the highest level's cell (at the grid temperature nearest 1)
+are each scored under both prompts (``manipulation`` rows), so that the Jensen-Shannon
+divergence between the two reply distributions can be estimated
+(:func:`~valuegym.measures.information.mutual_information_from_loglik`); it is 0 when the
+stated level does not change the model's distribution.
 
 Replays are resumable per episode and written atomically; the grid is kept in
 ``replay.yaml`` and a different grid is refused unless asked to replace the replay.
@@ -26,10 +32,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import yaml
@@ -37,7 +44,8 @@ import yaml
 from valuegym.agents.prompts import PromptState
 from valuegym.lm.sampling import prompt_seed
 from valuegym.measures.entropy import UtteranceEntropy
-from valuegym.numeric import RUN_WIDE, SeedSalt
+from valuegym.measures.information import cross_score
+from valuegym.numeric import SeedSalt
 from valuegym.records import RecordSchemaError, RunFolder, write_bytes_atomic
 from valuegym.runs.errors import RunError
 from valuegym.runs.population import PopulationError, load_lm_model, make_lm_agent
@@ -45,12 +53,14 @@ from valuegym.runs.timing import RunTiming
 from valuegym.scenarios.schema import CounterfactualSpec, Scenario
 from valuegym.values import AgentSnapshot
 
-__all__ = ["ReplayCell", "ReplayResult", "plan_cells", "replay_run", "reproduce_utterance"]
-
-#: Seed salt of replays (the runner and speech use 0-5).
-#: The self-reports the manipulation check scores.
-SELF_REPORT_QUESTION: Final = "How stressed do you feel right now? Answer in one short sentence."
-SELF_REPORTS: Final = ("I feel very stressed.", "I feel calm.")
+__all__ = [
+    "ReplayCell",
+    "ReplayResult",
+    "plan_cells",
+    "replay_run",
+    "reproduce_utterance",
+    "select_contexts",
+]
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ class ReplayCell:
         prompt_mood: The mood the prompt states.
         temperature: The speech temperature.
         persona_index: Index into the grid's personas.
-        placebo: The prompt states another context's actual state.
+        placebo: The prompt states a random stress and mood, drawn per context.
     """
 
     cell: str
@@ -85,6 +95,8 @@ class ReplayResult:
         contexts: Contexts replayed now.
         cells: The grid's cells.
         timing: Tokens and seconds of the replay (phase ``replay``).
+        contexts_per_entry: Per agent entry, the fewest contexts replayed now in one episode
+            (``per_entry`` unless the entry spoke less often).
     """
 
     folder: RunFolder
@@ -93,6 +105,7 @@ class ReplayResult:
     contexts: int
     cells: tuple[ReplayCell, ...]
     timing: RunTiming
+    contexts_per_entry: dict[str, int] = field(default_factory=dict)
 
 
 def plan_cells(grid: CounterfactualSpec) -> tuple[ReplayCell, ...]:
@@ -123,26 +136,40 @@ def plan_cells(grid: CounterfactualSpec) -> tuple[ReplayCell, ...]:
     return tuple(cells)
 
 
+def select_contexts(
+    utterances: Sequence[Mapping[str, Any]], per_entry: int
+) -> list[Mapping[str, Any]]:
+    """The contexts of one episode: ``per_entry`` utterances of each entry, evenly spaced.
+
+    An entry's utterances (ordered by step, then agent) are cut into ``per_entry`` equal
+    stretches and the middle one of each stretch is taken; an entry with fewer utterances has
+    all of them replayed. So every entry, however often it speaks, is replayed the same number
+    of times, spread over the episode.
+
+    Args:
+        utterances: One episode's ``utterances`` rows.
+        per_entry: Contexts wanted per entry (>= 1).
+
+    Returns:
+        The chosen rows, ordered by step, then agent.
+    """
+    if per_entry < 1:
+        raise ValueError(f"per_entry: must be >= 1 (got {per_entry})")
+    by_entry: dict[str, list[Mapping[str, Any]]] = {}
+    for row in sorted(utterances, key=lambda row: (row["step"], row["agent"])):
+        by_entry.setdefault(row["entry"], []).append(row)
+    chosen: list[Mapping[str, Any]] = []
+    for rows in by_entry.values():
+        count = min(per_entry, len(rows))
+        chosen.extend(rows[(2 * index + 1) * len(rows) // (2 * count)] for index in range(count))
+    return sorted(chosen, key=lambda row: (row["step"], row["agent"]))
+
+
 def _load_scenario(folder: RunFolder) -> Scenario:
     from valuegym.scenarios.validation import validate_scenario
 
     data = yaml.safe_load(folder.scenario_file.read_text(encoding="utf-8"))
     return validate_scenario(data)
-
-
-def _derangement(count: int, seed: int) -> np.ndarray:
-    """A random permutation of ``range(count)`` moving every element (identity below 2).
-
-    Random rather than a shift: neighbouring contexts have similar states (stress is
-    autocorrelated), so a shift would leave the placebo correlated with the truth.
-    """
-    if count < 2:
-        return np.arange(count)
-    rng = np.random.default_rng(seed)
-    while True:  # a random permutation is a derangement with probability about 1/e
-        order = rng.permutation(count)
-        if not np.any(order == np.arange(count)):
-            return order
 
 
 def replay_run(
@@ -205,20 +232,28 @@ def replay_run(
     timing.add_models(agents.models())
     rows = utterances.to_pylist()
     contexts = 0
+    per_entry: dict[str, int] = {}
     try:
         from tqdm.auto import tqdm
 
         for episode in tqdm(todo, desc="replay", unit="episode", disable=not progress):
-            chosen = [row for row in rows if row["episode"] == episode][:: grid.every]
+            chosen = select_contexts(
+                [row for row in rows if row["episode"] == episode], grid.per_entry
+            )
             with timing.phase("replay"), timing.measuring("replay"):
                 replay_rows, check_rows = _replay_episode(scenario, grid, cells, agents, chosen)
             if check_rows:
                 folder.write_episode("manipulation", episode, check_rows)
             folder.write_episode("replay", episode, replay_rows)
             contexts += len(chosen)
+            counts = Counter(row["entry"] for row in chosen)
+            for entry, count in counts.items():
+                per_entry[entry] = min(per_entry.get(entry, count), count)
     finally:
         agents.close()
-    return ReplayResult(folder, len(todo), len(episodes) - len(todo), contexts, cells, timing)
+    return ReplayResult(
+        folder, len(todo), len(episodes) - len(todo), contexts, cells, timing, per_entry
+    )
 
 
 class _ReplayAgents:
@@ -266,17 +301,41 @@ def _level(setting: float | None) -> float:
     return math.nan if setting is None else float(setting)
 
 
-def _stated_channel(cell: ReplayCell, placebo_state: AgentSnapshot | None) -> PromptState:
-    if cell.placebo and placebo_state is not None:
-        return PromptState(
-            "fixed",
-            mood=placebo_state.mood,
-            stress=placebo_state.stress,
-            most_wanted=placebo_state.most_wanted,
-        )
+def _stated_channel(cell: ReplayCell, placebo_seed: int) -> PromptState:
+    """What a cell's prompt states; a placebo cell draws its stress and mood from the seed."""
+    if cell.placebo:
+        generator = np.random.default_rng(placebo_seed)
+        stress, mood = generator.uniform(0.0, 1.0), generator.uniform(-1.0, 1.0)
+        return PromptState("fixed", mood=float(mood), stress=float(stress))
     if cell.prompt_stress is None and cell.prompt_mood is None:
         return PromptState("actual")
     return PromptState("fixed", mood=cell.prompt_mood, stress=cell.prompt_stress)
+
+
+def _checked_cells(grid: CounterfactualSpec, cells: Sequence[ReplayCell]) -> tuple[int, int] | None:
+    """The manipulation check's cells: the lowest and the highest stated stress.
+
+    Both at the grid temperature nearest 1 (the agent's own when the grid has none) and the
+    first level of the other channels; ``None`` when the check is off or has < 2 levels.
+    """
+    stresses = sorted(set(grid.prompt_stress or ()))
+    if not grid.manipulation_check or len(stresses) < 2:
+        return None
+    temperature = min(grid.temperature, key=lambda t: abs(t - 1.0)) if grid.temperature else None
+    mood = grid.prompt_mood[0] if grid.prompt_mood else None
+    persona = 0 if grid.persona else None
+
+    def position(stress: float) -> int:
+        [found] = [
+            index
+            for index, cell in enumerate(cells)
+            if not cell.placebo
+            and (cell.prompt_stress, cell.prompt_mood) == (stress, mood)
+            and (cell.temperature, cell.persona_index) == (temperature, persona)
+        ]
+        return found
+
+    return position(stresses[0]), position(stresses[-1])
 
 
 def _replay_episode(
@@ -286,27 +345,27 @@ def _replay_episode(
     agents: _ReplayAgents,
     chosen: Sequence[Mapping[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    states = [AgentSnapshot.from_record(row, agents.rows[row["agent"]]) for row in chosen]
-    placebo_of = _derangement(
-        len(chosen), SeedSalt.PLACEBO.seed(scenario.seed, RUN_WIDE, len(chosen))
-    )
     base = 2.0 if scenario.measure.entropy_unit == "bits" else None
+    checked = _checked_cells(grid, cells)
     replay_rows: list[dict[str, Any]] = []
     check_rows: list[dict[str, Any]] = []
-    for position, (row, state) in enumerate(zip(chosen, states, strict=True)):
+    for row in chosen:
         agent = agents.agents[row["agent"]]
+        state = AgentSnapshot.from_record(row, agents.rows[row["agent"]])
         events = json.loads(row["context"])
-        seed = SeedSalt.REPLAY.seed(scenario.seed, row["episode"], row["step"], state.agent)
-        placebo_state = states[int(placebo_of[position])]
+        where = (row["episode"], row["step"], state.agent)
+        seed = SeedSalt.REPLAY.seed(scenario.seed, *where)
         k = grid.samples
         settings = []
-        for cell in cells:
+        for number, cell in enumerate(cells):
             persona = (
                 grid.persona[cell.persona_index]
                 if grid.persona and cell.persona_index is not None
                 else agent.persona_of(state)
             )
-            stated = _stated_channel(cell, placebo_state).stated(state)
+            placebo_seed = SeedSalt.PLACEBO.seed(scenario.seed, *where, number)
+            channel = _stated_channel(cell, placebo_seed)
+            stated = channel.stated(state)
             prompt = agent.template.speak_messages(persona, stated, events)
             temperature = agent.temperature(state) if cell.temperature is None else cell.temperature
             settings.append((cell, stated, prompt, temperature))
@@ -320,7 +379,6 @@ def _replay_episode(
         )
         for position_in_call, sample in enumerate(samples):
             cell, stated, _, temperature = settings[position_in_call // k]
-            index = position_in_call % k
             measured = UtteranceEntropy.from_generation(sample.generation, base=base)
             replay_rows.append(
                 {
@@ -335,7 +393,7 @@ def _replay_episode(
                     "prompt_mood": math.nan if stated is None else stated.mood,
                     "temperature": float(temperature),
                     "persona_index": -1 if cell.persona_index is None else cell.persona_index,
-                    "sample": index,
+                    "sample": position_in_call % k,
                     "actual_stress": state.stress,
                     "actual_mood": state.mood,
                     "actual_temperature": state.temperature,
@@ -349,28 +407,43 @@ def _replay_episode(
                     "surprisal": measured.surprisal,
                 }
             )
-        for stress in (grid.prompt_stress or []) if grid.manipulation_check else []:
-            stated = PromptState("fixed", stress=stress).stated(state)
-            fields = agent.template.fields(agent.persona_of(state), stated, events)
-            probe = [
-                {"role": "system", "content": agent.template.system.format(**fields).strip()},
-                {
-                    "role": "user",
-                    "content": f"{fields['events']}\n\n{fields['state']}{SELF_REPORT_QUESTION}",
-                },
+        if checked is not None:
+            pair = [
+                (settings[number], samples[number * k : (number + 1) * k]) for number in checked
             ]
-            stressed, calm = agent.model.score(probe, list(SELF_REPORTS))
-            check_rows.append(
+            check_rows.extend(_manipulation_rows(agent.model, row, pair))
+    return replay_rows, check_rows
+
+
+def _manipulation_rows(
+    model: Any, row: Mapping[str, Any], pair: Sequence[tuple[tuple[Any, ...], Sequence[Any]]]
+) -> list[dict[str, Any]]:
+    """The low and high cells' samples, each scored under both cells' prompts."""
+    (low_cell, _, low_prompt, temperature), low_samples = pair[0]
+    (high_cell, _, high_prompt, _), high_samples = pair[1]
+    loglik = cross_score(
+        model,
+        [low_prompt, high_prompt],
+        [[s.generation.text for s in low_samples], [s.generation.text for s in high_samples]],
+    )
+    rows = []
+    for level, (cell, samples) in enumerate(((low_cell, low_samples), (high_cell, high_samples))):
+        for index, sample in enumerate(samples):
+            rows.append(
                 {
                     **_position(row),
                     "context_id": row["context_id"],
-                    "prompt_stress": float(stress),
-                    "loglik_stressed": float(stressed),
-                    "loglik_calm": float(calm),
-                    "self_report": float(stressed - calm),
+                    "temperature": float(temperature),
+                    "low_stress": float(low_cell.prompt_stress),
+                    "high_stress": float(high_cell.prompt_stress),
+                    "sampled_stress": float(cell.prompt_stress),
+                    "sample": index,
+                    "loglik_low": float(loglik[level, index, 0]),
+                    "loglik_high": float(loglik[level, index, 1]),
+                    "length": sample.generation.length,
                 }
             )
-    return replay_rows, check_rows
+    return rows
 
 
 def _position(row: Mapping[str, Any]) -> dict[str, Any]:

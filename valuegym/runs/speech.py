@@ -9,7 +9,10 @@ and its id, the channel settings and the sampler's seed and index. Optional meas
 - semantic entropy over K samples of the same prompt at temperature 1
   (``measure.semantic_entropy``);
 - mutual information between a designed set of stated states and the utterance, in the
-  speaker's real context (``measure.mutual_information``), one ``information`` row each.
+  speaker's real context (``measure.mutual_information``), one ``information`` row each. Its
+  samples are drawn at temperature 1 without truncation (whatever the agent's top-p, top-k and
+  min-p): the estimator scores them under the full model at temperature 1, and samples from a
+  truncated distribution would bias it (:data:`INFORMATION_SAMPLING`).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from valuegym.agents.prompts import PromptState, StatedState
+from valuegym.lm.sampling import Truncation
 from valuegym.measures.entropy import UtteranceEntropy
 from valuegym.measures.information import mutual_information
 from valuegym.numeric import SeedSalt
@@ -29,7 +33,11 @@ from valuegym.runs.timing import RunTiming
 from valuegym.scenarios.schema import LMSpec, Scenario
 from valuegym.values import AgentSnapshot
 
-__all__ = ["Speech", "channel_columns"]
+__all__ = ["INFORMATION_SAMPLING", "Speech", "channel_columns"]
+
+#: How mutual information's samples are drawn: the full distribution at temperature 1, the
+#: one :meth:`~valuegym.lm.base.LanguageModel.score` gives.
+INFORMATION_SAMPLING: Final = Truncation()
 
 
 def channel_columns(lm: LMSpec, channel: PromptState, stated: StatedState | None) -> dict[str, Any]:
@@ -213,6 +221,7 @@ class Speech:
                 [prompt for prompt in prompts for _ in range(k)],
                 [1.0] * (len(prompts) * k),
                 SeedSalt.INFORMATION.seed(self.scenario.seed, self.episode, step, member.row),
+                truncation=INFORMATION_SAMPLING,
             )
             texts = [
                 [u.generation.text for u in samples[j * k : (j + 1) * k]]
@@ -230,6 +239,10 @@ class Speech:
                     "context_id": agent.context_id(state, events),
                     "states": _json([channel.describe() for channel in channels]),
                     **estimate.to_dict(),
+                    "sampling_temperature": 1.0,
+                    "top_p": INFORMATION_SAMPLING.top_p,
+                    "top_k": INFORMATION_SAMPLING.top_k,
+                    "min_p": INFORMATION_SAMPLING.min_p,
                 }
             ],
         )

@@ -139,12 +139,18 @@ class InformationSpec(FrozenSpec):
 class CounterfactualSpec(FrozenSpec):
     """Replay recorded contexts under a grid of channel settings (common random numbers).
 
-    Every ``every``-th recorded utterance's context is regenerated under each cell of the grid
-    crossing ``prompt_stress`` x ``prompt_mood`` x ``temperature`` x ``persona`` (a level left
-    out keeps what the agent had), K samples per cell with the same seeds in every cell.
+    In each episode, ``per_entry`` recorded utterances of every agent entry (all of them when
+    the entry has fewer), evenly spaced over the episode, are regenerated under each cell of
+    the grid crossing ``prompt_stress`` x ``prompt_mood`` x ``temperature`` x ``persona`` (a
+    level left out keeps what the agent had), K samples per cell with the same seeds in every
+    cell. Placebo cells state a stress and mood drawn at random, independently of the actual
+    state. With two or more stress levels, the manipulation check cross-scores the lowest and
+    highest level's samples under both prompts.
     """
 
-    every: int = Field(default=1, ge=1, description="Replay every n-th recorded utterance.")
+    per_entry: int = Field(
+        default=2, ge=1, description="Contexts replayed per agent entry and episode."
+    )
     samples: int = Field(default=4, ge=1, le=64, description="K, samples per context and cell.")
     prompt_stress: list[Annotated[float, Field(ge=0.0, le=1.0)]] | None = Field(
         default=None, min_length=1, description="Stress levels the prompt states."
@@ -158,11 +164,17 @@ class CounterfactualSpec(FrozenSpec):
     persona: list[str] | None = Field(default=None, min_length=1, description="Personas.")
     placebo: bool = Field(
         default=True,
-        description="Also replay each context with another context's state text (shuffled).",
+        description=(
+            "Also replay each context stating a random stress and mood, drawn independently "
+            "of the actual state (a negative control)."
+        ),
     )
     manipulation_check: bool = Field(
         default=True,
-        description="Score a self-report of stress under each stated stress level.",
+        description=(
+            "Cross-score the lowest and highest stated stress level's samples under both "
+            "prompts (how far the stated stress shifts the replies)."
+        ),
     )
 
 
