@@ -76,10 +76,24 @@ def test_the_design_round_trips_through_its_file(tmp_path: Path):
             EntryDesign("calm", 0, "softmax", ("calm_0", "calm_1")),
             EntryDesign("lm1", 1, "lm", ("lm1",)),
         ),
-        primary=("mean_token_entropy~stress",),
+        unit="episode",
+        factors={"stress": {"calm": ("calm",), "tense": ("lm1",)}},
+        estimands=(
+            {
+                "name": "e",
+                "measure": "return",
+                "contrast": "stress",
+                "rows": "run",
+                "levels": None,
+                "at": {},
+                "smallest_effect": 1.0,
+                "primary": True,
+            },
+        ),
     )
     folder.write_design(design)
     assert folder.read_design() == design
+    assert folder.read_design().primary == ("e",)
     assert json.loads(folder.design_file.read_text())["schema_version"] == SCHEMA_VERSION
 
 
@@ -89,7 +103,7 @@ def test_a_folder_from_before_the_schema_is_refused_naming_its_version(tmp_path:
     recorder = EpisodeRecorder(folder, 0)
     recorder.add("steps", [{"step": 0, "reward": math.pi}])
     recorder.finish()
-    with pytest.raises(RecordSchemaError, match=r"record schema version 1 .*reads version 2"):
+    with pytest.raises(RecordSchemaError, match=rf"record schema version 1 .*reads version {SCHEMA_VERSION}"):
         folder.read_design()
     folder.design_file.write_text(json.dumps({"schema_version": 99, "entries": []}))
     with pytest.raises(RecordSchemaError, match=r"version 99"):
