@@ -63,5 +63,7 @@ def test_without_a_local_backend_the_default_names_the_demo_extra_and_the_model(
 def test_openai_backend_is_wrapped_in_retries():
     model = load_language_model("openai", "served-model", base_url="http://127.0.0.1:9/v1")
     assert isinstance(model, RetryingModel)
-    assert model.max_attempts == 3
+    assert (model.max_attempts, model.initial_delay) == (5, 0.25)
+    patient = load_language_model("openai", "m", max_attempts=9, max_delay=2.0)
+    assert (patient.max_attempts, patient.max_delay) == (9, 2.0)
     assert model.name == "openai:served-model"

@@ -12,6 +12,7 @@ from valuegym.lm.wrappers import (
     CallLimitModel,
     ForwardingModel,
     ProfilingModel,
+    RetriesExhaustedError,
     RetryingModel,
 )
 
@@ -69,6 +70,76 @@ def test_retrying_model_caps_delay_and_reraises_the_last_error():
     with pytest.raises(TransientLanguageModelError, match="failure 4"):
         model.score("p", ["a"])
     assert delays == [1, 5, 5]
+
+
+class ServerLikeModel(FlakyModel):
+    """Fails as an HTTP server might: the n-th call with the n-th (kind, Retry-After), or
+    answers where that is ``None`` or the list has ended."""
+
+    def __init__(self, failures):
+        super().__init__(len(failures))
+        self.kinds = failures
+
+    def _maybe_fail(self):
+        self.calls += 1
+        if self.calls <= self.failures and self.kinds[self.calls - 1] is not None:
+            kind, retry_after = self.kinds[self.calls - 1]
+            raise TransientLanguageModelError(
+                f"failure {self.calls}", kind=kind, retry_after=retry_after
+            )
+
+
+def test_retrying_model_waits_as_long_as_the_server_asks_within_max_delay():
+    delays = []
+    failures = [("overloaded", 3.0), ("overloaded", 100.0), ("dropped", None), ("timeout", 0.0)]
+    model = RetryingModel(
+        ServerLikeModel(failures),
+        max_attempts=5,
+        initial_delay=0.5,
+        backoff=2,
+        max_delay=10,
+        sleep=delays.append,
+    )
+    model.generate(["hi"], max_new_tokens=1)
+    # Retry-After lengthens a wait, never shortens it, and is bounded by max_delay.
+    assert delays == [3.0, 10, 2.0, 4.0]
+    assert model.retries == {"overloaded": 2, "dropped": 1, "timeout": 1}
+
+
+def test_exhausted_retries_are_one_transient_error_of_the_last_kind():
+    model = RetryingModel(
+        ServerLikeModel([("server_error", None), ("overloaded", 7.0)]),
+        max_attempts=2,
+        sleep=lambda seconds: None,
+    )
+    with pytest.raises(RetriesExhaustedError) as raised:
+        model.score("p", ["a"])
+    assert str(raised.value) == "flaky: score failed 2 time(s) in a row, the last: failure 2"
+    assert (raised.value.kind, raised.value.retry_after, raised.value.attempts) == (
+        "overloaded",
+        7.0,
+        2,
+    )
+    assert isinstance(raised.value.__cause__, TransientLanguageModelError)
+    assert model.retries == {"server_error": 1}
+
+
+def test_profiling_model_counts_retries_per_phase_through_other_wrappers():
+    inner = RetryingModel(
+        ServerLikeModel([("dropped", None), None, ("server_error", None), ("dropped", None)]),
+        max_attempts=2,
+        sleep=lambda seconds: None,
+    )
+    model = ProfilingModel(CallLimitModel(inner, max_calls=10))
+    with model.phase("speech"):
+        model.generate(["a"])  # one dropped, then answered
+    with model.phase("act"), pytest.raises(RetriesExhaustedError):
+        model.score("p", ["x"])  # a server error, then dropped again: given up
+    model.generate(["b"])
+    assert model.phases["speech"].retries == {"dropped": 1}
+    assert model.phases["act"].retries == {"server_error": 1}
+    assert model.phases["other"].retries == {}
+    assert model.retries == {"dropped": 1, "server_error": 1}
 
 
 def test_retrying_model_does_not_retry_other_errors():
@@ -131,9 +202,27 @@ def test_profiling_model_counts_tokens_and_seconds_per_phase():
     model.generate(["c"])
     assert speech.generated_tokens == 4
     assert model.to_dict() == {
-        "speech": {"calls": 1, "generated_tokens": 4, "prompt_tokens_read": 6, "seconds": 1},
-        "act scoring": {"calls": 2, "generated_tokens": 0, "prompt_tokens_read": 10, "seconds": 2},
-        "other": {"calls": 1, "generated_tokens": 2, "prompt_tokens_read": 3, "seconds": 1},
+        "speech": {
+            "calls": 1,
+            "generated_tokens": 4,
+            "prompt_tokens_read": 6,
+            "seconds": 1,
+            "retries": {},
+        },
+        "act scoring": {
+            "calls": 2,
+            "generated_tokens": 0,
+            "prompt_tokens_read": 10,
+            "seconds": 2,
+            "retries": {},
+        },
+        "other": {
+            "calls": 1,
+            "generated_tokens": 2,
+            "prompt_tokens_read": 3,
+            "seconds": 1,
+            "retries": {},
+        },
     }
     assert model.prompt_tokens_read == 19
 

@@ -1,18 +1,13 @@
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
 from valuegym.lm.base import LanguageModelUnavailableError, TransientLanguageModelError
-from valuegym.lm.cpu import AMX_OVERRIDE_VARIABLE
 from valuegym.lm.openai_http import (
     OpenAICompatibleModel,
     ScoringUnsupportedError,
@@ -23,7 +18,6 @@ from valuegym.lm.openai_http import (
 CHAT_PROMPT = [{"role": "user", "content": "Write one sentence about apples."}]
 TEXT_PROMPT = "The capital of France is"
 SMOLLM2_VOCABULARY = 49152
-SERVER_START_TIMEOUT_S = 90
 
 
 def exact_entropy(probabilities):
@@ -158,53 +152,6 @@ def test_api_key_is_sent_from_the_environment_and_never_shown(monkeypatch):
     assert seen["body"]["logprobs"] == 20
     assert generation.text == " ok"
     assert generation.token_logprob.tolist() == [-0.1]
-
-
-@pytest.fixture(scope="session")
-def llama_server(default_gguf):
-    pytest.importorskip("llama_cpp.server", exc_type=ImportError)
-    port = free_port()
-    # valuegym's entry point applies the buffer-type choice that llama_cpp.server cannot;
-    # forced off here so that the AMX-safe path is exercised on every CPU, AMX or not.
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "valuegym.lm.llamacpp_server",
-            "--model",
-            str(default_gguf),
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--n_threads",
-            "1",
-            "--n_threads_batch",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, AMX_OVERRIDE_VARIABLE: "0"},
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the llama.cpp server did not start (exit code {process.poll()})")
-                time.sleep(0.25)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture

@@ -24,3 +24,18 @@ def test_measurement_seconds_leave_out_the_model_calls_inside_them(fake_model):
     assert counted["env"]["env_seconds"] == 1.0
     assert counted["total"]["generated_tokens"] == 8
     assert counted["total"]["model_seconds"] + counted["total"]["measure_seconds"] == 5.0
+
+
+def test_retries_are_counted_per_phase_and_by_kind_in_the_total(fake_model):
+    model = ProfilingModel(fake_model)
+    timing = RunTiming([model])
+    with timing.phase("speech"):
+        model.generate(["a"], max_new_tokens=1)
+    model.phases["speech"].add_retries({"overloaded": 2, "dropped": 1})
+    with timing.phase("semantic"):
+        model.generate(["a"], max_new_tokens=1)
+    model.phases["semantic"].add_retries({"timeout": 1, "dropped": 0})
+    counted = timing.to_dict()
+    assert (counted["speech"]["retries"], counted["semantic"]["retries"]) == (3, 1)
+    assert counted["total"]["retries"] == 4
+    assert counted["total"]["retries_by_kind"] == {"dropped": 1, "overloaded": 2, "timeout": 1}

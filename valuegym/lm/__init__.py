@@ -57,6 +57,9 @@ __all__ = [
     "require_backend",
 ]
 
+#: Keyword arguments of :func:`load_language_model` that go to the :class:`RetryingModel`.
+_RETRY_OPTIONS = ("max_attempts", "initial_delay", "backoff", "max_delay")
+
 #: Backend name -> (the modules it needs, what to install when they are missing).
 BACKENDS: dict[str, tuple[tuple[str, ...], str]] = {
     "llamacpp": (("llama_cpp",), "pip install 'valuegym[demo]'"),
@@ -130,7 +133,10 @@ def load_language_model(
             Hugging Face id (``transformers``) or the served model's name (``openai``).
         **options: Keyword arguments of the backend class (:class:`LlamaCppModel`,
             :class:`TransformersModel`, :class:`OpenAICompatibleModel`). For ``"openai"``,
-            ``max_attempts`` (default 3) wraps the model in a :class:`RetryingModel`.
+            the model is wrapped in a :class:`RetryingModel`, which takes ``max_attempts``
+            (default 5), ``initial_delay`` (default 0.25 s), ``backoff`` and ``max_delay``:
+            a call gives up after about 4 s of failures, longer when the server asks to
+            wait (``Retry-After``).
 
     Returns:
         The loaded model.
@@ -150,5 +156,7 @@ def load_language_model(
         return TransformersModel(model, **options)
     from valuegym.lm.openai_http import OpenAICompatibleModel
 
-    max_attempts = options.pop("max_attempts", 3)
-    return RetryingModel(OpenAICompatibleModel(model=model, **options), max_attempts=max_attempts)
+    retry = {name: options.pop(name) for name in _RETRY_OPTIONS if name in options}
+    retry.setdefault("max_attempts", 5)
+    retry.setdefault("initial_delay", 0.25)
+    return RetryingModel(OpenAICompatibleModel(model=model, **options), **retry)

@@ -57,8 +57,23 @@ class LanguageModelUnavailableError(LanguageModelError):
 class TransientLanguageModelError(LanguageModelError):
     """A call failed in a way that may succeed when repeated (timeout, overload, reset).
 
-    :class:`~valuegym.lm.wrappers.RetryingModel` retries these by default.
+    :class:`~valuegym.lm.wrappers.RetryingModel` retries these by default, waiting at least
+    ``retry_after`` seconds when the server asked for that, and counts them by ``kind``.
+
+    Args:
+        message: What failed.
+        kind: The kind of failure, for the run's count of retries: ``"overloaded"`` (HTTP
+            429), ``"server_error"`` (HTTP 5xx), ``"timeout"``, ``"dropped"`` (a connection
+            closed before the whole answer came), ``"unreachable"`` or ``"transient"``.
+        retry_after: Seconds the server asked to wait before trying again (``Retry-After``).
     """
+
+    def __init__(
+        self, message: str, *, kind: str = "transient", retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -122,6 +137,15 @@ class LanguageModel(abc.ABC):
         0 where the backend cannot know (a server that reports no usage).
         """
         return self._prompt_tokens_read
+
+    @property
+    def retries(self) -> dict[str, int]:
+        """Calls repeated after a transient failure so far, by the failure's ``kind``.
+
+        Empty for a backend, which never retries; a
+        :class:`~valuegym.lm.wrappers.RetryingModel` counts its own and the wrapped model's.
+        """
+        return {}
 
     @final
     def generate(

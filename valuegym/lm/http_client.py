@@ -3,15 +3,19 @@
 Standard library only (:mod:`urllib.request`). The API key is read from an environment
 variable at each request, never stored or logged. Failures become the errors the wrappers of
 :mod:`valuegym.lm.wrappers` act on: overload, server errors, time-outs and dropped connections
-are :class:`~valuegym.lm.base.TransientLanguageModelError` (retried), a refused connection or
-unknown host is :class:`ServerUnreachableError`, a rejected key is
-:class:`~valuegym.lm.base.LanguageModelUnavailableError`.
+are :class:`~valuegym.lm.base.TransientLanguageModelError` (retried, counted by kind, after
+the ``Retry-After`` the server sent), a refused connection or unknown host is
+:class:`ServerUnreachableError`, a rejected key is
+:class:`~valuegym.lm.base.LanguageModelUnavailableError`. Messages are one line.
 """
 
 from __future__ import annotations
 
+import email.utils
+import http.client
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -23,11 +27,34 @@ from valuegym.lm.base import (
     TransientLanguageModelError,
 )
 
-__all__ = ["JsonClient", "ServerUnreachableError"]
+__all__ = ["JsonClient", "ServerUnreachableError", "retry_after_seconds"]
 
 
 class ServerUnreachableError(LanguageModelUnavailableError, TransientLanguageModelError):
     """The server could not be reached (refused, unknown host, or no answer in time)."""
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """The wait a ``Retry-After`` header asks for, in seconds.
+
+    Args:
+        value: The header: delay seconds (``"2"``) or an HTTP date; ``None`` when absent.
+        now: The current time as a Unix timestamp, for dates (default: the clock).
+
+    Returns:
+        Seconds to wait (0 for a date in the past), or ``None`` without a readable header.
+    """
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            date = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = date.timestamp() - (time.time() if now is None else now)
+    return max(seconds, 0.0) if seconds == seconds else None  # NaN is no answer
 
 
 class JsonClient:
@@ -75,10 +102,14 @@ class JsonClient:
                 answer: dict[str, Any] = json.loads(response.read().decode("utf-8"))
             return answer
         except urllib.error.HTTPError as error:
-            detail = error.read().decode("utf-8", errors="replace")[:500]
+            detail = " ".join(error.read().decode("utf-8", errors="replace").split())[:500]
             message = f"{url}: HTTP {error.code}: {detail}"
             if error.code == 429 or error.code >= 500:
-                raise TransientLanguageModelError(message) from error
+                raise TransientLanguageModelError(
+                    message,
+                    kind="overloaded" if error.code == 429 else "server_error",
+                    retry_after=retry_after_seconds(error.headers.get("Retry-After")),
+                ) from error
             if error.code in (401, 403):
                 raise LanguageModelUnavailableError(
                     f"{message} (is the API key in ${self.api_key_env} right?)"
@@ -86,12 +117,17 @@ class JsonClient:
             raise LanguageModelError(message) from error
         except TimeoutError as error:
             raise TransientLanguageModelError(
-                f"{url}: no answer within {self.timeout} s"
+                f"{url}: no answer within {self.timeout} s", kind="timeout"
             ) from error
         except urllib.error.URLError as error:
             raise ServerUnreachableError(
                 f"language-model server {self.base_url} is unreachable ({error.reason}); "
-                "start it or fix base_url"
+                "start it or fix base_url",
+                kind="unreachable",
             ) from error
-        except (ConnectionError, json.JSONDecodeError) as error:
-            raise TransientLanguageModelError(f"{url}: {error}") from error
+        except (ConnectionError, http.client.HTTPException, json.JSONDecodeError) as error:
+            # A connection closed mid-answer (IncompleteRead, RemoteDisconnected, a reset)
+            # or a truncated body.
+            raise TransientLanguageModelError(
+                f"{url}: the answer broke off ({type(error).__name__}: {error})", kind="dropped"
+            ) from error

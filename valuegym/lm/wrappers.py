@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -35,6 +36,7 @@ __all__ = [
     "ForwardingModel",
     "PhaseProfile",
     "ProfilingModel",
+    "RetriesExhaustedError",
     "RetryingModel",
 ]
 
@@ -43,6 +45,25 @@ _Result = TypeVar("_Result")
 
 class CallLimitExceededError(LanguageModelError):
     """A :class:`CallLimitModel` was called more often than allowed."""
+
+
+class RetriesExhaustedError(TransientLanguageModelError):
+    """A :class:`RetryingModel` call failed transiently on every attempt.
+
+    It is of the last failure's kind, so a caller that handles transient failures still does.
+
+    Args:
+        message: One line: the model, the attempts, and the last failure.
+        attempts: Attempts made.
+        last_error: The last attempt's failure.
+    """
+
+    def __init__(
+        self, message: str, *, attempts: int, last_error: TransientLanguageModelError
+    ) -> None:
+        super().__init__(message, kind=last_error.kind, retry_after=last_error.retry_after)
+        self.attempts = attempts
+        self.last_error = last_error
 
 
 class ForwardingModel(LanguageModel):
@@ -60,6 +81,11 @@ class ForwardingModel(LanguageModel):
     def prompt_tokens_read(self) -> int:
         """The wrapped model's count of prompt tokens read."""
         return self.model.prompt_tokens_read
+
+    @property
+    def retries(self) -> dict[str, int]:
+        """The wrapped model's count of retries, by kind of failure."""
+        return self.model.retries
 
     def _forward(self, kind: str, call: Callable[[], _Result]) -> _Result:
         """Run one call of the wrapped model (``kind``: ``"generate"`` or ``"score"``)."""
@@ -101,15 +127,17 @@ class ForwardingModel(LanguageModel):
 class RetryingModel(ForwardingModel):
     """Retries calls that fail with transient errors, with exponential backoff.
 
-    The ``n``-th retry waits ``min(initial_delay * backoff**(n-1), max_delay)`` seconds.
-    The last error is raised when every attempt failed.
+    The ``n``-th retry waits ``min(initial_delay * backoff**(n-1), max_delay)`` seconds, or
+    longer when the failure asked for it (an HTTP ``Retry-After``), never over ``max_delay``.
+    Each retry is counted by the failure's kind in :attr:`retries`. When every attempt failed,
+    :class:`RetriesExhaustedError` says so in one line, from the last failure.
 
     Args:
         model: The wrapped model.
         max_attempts: Total attempts per call (1 means no retry).
         initial_delay: Seconds before the first retry.
         backoff: Factor by which the delay grows after each retry.
-        max_delay: Upper bound on one delay, in seconds.
+        max_delay: Upper bound on one delay, in seconds (``Retry-After`` included).
         retry_on: Exception types that count as transient.
         sleep: Function that waits (replaceable in tests).
     """
@@ -138,19 +166,36 @@ class RetryingModel(ForwardingModel):
         self.max_delay = max_delay
         self.retry_on = retry_on
         self._sleep = sleep
+        self._retries: Counter[str] = Counter()
 
     def __repr__(self) -> str:
         return f"RetryingModel({self.model!r}, max_attempts={self.max_attempts})"
+
+    @property
+    def retries(self) -> dict[str, int]:
+        """Retries made by this wrapper and the models inside it, by kind of failure."""
+        return dict(self._retries + Counter(self.model.retries))
 
     def _forward(self, kind: str, call: Callable[[], _Result]) -> _Result:
         delay = self.initial_delay
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return call()
-            except self.retry_on:
-                if attempt == self.max_attempts:
-                    raise
-            self._sleep(min(delay, self.max_delay))
+            except self.retry_on as error:
+                if not isinstance(error, TransientLanguageModelError):
+                    if attempt == self.max_attempts:
+                        raise
+                    failure, asked = type(error).__name__, 0.0
+                elif attempt == self.max_attempts:
+                    raise RetriesExhaustedError(
+                        f"{self.name}: {kind} failed {attempt} time(s) in a row, the last: {error}",
+                        attempts=attempt,
+                        last_error=error,
+                    ) from error
+                else:
+                    failure, asked = error.kind, error.retry_after or 0.0
+                self._retries[failure] += 1
+            self._sleep(min(max(delay, asked), self.max_delay))
             delay *= self.backoff
         raise AssertionError("unreachable: the loop returns or raises")
 
@@ -193,13 +238,22 @@ class PhaseProfile:
         generated_tokens: Tokens generated (end-of-sequence tokens included).
         prompt_tokens_read: Prompt (and scored continuation) tokens the backend decoded;
             tokens whose cache was shared are not read again and not counted.
-        seconds: Wall-clock seconds inside the model.
+        seconds: Wall-clock seconds inside the model (waits before retries included).
+        retries: Calls repeated after a transient failure, by kind of failure
+            (:attr:`~valuegym.lm.base.LanguageModel.retries`).
     """
 
     calls: int = 0
     generated_tokens: int = 0
     prompt_tokens_read: int = 0
     seconds: float = 0.0
+    retries: dict[str, int] = field(default_factory=dict)
+
+    def add_retries(self, retries: Mapping[str, int]) -> None:
+        """Count these retries too (kinds with no retry are left out)."""
+        for kind, count in retries.items():
+            if count:
+                self.retries[kind] = self.retries.get(kind, 0) + count
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as a plain dict (for summaries and records)."""
@@ -208,6 +262,7 @@ class PhaseProfile:
             "generated_tokens": self.generated_tokens,
             "prompt_tokens_read": self.prompt_tokens_read,
             "seconds": self.seconds,
+            "retries": dict(self.retries),
         }
 
 
@@ -216,7 +271,8 @@ class ProfilingModel(ForwardingModel):
 
     Calls made inside ``with profiler.phase("speech"):`` count towards ``"speech"``; other
     calls towards ``default_phase``. Prompt tokens come from the backend's
-    ``prompt_tokens_read`` counter (0 where a backend cannot know them).
+    ``prompt_tokens_read`` counter (0 where a backend cannot know them), retries from the
+    wrapped model's ``retries`` (a :class:`RetryingModel` inside this one).
 
     Args:
         model: The wrapped model.
@@ -251,6 +307,7 @@ class ProfilingModel(ForwardingModel):
     def _forward(self, kind: str, call: Callable[[], _Result]) -> _Result:
         profile = self.phases.setdefault(self._phase, PhaseProfile())
         read_before = self.model.prompt_tokens_read
+        retries_before = Counter(self.model.retries)
         start = self._clock()
         try:
             result = call()
@@ -258,6 +315,7 @@ class ProfilingModel(ForwardingModel):
             profile.seconds += self._clock() - start
             profile.calls += 1
             profile.prompt_tokens_read += self.model.prompt_tokens_read - read_before
+            profile.add_retries(Counter(self.model.retries) - retries_before)
         if kind == "generate" and isinstance(result, list):
             profile.generated_tokens += sum(generation.length for generation in result)
         return result

@@ -131,7 +131,9 @@ def run_scenario(
 
     Raises:
         RunError: When the folder holds another scenario's records (without ``overwrite``),
-            or the env, an agent or a language model fails; finished episodes stay on disk.
+            or the env, an agent or a language model fails (a server still failing after
+            its retries: one line naming it); finished episodes stay on disk, and running
+            again resumes.
     """
     if scenario.sweep is not None:
         raise RunError(f"{scenario.name}: has a sweep; run its cells (valuegym.runs.sweeps)")
@@ -193,15 +195,22 @@ def run_scenario(
         # that cannot be written) is not left behind.
         if created and not folder.finished_episodes():
             shutil.rmtree(folder.root, ignore_errors=True)
-        from valuegym.lm import LanguageModelError
+        from valuegym.lm import LanguageModelError, TransientLanguageModelError
 
         if isinstance(error, LanguageModelError):
+            # One line: what failed (the server's address is in it), and what to do.
+            failure = " ".join(str(error).split())
+            when = (
+                " once the server answers again"
+                if isinstance(error, TransientLanguageModelError)
+                else ""
+            )
             kept = (
-                f"; finished episodes are in {folder.records_dir}, rerun to resume"
+                f"; finished episodes are in {folder.records_dir}, rerun{when} to resume"
                 if folder.root.exists()
                 else ""
             )
-            raise RunError(f"language model failed: {error}{kept}") from None
+            raise RunError(f"language model failed: {failure}{kept}") from None
         raise
     finally:
         if population is not None:

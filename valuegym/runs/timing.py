@@ -9,15 +9,18 @@ inside it, e.g. the scoring of mutual information), ``with timing.stepping_env()
 
 Phases: ``speech`` (utterances), ``act`` (act scoring), ``semantic`` (semantic-entropy samples
 and their clustering), ``information`` (mutual-information samples and cross-scoring),
-``replay`` (counterfactual replay) and ``env``. The timing goes to the run summary and the
-report, never to the records: timings differ between runs, records must not.
+``replay`` (counterfactual replay) and ``env``. Calls a model repeated after a transient
+failure (a server's 429 or 5xx, a time-out, a dropped connection) are counted per phase as
+``retries``, and by kind of failure in the total's ``retries_by_kind``. The timing goes to the
+run summary and the report, never to the records: timings and retries differ between runs,
+records must not.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
@@ -83,8 +86,9 @@ class RunTiming:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """The timing as plain dicts, by phase, then ``total`` over the phases.
 
-        Each has ``calls, generated_tokens, prompt_tokens_read, model_seconds,
-        measure_seconds, env_seconds``.
+        Each has ``calls, generated_tokens, prompt_tokens_read, retries, model_seconds,
+        measure_seconds, env_seconds``; the total also ``retries_by_kind`` (e.g.
+        ``{"overloaded": 2, "dropped": 1}``).
         """
         model: defaultdict[str, PhaseProfile] = defaultdict(PhaseProfile)
         for wrapped in self.models:
@@ -94,6 +98,7 @@ class RunTiming:
                 summed.generated_tokens += counted.generated_tokens
                 summed.prompt_tokens_read += counted.prompt_tokens_read
                 summed.seconds += counted.seconds
+                summed.add_retries(counted.retries)
         used = set(model) | set(self.measure_seconds) | ({"env"} if self.env_seconds else set())
         labels = [label for label in PHASES if label in used] + sorted(used - set(PHASES))
         phases = {
@@ -101,16 +106,21 @@ class RunTiming:
                 "calls": model[label].calls,
                 "generated_tokens": model[label].generated_tokens,
                 "prompt_tokens_read": model[label].prompt_tokens_read,
+                "retries": sum(model[label].retries.values()),
                 "model_seconds": round(model[label].seconds, 6),
                 "measure_seconds": round(self.measure_seconds.get(label, 0.0), 6),
                 "env_seconds": round(self.env_seconds if label == "env" else 0.0, 6),
             }
             for label in labels
         }
-        total = {
+        total: dict[str, Any] = {
             key: sum(values[key] for values in phases.values())
-            for key in ("calls", "generated_tokens", "prompt_tokens_read")
+            for key in ("calls", "generated_tokens", "prompt_tokens_read", "retries")
         }
         for key in ("model_seconds", "measure_seconds", "env_seconds"):
             total[key] = round(sum(values[key] for values in phases.values()), 6)
+        retries_by_kind: Counter[str] = Counter()
+        for profile in model.values():
+            retries_by_kind.update(profile.retries)
+        total["retries_by_kind"] = dict(sorted(retries_by_kind.items()))
         return {**phases, "total": total}
