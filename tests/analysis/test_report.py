@@ -29,7 +29,7 @@ def synthetic_run(
     episodes: int = 3,
     episode_sd: float = 0.0,
     complete: bool = True,
-    primary: list[str] | None = None,
+    estimands: tuple[dict, ...] = (),
 ) -> RunFolder:
     """Two agents; utterance entropy = 2 + persona + episode + slope * stress + noise.
 
@@ -39,7 +39,13 @@ def synthetic_run(
     folder = RunFolder(root)
     folder.create()
     entries = (EntryDesign("a", 0, "lm", ("a",)), EntryDesign("b", 1, "greedy", ("b",)))
-    folder.write_design(RunDesign(entries=entries, primary=tuple(primary or ())))
+    folder.write_design(
+        RunDesign(
+            entries=entries,
+            factors={"stress": {"low": ("a",), "high": ("b",)}},
+            estimands=estimands,
+        )
+    )
     rng = np.random.default_rng(0)
     for episode in range(episodes):
         recorder = EpisodeRecorder(folder, episode)
@@ -136,20 +142,66 @@ def test_a_persona_cannot_pose_as_an_effect_of_stress(tmp_path: Path):
     assert abs(contrast["value"]) < 0.3  # a slope pooled over the agents would be about 1.8
 
 
-def test_declared_primary_contrast_comes_first_and_the_rest_are_holm_corrected(tmp_path: Path):
-    synthetic_run(tmp_path, primary=["mean_token_entropy~mood"])
+ESTIMAND = {
+    "name": "stressed_agent",
+    "measure": "mean_token_entropy",
+    "contrast": "stress",
+    "rows": "run",
+    "levels": None,
+    "at": {},
+    "smallest_effect": 0.2,
+    "primary": True,
+}
+
+
+def test_declared_estimands_come_first_with_power_and_their_own_families(tmp_path: Path):
+    returns = {**ESTIMAND, "name": "returns", "measure": "return", "primary": False}
+    synthetic_run(tmp_path, episodes=6, episode_sd=0.3, estimands=(ESTIMAND, returns))
     report = build_report(tmp_path)
+    estimands = report.statistics["estimands"]
+    assert list(estimands) == ["stressed_agent", "returns"]
+    primary = estimands["stressed_agent"]
+    # b minus a within each episode: 1.5 nats per unit of stress x 0.8 more stress (the
+    # episode's shift cancels within the episode, so the interval is narrow)
+    assert primary["value"] == pytest.approx(1.2, abs=0.05)
+    assert primary["low"] < 1.2 < primary["high"]
+    assert (primary["n_units"], primary["unit"], primary["primary"]) == (6, "episodes", True)
+    assert primary["holm_p"] == pytest.approx(primary["p_value"])  # a family of one
+    assert primary["mde"] < 0.2
+    assert primary["underpowered"] is False
+    assert primary["reading"] == "differs from 0 (family-wise 5%)"
+    assert estimands["returns"]["value"] == pytest.approx(20.0)  # 40 - 20 per episode
+    headings = [heading for heading, _ in report.sections]
+    assert headings[0] == "Design and estimands"
+    assert headings.index("Designed factors, every measure") < headings.index(
+        "Descriptive: utterance measures against the value state"
+    )
+    assert "| **stressed_agent** (primary) |" in report.markdown
+    # The observational slopes are their own family and are labelled descriptive.
     contrasts = report.statistics["contrasts"]
-    names = list(contrasts)
-    assert names[0] == "mean_token_entropy~mood"
-    assert contrasts[names[0]]["primary"] is True
-    assert contrasts[names[0]]["holm_p"] == pytest.approx(contrasts[names[0]]["p_value"])
-    rest = [contrasts[n] for n in names[1:]]
-    assert all(not c["primary"] for c in rest)
-    smallest = min(rest, key=lambda c: c["p_value"])
-    assert smallest["holm_p"] == pytest.approx(min(1.0, len(rest) * smallest["p_value"]))
-    assert "| **mean_token_entropy~mood** (primary) |" in report.markdown
-    assert "the other 3 form one family, Holm-corrected" in report.markdown
+    assert not any(c["primary"] for c in contrasts.values())
+    assert "These slopes are observational, not designed contrasts" in report.markdown
+
+
+def test_a_pilot_prints_no_interval_and_says_how_to_plan(tmp_path: Path):
+    synthetic_run(tmp_path, episodes=3, estimands=(ESTIMAND,))
+    report = build_report(tmp_path)
+    primary = report.statistics["estimands"]["stressed_agent"]
+    assert primary["pilot"] is True
+    assert primary["reading"] == "pilot (3 episodes): no conclusion"
+    row = next(line for line in report.markdown.splitlines() if "**stressed_agent**" in line)
+    cells = [cell.strip() for cell in row.split("|")]
+    assert cells[3:6] == ["pilot", "–", "–"]  # no interval, no p, no Holm p
+    assert report.markdown.count("**Pilot:**") == 1
+    assert "valuegym plan" in report.markdown
+
+
+def test_without_a_design_the_report_says_nothing_is_designed(tmp_path: Path):
+    synthetic_run(tmp_path)
+    report = build_report(tmp_path)
+    design = dict(report.sections)["Design"]
+    assert "declares no design" in design
+    assert "estimands" not in report.statistics
 
 
 def test_mixed_model_is_fitted_with_enough_episodes_and_declined_without(tmp_path: Path):
@@ -182,8 +234,8 @@ def test_report_writes_markdown_statistics_and_real_pngs(tmp_path: Path):
     markdown = markdown_path.read_text()
     assert markdown.startswith("# Run report: synthetic\n\nA test run.")
     assert "| mean_token_entropy~stress | 1." in markdown
-    assert "t over 3 episodes (too few) |" in markdown
-    assert markdown.count("**Too few units:**") == 1
+    assert "| pilot | t over 3 episodes |" in markdown
+    assert markdown.count("**Pilot:**") == 1
     names = {
         "entropy_vs_stress.png",
         "entropy_vs_mood.png",

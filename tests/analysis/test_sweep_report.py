@@ -116,6 +116,20 @@ def test_cell_measures_read_the_commons_metrics(tmp_path):
 DESIGN = RunDesign(entries=(EntryDesign("a", 0, "greedy", ("a",)),))
 
 
+def sweep_estimand(name: str, smallest: float = 0.5, levels=None) -> dict:
+    measure, parameter = name.split("~")
+    return {
+        "name": name,
+        "measure": measure,
+        "contrast": parameter,
+        "rows": "sweep",
+        "levels": levels,
+        "at": {},
+        "smallest_effect": smallest,
+        "primary": True,
+    }
+
+
 def fake_sweep(root: Path, cells: np.ndarray, levels: list[float], primary: list[str]) -> Path:
     """A sweep folder whose cell ``(level, seed)`` has mean stress ``cells[level, seed]``."""
     parameter = "agents.0.affect.stress_baseline"
@@ -145,7 +159,9 @@ def fake_sweep(root: Path, cells: np.ndarray, levels: list[float], primary: list
             recorder.finish()
     sweep = SweepFolder(root)
     sweep.write_plan({"scenario": "fake", "cells": plan})
-    sweep.write_design(RunDesign(DESIGN.entries, primary=tuple(primary)))
+    sweep.write_design(
+        RunDesign(DESIGN.entries, unit="seed", estimands=tuple(sweep_estimand(p) for p in primary))
+    )
     return root
 
 
@@ -170,19 +186,30 @@ def test_sweep_slope_is_fitted_per_seed_and_the_primary_comes_first(tmp_path):
     assert trends[0][0] == "stress~agents.0.affect.stress_baseline"
     assert trends[0][1]["primary"] is True
     assert all(not t["primary"] for _, t in trends[1:])
+    assert trends[0][1]["smallest_effect"] == 0.5
+    assert trends[0][1]["reading"] == "pilot (3 seeds): no conclusion"
+    assert report.estimands[0].name == "stress~agents.0.affect.stress_baseline"
     assert report.sections[0][0] == "Trends across levels"
-    assert "(too few)" in report.markdown
+    assert "| pilot |" in report.markdown
 
 
-def test_a_primary_may_name_the_records_column(tmp_path):
-    levels = [0.0, 1.0]
-    cells = np.array([[0.0, 1.0], [1.0, 2.0]])
-    fake_sweep(tmp_path, cells, levels, primary=["stress~agents.0.affect.stress_baseline"])
+def test_a_declared_difference_between_two_swept_values_is_read_per_seed(tmp_path):
+    levels = [0.0, 0.5, 1.0]
+    cells = np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [9.0] * 5, [2.0, 3.5, 4.0, 5.0, 6.5]])
+    fake_sweep(tmp_path, cells, levels, primary=[])
+    name = "stress~agents.0.affect.stress_baseline"
     SweepFolder(tmp_path).write_design(
-        RunDesign(DESIGN.entries, primary=("reward~agents.0.affect.stress_baseline",))
+        RunDesign(DESIGN.entries, unit="seed", estimands=(sweep_estimand(name, levels=[0.0, 1.0]),))
     )
-    trends = build_sweep_report(tmp_path).statistics["trends"]
-    assert trends["return~agents.0.affect.stress_baseline"]["primary"] is True
+    report = build_sweep_report(tmp_path)
+    difference = report.statistics["trends"][f"{name}: 0.0 -> 1.0"]
+    per_seed = np.array([1.0, 1.5, 1.0, 1.0, 1.5])
+    half = 2.776445 * per_seed.std(ddof=1) / np.sqrt(5)  # t(0.975, 4)
+    assert (difference["value"], difference["low"], difference["high"]) == pytest.approx(
+        (per_seed.mean(), per_seed.mean() - half, per_seed.mean() + half), abs=1e-5
+    )
+    assert difference["primary"] is True
+    assert difference["pilot"] is False
 
 
 def test_a_sweep_with_a_cell_from_before_the_record_schema_is_refused(tmp_path):

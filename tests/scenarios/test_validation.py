@@ -276,7 +276,8 @@ def test_a_declared_design_round_trips_and_a_scenario_without_one_has_none():
     assert validate_scenario(ORCHARD).design is None
     assert "design" not in validate_scenario(ORCHARD).to_mapping()
     cell = scenario_with_overrides(scenario, {"agents.0.kind": "random"})
-    assert cell.design is None and cell.sweep is None  # the sweep report reads the design
+    assert cell.design is None  # the sweep report reads the design
+    assert cell.sweep is None
 
 
 def test_profiles_are_resolved_once_in_validation_and_used_by_the_population(monkeypatch):

@@ -311,11 +311,11 @@ def _build(
     for key, value in raw.items():
         key_path = f"{path}.{key}"
         if key not in known or key in fixed:
-            allowed = [name for name in known if name not in fixed]
-            close = difflib.get_close_matches(str(key), allowed, n=1)
+            settable = [name for name in known if name not in fixed]
+            close = difflib.get_close_matches(str(key), settable, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             problems.append(
-                (key_path, f"unknown key ({hint}expected one of: {', '.join(allowed)})")
+                (key_path, f"unknown key ({hint}expected one of: {', '.join(settable)})")
             )
         elif key == "curve":
             if isinstance(value, str):
