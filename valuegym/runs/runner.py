@@ -216,17 +216,25 @@ def run_scenario(
         if population is not None:
             population.close()
     if scenario.measure.counterfactual is not None and scenario.measure.utterances:
+        from valuegym.lm import LanguageModelError
         from valuegym.runs.replay import replay_run
 
         _phase(progress, "replaying recorded contexts under the channel grid")
-        replay_run(
-            folder.root,
-            scenario.measure.counterfactual,
-            progress=progress,
-            load_model=load_model,
-            overwrite=True,
-            timing=timing,
-        )
+        try:
+            replay_run(
+                folder.root,
+                scenario.measure.counterfactual,
+                progress=progress,
+                load_model=load_model,
+                overwrite=True,
+                timing=timing,
+            )
+        except LanguageModelError as error:
+            failure = " ".join(str(error).split())
+            raise RunError(
+                f"language model failed during the replay: {failure}; the episodes and the "
+                f"replayed episodes are in {folder.records_dir}, rerun to resume the replay"
+            ) from None
     resumed = len(finished & set(range(scenario.episodes)))
     summary = {
         "scenario": scenario.name,
