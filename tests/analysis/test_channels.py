@@ -108,6 +108,14 @@ def test_a_declared_estimand_matches_the_grid_and_averages_unheld_channels():
     assert averaged.estimate.value == pytest.approx(
         (at_low.estimate.value + at_high.estimate.value) / 2
     )
+    # An "own" cell (every setting the agent's) has no arm to pair with: averages skip it.
+    own = [{**r, "set_stress": NAN, "set_temperature": NAN} for r in rows if r["set_stress"] == 0.1]
+    with_own = paired_contrast([*rows, *own], "sequence_entropy", "prompt_stress", (0.1, 0.9))
+    plain = paired_contrast(rows, "sequence_entropy", "prompt_stress", (0.1, 0.9))
+    assert with_own.estimate == plain.estimate
+    assert with_own.at == "prompt_mood=own, temperature averaged over 0.7/1"
+    with pytest.raises(ValueError, match="can hold only"):
+        paired_contrast(rows, "sequence_entropy", "interaction", (0.1, 0.9), {"temperature": 1.0})
     interaction = paired_contrast(rows, "sequence_entropy", "interaction", (0.1, 0.9))
     assert interaction.estimate == find(channel_contrasts(rows), "interaction", "").estimate
     assert paired_contrast(rows, "sequence_entropy", "prompt_stress", (0.1, 0.5)) is None

@@ -78,7 +78,6 @@ _AXES: Final = ("prompt_stress", "prompt_mood", "temperature")
 _OWN: Final = math.inf
 
 _Setting = tuple[float, float, float]
-_SET_COLUMNS: Final = ("set_stress", "set_mood", "set_temperature")
 
 
 @dataclass(frozen=True)
@@ -146,10 +145,8 @@ class _Cells:
     def levels(self, axis: int) -> list[float]:
         return sorted({setting[axis] for setting in self.columns})
 
-    def combine(self, terms: Mapping[_Setting, float]) -> np.ndarray | None:
-        """Per context, ``sum(weight * mean at setting)``; ``None`` if the grid lacks a cell."""
-        if any(setting not in self.columns for setting in terms):
-            return None
+    def combine(self, terms: Mapping[_Setting, float]) -> np.ndarray:
+        """Per context, ``sum(weight * mean at setting)`` (every setting a column)."""
         return sum(
             (weight * self.means[:, self.columns[s]] for s, weight in terms.items()),
             start=np.zeros(self.episodes.size),
@@ -159,12 +156,6 @@ class _Cells:
 def _floats(values: Iterable[Any]) -> np.ndarray:
     """The values as a float array, ``None`` (a missing value) as ``nan``."""
     return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-
-
-def _settings(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> np.ndarray:
-    """The rows' settings, rounded as :func:`_setting` does (``nan``: own, ``inf``)."""
-    table = np.array([[row[n] for n in names] for row in rows], dtype=np.float64)
-    return np.where(np.isnan(table), _OWN, np.round(table, 6)).reshape(len(rows), len(names))
 
 
 def _cells(rows: Sequence[Mapping[str, Any]], measure: str) -> _Cells | None:
@@ -186,7 +177,8 @@ def _cells(rows: Sequence[Mapping[str, Any]], measure: str) -> _Cells | None:
     if not finite.any():
         return None
     # Settings equal once rounded (as :func:`_setting` rounds) share a column.
-    raw = _settings([dict(zip(_SET_COLUMNS, s, strict=True)) for s in columns], _SET_COLUMNS)
+    raw = np.array(list(columns), dtype=np.float64).reshape(-1, 3)
+    raw = np.where(np.isnan(raw), _OWN, np.round(raw, 6))
     merged: dict[_Setting, int] = {}
     remap = np.array([merged.setdefault((a, b, c), len(merged)) for a, b, c in raw.tolist()])
     n_columns = len(merged)
@@ -211,11 +203,13 @@ def _declared(
     """One contrast; held channels not named in ``at`` are averaged over their grid levels."""
     if channel not in (*_AXES, "interaction"):
         raise ValueError(f"channel: expected one of {(*_AXES, 'interaction')} (got {channel!r})")
-    unknown = set(at) - set(_AXES)
-    if unknown:
-        raise ValueError(f"at: unknown channels {sorted(unknown)} (expected some of {_AXES})")
-    lo, hi = (_setting(level) for level in levels)
     varied = _AXES.index("prompt_stress" if channel == "interaction" else channel)
+    holdable = {a for i, a in enumerate(_AXES) if i != varied}
+    if channel == "interaction":
+        holdable.discard("temperature")
+    if set(at) - holdable:
+        raise ValueError(f"at: a {channel} contrast can hold only {sorted(holdable)} (got {at})")
+    lo, hi = (_setting(level) for level in levels)
     temperatures = [t for t in cells.levels(2) if t != _OWN]
     if channel == "interaction" and len(temperatures) < 2:
         return None
@@ -232,28 +226,38 @@ def _declared(
         if channel == "interaction"
         else [(1.0, None)]
     )
-    combos = list(itertools.product(*held_levels))
-    terms: dict[_Setting, float] = defaultdict(float)
-    for combo, (sign, temperature) in itertools.product(combos, arms):
-        for level, weight in ((hi, sign), (lo, -sign)):
+    # Each combination of held levels the grid has both arms of, weighted equally.
+    combos = []
+    for combo in itertools.product(*held_levels):
+        arm_terms = []
+        for (sign, temperature), (level, weight) in itertools.product(
+            arms, ((hi, 1.0), (lo, -1.0))
+        ):
             setting = [0.0, 0.0, 0.0]
             setting[varied] = level
             for axis, held in zip(held_axes, combo, strict=True):
                 setting[axis] = held
             if temperature is not None:
                 setting[2] = temperature
-            terms[(setting[0], setting[1], setting[2])] += weight / len(combos)
-    diffs = cells.combine(terms)
-    if diffs is None:
+            arm_terms.append(((setting[0], setting[1], setting[2]), sign * weight))
+        if all(term in cells.columns for term, _ in arm_terms):
+            combos.append((combo, arm_terms))
+    if not combos:
         return None
+    terms: dict[_Setting, float] = defaultdict(float)
+    for _, arm_terms in combos:
+        for term, weight in arm_terms:
+            terms[term] += weight / len(combos)
+    diffs = cells.combine(terms)
     per_episode = _per_episode(cells.episodes, diffs)
     if per_episode.size == 0:
         return None
+    used = [sorted({combo[i] for combo, _ in combos}) for i in range(len(held_axes))]
     at_text = ", ".join(
         f"{_AXES[axis]}={_label(values[0])}"
         if len(values) == 1
         else f"{_AXES[axis]} averaged over {'/'.join(_label(v) for v in values)}"
-        for axis, values in zip(held_axes, held_levels, strict=True)
+        for axis, values in zip(held_axes, used, strict=True)
     )
     levels_text = f"{_label(lo)} -> {_label(hi)}"
     if channel == "interaction":
@@ -441,10 +445,9 @@ def placebo_check(
     first = np.unique(point_of, return_index=True)[1]  # a point's settings: its first row's
     firsts = [kept[i] for i in first.tolist()]
     episodes = np.array([row["episode"] for row in firsts])
-    temperatures = _settings(
-        [{"t": row.get("temperature", row.get("set_temperature", math.nan))} for row in firsts],
-        ("t",),
-    )[:, 0]
+    temperatures = np.array(
+        [_setting(row.get("temperature", row.get("set_temperature", math.nan))) for row in firsts]
+    )
     predictors = {"actual_stress": _floats(row["actual_stress"] for row in firsts)}
     for name in ("prompt_stress", "prompt_mood"):
         column = _floats(row.get(name) for row in firsts)

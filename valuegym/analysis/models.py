@@ -7,7 +7,8 @@ effects, a random intercept per episode (the shared chat) and one per agent (the
 The two are *crossed*: the same personas speak in every episode. Statsmodels fits crossed
 intercepts as two variance components of one group that holds every row.
 
-A variance component estimated at (nearly) 0 makes the fit singular; the model is then refitted
+A variance component estimated at (nearly) 0 (under a thousandth of the residual variance, or
+no likelier there than at 0) makes the fit singular; the model is then refitted
 without it (ordinary least squares when neither is left) and the fit says so in
 :attr:`MixedModelFit.fallback`. A term that is a linear function of the others in the run
 (``log(T)`` is one when the temperature follows the value state) is left out and named. The
@@ -21,7 +22,10 @@ was *estimated* at 0 from a handful of episodes; that is not evidence that episo
 independent rows, so the rule stays ``episodes - 1`` rather than the rows' residual degrees of
 freedom (too liberal when the effect varies by episode) or ``agents - 1`` (a handful of
 personas; the within-agent terms are not estimated between them).
-``tests/analysis/test_simulation.py`` checks the coverage this gives.
+``tests/analysis/test_simulation.py`` checks the coverage this gives with 6 episodes: about
+95% for a within-agent slope that varies by episode (a t on the rows' degrees of freedom gives
+about 90%), and about 99% (conservative) where the model is right, the episode intercept
+dropped or not.
 """
 
 from __future__ import annotations

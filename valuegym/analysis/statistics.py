@@ -8,8 +8,8 @@ episode's mean return) and only then forms an interval over those numbers:
 - fewer than :data:`BCA_MIN_UNITS` units: the t interval (exact when unit summaries are normal,
   which averages over many rows nearly are);
 - more: the BCa bootstrap over units (Efron 1987), which also follows skewed summaries;
-- fewer than :data:`FEW_UNITS`: the interval is still given, and the report says it is too
-  wide to tell a finding from noise.
+- fewer than :data:`FEW_UNITS`: the number and interval are still computed, but the estimate
+  is a pilot (:attr:`Estimate.pilot`): a report draws no finding from its interval.
 
 Several contrasts are a family: :func:`holm` adjusts their p-values (Holm 1979). How big an
 effect a design can tell from noise is its minimum detectable effect
