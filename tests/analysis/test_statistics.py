@@ -9,8 +9,10 @@ from valuegym.analysis.statistics import (
     gini,
     holm,
     mean_interval,
+    minimum_detectable_effect,
     ols_slope,
     unit_slopes,
+    units_needed,
 )
 
 
@@ -104,3 +106,33 @@ def test_gini_known_values(amounts, expected):
 def test_gini_refuses_negative_amounts():
     with pytest.raises(ValueError, match="non-negative"):
         gini([1.0, -1.0])
+
+
+def test_an_estimate_carries_its_units_sd_and_minimum_detectable_effect():
+    estimate = mean_interval([1.0, 2.0, 3.0, 6.0], label="x", unit="episodes")
+    assert estimate.sd == pytest.approx(math.sqrt(14 / 3))
+    # (t(0.975, 3) + t(0.8, 3)) * sd / sqrt(4) = (3.182446 + 0.978472) * 2.160247 / 2
+    assert estimate.mde == pytest.approx(4.160918 * math.sqrt(14 / 3) / 2, rel=1e-5)
+    assert estimate.pilot
+    assert estimate.to_dict()["sd"] == estimate.sd
+    assert estimate.to_dict()["mde"] == estimate.mde
+    assert estimate.to_dict()["pilot"] is True
+    many = mean_interval(np.arange(30.0), label="x", unit="seeds")
+    assert many.method == "BCa bootstrap"
+    assert many.sd == pytest.approx(np.std(np.arange(30.0), ddof=1))
+    assert not many.pilot
+    assert mean_interval([4.0, 4.0], label="x", unit="seeds").sd == 0.0
+    assert math.isnan(mean_interval([4.0], label="x", unit="seeds").mde)
+
+
+def test_units_needed_inverts_the_minimum_detectable_effect():
+    # Large n: the normal approximation (1.96 + 0.84)^2 (sd / effect)^2 = 7.85 * 100 = 785.
+    assert units_needed(1.0, 0.1) == pytest.approx(787, abs=2)
+    for sd, effect in ((1.0, 0.5), (2.5, 1.0), (0.3, 0.05)):
+        n = units_needed(sd, effect)
+        assert minimum_detectable_effect(sd, n) <= effect < minimum_detectable_effect(sd, n - 1)
+    assert units_needed(1.0, 0.0, limit=50) == 50
+    assert units_needed(0.0, 1.0) == 2
+    assert minimum_detectable_effect(1.0, 1) != minimum_detectable_effect(1.0, 1)  # nan
+    with pytest.raises(ValueError, match="sd"):
+        units_needed(math.nan, 1.0)

@@ -1,37 +1,43 @@
 """What each channel does to speech: paired, within-context contrasts from a replay.
 
 A replay (:mod:`valuegym.runs.replay`) regenerates each recorded context under a grid of
-channel settings with common random numbers. Per context and cell the K samples are averaged;
-a contrast is then a difference *within* each context. Contexts of one episode share its
-history, so with at least :data:`~valuegym.analysis.statistics.FEW_UNITS` episodes the
-per-context differences are averaged within each episode and the interval is taken over
-episodes; with fewer, over contexts (the report names the unit). Intervals come from
-:func:`~valuegym.analysis.statistics.mean_interval`. Per measure:
+channel settings with common random numbers. A context is one agent's turn, keyed by
+``(episode, step, agent)``. Per context and cell the K samples are averaged; a contrast is a
+difference *within* each context. Contexts of one episode share its history, so the
+per-context differences are always averaged within each episode first and the interval is
+taken over episodes (:func:`~valuegym.analysis.statistics.mean_interval`); with fewer than
+:data:`~valuegym.analysis.statistics.FEW_UNITS` episodes the estimate is a pilot
+(:attr:`~valuegym.analysis.statistics.Estimate.pilot`). Per measure:
 
-- **temperature effect at a fixed prompt**: highest minus lowest temperature, at each stated
-  state;
-- **prompt-state effect at a fixed temperature**: highest minus lowest stated stress (and
-  mood), at each temperature;
-- **interaction**: the prompt effect at the highest temperature minus at the lowest;
-- **manipulation check**: the self-report log-likelihood (stressed minus calm) at the highest
-  stated stress minus the lowest: positive when the state text reaches the model;
-- **placebo**: the slope of the measure on the context's *actual* stress when the prompt
-  states another context's state: near zero unless the context itself carries the state.
+- **temperature effect at a fixed prompt**: highest minus lowest temperature;
+- **prompt-state effect at a fixed temperature**: highest minus lowest stated stress (or mood);
+- **interaction**: the prompt-stress effect at the highest temperature minus at the lowest;
+- **manipulation check** (:func:`manipulation_check`): how far the stated stress shifts the
+  distribution of replies, a Jensen-Shannon divergence estimated by cross-scoring;
+- **placebo** (:func:`placebo_check`): the slope of the measure on the context's *actual*
+  stress when the prompt states independently drawn levels: zero in expectation unless the
+  context itself carries the state;
+
+:func:`paired_contrast` reads one declared estimand; :func:`channel_contrasts` the whole grid.
 
 Example:
     >>> rows = [
-    ...     {"context_id": c, "cell": cell, "placebo": False, "set_stress": s,
+    ...     {"episode": e, "step": 3, "agent": "a", "placebo": False, "set_stress": s,
     ...      "set_mood": float("nan"), "set_temperature": t, "sample": 0,
-    ...      "sequence_entropy": 1.0 + 2.0 * t + 0.5 * s + 0.1 * i}
-    ...     for i, c in enumerate("abcd")
-    ...     for cell, (s, t) in enumerate([(0.1, 0.5), (0.1, 1.0), (0.9, 0.5), (0.9, 1.0)])
+    ...      "sequence_entropy": 1.0 + 2.0 * t + 0.5 * s + 0.1 * e}
+    ...     for e in range(4)
+    ...     for s, t in [(0.1, 0.5), (0.1, 1.0), (0.9, 0.5), (0.9, 1.0)]
     ... ]
     >>> [round(c.estimate.value, 3) for c in channel_contrasts(rows)[:2]]
     [1.0, 1.0]
+    >>> contrast = paired_contrast(rows, "sequence_entropy", "prompt_stress", (0.1, 0.9))
+    >>> round(contrast.estimate.value, 3), contrast.at, contrast.estimate.pilot
+    (0.4, 'prompt_mood=own, temperature averaged over 0.5/1', True)
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,13 +46,16 @@ from typing import Any, Final
 
 import numpy as np
 
-from valuegym.analysis.statistics import FEW_UNITS, Estimate, mean_interval
+from valuegym.analysis.statistics import Estimate, mean_interval, unit_slopes
+from valuegym.measures.information import mutual_information_from_loglik
 
 __all__ = [
+    "MECHANICAL_MEASURES",
     "REPLAY_MEASURES",
     "Contrast",
     "channel_contrasts",
     "manipulation_check",
+    "paired_contrast",
     "placebo_check",
     "temperature_confounds",
 ]
@@ -54,24 +63,38 @@ __all__ = [
 #: Replay measures a report contrasts, with what they are.
 REPLAY_MEASURES: Final = {
     "sequence_entropy": "entropy of what is said (sum of sampled-distribution entropies)",
+    "mean_sampled_entropy": "entropy of what is said, per token",
     "mean_token_entropy": "model's own uncertainty per token (temperature 1)",
     "surprisal": "surprisal at temperature 1",
     "length": "tokens",
 }
+#: Measures that rise with the sampling temperature by construction (entropies sampled from).
+MECHANICAL_MEASURES: Final = frozenset({"sequence_entropy", "mean_sampled_entropy"})
+#: The unit of every interval here.
+_UNIT: Final = "episodes"
+#: The channels of a grid cell, in the order of a cell's settings.
+_AXES: Final = ("prompt_stress", "prompt_mood", "temperature")
+#: Stands for "the agent's own" in a cell's settings (a NaN setting in the records).
+_OWN: Final = math.inf
+
+_Setting = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
 class Contrast:
-    """A paired channel contrast with its interval over independent units.
+    """A paired channel contrast with its interval over episodes.
 
     Attributes:
         channel: ``temperature``, ``prompt_stress``, ``prompt_mood``, ``interaction``,
-            ``manipulation`` or ``placebo``.
-        measure: The replay measure.
+            ``manipulation``, ``placebo``, or a designed factor's name
+            (:func:`~valuegym.analysis.factors.factor_contrasts`).
+        measure: The measure.
         at: Where the other channels were held (e.g. ``temperature=0.7``).
         levels: The two levels contrasted, ``"low -> high"``.
-        estimate: The mean within-unit difference (or the slope, for placebo) with its
-            interval, p-value, units and method.
+        estimate: The mean per-episode difference (or slope, for placebo) with its interval,
+            p-value, units and method.
+        mechanical: A temperature contrast of a measure that rises with the temperature by
+            construction (:data:`MECHANICAL_MEASURES`): not a finding about the model.
     """
 
     channel: str
@@ -79,6 +102,7 @@ class Contrast:
     at: str
     levels: str
     estimate: Estimate
+    mechanical: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for the report's JSON)."""
@@ -87,229 +111,357 @@ class Contrast:
             "measure": self.measure,
             "at": self.at,
             "levels": self.levels,
+            "mechanical": self.mechanical,
             **self.estimate.to_dict(),
         }
 
 
-def _over_units(label: str, diffs: Mapping[str, float], episode_of: Mapping[str, Any]) -> Estimate:
-    """Mean of per-context differences, the interval over episodes when there are enough."""
-    episodes: dict[Any, list[float]] = defaultdict(list)
-    for context, diff in diffs.items():
-        episodes[episode_of[context]].append(diff)
-    if len(episodes) >= FEW_UNITS:
-        per_episode = [float(np.mean(values)) for values in episodes.values()]
-        return mean_interval(per_episode, label=label, unit="episodes")
-    return mean_interval(list(diffs.values()), label=label, unit="contexts")
-
-
-#: Stands for "the agent's own" in a cell's settings (a NaN setting in the records).
-_OWN: Final = math.inf
-
-
 def _setting(value: Any) -> float:
     number = float(value)
-    return _OWN if math.isnan(number) else round(number, 6)
+    return _OWN if math.isnan(number) else float(np.round(number, 6))
 
 
 def _label(value: float) -> str:
     return "own" if value == _OWN else f"{value:g}"
 
 
-def _cell_means(
-    rows: Iterable[Mapping[str, Any]], measure: str
-) -> dict[tuple[str, float, float, float], float]:
-    """Mean of ``measure`` over samples per (context, stated stress, stated mood, temperature)."""
-    sums: dict[tuple[str, float, float, float], list[float]] = defaultdict(list)
+def _per_episode(episodes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Mean of the finite values of each episode (episodes without one are left out)."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.empty(0)
+    _, index = np.unique(episodes[finite], return_inverse=True)
+    return np.bincount(index, values[finite]) / np.bincount(index)
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Per replayed context and grid cell, the mean of a measure over the samples."""
+
+    episodes: np.ndarray  # (contexts,): the episode of each context
+    columns: dict[_Setting, int]  # (stress, mood, temperature) -> column of `means`
+    means: np.ndarray  # (contexts, cells); nan where a context lacks the cell
+
+    def levels(self, axis: int) -> list[float]:
+        return sorted({setting[axis] for setting in self.columns})
+
+    def combine(self, terms: Mapping[_Setting, float]) -> np.ndarray:
+        """Per context, ``sum(weight * mean at setting)`` (every setting a column)."""
+        return sum(
+            (weight * self.means[:, self.columns[s]] for s, weight in terms.items()),
+            start=np.zeros(self.episodes.size),
+        )
+
+
+def _floats(values: Iterable[Any]) -> np.ndarray:
+    """The values as a float array, ``None`` (a missing value) as ``nan``."""
+    return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _cells(rows: Sequence[Mapping[str, Any]], measure: str) -> _Cells | None:
+    contexts: dict[tuple[Any, Any, str], int] = {}
+    columns: dict[tuple[Any, Any, Any], int] = {}
+    context_of, column_of, values = [], [], []
+    # One pass in plain Python (the rows are dicts); numbers are judged in numpy after it.
     for row in rows:
         if row.get("placebo"):
             continue
-        value = row.get(measure)
-        if value is None or not math.isfinite(float(value)):
-            continue
-        key = (
-            str(row["context_id"]),
-            _setting(row["set_stress"]),
-            _setting(row["set_mood"]),
-            _setting(row["set_temperature"]),
+        context_of.append(
+            contexts.setdefault((row["episode"], row["step"], str(row["agent"])), len(contexts))
         )
-        sums[key].append(float(value))
-    return {key: float(np.mean(values)) for key, values in sums.items()}
+        setting = (row["set_stress"], row["set_mood"], row["set_temperature"])
+        column_of.append(columns.setdefault(setting, len(columns)))
+        values.append(row.get(measure))
+    value_array = _floats(values)
+    finite = np.isfinite(value_array)
+    if not finite.any():
+        return None
+    # Settings equal once rounded (as :func:`_setting` rounds) share a column.
+    raw = np.array(list(columns), dtype=np.float64).reshape(-1, 3)
+    raw = np.where(np.isnan(raw), _OWN, np.round(raw, 6))
+    merged: dict[_Setting, int] = {}
+    remap = np.array([merged.setdefault((a, b, c), len(merged)) for a, b, c in raw.tolist()])
+    n_columns = len(merged)
+    flat = (np.asarray(context_of) * n_columns + remap[np.asarray(column_of)])[finite]
+    size = len(contexts) * n_columns
+    counts = np.bincount(flat, minlength=size)
+    sums = np.bincount(flat, value_array[finite], minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / counts, math.nan)
+    episodes = np.array([key[0] for key in contexts])
+    # a context without any finite value keeps an all-nan row: it pairs with nothing
+    return _Cells(episodes, merged, means.reshape(len(contexts), n_columns))
 
 
-def _paired(
-    means: Mapping[tuple[str, float, float, float], float],
-    low: tuple[float, float, float],
-    high: tuple[float, float, float],
-) -> dict[str, float]:
-    """Per context: the mean at ``high`` minus at ``low`` (settings: stress, mood, temperature)."""
-    contexts = {key[0] for key in means}
-    return {
-        c: means[(c, *high)] - means[(c, *low)]
-        for c in sorted(contexts)
-        if (c, *high) in means and (c, *low) in means
-    }
+def _declared(
+    cells: _Cells,
+    measure: str,
+    channel: str,
+    levels: tuple[float, float],
+    at: Mapping[str, float],
+) -> Contrast | None:
+    """One contrast; held channels not named in ``at`` are averaged over their grid levels."""
+    if channel not in (*_AXES, "interaction"):
+        raise ValueError(f"channel: expected one of {(*_AXES, 'interaction')} (got {channel!r})")
+    varied = _AXES.index("prompt_stress" if channel == "interaction" else channel)
+    holdable = {a for i, a in enumerate(_AXES) if i != varied}
+    if channel == "interaction":
+        holdable.discard("temperature")
+    if set(at) - holdable:
+        raise ValueError(f"at: a {channel} contrast can hold only {sorted(holdable)} (got {at})")
+    lo, hi = (_setting(level) for level in levels)
+    temperatures = [t for t in cells.levels(2) if t != _OWN]
+    if channel == "interaction" and len(temperatures) < 2:
+        return None
+    held_axes = [a for a in range(3) if a != varied and not (channel == "interaction" and a == 2)]
+    # named in the order ``at`` gives them, then the averaged ones
+    named = list(at)
+    held_axes.sort(key=lambda a: named.index(_AXES[a]) if _AXES[a] in named else 3 + a)
+    held_levels = [
+        [_setting(at[_AXES[a]])] if _AXES[a] in at else cells.levels(a) for a in held_axes
+    ]
+    # (sign, temperature override) of each arm: the interaction is a difference of differences
+    arms = (
+        [(1.0, temperatures[-1]), (-1.0, temperatures[0])]
+        if channel == "interaction"
+        else [(1.0, None)]
+    )
+    # Each combination of held levels the grid has both arms of, weighted equally.
+    combos = []
+    for combo in itertools.product(*held_levels):
+        arm_terms = []
+        for (sign, temperature), (level, weight) in itertools.product(
+            arms, ((hi, 1.0), (lo, -1.0))
+        ):
+            setting = [0.0, 0.0, 0.0]
+            setting[varied] = level
+            for axis, held in zip(held_axes, combo, strict=True):
+                setting[axis] = held
+            if temperature is not None:
+                setting[2] = temperature
+            arm_terms.append(((setting[0], setting[1], setting[2]), sign * weight))
+        if all(term in cells.columns for term, _ in arm_terms):
+            combos.append((combo, arm_terms))
+    if not combos:
+        return None
+    terms: dict[_Setting, float] = defaultdict(float)
+    for _, arm_terms in combos:
+        for term, weight in arm_terms:
+            terms[term] += weight / len(combos)
+    diffs = cells.combine(terms)
+    per_episode = _per_episode(cells.episodes, diffs)
+    if per_episode.size == 0:
+        return None
+    used = [sorted({combo[i] for combo, _ in combos}) for i in range(len(held_axes))]
+    at_text = ", ".join(
+        f"{_AXES[axis]}={_label(values[0])}"
+        if len(values) == 1
+        else f"{_AXES[axis]} averaged over {'/'.join(_label(v) for v in values)}"
+        for axis, values in zip(held_axes, used, strict=True)
+    )
+    levels_text = f"{_label(lo)} -> {_label(hi)}"
+    if channel == "interaction":
+        levels_text = (
+            f"prompt-stress effect {levels_text} at T={temperatures[-1]:g} "
+            f"minus at T={temperatures[0]:g}"
+        )
+    label = f"{channel} {levels_text}" + (f" at {at_text}" if at_text else "")
+    return Contrast(
+        channel,
+        measure,
+        at_text,
+        levels_text,
+        mean_interval(per_episode, label=label, unit=_UNIT),
+        mechanical=channel == "temperature" and measure in MECHANICAL_MEASURES,
+    )
+
+
+def paired_contrast(
+    rows: Sequence[Mapping[str, Any]],
+    measure: str,
+    channel: str,
+    levels: tuple[float, float],
+    at: Mapping[str, float] | None = None,
+) -> Contrast | None:
+    """One declared estimand of a replay: a paired contrast, interval over episodes.
+
+    Args:
+        rows: The ``replay`` records (one row per sample).
+        measure: The measure contrasted (see :data:`REPLAY_MEASURES`).
+        channel: ``prompt_stress``, ``prompt_mood``, ``temperature`` or ``interaction``
+            (the prompt-stress effect at the grid's highest temperature minus at its lowest).
+        levels: ``(low, high)`` of the channel (of the stated stress, for the interaction).
+        at: Held settings, e.g. ``{"temperature": 1.0}`` (``nan``: the agent's own). A held
+            channel not named is averaged over its grid levels, each weighted equally.
+
+    Returns:
+        The contrast, or ``None`` when the rows lack the cells it needs.
+    """
+    cells = _cells(rows, measure)
+    if cells is None:
+        return None
+    return _declared(cells, measure, channel, levels, at or {})
 
 
 def channel_contrasts(
     rows: Sequence[Mapping[str, Any]], measure: str = "sequence_entropy"
 ) -> list[Contrast]:
-    """Temperature, prompt-state and interaction contrasts of a replay, per held level.
+    """Every temperature, prompt-state and interaction contrast the grid supports.
 
     Args:
         rows: The ``replay`` records (one row per sample).
         measure: The measure contrasted (see :data:`REPLAY_MEASURES`).
 
     Returns:
-        The contrasts the grid supports: temperature effects at each stated state,
-        prompt-stress and prompt-mood effects at each temperature, and the interaction.
+        Temperature effects at each stated state, prompt-stress and prompt-mood effects at
+        each temperature and held state, and the interaction at each stated mood.
     """
-    means = _cell_means(rows, measure)
-    if not means:
+    cells = _cells(rows, measure)
+    if cells is None:
         return []
-    episode_of = {str(row["context_id"]): row.get("episode", 0) for row in rows}
-
-    def contrast(channel: str, at: str, levels: str, diffs: Mapping[str, float]) -> Contrast:
-        label = f"{channel} {levels}" + (f" at {at}" if at else "")
-        return Contrast(channel, measure, at, levels, _over_units(label, diffs, episode_of))
-
-    stresses = sorted({key[1] for key in means})
-    moods = sorted({key[2] for key in means})
-    temperatures = sorted({key[3] for key in means})
+    stresses, moods, temperatures = (cells.levels(axis) for axis in range(3))
     # "own" settings (the agent's, inf) are held levels, never contrasted against
-    stress_levels = [level for level in stresses if level != _OWN]
-    mood_levels = [level for level in moods if level != _OWN]
-    temperature_levels = [level for level in temperatures if level != _OWN]
-    contrasts: list[Contrast] = []
+    varied = [[level for level in levels if level != _OWN] for levels in (stresses, moods)]
+    temperature_levels = [t for t in temperatures if t != _OWN]
+    wanted: list[tuple[str, list[float], dict[str, float]]] = []
+    for stress, mood in itertools.product(stresses, moods):
+        wanted.append(
+            ("temperature", temperature_levels, {"prompt_stress": stress, "prompt_mood": mood})
+        )
+    for temperature, mood in itertools.product(temperatures, moods):
+        wanted.append(
+            ("prompt_stress", varied[0], {"temperature": temperature, "prompt_mood": mood})
+        )
+    for temperature, stress in itertools.product(temperatures, stresses):
+        wanted.append(
+            ("prompt_mood", varied[1], {"temperature": temperature, "prompt_stress": stress})
+        )
     if len(temperature_levels) >= 2:
-        t_lo, t_hi = temperature_levels[0], temperature_levels[-1]
-        for stress in stresses:
-            for mood in moods:
-                diffs = _paired(means, (stress, mood, t_lo), (stress, mood, t_hi))
-                at = f"prompt_stress={_label(stress)}, prompt_mood={_label(mood)}"
-                contrasts.append(contrast("temperature", at, f"{t_lo:g} -> {t_hi:g}", diffs))
-    for channel, levels, held_levels in (
-        ("prompt_stress", stress_levels, moods),
-        ("prompt_mood", mood_levels, stresses),
-    ):
-        if len(levels) < 2:
-            continue
-        lo, hi = levels[0], levels[-1]
-        for temperature in temperatures:
-            for held in held_levels:
-                if channel == "prompt_stress":
-                    low_key, high_key = (lo, held, temperature), (hi, held, temperature)
-                    at = f"temperature={_label(temperature)}, prompt_mood={_label(held)}"
-                else:
-                    low_key, high_key = (held, lo, temperature), (held, hi, temperature)
-                    at = f"temperature={_label(temperature)}, prompt_stress={_label(held)}"
-                diffs = _paired(means, low_key, high_key)
-                contrasts.append(contrast(channel, at, f"{lo:g} -> {hi:g}", diffs))
-    if len(temperature_levels) >= 2 and len(stress_levels) >= 2:
-        t_lo, t_hi = temperature_levels[0], temperature_levels[-1]
-        s_lo, s_hi = stress_levels[0], stress_levels[-1]
-        for mood in moods:
-            hot = _paired(means, (s_lo, mood, t_hi), (s_hi, mood, t_hi))
-            cold = _paired(means, (s_lo, mood, t_lo), (s_hi, mood, t_lo))
-            diffs = {c: hot[c] - cold[c] for c in hot if c in cold}
-            levels_text = f"prompt-stress effect at T={t_hi:g} minus at T={t_lo:g}"
-            contrasts.append(
-                contrast("interaction", f"prompt_mood={_label(mood)}", levels_text, diffs)
-            )
-    return contrasts
+        wanted.extend(("interaction", varied[0], {"prompt_mood": mood}) for mood in moods)
+    contrasts = [
+        _declared(cells, measure, channel, (levels[0], levels[-1]), _own_as_nan(at))
+        for channel, levels, at in wanted
+        if len(levels) >= 2
+    ]
+    return [contrast for contrast in contrasts if contrast is not None]
+
+
+def _own_as_nan(at: Mapping[str, float]) -> dict[str, float]:
+    return {name: math.nan if value == _OWN else value for name, value in at.items()}
 
 
 def manipulation_check(rows: Sequence[Mapping[str, Any]]) -> Contrast | None:
-    """Does the stated stress reach the model? The self-report contrast, paired by context.
+    """Does the stated stress reach the model? The shift of the replies, by cross-scoring.
+
+    Per replayed context, the K samples of the lowest and of the highest stated stress, each
+    scored under both prompts, give the two-state mutual-information estimate
+    (:func:`~valuegym.measures.information.mutual_information_from_loglik`): the
+    Jensen-Shannon divergence between the two reply distributions, 0 in expectation when the
+    stated level does not change the model's distribution. Averaged per episode, interval over
+    episodes.
 
     Args:
-        rows: The ``manipulation`` records.
+        rows: The ``manipulation`` records (one row per scored sample). When they hold
+            several temperatures, the one nearest 1.0 is used.
 
     Returns:
-        Highest minus lowest stated stress of ``loglik(stressed) - loglik(calm)``, or ``None``
-        without two stress levels.
+        The contrast, or ``None`` without a context scored at both levels.
     """
-    by_context: dict[str, dict[float, float]] = defaultdict(dict)
-    episode_of: dict[str, Any] = {}
-    for row in rows:
-        context = str(row["context_id"])
-        by_context[context][float(row["prompt_stress"])] = float(row["self_report"])
-        episode_of[context] = row.get("episode", 0)
-    levels = sorted({level for values in by_context.values() for level in values})
-    if len(levels) < 2:
+    if not rows:
         return None
-    lo, hi = levels[0], levels[-1]
-    diffs = {c: v[hi] - v[lo] for c, v in by_context.items() if lo in v and hi in v}
-    text = f"{lo:g} -> {hi:g}"
-    label = f"self-report (stressed minus calm), stated stress {text}"
-    return Contrast("manipulation", "self_report", "", text, _over_units(label, diffs, episode_of))
+    temperature = min(
+        {_setting(row["temperature"]) for row in rows}, key=lambda t: (abs(t - 1.0), t)
+    )
+    low, high = float(rows[0]["low_stress"]), float(rows[0]["high_stress"])
+    scored: dict[tuple[Any, Any, str], dict[tuple[int, int], tuple[float, float]]] = defaultdict(
+        dict
+    )
+    for row in rows:
+        if _setting(row["temperature"]) != temperature:
+            continue
+        arm = int(math.isclose(float(row["sampled_stress"]), float(row["high_stress"])))
+        key = (row["episode"], row["step"], str(row["agent"]))
+        scored[key][(arm, int(row["sample"]))] = (
+            float(row["loglik_low"]),
+            float(row["loglik_high"]),
+        )
+    episodes, divergences = [], []
+    for (episode, _, _), samples in scored.items():
+        both = sorted({k for arm, k in samples if arm == 0} & {k for arm, k in samples if arm == 1})
+        if not both:
+            continue
+        loglik = np.array([[samples[(arm, k)] for k in both] for arm in (0, 1)])
+        try:
+            shift = mutual_information_from_loglik(loglik).mutual_information
+        except ValueError:  # a sample unscorable under its own prompt
+            continue
+        episodes.append(episode)
+        divergences.append(shift)
+    if not divergences:
+        return None
+    per_episode = _per_episode(np.asarray(episodes), np.asarray(divergences))
+    levels = f"{low:g} -> {high:g}"
+    estimate = mean_interval(per_episode, label="reply shift (JS, cross-scored)", unit=_UNIT)
+    return Contrast(
+        "manipulation", "reply_shift", f"temperature={_label(temperature)}", levels, estimate
+    )
 
 
 def placebo_check(
     rows: Sequence[Mapping[str, Any]], measure: str = "sequence_entropy"
 ) -> Contrast | None:
-    """Slope of a measure on the context's actual stress when the prompt states another's.
+    """Slope of a measure on the context's actual stress when the prompt states drawn levels.
 
-    Each placebo context's mean is regressed on its actual stress (a slope over contexts). The
-    interval resamples *episodes* when there are enough of them, else contexts (cluster
-    bootstrap of the slope, 2000 resamples, percentile interval).
+    A placebo cell's prompt states a stress and a mood drawn independently of the context's
+    actual state, so the measure can follow the actual stress only through the context
+    itself. Per episode, the placebo cells' means (over samples) are regressed on the actual
+    stress, with the stated stress and mood (where recorded) as controls and each temperature's
+    own intercept; the interval is over the per-episode slopes.
 
     Args:
         rows: The ``replay`` records.
         measure: The measure.
 
     Returns:
-        The slope with its interval; ``None`` with fewer than 3 placebo contexts or no spread
-        in actual stress.
+        The mean slope with its interval; ``None`` when no episode has a slope (no placebo
+        cells, or no spread in actual stress).
     """
-    values: dict[str, list[float]] = defaultdict(list)
-    stress: dict[str, float] = {}
-    episode_of: dict[str, Any] = {}
-    for row in rows:
-        if not row.get("placebo"):
-            continue
-        value = row.get(measure)
-        if value is None or not math.isfinite(float(value)):
-            continue
-        context = str(row["context_id"])
-        values[context].append(float(value))
-        stress[context] = float(row["actual_stress"])
-        episode_of[context] = row.get("episode", 0)
-    contexts = sorted(values)
-    if len(contexts) < 3:
+    kept = [row for row in rows if row.get("placebo")]
+    values = _floats(row.get(measure) for row in kept)
+    finite = np.isfinite(values)
+    if not finite.any():
         return None
-    x = np.array([stress[c] for c in contexts])
-    y = np.array([float(np.mean(values[c])) for c in contexts])
-    if float(np.ptp(x)) <= 1e-12:
+    kept = [row for row, ok in zip(kept, finite.tolist(), strict=True) if ok]
+    points: dict[tuple[Any, ...], int] = {}
+    point_of = np.array(
+        [
+            points.setdefault(
+                (row["episode"], row["step"], str(row["agent"]), row.get("cell")), len(points)
+            )
+            for row in kept
+        ]
+    )
+    means = np.bincount(point_of, values[finite]) / np.bincount(point_of)
+    first = np.unique(point_of, return_index=True)[1]  # a point's settings: its first row's
+    firsts = [kept[i] for i in first.tolist()]
+    episodes = np.array([row["episode"] for row in firsts])
+    temperatures = np.array(
+        [_setting(row.get("temperature", row.get("set_temperature", math.nan))) for row in firsts]
+    )
+    predictors = {"actual_stress": _floats(row["actual_stress"] for row in firsts)}
+    for name in ("prompt_stress", "prompt_mood"):
+        column = _floats(row.get(name) for row in firsts)
+        if np.all(np.isfinite(column)) and float(np.ptp(column)) > 1e-12:
+            predictors[name] = column
+    slopes = unit_slopes(predictors, means, episodes, within=temperatures)["actual_stress"]
+    if not np.isfinite(slopes).any():
         return None
-    episodes = sorted({episode_of[c] for c in contexts}, key=str)
-    by_episode = len(episodes) >= FEW_UNITS
-    groups = (
-        [[i for i, c in enumerate(contexts) if episode_of[c] == e] for e in episodes]
-        if by_episode
-        else [[i] for i in range(len(contexts))]
+    estimate = mean_interval(
+        slopes, label="placebo: slope on the context's actual stress", unit=_UNIT
     )
-    rng = np.random.default_rng(0)
-    slopes = []
-    for _ in range(2000):
-        picked = np.concatenate([groups[g] for g in rng.integers(len(groups), size=len(groups))])
-        if float(np.ptp(x[picked])) > 1e-12:
-            slopes.append(float(np.polyfit(x[picked], y[picked], 1)[0]))
-    slope = float(np.polyfit(x, y, 1)[0])
-    low, high = np.quantile(slopes, [0.025, 0.975]) if slopes else (math.nan, math.nan)
-    share_below = float(np.mean(np.asarray(slopes) <= 0)) if slopes else math.nan
-    p_value = min(1.0, 2 * min(share_below, 1 - share_below)) if slopes else math.nan
-    unit = "episodes" if by_episode else "contexts"
-    estimate = Estimate(
-        "placebo: slope on the context's actual stress",
-        slope,
-        float(low),
-        float(high),
-        p_value,
-        len(groups),
-        unit,
-        "percentile bootstrap",
+    return Contrast(
+        "placebo", measure, "prompt states independently drawn levels", "slope", estimate
     )
-    return Contrast("placebo", measure, "prompt states another context's state", "slope", estimate)
 
 
 def temperature_confounds(
