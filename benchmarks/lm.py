@@ -27,6 +27,11 @@ Goals (issue 14), timings interleaved and the median kept:
   time for the same tokens, at 8 agents: a Commons scenario with 8 LM agents (all speak each
   step, one batched ``generate``) run by ``run_scenario``; overhead is the run's wall time less
   model loading, the seconds in the model and in the env (all from the run's timing).
+
+Goal (issue 22):
+- A replay with its manipulation check (the low and high stated stress cells' samples, each
+  scored under both prompts) costs <= 1.5x the same replay without it: same contexts, same
+  grid, the check on and off, timings interleaved and the median kept.
 """
 
 from __future__ import annotations
@@ -74,8 +79,8 @@ class Args:
     agent_steps: int = 6
     """steps of the 8-agent overhead scenario"""
     parts: str = "all"
-    """comma-separated: bare, transformers, batch, samples, openai, shared, judge, agents
-    (or all)"""
+    """comma-separated: bare, transformers, batch, samples, openai, shared, judge, agents,
+    replay, check (or all)"""
 
 
 def parse_args() -> Args:
@@ -470,6 +475,54 @@ def replay_cost(args: Args) -> dict[str, float]:
     }
 
 
+def manipulation_check_cost(args: Args) -> dict[str, float]:
+    """Seconds of a replay with its manipulation check and without it (medians), and its size.
+
+    A quickstart run (1 episode, 8 steps, its four entries taking turns) is recorded once, then
+    replayed alternately with ``manipulation_check`` on and off under the same grid (stated
+    stress 0.1 or 0.9 x temperature 0.7 or 1.0, placebo cells, K=2, 2 contexts per entry).
+    Loading is left out of both.
+    """
+    import tempfile
+
+    from valuegym.lm import load_language_model
+    from valuegym.records import RunFolder
+    from valuegym.runs.replay import replay_run
+    from valuegym.runs.runner import run_scenario
+    from valuegym.scenarios.schema import CounterfactualSpec
+    from valuegym.scenarios.validation import load_scenario, scenario_with_overrides
+
+    scenario = scenario_with_overrides(
+        load_scenario("quickstart"),
+        {"episodes": 1, "max_steps": 8, "measure.counterfactual": None},
+    )
+    with_check = CounterfactualSpec(
+        prompt_stress=[0.1, 0.9], temperature=[0.7, 1.0], samples=2, per_entry=2
+    )
+    without = with_check.model_copy(update={"manipulation_check": False})
+    model = load_language_model("llamacpp", DEFAULT_MODEL)
+    load = {"load_model": lambda *a, **o: _Unclosed(model)}
+    size: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        run_scenario(scenario, scratch, progress=False, **load)
+
+        def replay(grid: CounterfactualSpec) -> None:
+            result = replay_run(scratch, grid, overwrite=True, progress=False, **load)
+            for path in Path(scratch, "records").glob("replay-*"):
+                path.unlink()  # the next replay regenerates every episode
+            size["contexts"] = result.contexts
+            if grid.manipulation_check:
+                checks = RunFolder(Path(scratch)).read("manipulation")
+                size["scored"] = checks.num_rows
+                size["scored_tokens"] = sum(checks.column("length").to_pylist())
+
+        on_s, off_s = median_seconds(
+            [lambda: replay(with_check), lambda: replay(without)], args.throughput_repeats
+        )
+    model.close()
+    return {"on": on_s, "off": off_s, **size}
+
+
 class _Unclosed:
     """A model that a replay may close without closing the benchmark's shared one."""
 
@@ -507,6 +560,7 @@ def main() -> None:
             "judge",
             "agents",
             "replay",
+            "check",
         }
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     if "bare" in parts:
@@ -575,6 +629,15 @@ def main() -> None:
             1.2,
             f"{costs['replay'] * 1000:.1f} vs {costs['plain'] * 1000:.1f} ms per generated token "
             "(2 stated stresses x 2 temperatures x K=2 per context, measurement included)",
+        )
+    if "check" in parts:
+        cost = manipulation_check_cost(args)
+        report_at_most(
+            "replay with manipulation check / without (same grid, contexts)",
+            cost["on"] / cost["off"],
+            1.5,
+            f"{cost['on']:.2f} vs {cost['off']:.2f} s for {cost['contexts']:.0f} contexts; "
+            f"{cost['scored']:.0f} samples scored twice ({cost['scored_tokens']:.0f} tokens)",
         )
     if "agents" in parts:
         seconds = agent_overhead(args)

@@ -106,9 +106,11 @@ def run(args: argparse.Namespace) -> int:
         result = replay_run(args.run_dir, grid, overwrite=args.overwrite, progress=not args.quiet)
     except RunError as error:
         raise UsageError(str(error)) from None
+    per_entry = ", ".join(f"{entry} {count}" for entry, count in result.contexts_per_entry.items())
     print(
         f"replayed {result.contexts} contexts x {len(result.cells)} cells "
         f"({result.episodes_replayed} episodes; {result.episodes_resumed} already done)"
+        + (f"; contexts per entry and episode: {per_entry}" if per_entry else "")
     )
     print(f"report: {write_report(args.run_dir)}")
     return 0

@@ -84,7 +84,8 @@ def mutual_information_from_loglik(
     for the information the M states carry (only Monte Carlo noise, reported as a standard
     error, which can push it below 0; it is never above ``log M``). It is not clipped here.
     It is biased when the samples were not drawn from the scored distribution: sample at
-    temperature 1 (``score`` is at temperature 1), and note that re-tokenising a sampled text
+    temperature 1 without truncation (``score`` is the full distribution at temperature 1;
+    top-p, top-k or min-p samples bias it, either way), and note that re-tokenising a sampled text
     can score it slightly differently from how it was generated. ``H(Y)`` and ``H(Y|S)`` are
     entropies of whole token sequences and grow with length; their difference does not.
 
