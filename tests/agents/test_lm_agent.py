@@ -404,9 +404,7 @@ def test_the_prompt_states_the_actual_state_nothing_or_fixed_values(store):
     fixed = LMAgent(FakeModel(), "Alex", prompt_state=PromptState("fixed", stress=0.95))
     assert "extremely stressed" in fixed.prompt(calm)[1]["content"]
     assert fixed.prompt(calm)[1]["content"] != actual.prompt(calm)[1]["content"]
-    assert blind.prompt(stressed)[1]["content"].endswith(
-        "\n\nWrite your reply in one or two short sentences."
-    )
+    assert blind.prompt(stressed)[1]["content"].endswith("\n\nReply in one short sentence.")
     # the context is what the model sees besides the state text
     assert actual.context_id(calm, ["hi"]) == fixed.context_id(stressed, ["hi"])
     assert actual.context_id(calm, ["hi"]) != actual.context_id(calm, ["hello"])

@@ -23,7 +23,13 @@ from typing import Literal
 
 import numpy as np
 
-from valuegym.agents.prompts import DEFAULT_PERSONA, PromptState, PromptTemplate, context_id
+from valuegym.agents.prompts import (
+    DEFAULT_PERSONA,
+    DEFAULT_STOP,
+    PromptState,
+    PromptTemplate,
+    context_id,
+)
 from valuegym.lm.base import Generation, LanguageModel, Message
 from valuegym.lm.sampling import Truncation
 from valuegym.numeric import sample_by_temperature
@@ -75,7 +81,9 @@ class LMAgent:
             state); see :class:`~valuegym.agents.prompts.PromptState`.
         truncation: Which tokens speech may draw (top-k, top-p, min-p; default all).
         max_new_tokens: Upper bound on the tokens of an utterance.
-        stop: Strings that end an utterance.
+        stop: Strings that end an utterance (default: the end of its first sentence or line,
+            :data:`~valuegym.agents.prompts.DEFAULT_STOP`, which the default template's
+            request for one short sentence goes with).
 
     Example:
         A turn in Inbox (the messages the env reports become the events)::
@@ -100,7 +108,7 @@ class LMAgent:
         prompt_state: PromptState | None = None,
         truncation: Truncation | None = None,
         max_new_tokens: int = 48,
-        stop: Sequence[str] = (),
+        stop: Sequence[str] = DEFAULT_STOP,
     ) -> None:
         if act_selection not in ("values", "lm"):
             raise ValueError(f"act_selection: expected 'values' or 'lm' (got {act_selection!r})")

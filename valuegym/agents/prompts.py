@@ -30,6 +30,7 @@ from valuegym.values import AgentSnapshot
 __all__ = [
     "DEFAULT_ACT_TEMPLATE",
     "DEFAULT_PERSONA",
+    "DEFAULT_STOP",
     "DEFAULT_SYSTEM_TEMPLATE",
     "DEFAULT_USER_TEMPLATE",
     "TEMPLATE_FIELDS",
@@ -53,8 +54,21 @@ DEFAULT_PERSONA = "a member of a small community"
 DEFAULT_SYSTEM_TEMPLATE = "You are {persona}."
 #: The state sentences the default user message ends with (empty when the prompt is blind).
 DEFAULT_STATE_TEMPLATE = "{mood_words} {stress_words} You want {most_wanted} most right now. "
-DEFAULT_USER_TEMPLATE = "{events}\n\n{state}Write your reply in one or two short sentences."
+# One sentence, as DEFAULT_STOP ends a reply there; asking for "one or two short sentences"
+# instead, 8% of replies reached 32 tokens (mean 18) against 4% (mean 14).
+DEFAULT_USER_TEMPLATE = "{events}\n\n{state}Reply in one short sentence."
 DEFAULT_ACT_TEMPLATE = "{events}\n\n{state}What do you do next? Choose one of: {options}."
+
+#: Strings that end an utterance: the end of its first sentence, or of its line (a chat turn
+#: is one line). SmolLM2-135M does not keep to "one short sentence" by itself: on
+#: Conversation-v0 contexts at temperatures 0.65 to 1.15 (top-p 0.9, min-p 0.05), with only a
+#: newline as stop, 22% of 96 replies still ran past 48 tokens and 82% past 14; with these
+#: stops 4% ran past 32 tokens (mean 14 tokens), and 4% at temperature 1 without truncation
+#: (mean 13). The token that completes a stop (the next
+#: sentence's first word, whose space the tokenizer joins to the word) is kept in the
+#: measurements, as an end token is: at that position the model chose to go on rather than end.
+#: The text is cut before the stop, so a sentence's final mark is not part of it.
+DEFAULT_STOP: Final = (". ", "! ", "? ", "\n")
 
 #: The fields every template may use. ``{options}`` is filled only in the act template;
 #: ``{state}`` (the rendered state template) not in the state template itself.

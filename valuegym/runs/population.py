@@ -310,5 +310,4 @@ def make_lm_agent(model: Any, lm: LMSpec, personas: Sequence[str]) -> Any:
         prompt_state=lm.prompt_channel(),
         truncation=Truncation(top_p=lm.top_p, top_k=lm.top_k, min_p=lm.min_p),
         max_new_tokens=lm.max_new_tokens,
-        stop=("\n\n",),
     )

@@ -94,7 +94,13 @@ class LMSpec(FrozenSpec):
     base_url: str | None = Field(
         default=None, description="Server address for the openai backend (e.g. vLLM, Ollama)."
     )
-    max_new_tokens: int = Field(default=32, ge=1, le=1024, description="Tokens per utterance.")
+    max_new_tokens: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description="Most tokens per utterance. With the default template and stops "
+        "(one sentence) SmolLM2-135M's replies mean about 14 tokens and 4% reach 32.",
+    )
     speech_temperature: Literal["state"] | Annotated[float, Field(ge=0.0, le=10.0)] = Field(
         default="state",
         description="Sampling temperature of speech: 'state' (the value-state temperature) or "
