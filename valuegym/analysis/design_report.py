@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from valuegym.analysis.channels import factor_contrasts, paired_contrast
+from valuegym.analysis.channels import paired_contrast
 from valuegym.analysis.document import Contrast, order_contrasts
+from valuegym.analysis.factors import factor_contrasts
 from valuegym.analysis.statistics import Estimate, mean_interval
 from valuegym.records import RunDesign, RunFolder
 from valuegym.scenarios.design import RUN_MEASURES
@@ -81,11 +82,18 @@ def _estimand_estimate(
     if estimand["rows"] == "replay":
         if not replay:
             return None
+        chosen = (
+            (float(levels[0]), float(levels[1]))
+            if levels is not None
+            else _grid_ends(replay, estimand["contrast"])
+        )
+        if chosen is None:
+            return None
         contrast = paired_contrast(
             replay,
             estimand["measure"],
             estimand["contrast"],
-            None if levels is None else (float(levels[0]), float(levels[1])),
+            chosen,
             dict(estimand.get("at") or {}),
         )
         return None if contrast is None else _renamed(contrast.estimate, name)
@@ -94,11 +102,33 @@ def _estimand_estimate(
     if not rows or factor not in design.factors:
         return None
     factors = {f: {lv: list(e) for lv, e in lvs.items()} for f, lvs in design.factors.items()}
-    chosen = None if levels is None else {factor: (str(levels[0]), str(levels[1]))}
-    for contrast in factor_contrasts(rows, factors, estimand["measure"], levels=chosen):
+    pair = None if levels is None else {factor: (str(levels[0]), str(levels[1]))}
+    for contrast in factor_contrasts(rows, factors, estimand["measure"], levels=pair):
         if contrast.channel == factor:
             return _renamed(contrast.estimate, name)
     return None
+
+
+#: The replay column that holds each channel's levels (the interaction moves the stated stress).
+_LEVEL_COLUMN = {
+    "prompt_stress": "set_stress",
+    "interaction": "set_stress",
+    "prompt_mood": "set_mood",
+    "temperature": "set_temperature",
+}
+
+
+def _grid_ends(replay: Sequence[Mapping[str, Any]], channel: str) -> tuple[float, float] | None:
+    """The lowest and highest level of a channel in the replay's grid cells."""
+    column = _LEVEL_COLUMN[channel]
+    levels = sorted(
+        {
+            float(row[column])
+            for row in replay
+            if not row.get("placebo") and np.isfinite(float(row[column]))
+        }
+    )
+    return (levels[0], levels[-1]) if len(levels) >= 2 else None
 
 
 def _renamed(estimate: Estimate, label: str) -> Estimate:

@@ -28,7 +28,6 @@ import pyarrow as pa
 
 from valuegym.analysis.channels import (
     channel_contrasts,
-    factor_contrasts,
     manipulation_check,
     placebo_check,
     temperature_confounds,
@@ -41,6 +40,7 @@ from valuegym.analysis.document import (
     number,
     order_contrasts,
 )
+from valuegym.analysis.factors import factor_contrasts
 from valuegym.analysis.models import fit_mixed_model, within_between
 from valuegym.analysis.plots import plot_contrasts, plot_entropy_against_state
 from valuegym.analysis.statistics import Estimate, mean_interval, unit_slopes
@@ -350,6 +350,16 @@ def _channel_section(folder: RunFolder, figure_dir: Path, report: Report) -> Non
         )
 
 
+def _in_span(columns: np.ndarray, vector: np.ndarray) -> bool:
+    """Whether ``vector`` is (numerically) a linear combination of ``columns``."""
+    finite = np.all(np.isfinite(columns), axis=1) & np.isfinite(vector)
+    if finite.sum() <= columns.shape[1]:
+        return True
+    fitted, *_ = np.linalg.lstsq(columns[finite], vector[finite], rcond=None)
+    residual = vector[finite] - columns[finite] @ fitted
+    return bool(np.abs(residual).max() <= 1e-8 * max(1.0, float(np.abs(vector[finite]).max())))
+
+
 def _model_section(utterances: pa.Table, measured: dict[str, np.ndarray], report: Report) -> None:
     episodes = column_values(utterances, "episode")
     agents = column_values(utterances, "agent").astype(str)
@@ -364,18 +374,35 @@ def _model_section(utterances: pa.Table, measured: dict[str, np.ndarray], report
         if "sampling_temperature" in utterances.column_names
         else np.zeros(utterances.num_rows)
     )
+    terms = _MODEL_TERMS
+    states = np.column_stack(
+        [np.ones(utterances.num_rows)]
+        + [column_values(utterances, state).astype(np.float64) for state in _STATES]
+    )
+    follows_state = _in_span(states, data["log_temperature"])
+    if follows_state:
+        # The temperature is a function of the state: its within-agent part would share the
+        # state's, so the model could not tell a state's effect from the temperature's.
+        terms = tuple(term for term in terms if term != "log_temperature")
     parts, fits = [], {}
     for measure, values in measured.items():
-        fit = fit_mixed_model({**data, measure: values}, measure, _MODEL_TERMS)
-        fits[measure] = fit.to_dict()
+        fit = fit_mixed_model(
+            {**data, measure: values}, measure, terms, group="episode", crossed="agent"
+        )
+        fits[measure] = {**fit.to_dict(), "temperature_follows_state": follows_state}
         text = f"`{fit.formula}` ({fit.n_rows} utterances)"
+        if follows_state:
+            text += (
+                "; log(T) left out: the speech temperature is a function of stress and mood "
+                "here, so the state terms carry both channels"
+            )
         if fit.left_out:
             text += (
                 f"; left out: {', '.join(fit.left_out)} (a linear function of the other terms "
                 "in this run, or constant)"
             )
-        if fit.message and fit.estimates:
-            text += f". {fit.message}"
+        if fit.fallback:
+            text += f". {fit.fallback}"
         parts.append(
             text
             + ":\n\n"

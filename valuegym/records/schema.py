@@ -233,9 +233,15 @@ class RunDesign:
         return {
             "schema_version": self.schema_version,
             "unit": self.unit,
-            "factors": {
-                f: {lv: list(e) for lv, e in levels.items()} for f, levels in self.factors.items()
-            },
+            # Lists, not mappings: the file's keys are sorted, and levels keep their order
+            # (the first is a factor's low level, the last its high one).
+            "factors": [
+                {
+                    "factor": factor,
+                    "levels": [{"level": lv, "entries": list(e)} for lv, e in levels.items()],
+                }
+                for factor, levels in self.factors.items()
+            ],
             "estimands": [dict(e) for e in self.estimands],
             "entries": [
                 {"entry": e.entry, "index": e.index, "kind": e.kind, "agents": list(e.agents)}
@@ -264,8 +270,8 @@ class RunDesign:
             ),
             unit=str(data.get("unit", "episode")),
             factors={
-                f: {lv: tuple(e) for lv, e in levels.items()}
-                for f, levels in data.get("factors", {}).items()
+                f["factor"]: {lv["level"]: tuple(lv["entries"]) for lv in f["levels"]}
+                for f in data.get("factors", ())
             },
             estimands=tuple(dict(e) for e in data.get("estimands", ())),
             schema_version=int(version),
@@ -388,6 +394,7 @@ TABLES: Final[dict[str, TableSchema]] = {
                 Column("top_k", _I64, "top-k truncation used (0: none)"),
                 Column("min_p", _F64, "min-p truncation used (0: none)"),
                 Column("max_new_tokens", _I64, "the token cap the utterance was generated under"),
+                Column("stop", _STR, "the strings that end an utterance (JSON list)"),
                 Column("sampler_seed", _I64, "seed of the batch the utterance was sampled in"),
                 Column("sampler_index", _I64, "its position in that batch"),
                 Column("semantic_entropy", _F64, "semantic entropy over K samples (NaN: none)"),

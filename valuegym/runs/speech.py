@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from valuegym.agents.prompts import PromptState, StatedState
+from valuegym.agents.prompts import DEFAULT_STOP, PromptState, StatedState
 from valuegym.lm.sampling import Truncation
 from valuegym.measures.entropy import UtteranceEntropy
 from valuegym.measures.information import mutual_information
@@ -51,7 +51,7 @@ def channel_columns(lm: LMSpec, channel: PromptState, stated: StatedState | None
     Returns:
         ``prompt_state, prompt_mood, prompt_stress, prompt_most_wanted,
         speech_temperature_setting, act_temperature_setting, top_p, top_k, min_p,
-        max_new_tokens``.
+        max_new_tokens, stop``.
     """
     return {
         "prompt_state": channel.describe(),
@@ -64,6 +64,8 @@ def channel_columns(lm: LMSpec, channel: PromptState, stated: StatedState | None
         "top_k": int(lm.top_k),
         "min_p": float(lm.min_p),
         "max_new_tokens": int(lm.max_new_tokens),
+        # LM agents of a scenario end speech at DEFAULT_STOP (valuegym.agents.prompts).
+        "stop": json.dumps(list(DEFAULT_STOP)),
     }
 
 
