@@ -374,7 +374,7 @@ def _model_section(utterances: pa.Table, measured: dict[str, np.ndarray], report
         if "sampling_temperature" in utterances.column_names
         else np.zeros(utterances.num_rows)
     )
-    terms = _MODEL_TERMS
+    terms: tuple[str, ...] = _MODEL_TERMS
     states = np.column_stack(
         [np.ones(utterances.num_rows)]
         + [column_values(utterances, state).astype(np.float64) for state in _STATES]
