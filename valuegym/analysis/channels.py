@@ -48,6 +48,7 @@ import numpy as np
 
 from valuegym.analysis.statistics import Estimate, mean_interval, unit_slopes
 from valuegym.measures.information import mutual_information_from_loglik
+from valuegym.scenarios.design import REPLAY_MEASURES
 
 __all__ = [
     "MECHANICAL_MEASURES",
@@ -60,14 +61,6 @@ __all__ = [
     "temperature_confounds",
 ]
 
-#: Replay measures a report contrasts, with what they are.
-REPLAY_MEASURES: Final = {
-    "sequence_entropy": "entropy of what is said (sum of sampled-distribution entropies)",
-    "mean_sampled_entropy": "entropy of what is said, per token",
-    "mean_token_entropy": "model's own uncertainty per token (temperature 1)",
-    "surprisal": "surprisal at temperature 1",
-    "length": "tokens",
-}
 #: Measures that rise with the sampling temperature by construction (entropies sampled from).
 MECHANICAL_MEASURES: Final = frozenset({"sequence_entropy", "mean_sampled_entropy"})
 #: The unit of every interval here.
