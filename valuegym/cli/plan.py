@@ -14,7 +14,7 @@ HELP = "units (episodes or seeds) a design needs, from a pilot run"
 DESCRIPTION = (
     "Read a finished pilot run (or sweep) whose scenario declares a design, and print for each "
     "declared estimand the units it has, the spread between them, the smallest effect they "
-    "detect with 80%% power, and how many units would detect --effect (default: the "
+    "detect with 80% power, and how many units would detect --effect (default: the "
     "estimand's smallest_effect)."
 )
 

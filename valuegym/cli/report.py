@@ -11,9 +11,12 @@ __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
 HELP = "write a run folder's statistics and figures"
 DESCRIPTION = (
-    "Turn a run folder into statistics (e.g. the slope of utterance entropy on stress "
-    "and mood with bootstrap 95%% intervals, returns per agent kind, Gini and "
-    "cooperation) as report/report.md and PNG figures."
+    "Turn a run (or sweep) folder into statistics as report/report.md, statistics.json and "
+    "PNG figures: the scenario's declared estimands first (95% intervals over episodes, or "
+    "seeds in sweeps; Holm-corrected families; each contrast's minimum detectable effect; "
+    "below 5 units a pilot without intervals), then the designed factors, the replay's "
+    "channel contrasts and checks, descriptive slopes and mixed models, returns, Gini and "
+    "cooperation."
 )
 
 

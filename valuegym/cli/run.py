@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_report:
         from valuegym.analysis.report import write_report
 
-        if not args.quiet:
+        if not args.quiet and sys.stderr.isatty():
             print("valuegym: writing the report and figures", file=sys.stderr, flush=True)
         print(f"report:  {write_report(result.folder.root, seed=scenario.seed)}")
         for figure in sorted(result.folder.report_dir.glob("*.png")):

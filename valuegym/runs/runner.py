@@ -259,8 +259,12 @@ def run_scenario(
 
 
 def _phase(progress: bool, text: str) -> None:
-    """Say on stderr which phase a run is in (with its progress bars; not with ``--quiet``)."""
-    if progress:
+    """Say on stderr which phase a run is in, to a person watching (a terminal, not a log).
+
+    Shown with the progress bars (not with ``--quiet``) when stderr is a terminal, so that a
+    failure's one-line message stays the only line a program reading stderr gets.
+    """
+    if progress and sys.stderr.isatty():
         print(f"valuegym: {text}", file=sys.stderr, flush=True)
 
 
