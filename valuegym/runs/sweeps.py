@@ -225,6 +225,13 @@ def run_sweep(
     _prepare_folder(scenario, cells, layout)
     outcome = SweepOutcome(folder=folder, cells=cells)
     finished = set(layout.finished_cells())
+    # A kill between a cell's commit and its event leaves a finished cell without one:
+    # the event log catches up, so it lists every committed cell exactly once.
+    logged = {
+        event.get("cell") for event in layout.read_events() if event.get("status") == "finished"
+    }
+    for cell_id in sorted(finished - logged):
+        layout.append_event({"cell": cell_id, "status": "finished", "recovered": True})
     pending = []
     for cell, cell_scenario in plan:
         if cell.cell_id in finished:

@@ -25,7 +25,7 @@ from valuegym.envs.registration import (
 )
 from valuegym.lm.models import EMBEDDED_MODELS
 from valuegym.scenarios.catalog import resolve_scenario_path, shipped_scenarios
-from valuegym.scenarios.design import design_problems
+from valuegym.scenarios.design_checks import design_problems
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file
 from valuegym.scenarios.problems import Problem, ScenarioError, pydantic_problems, type_name
 from valuegym.scenarios.schema import Scenario
