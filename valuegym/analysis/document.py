@@ -159,12 +159,14 @@ def order_contrasts(
     return ordered
 
 
-def contrast_table(contrasts: Sequence[Contrast], *, family: str = "") -> str:
+def contrast_table(contrasts: Sequence[Contrast], *, family: str = "", correction: str = "") -> str:
     """The contrasts as one table, primary first, with p-values, Holm p, MDE and a reading.
 
     Args:
         contrasts: The rows, as :func:`order_contrasts` made them.
         family: What the non-primary contrasts are, for the sentence under the table.
+        correction: Says how the family was corrected instead (when the table shows only
+            part of a family).
 
     Returns:
         The table and a sentence saying how the families were corrected.
@@ -188,6 +190,8 @@ def contrast_table(contrasts: Sequence[Contrast], *, family: str = "") -> str:
         )
     else:
         sentence = f"The {n_rest} {rest} form one family, Holm-corrected."
+    if correction:
+        sentence = correction
     return (
         "| contrast | estimate | 95% interval | p | Holm p | MDE (80%) | smallest effect | "
         "reading | interval from |\n|---|---|---|---|---|---|---|---|---|\n"

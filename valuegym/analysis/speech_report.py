@@ -153,7 +153,8 @@ def _factor_section(folder: RunFolder, design: RunDesign, report: Report) -> Non
         if not rows:
             continue
         for contrast in factor_contrasts(rows, factors, measure):
-            estimates[f"{measure}: {contrast.channel} {contrast.levels}"] = contrast.estimate
+            if contrast.estimate.n_units:  # a measure the run did not take is left out
+                estimates[f"{measure}: {contrast.channel} {contrast.levels}"] = contrast.estimate
     if not estimates:
         return
     contrasts = order_contrasts(estimates, ())
@@ -309,7 +310,11 @@ def _channel_section(folder: RunFolder, figure_dir: Path, report: Report) -> Non
         ]
         parts.append(
             f"\n**{measure}** ({REPLAY_MEASURES[measure]}):\n\n"
-            + contrast_table(rows, family=f"{measure} contrasts of the replay family")
+            + contrast_table(
+                rows,
+                correction=f"Holm p: across all {len(family)} replay contrasts above and below "
+                "(every measure), one family.",
+            )
         )
     checks = []
     manipulation = manipulation_check(folder.read("manipulation").to_pylist())
@@ -402,10 +407,10 @@ def _model_section(utterances: pa.Table, measured: dict[str, np.ndarray], report
                 "in this run, or constant)"
             )
         if fit.fallback:
-            text += f". {fit.fallback}"
+            text += f". {fit.fallback[:1].upper()}{fit.fallback[1:]}"
         parts.append(
-            text
-            + ":\n\n"
+            text.rstrip(".")
+            + ".\n\n"
             + (estimate_table(fit.estimates, label="term") if fit.estimates else fit.message + "\n")
         )
     report.statistics["mixed_models"] = fits
