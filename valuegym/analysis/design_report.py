@@ -22,12 +22,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from valuegym.analysis.channels import paired_contrast
 from valuegym.analysis.document import Contrast, order_contrasts
 from valuegym.analysis.factors import factor_contrasts
-from valuegym.analysis.statistics import Estimate, mean_interval
+from valuegym.analysis.statistics import Estimate
 from valuegym.records import RunDesign, RunFolder
 from valuegym.scenarios.design import RUN_MEASURES
 
@@ -160,20 +159,3 @@ def design_estimates(folder: RunFolder, design: RunDesign) -> list[Contrast]:
         estimates[str(estimand["name"])] = estimate
         smallest[str(estimand["name"])] = float(estimand["smallest_effect"])
     return order_contrasts(estimates, design.primary, smallest=smallest)
-
-
-def unit_means(rows: Sequence[Mapping[str, Any]], measure: str, label: str) -> Estimate:
-    """The mean of a measure per episode, with its interval over episodes."""
-    per_episode: dict[Any, list[float]] = defaultdict(list)
-    for row in rows:
-        value = row.get(measure)
-        if value is not None and np.isfinite(float(value)):
-            per_episode[row["episode"]].append(float(value))
-    return mean_interval(
-        [float(np.mean(v)) for v in per_episode.values()], label=label, unit="episodes"
-    )
-
-
-def table_rows(table: pa.Table, columns: Sequence[str]) -> list[dict[str, Any]]:
-    """The named columns of a table that it has, as rows."""
-    return table.select([c for c in columns if c in table.column_names]).to_pylist()
