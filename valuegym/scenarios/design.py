@@ -31,7 +31,6 @@ cannot identify and says why; the unit of replication is the episode
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator
@@ -46,8 +45,6 @@ __all__ = [
     "SWEEP_MEASURES",
     "DesignSpec",
     "EstimandSpec",
-    "estimand_levels",
-    "factor_levels",
 ]
 
 #: Replay channels an estimand may contrast (``rows: replay``).
@@ -152,16 +149,3 @@ class DesignSpec(FrozenSpec):
                 if not entries:
                     raise invalid_value(f"{factor}.{level}: a level needs at least one entry")
         return factors
-
-
-def estimand_levels(estimand: EstimandSpec, available: Sequence[Any]) -> tuple[Any, Any]:
-    """The ``(low, high)`` an estimand contrasts: declared, else the first and last available."""
-    if estimand.levels is not None:
-        return estimand.levels[0], estimand.levels[1]
-    ordered = sorted(available) if all(isinstance(a, int | float) for a in available) else available
-    return ordered[0], ordered[-1]
-
-
-def factor_levels(factors: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, list[str]]:
-    """Factor -> its level names, in declaration order."""
-    return {factor: list(levels) for factor, levels in factors.items()}
