@@ -292,11 +292,11 @@ class LlamaCppModel(LanguageModel):
 
         The prompt is read once; each continuation is then decoded after it, token by token,
         or all continuations together as sequences sharing the prompt's cache (see
-        ``exact_scoring``). The prompt and each continuation are
-        tokenised separately (a continuation's tokens do not merge with the prompt's). After
-        chat messages a continuation is scored as a whole reply: its end-of-turn token is
-        included (as a generation's likelihood includes the end token it drew), so
-        terseness counts. After plain text it is a continuation, without an end token.
+        ``exact_scoring``). The prompt and each continuation are tokenised separately (a
+        continuation's tokens do not merge with the prompt's). After chat messages a
+        continuation is scored as a whole reply: its end-of-turn token is included (as a
+        generation's likelihood includes the end token it drew), so terseness counts. After
+        plain text it is a continuation, without an end token.
         """
         self._check_open()
         prompt_ids = self._encode_prompt(prompt, "prompt")
@@ -392,8 +392,8 @@ class LlamaCppModel(LanguageModel):
 def _batches(count: int, size: int) -> list[tuple[int, int]]:
     """``(begin, end)`` of ``count`` tokens in batches of at most ``size``, none of one token.
 
-    llama.cpp rounds a lone row's logits as one-token decoding does, and rows decoded with
-    others alike whatever the batch; so a last batch of one token takes one from the batch
+    llama.cpp rounds a lone row's logits as one-token decoding does and rows decoded with
+    others with its batched kernels; so a last batch of one token takes one from the batch
     before it (where ``size`` allows), keeping every score on the batched kernels.
     """
     bounds = [*range(0, count, size), count]
