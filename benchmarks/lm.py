@@ -51,6 +51,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from valuegym.lm.base import LanguageModel
 from valuegym.lm.huggingface import TransformersModel, converted_gguf_folder
 from valuegym.lm.llamacpp import LlamaCppModel
 from valuegym.lm.models import DEFAULT_MODEL, embedded_model_path
@@ -413,7 +414,7 @@ def replay_cost(args: Args) -> dict[str, float]:
 
     scenario = scenario_with_overrides(
         load_scenario("quickstart"),
-        {"episodes": 1, "max_steps": 6, "measure.counterfactual": None},
+        {"episodes": 1, "max_steps": 6, "measure.counterfactual": None, "design": None},
     )
     # Generation only: the manipulation check's scoring is extra work a plain peer has not.
     grid = CounterfactualSpec(
@@ -494,14 +495,23 @@ def manipulation_check_cost(args: Args) -> dict[str, float]:
 
     scenario = scenario_with_overrides(
         load_scenario("quickstart"),
-        {"episodes": 1, "max_steps": 8, "measure.counterfactual": None},
+        {"episodes": 1, "max_steps": 8, "measure.counterfactual": None, "design": None},
     )
     with_check = CounterfactualSpec(
         prompt_stress=[0.1, 0.9], temperature=[0.7, 1.0], samples=2, per_entry=2
     )
     without = with_check.model_copy(update={"manipulation_check": False})
-    model = load_language_model("llamacpp", DEFAULT_MODEL)
-    load = {"load_model": lambda *a, **o: _Unclosed(model)}
+    # Loaded once per set of options, with the options the replay asks for (exact_scoring).
+    models: dict[tuple[tuple[str, object], ...], LanguageModel] = {}
+
+    def load_model(backend: str, name: str, **options: object) -> _Unclosed:
+        key = tuple(sorted(options.items()))
+        if key not in models:
+            models[key] = load_language_model(backend, name, **options)
+        return _Unclosed(models[key])
+
+    load = {"load_model": load_model}
+    load_model("llamacpp", DEFAULT_MODEL, exact_scoring=False)  # the replay's, loaded untimed
     size: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as scratch:
         run_scenario(scenario, scratch, progress=False, **load)
@@ -519,7 +529,8 @@ def manipulation_check_cost(args: Args) -> dict[str, float]:
         on_s, off_s = median_seconds(
             [lambda: replay(with_check), lambda: replay(without)], args.throughput_repeats
         )
-    model.close()
+    for model in models.values():
+        model.close()
     return {"on": on_s, "off": off_s, **size}
 
 

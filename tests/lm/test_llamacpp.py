@@ -103,6 +103,47 @@ def test_batched_scoring_is_close_to_exact_scoring(default_gguf):
         fast.close()
 
 
+# Replies of 13 to 17 tokens, as the replay's manipulation check scores.
+REPLIES = [
+    " I pick apples every morning before the sun gets too hot to work.",
+    " The orchard smells of cider whenever the wind turns to the south.",
+    " Nobody told me the ladder was broken until I fell off it today.",
+    " We share the harvest with our neighbours at the end of each autumn.",
+    " Honestly, I am too tired to talk about fruit right now, sorry.",
+]
+
+
+def test_scoring_all_replies_together_is_close_deterministic_and_leaves_no_trace(default_gguf):
+    from valuegym.lm.llamacpp import LlamaCppModel
+
+    # Three sequences and 16-token batches: the replies fill two groups and span batches.
+    options = {"n_threads": 1, "n_seq_max": 3, "n_batch": 16}
+    together = LlamaCppModel(default_gguf, exact_scoring=False, **options)
+    exact = LlamaCppModel(default_gguf, **options)
+    try:
+        batched = together.score(CHAT_PROMPT, REPLIES)
+        one_by_one = exact.score(CHAT_PROMPT, REPLIES)
+        # llama.cpp's batched kernels round differently from one-token decoding...
+        assert np.all(batched != one_by_one)
+        np.testing.assert_array_less(np.abs(batched - one_by_one), 0.5)
+        # ...but alike whatever the order of the replies and however often one is repeated.
+        order = [3, 0, 4, 2, 1, 0]
+        reordered = together.score(CHAT_PROMPT, [REPLIES[i] for i in order])
+        np.testing.assert_allclose(reordered, batched[order], rtol=0, atol=1e-9)
+        # The extra sequences are gone: generation and exact scoring are a fresh model's.
+        prompts = [CHAT_PROMPT, TEXT_PROMPT, TEXT_PROMPT]
+        generated = together.generate(prompts, max_new_tokens=8, temperature=1.0, seed=3)
+        reference = exact.generate(prompts, max_new_tokens=8, temperature=1.0, seed=3)
+        for first, second in zip(generated, reference, strict=True):
+            assert first.token_ids == second.token_ids
+            np.testing.assert_array_equal(first.token_entropy, second.token_entropy)
+        together.exact_scoring = True
+        np.testing.assert_array_equal(together.score(CHAT_PROMPT, REPLIES), one_by_one)
+    finally:
+        together.close()
+        exact.close()
+
+
 def test_stop_strings_end_the_text(llamacpp_model):
     [generation] = llamacpp_model.generate(
         [CHAT_PROMPT], max_new_tokens=40, temperature=0, stop=[","]

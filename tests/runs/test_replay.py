@@ -10,10 +10,10 @@ from valuegym.measures.information import mutual_information_from_loglik
 from valuegym.records import RunFolder
 from valuegym.records.schema import SCHEMA_VERSION, TABLES
 from valuegym.runs.errors import RunError
-from valuegym.runs.population import make_lm_agent
+from valuegym.runs.population import load_lm_model, make_lm_agent
 from valuegym.runs.replay import plan_cells, replay_run, reproduce_utterance, select_contexts
 from valuegym.runs.runner import run_scenario
-from valuegym.scenarios.schema import CounterfactualSpec
+from valuegym.scenarios.schema import CounterfactualSpec, LMSpec
 from valuegym.scenarios.validation import validate_scenario
 
 from .conftest import StatedStressModel
@@ -183,6 +183,24 @@ def test_a_model_that_ignores_the_state_shows_no_reply_shift(tmp_path: Path):
     assert rows
     loglik = np.array([[row["loglik_low"], row["loglik_high"]] for row in rows])
     assert np.array_equal(loglik[:, 0], loglik[:, 1])  # so the JS estimate is exactly 0
+
+
+def test_the_replay_loads_llamacpp_models_to_score_in_batched_mode(tmp_path: Path):
+    from valuegym.lm import default_backend
+
+    loads = []
+
+    def load(backend, name, **options):
+        loads.append(options)
+        return StatedStressModel()
+
+    run_scenario(validate_scenario(INBOX), tmp_path, progress=False, load_model=load)
+    replay_run(tmp_path, GRID, progress=False, load_model=load)
+    batched = {"exact_scoring": False} if default_backend() == "llamacpp" else {}
+    assert loads == [{}, batched]  # the run generates and acts as it always did
+    for backend, options in (("llamacpp", {"exact_scoring": False}), ("transformers", {})):
+        load_lm_model(LMSpec(backend=backend), "agents.0", load, batched_scoring=True)
+        assert loads[-1] == options
 
 
 def test_no_manipulation_check_without_two_stress_levels(tmp_path: Path):

@@ -116,6 +116,21 @@ class SequenceContext:
         """Drop every sequence's cache cells from ``position`` on."""
         self._llama_cpp.llama_memory_seq_rm(self._memory(), -1, position, -1)
 
+    def share_prefix(self, length: int, sequences: int) -> None:
+        """Copy sequence 0's first ``length`` cells to sequences ``1..sequences-1``.
+
+        In the unified cache a copy tags the same cells with more sequences: it costs none.
+        """
+        memory = self._memory()
+        for sequence in range(1, sequences):
+            self._llama_cpp.llama_memory_seq_cp(memory, 0, sequence, 0, length)
+
+    def drop_sequences(self, sequences: int) -> None:
+        """Remove sequences ``1..sequences-1`` from the cache (sequence 0 stays)."""
+        memory = self._memory()
+        for sequence in range(1, sequences):
+            self._llama_cpp.llama_memory_seq_rm(memory, sequence, -1, -1)
+
     def decode_batch(
         self,
         token_ids: Sequence[int],

@@ -263,7 +263,13 @@ def build_population(
     return Population(env, multi_agent, members, groups, action_names, models, text_actions)
 
 
-def load_lm_model(lm: LMSpec, where: str, load_model: Callable[..., Any] | None = None) -> Any:
+def load_lm_model(
+    lm: LMSpec,
+    where: str,
+    load_model: Callable[..., Any] | None = None,
+    *,
+    batched_scoring: bool = False,
+) -> Any:
     """Load an LM agent's model, or raise a :class:`PopulationError` naming the scenario key.
 
     Args:
@@ -271,16 +277,21 @@ def load_lm_model(lm: LMSpec, where: str, load_model: Callable[..., Any] | None 
         where: The agent's scenario path (``agents.2``), for the message.
         load_model: Loads a model from ``(backend, model, **options)``; default
             :func:`valuegym.lm.load_language_model`.
+        batched_scoring: Load a ``llamacpp`` model with ``exact_scoring=False`` (its
+            ``score`` decodes all continuations of a call together; generation is the same).
+            Other backends have one way to score and are loaded as they are.
 
     Returns:
         The loaded model, wrapped in a :class:`~valuegym.lm.wrappers.ProfilingModel` (its
         calls are counted per phase for the run's profile, :mod:`valuegym.runs.timing`).
     """
-    from valuegym.lm import LanguageModelError, load_language_model
+    from valuegym.lm import LanguageModelError, default_backend, load_language_model
     from valuegym.lm.wrappers import ProfilingModel
 
     loader = load_model if load_model is not None else load_language_model
-    options = {"base_url": lm.base_url} if lm.base_url is not None else {}
+    options: dict[str, Any] = {"base_url": lm.base_url} if lm.base_url is not None else {}
+    if batched_scoring and (lm.backend or default_backend()) == "llamacpp":
+        options["exact_scoring"] = False
     try:
         return ProfilingModel(loader(lm.backend, lm.model, **options))
     except (LanguageModelError, ValueError, OSError) as error:

@@ -21,7 +21,14 @@ K samples of the lowest and of the highest level's cell (at the grid temperature
 are each scored under both prompts (``manipulation`` rows), so that the Jensen-Shannon
 divergence between the two reply distributions can be estimated
 (:func:`~valuegym.measures.information.mutual_information_from_loglik`); it is 0 when the
-stated level does not change the model's distribution.
+stated level does not change the model's distribution. A ``llamacpp`` model is loaded for the
+replay with ``exact_scoring=False``: the check (the only scoring a replay does) decodes a
+prompt's 2K samples together in llama.cpp's batched mode, several times faster than one token
+per decode. Batched scores differ from one-token decoding by a few tenths of a nat per reply
+(and depend on which replies share the call), but both prompts score the same 2K replies
+alike and deterministically, so identical prompts give identical scores and the estimated
+divergence stays 0 when the stated level changes nothing.
+Generation is unaffected.
 
 Replays are resumable per episode and written atomically; the grid is kept in
 ``replay.yaml`` and a different grid is refused unless asked to replace the replay.
@@ -280,7 +287,7 @@ class _ReplayAgents:
                 key = (lm.backend, lm.model, lm.base_url)
                 if key not in self._models:
                     where = f"agents.{index_of[id(spec)]}"
-                    self._models[key] = load_lm_model(lm, where, load_model)
+                    self._models[key] = load_lm_model(lm, where, load_model, batched_scoring=True)
                 self.rows[agent_id] = row
                 self.lm[agent_id] = lm
                 self.agents[agent_id] = make_lm_agent(self._models[key], lm, personas)
