@@ -212,9 +212,9 @@ def plot_contrasts(
         shown = (
             f"pilot over {estimates[0].n_units} {estimates[0].unit}: no intervals"
             if estimates[0].pilot
-            else f"95% intervals: {estimates[0].basis}"
+            else f"95% intervals, {estimates[0].basis}"
         )
-        ax.set_title(f"paired within-context contrasts, averaged per episode; {shown}", fontsize=7)
+        ax.set_title(f"within-context contrasts, per episode\n{shown}", fontsize=8)
     return _save(figure, path)
 
 

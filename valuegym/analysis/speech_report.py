@@ -350,7 +350,7 @@ def _channel_section(folder: RunFolder, figure_dir: Path, report: Report) -> Non
                     for c in shown
                 ],
                 figure_dir / "channel_contrasts.png",
-                value_label="difference in mean token entropy at temperature 1 (nats)",
+                value_label="difference in mean token entropy at T = 1 (nats)",
             )
         )
 
