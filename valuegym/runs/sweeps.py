@@ -27,7 +27,7 @@ import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from valuegym.lm.cpu import available_cores
 from valuegym.records import PlannedCell, SweepFolder, SweepPlan, write_bytes_atomic
@@ -35,20 +35,13 @@ from valuegym.scenarios.schema import Scenario
 from valuegym.scenarios.validation import ScenarioError, scenario_with_overrides
 
 __all__ = [
-    "RAY_RUNTIME_ENV",
     "CellFailure",
     "SweepCell",
     "SweepOutcome",
     "plan_sweep",
-    "prepare_worker",
     "run_sweep",
 ]
 
-#: The Ray runtime environment a sweep's workers start with: each worker process imports the
-#: runner and loads the compiled value kernels once, when it starts, instead of on its first
-#: cell. :func:`run_sweep` passes it to the Ray instance it starts or joins; a program that
-#: calls ``ray.init`` itself passes it too (``ray.init(runtime_env=RAY_RUNTIME_ENV)``).
-RAY_RUNTIME_ENV: Final = {"worker_process_setup_hook": "valuegym.runs.sweeps.prepare_worker"}
 
 Executor = Literal["local", "ray"]
 
@@ -319,23 +312,6 @@ def _limit_threads(threads: int) -> None:
         os.environ[name] = str(threads)
 
 
-def prepare_worker() -> None:
-    """Ready a sweep worker before its first cell: import the runner, load the kernels.
-
-    Ray calls it in each worker process as it starts (:data:`RAY_RUNTIME_ENV`). A few steps of
-    a small Orchard load the compiled value kernels from numba's cache (or compile them, the
-    first time on a machine), so a cell's clock starts on warm code.
-    """
-    import valuegym.runs.runner  # noqa: F401 - imported for its side effect: a warm import
-    from valuegym.envs.orchard import OrchardEnv
-
-    env = OrchardEnv(episode_length=4)
-    env.reset(seed=0)
-    for _ in range(4):
-        env.step(env.action_space.sample())
-    env.close()
-
-
 def _run_ray(
     pending: list[tuple[SweepCell, dict[str, Any]]],
     workers: int | None,
@@ -349,13 +325,12 @@ def _run_ray(
     started_here = not ray.is_initialized()
     if started_here:
         if ray_address is not None:
-            ray.init(address=ray_address, log_to_driver=False, runtime_env=RAY_RUNTIME_ENV)
+            ray.init(address=ray_address, log_to_driver=False)
         else:
             ray.init(
                 num_cpus=workers or available_cores(),
                 include_dashboard=False,
                 log_to_driver=False,
-                runtime_env=RAY_RUNTIME_ENV,
             )
     task = ray.remote(num_cpus=1, num_gpus=cell_gpus, max_retries=2)(_guarded)
     refs = {task.remote(data): cell for cell, data in pending}
