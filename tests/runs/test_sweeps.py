@@ -196,3 +196,19 @@ def test_a_folder_holding_another_sweep_is_refused(tmp_path):
     )
     with pytest.raises(ScenarioError, match="different sweep"):
         run_sweep(validate_scenario(SWEEP), tmp_path, workers=1, progress=False)
+
+
+def test_a_cell_committed_without_its_event_is_logged_once_on_resume(tmp_path):
+    # A kill between a cell's commit and its event: the resumed sweep skips the cell and the
+    # event log catches up, so it lists every committed cell exactly once.
+    scenario = validate_scenario(SWEEP)
+    out = tmp_path / "out"
+    assert run_sweep(scenario, out, workers=1, progress=False).complete
+    events = out / "events.jsonl"
+    lines = events.read_text().splitlines()
+    events.write_text("\n".join(lines[:-1]) + "\n")  # the last commit's event never written
+    outcome = run_sweep(scenario, out, workers=1, progress=False)
+    assert outcome.ran == []
+    assert len(outcome.skipped) == 4
+    assert sorted(finished_events(out)) == sorted(c.cell_id for c, _ in plan_sweep(scenario))
+    assert json.loads(events.read_text().splitlines()[-1])["recovered"] is True
