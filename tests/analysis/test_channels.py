@@ -118,6 +118,10 @@ def test_a_declared_estimand_matches_the_grid_and_averages_unheld_channels():
         paired_contrast(rows, "sequence_entropy", "interaction", (0.1, 0.9), {"temperature": 1.0})
     interaction = paired_contrast(rows, "sequence_entropy", "interaction", (0.1, 0.9))
     assert interaction.estimate == find(channel_contrasts(rows), "interaction", "").estimate
+    # Without levels, the grid's lowest and highest ("own" cells are not a level).
+    undeclared = paired_contrast([*rows, *own], "sequence_entropy", "prompt_stress")
+    assert undeclared.estimate == plain.estimate
+    assert undeclared.levels == plain.levels == "0.1 -> 0.9"
     assert paired_contrast(rows, "sequence_entropy", "prompt_stress", (0.1, 0.5)) is None
     with pytest.raises(ValueError, match="channel"):
         paired_contrast(rows, "sequence_entropy", "persona", (0.1, 0.9))

@@ -273,7 +273,7 @@ def paired_contrast(
     rows: Sequence[Mapping[str, Any]],
     measure: str,
     channel: str,
-    levels: tuple[float, float],
+    levels: tuple[float, float] | None = None,
     at: Mapping[str, float] | None = None,
 ) -> Contrast | None:
     """One declared estimand of a replay: a paired contrast, interval over episodes.
@@ -283,7 +283,8 @@ def paired_contrast(
         measure: The measure contrasted (see :data:`REPLAY_MEASURES`).
         channel: ``prompt_stress``, ``prompt_mood``, ``temperature`` or ``interaction``
             (the prompt-stress effect at the grid's highest temperature minus at its lowest).
-        levels: ``(low, high)`` of the channel (of the stated stress, for the interaction).
+        levels: ``(low, high)`` of the channel (of the stated stress, for the interaction);
+            ``None``: the grid's lowest and highest.
         at: Held settings, e.g. ``{"temperature": 1.0}`` (``nan``: the agent's own). A held
             channel not named is averaged over its grid levels, each weighted equally.
 
@@ -293,6 +294,12 @@ def paired_contrast(
     cells = _cells(rows, measure)
     if cells is None:
         return None
+    if levels is None:
+        axis = _AXES.index("prompt_stress" if channel == "interaction" else channel)
+        grid = [level for level in cells.levels(axis) if level != _OWN]
+        if len(grid) < 2:
+            return None
+        levels = (grid[0], grid[-1])
     return _declared(cells, measure, channel, levels, at or {})
 
 

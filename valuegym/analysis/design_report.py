@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -81,58 +82,22 @@ def _estimand_estimate(
     if estimand["rows"] == "replay":
         if not replay:
             return None
-        chosen = (
-            (float(levels[0]), float(levels[1]))
-            if levels is not None
-            else _grid_ends(replay, estimand["contrast"])
-        )
-        if chosen is None:
-            return None
-        contrast = paired_contrast(
-            replay,
-            estimand["measure"],
-            estimand["contrast"],
-            chosen,
-            dict(estimand.get("at") or {}),
-        )
+        chosen = None if levels is None else (float(levels[0]), float(levels[1]))
+        held = dict(estimand.get("at") or {})
+        contrast = paired_contrast(replay, estimand["measure"], estimand["contrast"], chosen, held)
         return None if contrast is None else _renamed(contrast.estimate, name)
     factor = estimand["contrast"]
     rows = run_rows(folder, estimand["measure"])
     if not rows or factor not in design.factors:
         return None
-    factors = {f: {lv: list(e) for lv, e in lvs.items()} for f, lvs in design.factors.items()}
     pair = None if levels is None else {factor: (str(levels[0]), str(levels[1]))}
-    for contrast in factor_contrasts(rows, factors, estimand["measure"], levels=pair):
+    for contrast in factor_contrasts(rows, design.factors, estimand["measure"], levels=pair):
         if contrast.channel == factor:
             return _renamed(contrast.estimate, name)
     return None
 
 
-#: The replay column that holds each channel's levels (the interaction moves the stated stress).
-_LEVEL_COLUMN = {
-    "prompt_stress": "set_stress",
-    "interaction": "set_stress",
-    "prompt_mood": "set_mood",
-    "temperature": "set_temperature",
-}
-
-
-def _grid_ends(replay: Sequence[Mapping[str, Any]], channel: str) -> tuple[float, float] | None:
-    """The lowest and highest level of a channel in the replay's grid cells."""
-    column = _LEVEL_COLUMN[channel]
-    levels = sorted(
-        {
-            float(row[column])
-            for row in replay
-            if not row.get("placebo") and np.isfinite(float(row[column]))
-        }
-    )
-    return (levels[0], levels[-1]) if len(levels) >= 2 else None
-
-
 def _renamed(estimate: Estimate, label: str) -> Estimate:
-    from dataclasses import replace
-
     return replace(estimate, label=label)
 
 

@@ -146,13 +146,12 @@ def _factor_section(folder: RunFolder, design: RunDesign, report: Report) -> Non
     """Every designed factor on every measure of the run's rows (an exploratory family)."""
     if not design.factors:
         return
-    factors = {f: {lv: list(e) for lv, e in lvs.items()} for f, lvs in design.factors.items()}
     estimates: dict[str, Estimate] = {}
     for measure in (*UTTERANCE_MEASURES, "length", "return", "stress", "mood"):
         rows = run_rows(folder, measure)
         if not rows:
             continue
-        for contrast in factor_contrasts(rows, factors, measure):
+        for contrast in factor_contrasts(rows, design.factors, measure):
             if contrast.estimate.n_units:  # a measure the run did not take is left out
                 estimates[f"{measure}: {contrast.channel} {contrast.levels}"] = contrast.estimate
     if not estimates:
@@ -209,16 +208,13 @@ def _entropy_section(utterances: pa.Table, figure_dir: Path, report: Report, see
     contrasts = order_contrasts(estimates, ())
     report.statistics["contrasts"] = {c.name: c.to_dict() for c in contrasts}
     report.statistics["utterances"] = utterances.num_rows
-    report.statistics["utterance_cap_share"] = cap_share(
+    reasons = (
         utterances.select(["finish_reason"]).to_pylist()
         if "finish_reason" in utterances.column_names
         else []
     )
-    cap = (
-        _cap_note(utterances.select(["finish_reason"]).to_pylist(), "the utterances")
-        if "finish_reason" in utterances.column_names
-        else ""
-    )
+    report.statistics["utterance_cap_share"] = cap_share(reasons)
+    cap = _cap_note(reasons, "the utterances")
     report.sections.append(
         (
             "Descriptive: utterance measures against the value state",
