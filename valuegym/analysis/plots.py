@@ -24,6 +24,7 @@ __all__ = [
     "plot_contrasts",
     "plot_entropy_against_state",
     "plot_group_means",
+    "plot_grouped_series",
     "plot_parameter_effect",
     "plot_series",
     "plot_value_trajectories",
@@ -246,6 +247,36 @@ def plot_series(
         ax.fill_between(steps, low, high, color=_COLOURS[0], alpha=0.2, linewidth=0)
     ax.set_xlabel("step", fontsize=9)
     ax.set_ylabel(value_label, fontsize=9)
+    return _save(figure, path)
+
+
+def plot_grouped_series(
+    steps: np.ndarray,
+    series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    path: Path,
+    *,
+    value_label: str,
+) -> Path:
+    """One quantity over time for several groups, each a line with its band.
+
+    Args:
+        steps: Step numbers.
+        series: Group label -> (mean, band low, band high) per step.
+        path: The PNG to write.
+        value_label: Axis label of the quantity.
+
+    Returns:
+        ``path``.
+    """
+    figure, (ax,) = _new_figure()
+    for index, (label, (mean, low, high)) in enumerate(series.items()):
+        colour = _COLOURS[index % len(_COLOURS)]
+        ax.plot(steps, mean, color=colour, linewidth=1.5, label=label)
+        ax.fill_between(steps, low, high, color=colour, alpha=0.2, linewidth=0)
+    ax.set_xlabel("step", fontsize=9)
+    ax.set_ylabel(value_label, fontsize=9)
+    if len(series) <= len(_COLOURS):
+        ax.legend(fontsize=7, frameon=False)
     return _save(figure, path)
 
 

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from valuegym.analysis.document import Report, estimate_table, number
 from valuegym.analysis.plots import plot_group_means, plot_series, plot_value_trajectories
+from valuegym.analysis.contagion import add_appraisal_sections
 from valuegym.analysis.speech_report import UNIT, add_speech_sections, column_values, per_episode
 from valuegym.analysis.statistics import gini, mean_interval
 from valuegym.manifest import manifest_markdown, read_manifest
@@ -286,6 +287,7 @@ def build_report(run_dir: str | Path, *, seed: int = 0) -> Report:
     report.statistics["complete"] = folder.is_complete
     figure_dir = folder.report_dir
     add_speech_sections(folder, figure_dir, report, design, seed)
+    add_appraisal_sections(folder, figure_dir, report, seed)
     if steps.num_rows:
         _returns_section(steps, figure_dir, report, seed)
         _trajectory_section(steps, figure_dir, report)

@@ -10,10 +10,12 @@ the step. Every random choice is seeded from the scenario's seed and its positio
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 
+from valuegym.envs.conversation_rules import ACTS, ASK, SILENT, chat_line, clean_utterance
 from valuegym.envs.protocol import CHAT, MESSAGES, TURN, VALUE_KEYS
 from valuegym.numeric import SeedSalt
 from valuegym.records import EpisodeRecorder
@@ -24,7 +26,7 @@ from valuegym.runs.timing import RunTiming
 from valuegym.scenarios.schema import Scenario
 from valuegym.values import AgentSnapshot
 
-__all__ = ["EpisodeRun"]
+__all__ = ["EpisodeRun", "Replacement"]
 
 #: ``info`` entries that are not env metrics (they are recorded in their own columns).
 _NOT_METRICS: Final = frozenset(VALUE_KEYS)
@@ -66,6 +68,22 @@ def _events(info: Mapping[str, Any], observation: Any = None) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class Replacement:
+    """A message replaced in a re-simulated episode (the designed intervention).
+
+    Attributes:
+        step: The step whose utterance is replaced.
+        listener: The agent id it is addressed to; the episode stops after this agent's
+            next turn.
+        text: What is said instead.
+    """
+
+    step: int
+    listener: str
+    text: str
+
+
 class EpisodeRun:
     """One episode of a population: the step loop and the rows it records.
 
@@ -77,6 +95,8 @@ class EpisodeRun:
         clusterer: Groups samples by meaning (semantic entropy), or ``None``.
         bar: The progress bar, advanced one step at a time.
         timing: Where the model's, the measurements' and the env's time is counted.
+        replacement: Replace one utterance and stop after its listener's next turn (the
+            designed intervention), or ``None``: the episode as it is.
     """
 
     def __init__(
@@ -88,6 +108,7 @@ class EpisodeRun:
         clusterer: Any,
         bar: Any,
         timing: RunTiming,
+        replacement: Replacement | None = None,
     ) -> None:
         self.scenario = scenario
         self.population = population
@@ -97,6 +118,7 @@ class EpisodeRun:
         self.speech = Speech(scenario, population, episode, recorder, clusterer, timing)
         self.bar = bar
         self.seed = scenario.seed
+        self.replacement = replacement
 
     def run(self) -> int:
         """Run the episode; returns the number of steps taken."""
@@ -112,6 +134,9 @@ class EpisodeRun:
         }
         steps = 0
         speaking = self.scenario.measure.utterances or population.text_actions
+        appraiser = population.appraiser
+        if appraiser is not None:
+            appraiser.reset()
         for step in range(self.scenario.max_steps):
             live = [member for member in population.members if member.env_agent in observations]
             if not live:
@@ -142,7 +167,18 @@ class EpisodeRun:
                     agent: {"act": act, "utterance": said.get(agent, "")}
                     for agent, act in actions.items()
                 }
+            replacing = self.replacement is not None and self.replacement.step == step
+            if replacing:
+                assert self.replacement is not None
+                for action in env_actions.values():
+                    action["utterance"] = self.replacement.text.format(
+                        last_ask=self._last_ask(self.replacement.listener) or ""
+                    )
+            heard = self._appraise(acting, env_actions, observations) if appraiser else None
+            before = infos
             observations, rewards, terminations, truncations, infos = self._step(env_actions)
+            if heard is not None:
+                self.recorder.add("appraisals", self._appraisal_rows(step, heard, before, infos))
             self.recorder.add(
                 "steps",
                 (
@@ -162,12 +198,86 @@ class EpisodeRun:
             )
             steps += 1
             self.bar.update(1)
+            if self._listener_answered(step, acting):
+                break
             observations = {
                 agent: observation
                 for agent, observation in observations.items()
                 if not (terminations.get(agent) or truncations.get(agent))
             }
         return steps
+
+    def _listener_answered(self, step: int, acting: Sequence[Member]) -> bool:
+        """Whether a replacement's listener has taken its next turn (the re-simulation's end)."""
+        replacement = self.replacement
+        return (
+            replacement is not None
+            and step > replacement.step
+            and any(member.agent_id == replacement.listener for member in acting)
+        )
+
+    def _last_ask(self, agent_id: str) -> str | None:
+        appraiser = self.population.appraiser
+        row = next(m.row for m in self.population.members if m.agent_id == agent_id)
+        return appraiser.last_ask(row) if appraiser is not None else None
+
+    def _appraise(
+        self,
+        acting: Sequence[Member],
+        env_actions: dict[str, Any],
+        observations: Mapping[str, Any],
+    ) -> tuple[Member, str, int | None, str, Any] | None:
+        """The listeners' appraisal of the turn's utterance, put into the speaker's action."""
+        if len(acting) != 1:
+            return None  # appraisal is for turn-based conversations: one speaker a step
+        speaker = acting[0]
+        action = env_actions[speaker.env_agent]
+        rules = self.population.env.unwrapped.rules
+        act, offset = rules.decode(int(action["act"]))
+        addressee = None if act == SILENT else (speaker.row + offset) % rules.n_agents
+        text = clean_utterance(action["utterance"], rules.max_utterance_length)
+        chat = observations[speaker.env_agent]
+        context = chat.get(CHAT, "").splitlines() if isinstance(chat, Mapping) else []
+        header = chat_line(speaker.row, act, -1 if addressee is None else addressee, "") + ":"
+        appraiser = self.population.appraiser
+        with self.timing.phase("appraisal"):
+            appraisal = appraiser.appraise(
+                speaker.row, addressee, act == ASK, text, context, header
+            )
+        action["appraisal"] = appraisal.env_input()
+        return speaker, ACTS[act], addressee, text, appraisal
+
+    def _appraisal_rows(
+        self,
+        step: int,
+        heard: tuple[Member, str, int | None, str, Any],
+        before: Mapping[str, Any],
+        after: Mapping[str, Any],
+    ) -> list[dict[str, Any]]:
+        speaker, act, _, text, appraisal = heard
+        members = self.population.members
+        rows = []
+        for listened in appraisal.listeners:
+            member = members[listened.listener]
+            was, now = before[member.env_agent], after[member.env_agent]
+            rows.append(
+                {
+                    "step": step,
+                    "agent": member.agent_id,
+                    **member.entry.record_columns(),
+                    "speaker": speaker.agent_id,
+                    "speaker_entry": speaker.entry.entry,
+                    "act": act,
+                    "text": text,
+                    "replaced": self.replacement is not None and self.replacement.step == step,
+                    **listened.to_record(),
+                    "stress_before": float(was["stress"]),
+                    "stress_after": float(now["stress"]),
+                    "mood_before": float(was["mood"]),
+                    "mood_after": float(now["mood"]),
+                }
+            )
+        return rows
 
     def _reset(self, env_seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
         env = self.population.env

@@ -98,6 +98,8 @@ class Population:
         action_names: Text of each discrete action (LM prompts), when the env names them.
         models: The loaded language models, to close at the end.
         text_actions: Whether an action is ``{"act": int, "utterance": str}`` (text mode).
+        appraiser: How listeners appraise what is said
+            (:class:`~valuegym.agents.appraisal.Appraiser`; built by the runner), or ``None``.
     """
 
     env: Any
@@ -107,6 +109,7 @@ class Population:
     action_names: tuple[str, ...] | None
     models: list[Any]
     text_actions: bool = False
+    appraiser: Any = None
 
     def close(self) -> None:
         """Close the env and free the language models."""

@@ -42,6 +42,7 @@ from valuegym.records import (
     write_bytes_atomic,
     write_json_atomic,
 )
+from valuegym.runs.appraisal import appraisal_description, build_appraiser
 from valuegym.runs.episode import EpisodeRun
 from valuegym.runs.errors import RunError
 from valuegym.runs.population import Population, PopulationError, build_population
@@ -153,6 +154,7 @@ def run_scenario(
     to_run = [episode for episode in range(scenario.episodes) if episode not in finished]
     started = time.perf_counter()
     population = None
+    appraisal = None
     timing = RunTiming()
     manifest = build_manifest(scenario.to_mapping()) if to_run else None
     if finished and manifest is not None:
@@ -166,7 +168,12 @@ def run_scenario(
                 + "\nresume it on the installation that started it, or run into another "
                 "folder (--output)"
             )
-    if to_run:
+    # Episodes whose designed intervention is still to be re-simulated (after a stop).
+    intervening = scenario.measure.intervention is not None and any(
+        not folder.episode_file("interventions", episode).is_file()
+        for episode in range(scenario.episodes)
+    )
+    if to_run or intervening:
         # Built before anything is written: a bad env argument, checkpoint or model leaves
         # no folder behind.
         _phase(
@@ -176,7 +183,10 @@ def run_scenario(
         )
         try:
             population = build_population(scenario, load_model=load_model)
+            population.appraiser = build_appraiser(scenario, population, load_model)
         except PopulationError as error:
+            if population is not None:
+                population.close()
             raise RunError(str(error)) from None
     created = not folder.root.exists()
     try:
@@ -190,6 +200,12 @@ def run_scenario(
         if population is not None:
             timing.add_models(population.models)
             _run_episodes(scenario, population, folder, to_run, progress, timing)
+            appraisal = appraisal_description(population.appraiser)
+            if scenario.measure.intervention is not None:
+                from valuegym.runs.intervention import run_interventions
+
+                _phase(progress, "re-simulating episodes with the designed message variants")
+                run_interventions(scenario, population, folder, progress=progress, timing=timing)
     except BaseException as error:
         # A folder this run made and that holds no finished episode (a failed model, a disk
         # that cannot be written) is not left behind.
@@ -251,6 +267,7 @@ def run_scenario(
         "seconds": round(time.perf_counter() - started, 3),
         # Of the work done by this invocation (resumed episodes are not in it).
         "timing": timing.to_dict(),
+        "appraisal": appraisal,
         "valuegym_version": valuegym.__version__,
         "python": sys.version.split()[0],
     }

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, field_validator, model_validator
 
 from valuegym.agents.prompts import PromptState, PromptTemplate
 from valuegym.lm import BACKENDS
+from valuegym.scenarios.appraisal_spec import ListenerAppraisalSpec
+from valuegym.scenarios.base import FrozenSpec, invalid_value, key_problem
 
 __all__ = [
     "AGENT_KINDS",
@@ -35,22 +36,6 @@ AGENT_KINDS: Final = ("lm", "ppo", "greedy", "softmax", "random")
 LM_BACKENDS: Final = tuple(BACKENDS)
 
 NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-
-
-def key_problem(key: str, message: str) -> PydanticCustomError:
-    """A validation error about ``key`` of the model being validated (see ``validation.py``)."""
-    return PydanticCustomError("scenario", "{message}", {"key": key, "message": message})
-
-
-def invalid_value(message: str) -> PydanticCustomError:
-    """A validation error about the value being validated, with a ready-made message."""
-    return PydanticCustomError("invalid", "{message}", {"message": message})
-
-
-class FrozenSpec(BaseModel):
-    """The base of every scenario model: unknown keys refused, frozen, strict types."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class FixedStateSpec(FrozenSpec):
@@ -193,6 +178,11 @@ class AgentSpec(FrozenSpec):
     lm: LMSpec | None = Field(default=None, description="Language model (kind lm only).")
     checkpoint: str | None = Field(
         default=None, min_length=1, description="SB3 checkpoint (kind ppo), relative to scenario."
+    )
+    appraisal: ListenerAppraisalSpec | None = Field(
+        default=None,
+        description="How this agent appraises what it hears; replaces the scenario's "
+        "appraisal for it (Conversation-v1 text mode).",
     )
 
     @model_validator(mode="after")

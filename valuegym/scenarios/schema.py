@@ -56,6 +56,13 @@ from valuegym.scenarios.agent_spec import (
     invalid_value,
     key_problem,
 )
+from valuegym.scenarios.appraisal_spec import (
+    InterventionSpec,
+    ListenerAppraisalSpec,
+    RepetitionSpec,
+    SurpriseSpec,
+    ValenceSpec,
+)
 from valuegym.scenarios.design import DesignSpec, EstimandSpec
 from valuegym.values import ValueProfile
 
@@ -63,18 +70,24 @@ __all__ = [
     "AGENT_KINDS",
     "LM_BACKENDS",
     "AgentSpec",
+    "AppraisalSpec",
     "CounterfactualSpec",
     "DesignSpec",
     "EnvSpec",
     "EstimandSpec",
     "FixedStateSpec",
     "InformationSpec",
+    "InterventionSpec",
     "LMSpec",
+    "ListenerAppraisalSpec",
     "MeasureSpec",
+    "RepetitionSpec",
     "Scenario",
     "SemanticEntropySpec",
+    "SurpriseSpec",
     "SweepSpec",
     "TemplateSpec",
+    "ValenceSpec",
 ]
 
 
@@ -178,6 +191,20 @@ class CounterfactualSpec(FrozenSpec):
     )
 
 
+class AppraisalSpec(ListenerAppraisalSpec):
+    """Every listener's appraisal, and the model appraisal asks (Conversation-v1 text mode).
+
+    See :mod:`valuegym.scenarios.appraisal_spec` and :mod:`valuegym.agents.appraisal`.
+    """
+
+    model: LMSpec | None = Field(
+        default=None,
+        description="Language model of the lm valence judge, the entailment clusterer and "
+        "the surprisal of listeners that are not LM agents (None: the first LM agent's "
+        "model; without one, non-LM listeners have surprise off).",
+    )
+
+
 class MeasureSpec(FrozenSpec):
     """What the run records beyond per-step rows."""
 
@@ -194,6 +221,11 @@ class MeasureSpec(FrozenSpec):
     )
     counterfactual: CounterfactualSpec | None = Field(
         default=None, description="Replay recorded contexts under a channel grid (off if absent)."
+    )
+    intervention: InterventionSpec | None = Field(
+        default=None,
+        description="Replace one incoming message per episode with designed variants and "
+        "re-simulate (needs appraisal; off if absent).",
     )
 
 
@@ -263,6 +295,11 @@ class Scenario(FrozenSpec):
         default=None,
         description="The declared design: unit, factors over agent entries, estimands "
         "(valuegym.scenarios.design).",
+    )
+    appraisal: AppraisalSpec | None = Field(
+        default=None,
+        description="How listeners appraise what is said to them (Conversation-v1 text "
+        "mode; off when absent).",
     )
     output: str | None = Field(
         default=None,
