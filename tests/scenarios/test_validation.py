@@ -1,7 +1,9 @@
+import typing
 from pathlib import Path
 
 import pytest
 
+from valuegym.scenarios.schema import AGENT_KINDS, AgentSpec
 from valuegym.scenarios.validation import (
     ScenarioError,
     apply_overrides,
@@ -10,6 +12,7 @@ from valuegym.scenarios.validation import (
     validate_scenario,
 )
 
+CONVERSATION = "valuegym/Conversation-v0"
 ORCHARD = {
     "name": "orchard",
     "env": {"id": "valuegym/Orchard-v0"},
@@ -338,3 +341,112 @@ def test_a_misspelled_shipped_scenario_gets_a_suggestion(tmp_path, monkeypatch):
     with pytest.raises(ScenarioError) as caught:
         load_scenario("quikstart")
     assert "did you mean 'quickstart'?" in str(caught.value)
+
+
+def test_agent_kinds_listed_are_the_kinds_the_schema_takes():
+    assert typing.get_args(AgentSpec.model_fields["kind"].annotation) == AGENT_KINDS
+
+
+def scripted(**script) -> dict:
+    """Two scripted askers and a greedy helper in text-mode Conversation."""
+    return {
+        "name": "hammered",
+        "env": {"id": "valuegym/Conversation-v0", "args": {"mode": "text"}},
+        "agents": [
+            {"id": "askers", "kind": "scripted", "count": 2, "script": script},
+            {"id": "helper", "kind": "greedy"},
+        ],
+    }
+
+
+def test_a_scripted_entry_validates_with_its_defaults():
+    scenario = validate_scenario(scripted(act="ask", to="helper", lines=["Notes?", "Notes!"]))
+    script = scenario.agents[0].script
+    assert script is not None
+    assert (script.act, script.to, script.lines, script.order) == (
+        "ask",
+        "helper",
+        ["Notes?", "Notes!"],
+        "random",
+    )
+    assert validate_scenario(scenario.to_mapping()) == scenario
+    silent = validate_scenario(scripted(act="silent", lines=["..."], order="cycle"))
+    assert silent.agents[0].script is not None
+    assert silent.agents[0].script.to is None
+
+
+def test_script_goes_with_kind_scripted_only():
+    data = {**ORCHARD, "agents": [{"kind": "greedy", "script": {"act": "silent", "lines": ["x"]}}]}
+    assert problems_of(data)["agents.0.script"] == (
+        "only used with kind 'scripted' (this agent is 'greedy')"
+    )
+    data = scripted(act="ask", to="helper", lines=["x"])
+    data["agents"][0] = {"id": "askers", "kind": "scripted"}
+    assert problems_of(data)["agents.0.script"] == (
+        "required for kind 'scripted' (act, to and lines)"
+    )
+
+
+def test_each_field_of_a_script_is_checked_in_one_pass():
+    problems = problems_of(
+        scripted(act="shout", to="helper", lines=["fine", "  "], order="shuffle")
+    )
+    assert problems["agents.0.script.act"] == (
+        "unknown value 'shout' (expected one of: silent, ask, help, share, joke, complain)"
+    )
+    assert problems["agents.0.script.lines.1"] == "must not be blank"
+    assert problems["agents.0.script.order"].startswith("unknown value 'shuffle'")
+    assert problems_of(scripted(act="ask", to="helper", lines=[]))["agents.0.script.lines"] == (
+        "must not be empty"
+    )
+    assert problems_of(scripted(act="ask", to="helper", lines=[""]))["agents.0.script.lines.0"] == (
+        "must not be blank"
+    )
+    assert problems_of(scripted(act="ask", lines=["x"]))["agents.0.script.to"] == (
+        "required for act 'ask' (the agent id it addresses)"
+    )
+    assert problems_of(scripted(act="silent", to="helper", lines=["x"]))["agents.0.script.to"] == (
+        "not used with act 'silent' (it addresses no one)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("to", "message"),
+    [
+        (
+            "helpr",
+            "no agent 'helpr' in this scenario (did you mean 'helper'? agents: askers_0, "
+            "askers_1, helper)",
+        ),
+        (
+            "askers_1",
+            "'askers_1' is this entry's own agent; a scripted agent addresses another agent",
+        ),
+        ("askers", "'askers' is this entry's own agent; a scripted agent addresses another agent"),
+    ],
+)
+def test_a_script_addresses_another_agent_of_the_scenario(to, message):
+    assert problems_of(scripted(act="ask", to=to, lines=["x"])) == {"agents.0.script.to": message}
+
+
+def test_a_script_naming_an_entry_of_several_agents_asks_for_one():
+    data = scripted(act="ask", to="helper", lines=["x"])
+    data["agents"][1] = {"id": "helper", "kind": "greedy", "count": 2}
+    assert problems_of(data) == {
+        "agents.0.script.to": "'helper' names 2 agents (helper_0, helper_1); name one"
+    }
+
+
+def test_scripted_agents_need_conversation_in_text_mode():
+    numeric = {**scripted(act="ask", to="helper", lines=["x"]), "env": {"id": CONVERSATION}}
+    assert problems_of(numeric) == {
+        "env.args.mode": "scripted agents speak lines; set env.args.mode: text"
+    }
+    commons = {**scripted(act="ask", to="helpr", lines=["x"]), "env": {"id": COMMONS["env"]["id"]}}
+    problems = problems_of(commons)
+    assert problems["agents.0.kind"] == (
+        "scripted agents speak Conversation's acts (valuegym/Conversation-v*); "
+        "valuegym/Commons-v0 has none"
+    )
+    assert "did you mean 'helper'?" in problems["agents.0.script.to"]  # the same pass
+    assert "env.args.mode" not in problems

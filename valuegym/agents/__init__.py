@@ -1,4 +1,4 @@
-"""Agents: heuristic baselines, SB3-trained policies and language-model-driven agents.
+"""Agents: heuristic baselines, scripted speakers, SB3-trained policies and LM-driven agents.
 
 The heuristic and LM agents import at once; the training API (stable-baselines3, torch,
 SuperSuit) is imported on first use of one of its names, so ``import valuegym.agents`` stays
@@ -19,6 +19,7 @@ from valuegym.agents.heuristic import (
 )
 from valuegym.agents.lm_agent import LMAgent, Utterance
 from valuegym.agents.prompts import PromptTemplate
+from valuegym.agents.scripted import ScriptedSpeaker
 
 #: Names imported from their module on first access (PEP 562).
 _LAZY = {
@@ -58,6 +59,7 @@ __all__ = [
     "LMAgent",
     "PromptTemplate",
     "RandomAgent",
+    "ScriptedSpeaker",
     "SoftmaxAgent",
     "Utterance",
     "action_wanting_of",

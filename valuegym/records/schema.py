@@ -312,7 +312,9 @@ _POSITION = (
 _ENTRY = (
     Column("entry", _STR, "the agent's scenario entry: its id, else its kind and index (softmax1)"),
     Column("entry_index", _I64, "the entry's position in the scenario's agents list"),
-    Column("agent_kind", _STR, "the entry's agent kind (lm, greedy, softmax, random, ppo)"),
+    Column(
+        "agent_kind", _STR, "the entry's agent kind (lm, greedy, softmax, random, ppo, scripted)"
+    ),
 )
 _STATE = (
     Column("mood", _F64, "mood in [-1, 1]"),

@@ -2,7 +2,8 @@
 
 Each step, LM agents first speak (:class:`~valuegym.runs.speech.Speech`), then every agent acts
 (its policy, or an LM agent's scored choice among the env's actions, which sees the same chat
-its speech saw), then the env steps; one ``steps`` row per live agent records the state after
+its speech saw), then the env steps (in text mode each act with what was said: an LM agent's
+utterance, a scripted speaker's line); one ``steps`` row per live agent records the state after
 the step. Every random choice is seeded from the scenario's seed and its position
 (:class:`~valuegym.numeric.SeedSalt`), so episodes are independent.
 """
@@ -15,6 +16,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from valuegym.agents.scripted import ScriptedSpeaker
 from valuegym.envs.conversation_rules import ACTS, ASK, SILENT, chat_line, clean_utterance
 from valuegym.envs.protocol import CHAT, MESSAGES, TURN, VALUE_KEYS
 from valuegym.numeric import SeedSalt
@@ -82,6 +84,17 @@ class Replacement:
     step: int
     listener: str
     text: str
+
+
+def _text_action(member: Member, act: int, said: Mapping[str, str]) -> dict[str, Any]:
+    """A text-mode env action: the act and what is said with it.
+
+    An LM agent says what it spoke this step (``said``, by env agent), a scripted speaker its
+    line; a scripted line is not an LM utterance and is not measured or recorded as one.
+    """
+    if isinstance(member.policy, ScriptedSpeaker):
+        return {"act": act, "utterance": member.policy.utterance}
+    return {"act": act, "utterance": said.get(member.env_agent, "")}
 
 
 class EpisodeRun:
@@ -164,8 +177,8 @@ class EpisodeRun:
             env_actions: dict[str, Any] = actions
             if population.text_actions:
                 env_actions = {
-                    agent: {"act": act, "utterance": said.get(agent, "")}
-                    for agent, act in actions.items()
+                    member.env_agent: _text_action(member, actions[member.env_agent], said)
+                    for member in acting
                 }
             replacing = self.replacement is not None and self.replacement.step == step
             if replacing:

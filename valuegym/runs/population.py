@@ -9,6 +9,8 @@ Agents:
 
 - ``random``, ``greedy``, ``softmax``: :mod:`valuegym.agents.heuristic`;
 - ``ppo``: a saved SB3 model (:func:`valuegym.agents.training.load`) acting deterministically;
+- ``scripted``: :class:`~valuegym.agents.scripted.ScriptedSpeaker`, addressing the env's agent
+  at its ``to`` agent's position;
 - ``lm``: :class:`~valuegym.agents.lm_agent.LMAgent`; agents that share a model and sampling
   settings share one ``LMAgent`` (one batched ``generate`` per step), and each distinct model
   is loaded once.
@@ -194,6 +196,16 @@ def _policy(spec: AgentSpec, action_space: Any) -> Any:
     return PolicyAgent(load(spec.checkpoint))
 
 
+def _scripted_speaker(scenario: Scenario, spec: AgentSpec, row: int) -> Any:
+    from valuegym.agents.scripted import ScriptedSpeaker
+
+    assert spec.script is not None
+    ids = [agent_id for agent_id, _ in scenario.expanded_agents()]
+    script = spec.script
+    to_index = ids.index(script.to) if script.to is not None else None
+    return ScriptedSpeaker(script.act, to_index, row, len(ids), script.lines, script.order)
+
+
 def build_population(
     scenario: Scenario, *, load_model: Callable[..., Any] | None = None
 ) -> Population:
@@ -243,6 +255,8 @@ def build_population(
                 group_rows.append([])
             member.lm_group = group_of[group_key]
             group_rows[member.lm_group].append(row)
+        elif spec.kind == "scripted":
+            member.policy = _scripted_speaker(scenario, spec, row)
         else:
             space = env.action_space(env_agent) if multi_agent else env.action_space
             if isinstance(space, gymnasium.spaces.Dict) and "act" in space.spaces:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import Field, field_validator, model_validator
 
 from valuegym.agents.prompts import PromptState, PromptTemplate
+from valuegym.envs.conversation_rules import ACTS, SILENT
 from valuegym.lm import BACKENDS
 from valuegym.scenarios.appraisal_spec import ListenerAppraisalSpec
 from valuegym.scenarios.base import FrozenSpec, invalid_value, key_problem
@@ -24,13 +25,14 @@ __all__ = [
     "FixedStateSpec",
     "FrozenSpec",
     "LMSpec",
+    "ScriptSpec",
     "TemplateSpec",
     "invalid_value",
     "key_problem",
 ]
 
 #: Agent kinds a scenario may name.
-AGENT_KINDS: Final = ("lm", "ppo", "greedy", "softmax", "random")
+AGENT_KINDS: Final = ("lm", "ppo", "greedy", "softmax", "random", "scripted")
 #: Language-model backends a scenario may name (left out: the default of
 #: :func:`valuegym.lm.load_language_model`).
 LM_BACKENDS: Final = tuple(BACKENDS)
@@ -154,6 +156,54 @@ class LMSpec(FrozenSpec):
         return None if temperature == "state" else float(temperature)
 
 
+class ScriptSpec(FrozenSpec):
+    """What a ``scripted`` agent says in Conversation: one act, to one agent, in given lines.
+
+    On each of its turns the agent takes ``act`` addressed to ``to`` and says one of ``lines``
+    (:class:`~valuegym.agents.scripted.ScriptedSpeaker`). Which agent ``to`` names and the env
+    it needs are checked against the whole scenario (:mod:`valuegym.scenarios.agent_checks`).
+    """
+
+    act: str = Field(description=f"The speech act, one of: {', '.join(ACTS)}.")
+    to: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="The agent addressed, an expanded agent id (helper, helper_0); not used "
+        "with act silent.",
+    )
+    lines: list[str] = Field(
+        min_length=1, description="What the agent says, one line per turn (none blank)."
+    )
+    order: Literal["random", "cycle"] = Field(
+        default="random",
+        description="random: a line drawn uniformly each turn (seeded per episode from the "
+        "run's seed); cycle: the lines in order from the first, again and again.",
+    )
+
+    @field_validator("act")
+    @classmethod
+    def _known_act(cls, act: str) -> str:
+        if act not in ACTS:
+            raise invalid_value(f"unknown value {act!r} (expected one of: {', '.join(ACTS)})")
+        return act
+
+    @field_validator("lines")
+    @classmethod
+    def _lines_say_something(cls, lines: list[str]) -> list[str]:
+        for index, line in enumerate(lines):
+            if not line.strip():
+                raise key_problem(str(index), "must not be blank")
+        return lines
+
+    @model_validator(mode="after")
+    def _addressee_matches_act(self) -> ScriptSpec:
+        if self.act == ACTS[SILENT] and self.to is not None:
+            raise key_problem("to", "not used with act 'silent' (it addresses no one)")
+        if self.act != ACTS[SILENT] and self.to is None:
+            raise key_problem("to", f"required for act {self.act!r} (the agent id it addresses)")
+        return self
+
+
 class AgentSpec(FrozenSpec):
     """One agent, or ``count`` identical agents, of a scenario."""
 
@@ -163,8 +213,9 @@ class AgentSpec(FrozenSpec):
         description="Name in records; with count > 1 agents are named <id>_0, <id>_1, ...",
     )
     count: int = Field(default=1, ge=1, le=10_000, description="How many agents this entry adds.")
-    kind: Literal["lm", "ppo", "greedy", "softmax", "random"] = Field(
-        description="lm, ppo (a trained checkpoint), greedy, softmax or random."
+    kind: Literal["lm", "ppo", "greedy", "softmax", "random", "scripted"] = Field(
+        description="lm, ppo (a trained checkpoint), greedy, softmax, random or scripted "
+        "(given lines, Conversation only)."
     )
     persona: str | None = Field(default=None, description="Who the agent is (LM prompts).")
     values: dict[str, Any] | None = Field(
@@ -184,6 +235,9 @@ class AgentSpec(FrozenSpec):
         description="How this agent appraises what it hears; replaces the scenario's "
         "appraisal for it (Conversation-v1 text mode).",
     )
+    script: ScriptSpec | None = Field(
+        default=None, description="The act, addressee and lines (kind scripted only)."
+    )
 
     @model_validator(mode="after")
     def _fields_match_kind(self) -> AgentSpec:
@@ -192,6 +246,12 @@ class AgentSpec(FrozenSpec):
         if self.kind != "ppo" and self.checkpoint is not None:
             raise key_problem(
                 "checkpoint", f"only used with kind 'ppo' (this agent is {self.kind!r})"
+            )
+        if self.kind == "scripted" and self.script is None:
+            raise key_problem("script", "required for kind 'scripted' (act, to and lines)")
+        if self.kind != "scripted" and self.script is not None:
+            raise key_problem(
+                "script", f"only used with kind 'scripted' (this agent is {self.kind!r})"
             )
         if self.kind != "lm" and self.lm is not None:
             raise key_problem("lm", f"only used with kind 'lm' (this agent is {self.kind!r})")

@@ -4,7 +4,9 @@ Validation reports *every* problem at once, each as ``(dotted path, message)``: 
 structural problems (from pydantic, with its locations turned into dotted paths and its
 messages into short ones), the value profiles' problems (from
 :meth:`valuegym.values.ValueProfile.from_mapping`, prefixed with the agent's path), missing
-files, and sweep overrides that would not validate. Nothing is built or run while validating.
+files, what agent entries need of the env and of each other
+(:mod:`valuegym.scenarios.agent_checks`), and sweep overrides that would not validate. Nothing
+is built or run while validating.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from valuegym.envs.registration import (
     env_parameters,
 )
 from valuegym.lm.models import EMBEDDED_MODELS
+from valuegym.scenarios.agent_checks import agent_problems
 from valuegym.scenarios.catalog import resolve_scenario_path, shipped_scenarios
 from valuegym.scenarios.design_checks import design_problems
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file
@@ -122,6 +125,7 @@ def validate_scenario(data: Any, *, base_dir: str | Path = ".") -> Scenario:
     if scenario is not None and scenario.sweep is not None:
         problems.extend(_sweep_problems(scenario))
     if scenario is not None:
+        problems.extend(agent_problems(scenario))
         problems.extend(design_problems(scenario))
         problems.extend(_appraisal_problems(scenario))
     if problems:
