@@ -100,11 +100,15 @@ def test_surprise_is_surprisal_per_word_against_a_moving_expectation() -> None:
     listener = ListenerSettings(model=model, per_nat=0.5, rate=0.25)
     appraiser = Appraiser([listener, None], window=8)
     texts = ["ab cd", "abcdefgh ij", "a b c d"]
-    rows = [appraiser.appraise(1, 0, False, t, ["line one"], "agent_1 -> agent_0 (share):") for t in texts]
+    rows = [
+        appraiser.appraise(1, 0, False, t, ["line one"], "agent_1 -> agent_0 (share):")
+        for t in texts
+    ]
     per_word = [0.5 * len(t) / word_count(t) for t in texts]  # 1.25, 2.75, 0.875
     assert [r.listeners[0].surprisal for r in rows] == pytest.approx(per_word)
     # The first message sets the expectation (no surprise); then per_nat x (s - expected).
-    assert rows[0].surprise[0] == 0.0 and math.isnan(rows[0].listeners[0].expected)
+    assert rows[0].surprise[0] == 0.0
+    assert math.isnan(rows[0].listeners[0].expected)
     assert rows[1].surprise[0] == pytest.approx(0.5 * (2.75 - 1.25))
     expected = 1.25 + 0.25 * (2.75 - 1.25)
     assert rows[2].listeners[0].expected == pytest.approx(expected)
@@ -122,7 +126,8 @@ def test_surprise_is_bounded_and_off_without_a_model_or_rate() -> None:
     big = appraiser.appraise(1, 0, False, "abcdefghijklmnop", [], "h:")
     assert big.surprise[0] == SURPRISE_BOUND
     quiet = appraiser.appraise(0, 1, False, "abcdefghijklmnop", [], "h:")
-    assert quiet.surprise[1] == 0.0 and math.isnan(quiet.listeners[0].surprisal)
+    assert quiet.surprise[1] == 0.0
+    assert math.isnan(quiet.listeners[0].surprisal)
 
 
 def test_listeners_sharing_a_model_are_scored_once_per_utterance() -> None:
@@ -136,7 +141,8 @@ def test_listeners_sharing_a_model_are_scored_once_per_utterance() -> None:
 def test_empty_utterances_are_heard_by_nobody() -> None:
     appraiser = Appraiser([ListenerSettings(), ListenerSettings()], window=8)
     appraisal = appraiser.appraise(0, 1, True, "   ", [], "h:")
-    assert appraisal.listeners == () and not appraisal.repeats.any()
+    assert appraisal.listeners == ()
+    assert not appraisal.repeats.any()
 
 
 def test_the_default_clusterer_counts_repeats_at_its_calibrated_rates() -> None:
@@ -156,9 +162,7 @@ def test_the_default_clusterer_counts_repeats_at_its_calibrated_rates() -> None:
         _ask(appraiser, pair.a)
         rate.setdefault(pair.category, []).append(bool(_ask(appraiser, pair.b).repeats[0]))
     for category in ("paraphrase", "near_duplicate"):
-        assert np.mean(rate[category]) == pytest.approx(
-            1 - calibration[category].false_split_rate
-        )
+        assert np.mean(rate[category]) == pytest.approx(1 - calibration[category].false_split_rate)
     assert np.mean(rate["paraphrase"]) >= 0.75
     assert np.mean(rate["near_duplicate"]) >= 0.9
     assert np.mean(rate["different_topic"]) == calibration["different_topic"].false_merge_rate == 0

@@ -27,9 +27,9 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 
+from valuegym.analysis.contagion import add_appraisal_sections
 from valuegym.analysis.document import Report, estimate_table, number
 from valuegym.analysis.plots import plot_group_means, plot_series, plot_value_trajectories
-from valuegym.analysis.contagion import add_appraisal_sections
 from valuegym.analysis.speech_report import UNIT, add_speech_sections, column_values, per_episode
 from valuegym.analysis.statistics import gini, mean_interval
 from valuegym.manifest import manifest_markdown, read_manifest
