@@ -227,6 +227,7 @@ def test_list_names_the_backend_a_scenario_gets_by_default(capsys, monkeypatch):
         ["doctor"],
         ["replay"],
         ["calibrate-clusterer"],
+        ["calibrate-valence"],
     ],
 )
 def test_every_command_has_help(capsys, command):
@@ -292,6 +293,72 @@ def test_calibrate_clusterer_bad_input_is_one_message_and_exit_1(tmp_path, capsy
     assert "bad.csv:2: same must be 1 or 0" in capsys.readouterr().err
     assert main(["calibrate-clusterer", "--clusterer", "entailment-nli"]) == 1
     assert "needs --nli-model" in capsys.readouterr().err
+
+
+def test_calibrate_valence_prints_a_judges_figures_on_a_users_messages(
+    tmp_path, capsys, monkeypatch
+):
+    import math
+
+    import numpy as np
+
+    import valuegym.lm
+    from valuegym.lm.base import LanguageModel
+
+    class ToneTable(LanguageModel):
+        """Scores Friendly, Neutral, Hostile from a table keyed by the quoted message."""
+
+        name = "tone-table"
+
+        def __init__(self):
+            self.scores = {
+                "Thanks a lot!": [0.0, -math.inf, -math.inf],
+                "The file is attached.": [-math.inf, 0.0, -math.inf],
+                "Send it.": [math.log(0.6), math.log(0.2), math.log(0.2)],
+                "Read it yourself.": [-math.inf, -math.inf, 0.0],
+            }
+
+        def _generate(self, prompts, **kwargs):
+            raise AssertionError("the judge scores, never generates")
+
+        def _score(self, prompt, continuations):
+            return np.array(self.scores[prompt[0]["content"].split('"')[1]])
+
+    loaded = []
+    monkeypatch.setattr(
+        valuegym.lm,
+        "load_language_model",
+        lambda backend, model: loaded.append((backend, model)) or ToneTable(),
+    )
+    items = tmp_path / "items.csv"
+    items.write_text(
+        "text,label\nThanks a lot!,positive\nThe file is attached.,neutral\n"
+        "Send it.,neutral\nRead it yourself.,negative\n"
+    )
+    command = ["calibrate-valence", "--judge", "lm", "--items", str(items)]
+    assert main([*command, "--lm-backend", "openai", "--lm-model", "m"]) == 0
+    assert loaded == [("openai", "m")]
+    out = capsys.readouterr().out
+    assert "lm: {'valence_judge': 'language-model', 'model': 'tone-table'" in out
+    assert "4 messages in" in out
+    assert "| positive | 1 | 100% | +1.00 |" in out
+    # "Send it." reads 0.6 - 0.2 = 0.4, above the neutral band of 0.2: a miss.
+    assert "| neutral | 2 | 50% | +0.20 |" in out
+    assert "| negative | 1 | 100% | -1.00 |" in out
+    assert "| all | 4 | 75% | +0.10 |" in out
+    assert main([*command, "--band", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "| all | 4 | 100% | +0.10 |" in out
+    assert "neutral band ±0.5." in out
+
+
+def test_calibrate_valence_bad_input_is_one_message_and_exit_1(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nHi,cheerful\n")
+    assert main(["calibrate-valence", "--items", str(bad)]) == 1
+    assert "bad.csv:2: label must be positive, neutral or negative" in capsys.readouterr().err
+    assert main(["calibrate-valence", "--band", "1.5"]) == 1
+    assert "--band: must be in [0, 1)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["run", "train"])

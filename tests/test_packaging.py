@@ -19,3 +19,21 @@ def test_the_demo_extra_is_part_of_all():
     ]
     assert any(requirement.startswith("llama-cpp-python") for requirement in extras["demo"])
     assert "demo" in extras["all"][0]
+
+
+def test_package_data_declares_every_measures_data_file():
+    # The calibration sets and the valence anchors are read with importlib.resources, so an
+    # installed valuegym without them fails at the first calibration or valence judgement.
+    from fnmatch import fnmatch
+
+    globs = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["valuegym"]
+    package = REPOSITORY / "valuegym"
+    files = [p.relative_to(package).as_posix() for p in (package / "measures/data").iterdir()]
+    assert {
+        "measures/data/clusterer_calibration.csv",
+        "measures/data/valence_anchors.csv",
+        "measures/data/valence_calibration.csv",
+    } <= set(files)
+    assert [f for f in files if not any(fnmatch(f, glob) for glob in globs)] == []

@@ -20,6 +20,7 @@ from types import ModuleType
 import valuegym
 from valuegym.cli import (
     calibrate_clusterer,
+    calibrate_valence,
     doctor,
     listing,
     plan,
@@ -44,6 +45,7 @@ COMMANDS: dict[str, ModuleType] = {
     "replay": replay,
     "doctor": doctor,
     "calibrate-clusterer": calibrate_clusterer,
+    "calibrate-valence": calibrate_valence,
 }
 
 _EPILOG = """\
@@ -57,6 +59,7 @@ examples:
   valuegym train scenarios/orchard_variety.yaml train PPO on a scenario's env
   valuegym doctor                               check the installation and what it runs on
   valuegym calibrate-clusterer                  how often clusterers merge or split meanings
+  valuegym calibrate-valence --judge lm         how often valence judges misread tone
 """
 
 

@@ -7,18 +7,26 @@ Each module is small and loads no model: the measures take what a backend produc
 - :mod:`valuegym.measures.clustering`: grouping utterances that say the same thing (by text,
   sentence embedding, or bidirectional entailment with a judge passed in).
 - :mod:`valuegym.measures.entailment`: the judges of entailment (NLI model, language model).
-- :mod:`valuegym.measures.calibration`: how often a clusterer merges or splits meanings.
+- :mod:`valuegym.measures.calibration`: how often a clusterer merges or splits meanings, and
+  how often a valence judge misreads tone.
+- :mod:`valuegym.measures.valence`: how friendly or hostile a message sounds (embedding
+  anchors or a language model's scored answer).
 - :mod:`valuegym.measures.semantic`: semantic entropy over K samples of one state.
 - :mod:`valuegym.measures.kernel_entropy`: Kernel Language Entropy over a semantic graph.
 - :mod:`valuegym.measures.information`: mutual information between value state and utterance.
 """
 
 from valuegym.measures.calibration import (
+    VALENCE_NEUTRAL_BAND,
     Calibration,
     CategoryCalibration,
     LabelledPair,
+    ValenceCalibration,
+    ValenceClassCalibration,
     calibrate,
+    calibrate_valence,
     load_pairs,
+    valence_class,
 )
 from valuegym.measures.clustering import (
     DEFAULT_SIMILARITY_THRESHOLD,
@@ -56,34 +64,64 @@ from valuegym.measures.semantic import (
     semantic_entropy,
     semantic_entropy_from_labels,
 )
+from valuegym.measures.valence import (
+    DEFAULT_VALENCE_TEMPERATURE,
+    DEFAULT_VALENCE_TOP_K,
+    VALENCE_ANSWERS,
+    VALENCE_LABELS,
+    VALENCE_QUESTION,
+    EmbeddingValenceJudge,
+    LabelledText,
+    LanguageModelValenceJudge,
+    ValenceJudge,
+    get_valence_judge,
+    load_valence_anchors,
+    load_valence_items,
+)
 
 __all__ = [
     "DEFAULT_HEAT_TIME",
     "DEFAULT_SIMILARITY_THRESHOLD",
+    "DEFAULT_VALENCE_TEMPERATURE",
+    "DEFAULT_VALENCE_TOP_K",
     "ENTAILMENT_ANSWERS",
     "ENTAILMENT_QUESTION",
+    "VALENCE_ANSWERS",
+    "VALENCE_LABELS",
+    "VALENCE_NEUTRAL_BAND",
+    "VALENCE_QUESTION",
     "Calibration",
     "CategoryCalibration",
     "Clusterer",
     "EmbeddingClusterer",
+    "EmbeddingValenceJudge",
     "EntailmentClusterer",
     "EntailmentJudge",
     "LabelledPair",
+    "LabelledText",
     "LanguageModelJudge",
+    "LanguageModelValenceJudge",
     "MutualInformation",
     "NLIJudge",
     "SemanticEntropy",
     "TextClusterer",
     "UtteranceEntropy",
+    "ValenceCalibration",
+    "ValenceClassCalibration",
+    "ValenceJudge",
     "calibrate",
+    "calibrate_valence",
     "cluster_log_probabilities",
     "cross_score",
     "entropy",
     "entropy_from_logits",
     "get_clusterer",
+    "get_valence_judge",
     "kernel_language_entropy",
     "load_pairs",
     "load_sentence_embedder",
+    "load_valence_anchors",
+    "load_valence_items",
     "mutual_information",
     "mutual_information_from_loglik",
     "normalise_text",
@@ -92,4 +130,5 @@ __all__ = [
     "semantic_graph_from_entailment",
     "semantic_graph_from_labels",
     "unit_name",
+    "valence_class",
 ]
