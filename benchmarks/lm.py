@@ -28,6 +28,13 @@ Goals (issue 14), timings interleaved and the median kept:
   step, one batched ``generate``) run by ``run_scenario``; overhead is the run's wall time less
   model loading, the seconds in the model and in the env (all from the run's timing).
 
+Goal (issue 23):
+- The listener appraisal (semantic repetition, valence judge, listener surprisal) on the
+  shipped ``conversation_hammered`` scenario: the text-mode step's model time (the language
+  model's seconds plus the appraisal's own: clusterer and judge) with appraisal <= 1.5x the
+  language model's seconds of the same episodes without appraisal; the wall time of the
+  episodes (less model loading) is printed beside it.
+
 Goal (issue 22):
 - A replay with its manipulation check (the low and high stated stress cells' samples, each
   scored under both prompts) costs <= 1.5x the same replay without it: same contexts, same
@@ -79,9 +86,11 @@ class Args:
     """timings per case of the issue-14 comparisons (the median is kept)"""
     agent_steps: int = 6
     """steps of the 8-agent overhead scenario"""
+    appraisal_episodes: int = 2
+    """episodes of the hammered scenario per timing of the appraisal comparison"""
     parts: str = "all"
     """comma-separated: bare, transformers, batch, samples, openai, shared, judge, agents,
-    replay, check (or all)"""
+    replay, check, appraisal (or all)"""
 
 
 def parse_args() -> Args:
@@ -547,6 +556,52 @@ class _Unclosed:
         pass
 
 
+def appraisal_cost(args: Args) -> dict[str, float]:
+    """Seconds of the hammered scenario's episodes with and without listener appraisal.
+
+    Timings interleaved, ``throughput_repeats`` of each, medians kept. Model loading is timed
+    and left out; the intervention is left out of both (it is not a step).
+    """
+    import tempfile
+
+    from valuegym.lm import load_language_model
+    from valuegym.runs.runner import run_scenario
+    from valuegym.scenarios.catalog import resolve_scenario_path
+    from valuegym.scenarios.loader import load_yaml_file
+    from valuegym.scenarios.validation import validate_scenario
+
+    data = load_yaml_file(resolve_scenario_path("conversation_hammered"))
+    data["episodes"] = args.appraisal_episodes
+    data["measure"] = {}
+    with_appraisal = validate_scenario(data)
+    without = validate_scenario({k: v for k, v in data.items() if k != "appraisal"})
+    loading: list[float] = []
+
+    def load(*arguments: object, **options: object) -> object:
+        start = time.perf_counter()
+        model = load_language_model(*arguments, **options)
+        loading.append(time.perf_counter() - start)
+        return model
+
+    measured: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for repeat in range(args.throughput_repeats):
+            for label, scenario in (("on", with_appraisal), ("off", without)):
+                start = time.perf_counter()
+                result = run_scenario(
+                    scenario, f"{scratch}/{label}{repeat}", progress=False, load_model=load
+                )
+                wall = time.perf_counter() - start - loading[-1]
+                timing = result.folder.read_summary()["timing"]
+                total = timing["total"]
+                appraisal = timing.get("appraisal", {})
+                own = appraisal.get("measure_seconds", 0.0)  # clusterer and judge
+                measured.setdefault(f"{label}_wall", []).append(wall)
+                measured.setdefault(f"{label}_model", []).append(total["model_seconds"] + own)
+                measured.setdefault(f"{label}_scored", []).append(appraisal.get("calls", 0))
+    return {key: statistics.median(values) for key, values in measured.items()}
+
+
 def report(name: str, ratio: float, goal: float, detail: str) -> None:
     verdict = "ok" if ratio >= goal else "BELOW GOAL"
     print(f"{name:<58} {ratio:6.2f}x (goal >= {goal}x, {verdict})  {detail}")
@@ -572,6 +627,7 @@ def main() -> None:
             "agents",
             "replay",
             "check",
+            "appraisal",
         }
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     if "bare" in parts:
@@ -649,6 +705,17 @@ def main() -> None:
             1.5,
             f"{cost['on']:.2f} vs {cost['off']:.2f} s for {cost['contexts']:.0f} contexts; "
             f"{cost['scored']:.0f} samples scored twice ({cost['scored_tokens']:.0f} tokens)",
+        )
+    if "appraisal" in parts:
+        cost = appraisal_cost(args)
+        report_at_most(
+            "hammered text-mode step model time, appraisal on / off",
+            cost["on_model"] / cost["off_model"],
+            1.5,
+            f"{cost['on_model']:.2f} vs {cost['off_model']:.2f} s in models "
+            f"({cost['on_scored']:.0f} appraisal model calls); episodes' wall time less "
+            f"loading {cost['on_wall']:.2f} vs {cost['off_wall']:.2f} s "
+            f"({cost['on_wall'] / cost['off_wall']:.2f}x)",
         )
     if "agents" in parts:
         seconds = agent_overhead(args)

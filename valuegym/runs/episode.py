@@ -253,7 +253,7 @@ class EpisodeRun:
         context = chat.get(CHAT, "").splitlines() if isinstance(chat, Mapping) else []
         header = chat_line(speaker.row, act, -1 if addressee is None else addressee, "") + ":"
         appraiser = self.population.appraiser
-        with self.timing.phase("appraisal"):
+        with self.timing.phase("appraisal"), self.timing.measuring("appraisal"):
             appraisal = appraiser.appraise(
                 speaker.row, addressee, act == ASK, text, context, header
             )

@@ -29,7 +29,7 @@ from valuegym.lm.wrappers import PhaseProfile, ProfilingModel
 __all__ = ["PHASES", "RunTiming"]
 
 #: The phases a run reports, in this order (others follow, sorted).
-PHASES: Final = ("speech", "act", "semantic", "information", "replay", "env")
+PHASES: Final = ("speech", "act", "appraisal", "semantic", "information", "replay", "env")
 
 
 class RunTiming:
