@@ -68,6 +68,20 @@ def test_step_returns_store_gains_and_refreshes_cached_wanting(core):
     np.testing.assert_array_equal(core.wanting, core.store.wanting())
 
 
+def test_step_passes_the_surprise_input_to_the_store(core):
+    reference = ValueStore.from_profile(default_profile(["apple", "pear"]), n_agents=3)
+    consumption = np.array([[1.0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    surprise = np.array([1.5, 0.0, -0.5])
+    gains = core.step(consumption, surprise=surprise)
+    expected = reference.step(consumption, surprise=surprise)
+    np.testing.assert_array_equal(gains, expected.utility_gain)
+    np.testing.assert_array_equal(core.store.mood, reference.mood)
+    np.testing.assert_array_equal(core.store.expected, reference.expected)
+    np.testing.assert_array_equal(core.wanting, reference.wanting())
+    # The apple beat its expectation (delta ~0.63) but the input outweighs it; baseline 0.
+    assert core.store.mood[0] < core.store.mood[1] == 0.0 < core.store.mood[2]
+
+
 def test_observation_layout_and_bounds(core):
     core.step(np.array([[5.0, 0, 0], [0, 1.0, 0], [0, 0, 0]]), load=np.full(3, 2.0))
     out = np.full((3, core.observation_size), np.nan, dtype=np.float32)

@@ -57,7 +57,7 @@ class ScalarAgent:
         self.mood = self.a["mood_baseline"]
         self.stress = self.a["stress_baseline"]
 
-    def step(self, consumption, load, rest, valence, dt):
+    def step(self, consumption, load, rest, valence, dt, surprise=0.0):
         a, mood, stress = self.a, self.mood, self.stress
         power, root = self.h["power"], self.h["root"]
         total_gain = total_delta = 0.0
@@ -78,12 +78,14 @@ class ScalarAgent:
                 )
                 self.stock[k] += amount
             delta = gain - self.expected[k]
-            rate = min(1.0, a["learning_rate"] * (1 + a["surprise_gate"] * abs(delta)))
+            rate = min(
+                1.0, a["learning_rate"] * (1 + a["surprise_gate"] * (abs(delta) + abs(surprise)))
+            )
             self.expected[k] += rate * delta
             total_gain += gain
             total_delta += delta
-        if consumed or valence != 0:
-            target = math.tanh((total_delta + valence) / a["surprise_scale"])
+        if consumed or valence != 0 or surprise != 0:
+            target = math.tanh((total_delta + valence - surprise) / a["surprise_scale"])
             mood += a["mood_rate"] * (target - mood)
         keep = 0.5 ** (dt / a["mood_half_life"])
         mood = a["mood_baseline"] + (mood - a["mood_baseline"]) * keep
@@ -194,9 +196,16 @@ def test_vectorised_store_equals_scalar_reference(seed):
         load = rng.exponential(1.0, n_agents) * (rng.random(n_agents) < 0.5)
         rest = rng.exponential(1.0, n_agents) * (rng.random(n_agents) < 0.3)
         valence = rng.normal(0, 1, n_agents) * (rng.random(n_agents) < 0.3)
+        surprise = rng.normal(0, 1, n_agents) * (rng.random(n_agents) < 0.4)
         dt = float(rng.choice([1.0, 0.5, 2.0]))
         outcome = store.step(
-            consumption, load=load, rest=rest, valence=valence, dt=dt, with_wanting=bool(step % 2)
+            consumption,
+            load=load,
+            rest=rest,
+            valence=valence,
+            surprise=surprise,
+            dt=dt,
+            with_wanting=bool(step % 2),
         )
         if step % 2:  # the fused pass gives what the separate calls give
             np.testing.assert_array_equal(outcome.wanting, store.wanting())
@@ -204,7 +213,7 @@ def test_vectorised_store_equals_scalar_reference(seed):
         else:
             assert outcome.wanting is None
         for i, agent in enumerate(reference):
-            gain, delta = agent.step(consumption[i], load[i], rest[i], valence[i], dt)
+            gain, delta = agent.step(consumption[i], load[i], rest[i], valence[i], dt, surprise[i])
             assert outcome.utility_gain[i] == pytest.approx(gain, rel=1e-9, abs=1e-12)
             assert outcome.surprise[i] == pytest.approx(delta, rel=1e-9, abs=1e-12)
         np.testing.assert_allclose(store.stock, [a.stock for a in reference], rtol=1e-10)
@@ -319,6 +328,72 @@ def test_surprise_gated_learning_converges_to_the_reliable_gain():
     assert first > 0.5
     assert abs(float(out.surprise[0])) < 1e-3
     assert store.expected[0, 1] == pytest.approx(1 - math.exp(-1), rel=1e-3)
+
+
+def test_zero_surprise_input_changes_nothing():
+    rng = np.random.default_rng(11)
+    names = ["a", "b", "c"]
+    profiles = [ValueProfile.from_mapping(random_profile(rng, names)) for _ in range(5)]
+    left_out, zeros = ValueStore.from_profiles(profiles), ValueStore.from_profiles(profiles)
+    for _ in range(20):
+        consumption = rng.exponential(1.0, (5, 3)) * (rng.random((5, 3)) < 0.5)
+        valence = rng.normal(0, 1, 5) * (rng.random(5) < 0.5)
+        a = left_out.step(consumption, valence=valence)
+        b = zeros.step(consumption, valence=valence, surprise=np.array([0.0, -0.0, 0, 0, 0]))
+        np.testing.assert_array_equal(a.utility_gain, b.utility_gain)
+        np.testing.assert_array_equal(a.surprise, b.surprise)
+    assert left_out.get_state() == zeros.get_state()
+
+
+def test_surprise_input_lowers_mood_toward_tanh_of_minus_x_with_nothing_consumed():
+    store = simple_store(mood_baseline=0.0, mood_rate=0.5, surprise_scale=2.0, mood_half_life=10.0)
+    outcome = store.step(np.zeros((1, 3)), surprise=[1.0])
+    # 0.5 * (tanh(-1 / 2) - 0) = -0.2310585786, relaxed by 0.5 ** (1 / 10) = 0.9330329915
+    assert store.mood[0] == pytest.approx(-0.2155852768, abs=1e-10)
+    assert outcome.surprise[0] == 0.0  # the outcome's surprise is consumption's alone
+    assert outcome.utility_gain[0] == 0.0
+    store.step(np.zeros((1, 3)), surprise=[-1.0])  # less surprising than expected: up
+    assert store.mood[0] > -0.2155852768 * 0.9330329915
+
+
+@pytest.mark.parametrize("x", [2.0, -2.0])
+def test_surprise_input_raises_the_learning_rate_of_the_same_steps_consumption(x):
+    plain = simple_store(learning_rate=0.1, surprise_gate=1.0)
+    surprised = simple_store(learning_rate=0.1, surprise_gate=1.0)
+    apple = [[1.0, 0.0, 0.0]]
+    out_plain = plain.step(apple)
+    out_surprised = surprised.step(apple, surprise=[x])
+    delta = math.log(2.0)  # gain log(1 + 1) against an expectation of 0
+    assert out_surprised.utility_gain[0] == out_plain.utility_gain[0] == pytest.approx(delta)
+    assert out_surprised.surprise[0] == out_plain.surprise[0]
+    assert plain.expected[0, 0] == pytest.approx(0.1 * (1 + delta) * delta, rel=1e-12)
+    assert surprised.expected[0, 0] == pytest.approx(0.1 * (1 + delta + 2.0) * delta, rel=1e-12)
+    assert surprised.expected[0, 0] / plain.expected[0, 0] == pytest.approx(
+        (3 + delta) / (1 + delta), rel=1e-12
+    )
+    assert surprised.expected[0, 1] == plain.expected[0, 1] == 0.0  # not consumed: not learnt
+
+
+def test_surprise_input_learning_rate_is_capped_at_one():
+    store = simple_store(learning_rate=0.1, surprise_gate=1.0)
+    store.step([[1.0, 0.0, 0.0]], surprise=[100.0])
+    assert store.expected[0, 0] == pytest.approx(math.log(2.0), rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("surprise", "message"),
+    [
+        ([math.nan, 0.0], "surprise: must be finite"),
+        ([0.0, math.inf], "surprise: must be finite"),
+        ([1.0, 0.0, 0.0], r"surprise: expected shape \(2,\)"),
+    ],
+)
+def test_bad_surprise_input_is_refused_before_anything_changes(surprise, message):
+    store = simple_store(2)
+    before = store.get_state()
+    with pytest.raises(ValueError, match=message):
+        store.step([[1.0, 0, 0], [0, 1.0, 0]], surprise=surprise)
+    assert store.get_state() == before
 
 
 bounded_inputs = st.lists(
@@ -468,8 +543,8 @@ def test_kernel_arrays_are_the_stores_own():
     wanting, temperature = np.empty((2, store.n_values)), np.empty(2)
     zeros = np.zeros(2)
     kernels.step_all(
-        False, *arrays[:4], consumption, zeros, zeros, zeros, 1.0, *arrays[4:], gain, surprise,
-        True, np.empty_like(wanting), np.empty_like(wanting), wanting, temperature,
+        False, *arrays[:4], consumption, zeros, zeros, zeros, zeros, 1.0, *arrays[4:],
+        gain, surprise, True, np.empty_like(wanting), np.empty_like(wanting), wanting, temperature,
     )  # fmt: skip
     assert store.stock[0, 0] > 0.0
     assert gain[0] == pytest.approx(math.log(2.0))

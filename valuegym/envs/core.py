@@ -169,6 +169,7 @@ class ValueCore:
         load: np.ndarray | None = None,
         rest: np.ndarray | None = None,
         valence: np.ndarray | None = None,
+        surprise: np.ndarray | None = None,
     ) -> np.ndarray:
         """Step every row's values; the arguments are those of :meth:`ValueStore.step`.
 
@@ -180,6 +181,7 @@ class ValueCore:
             load=load,
             rest=rest,
             valence=valence,
+            surprise=surprise,
             wanting_out=(self.wanting, self.temperature),
         )
         return outcome.utility_gain

@@ -84,6 +84,7 @@ class OrchardState:
         """
         if self._arguments is None:
             n_copies = len(self.step_count)
+            no_input = np.zeros(n_copies)  # never written: stands in for the inputs Orchard lacks
             self._arguments = (
                 self.in_stock,
                 self.step_count,
@@ -91,8 +92,9 @@ class OrchardState:
                 self.consumption,
                 self.load,
                 self.rest,
-                np.zeros(n_copies),  # valence: none in Orchard
-                np.empty(n_copies),  # surprise: not used
+                no_input,  # valence
+                no_input,  # external surprise
+                np.empty(n_copies),  # surprise (the prediction error): not used
                 *self.core.kernel_arrays(),
             )
         return self._arguments
@@ -182,6 +184,7 @@ def _step_and_observe(
     load,
     rest,
     valence,
+    external_surprise,
     surprise,
     stock,
     expected,
@@ -215,6 +218,7 @@ def _step_and_observe(
         load,
         rest,
         valence,
+        external_surprise,
         1.0,
         value_table,
         agent_table,

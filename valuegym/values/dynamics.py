@@ -13,10 +13,12 @@ One step for agent ``i`` (``docs/design.md``, "The value model"), in this order:
 2. consumption: the gain of consuming ``a`` of ``k`` is ``w_eff * (u(s + a) - u(s))``, or the
    reduction of the homeostatic drive; the stock grows by ``a``;
 3. surprise ``delta_k = gain_k - expected_k`` for every consumed value, and learning
-   ``expected_k += min(1, lr * (1 + kappa |delta_k|)) * delta_k``;
-4. mood moves toward ``tanh((sum_k delta_k + valence) / scale)`` when something happened, then
-   relaxes toward its baseline; stress rises with load (plus the drive's share), falls with
-   rest, relaxes toward its baseline; both are kept in range;
+   ``expected_k += min(1, lr * (1 + kappa (|delta_k| + |x|))) * delta_k``, with ``x`` the
+   external surprise input (what the caller appraised, e.g. a message; 0 when left out);
+4. mood moves toward ``tanh((sum_k delta_k + valence - x) / scale)`` when something happened
+   (a consumption, ``valence != 0`` or ``x != 0``), then relaxes toward its baseline; stress
+   rises with load (plus the drive's share), falls with rest, relaxes toward its baseline;
+   both are kept in range;
 5. satiation wears off: ``s <- s * 0.5 ** (dt / half_life)``.
 """
 
@@ -103,13 +105,18 @@ def advance_rows(
     load,
     rest,
     valence,
+    external_surprise,
     dt,
     table,
     agent,
     gain,
     surprise,
 ):  # pragma: no cover - compiled
-    """One step of rows ``start:stop`` in place (the module's steps 1-5); gains, surprises out."""
+    """One step of rows ``start:stop`` in place (the module's steps 1-5); gains, surprises out.
+
+    ``external_surprise`` is the input ``x`` (see the module docstring); ``surprise`` the
+    output, the summed prediction error of the consumption.
+    """
     n_values = stock.shape[1]
     for i in range(start, stop):
         mood_i, stress_i = mood[i], stress[i]
@@ -118,6 +125,10 @@ def advance_rows(
         total_surprise = 0.0
         consumed = False
         has_drive = False
+        surprise_in = external_surprise[i]
+        # Added to every |delta_k| of the learning gate: an event that surprised the agent
+        # makes what it consumes in the same step more salient.
+        gate_surprise = abs(surprise_in)
         for k in range(n_values):
             family = int(table[i, k, p.FAMILY])
             if family == HOMEOSTATIC:
@@ -150,7 +161,9 @@ def advance_rows(
                 stock[i, k] = before + amount
             delta = value_gain - expected[i, k]
             rate = min(
-                1.0, agent[i, p.LEARNING_RATE] * (1.0 + agent[i, p.SURPRISE_GATE] * abs(delta))
+                1.0,
+                agent[i, p.LEARNING_RATE]
+                * (1.0 + agent[i, p.SURPRISE_GATE] * (abs(delta) + gate_surprise)),
             )
             expected[i, k] += rate * delta
             total_gain += value_gain
@@ -158,8 +171,10 @@ def advance_rows(
         gain[i] = total_gain
         surprise[i] = total_surprise
 
-        if consumed or valence[i] != 0.0:
-            target = math.tanh((total_surprise + valence[i]) / agent[i, p.SURPRISE_SCALE])
+        if consumed or valence[i] != 0.0 or surprise_in != 0.0:
+            target = math.tanh(
+                (total_surprise + valence[i] - surprise_in) / agent[i, p.SURPRISE_SCALE]
+            )
             mood_i += agent[i, p.MOOD_RATE] * (target - mood_i)
         baseline = agent[i, p.MOOD_BASELINE]
         mood_i = baseline + (mood_i - baseline) * _retained(agent[i, p.MOOD_RETENTION], dt)

@@ -32,7 +32,7 @@ __all__ = ["PARALLEL_THRESHOLD", "derive", "step", "step_all", "step_rows", "tem
 PARALLEL_THRESHOLD = 100_000
 
 # Rows per task of the parallel kernel: large enough that a task's fixed costs (taking a
-# reference to each of the 16 arrays, the call) vanish beside its rows, small enough to
+# reference to each of the 17 arrays, the call) vanish beside its rows, small enough to
 # balance rows whose cost varies (consumption, homeostatic values) across threads.
 _ROWS_PER_TASK = 256
 
@@ -49,6 +49,7 @@ def step_rows(
     load,
     rest,
     valence,
+    external_surprise,
     dt,
     table,
     agent,
@@ -78,6 +79,7 @@ def step_rows(
         load,
         rest,
         valence,
+        external_surprise,
         dt,
         table,
         agent,
@@ -103,6 +105,7 @@ def _step_parallel(
     load,
     rest,
     valence,
+    external_surprise,
     dt,
     table,
     agent,
@@ -128,6 +131,7 @@ def _step_parallel(
             load,
             rest,
             valence,
+            external_surprise,
             dt,
             table,
             agent,
@@ -152,6 +156,7 @@ def step_all(
     load,
     rest,
     valence,
+    external_surprise,
     dt,
     table,
     agent,
@@ -180,6 +185,7 @@ def step_all(
             load,
             rest,
             valence,
+            external_surprise,
             dt,
             table,
             agent,
@@ -203,6 +209,7 @@ def step_all(
             load,
             rest,
             valence,
+            external_surprise,
             dt,
             table,
             agent,
@@ -229,6 +236,7 @@ def step(
     load: np.ndarray,
     rest: np.ndarray,
     valence: np.ndarray,
+    external_surprise: np.ndarray,
     dt: float,
     table: np.ndarray,
     agent: np.ndarray,
@@ -247,6 +255,9 @@ def step(
         load: ``(n_agents,)`` demands on each agent, ``>= 0``.
         rest: ``(n_agents,)`` rest taken, ``>= 0``.
         valence: ``(n_agents,)`` signed social events.
+        external_surprise: ``(n_agents,)`` signed surprise the caller appraised (dimensionless,
+            finite): raises the learning rate of the step's consumption and moves the mood
+            toward negative (``x`` in :mod:`valuegym.values.dynamics`).
         dt: Length of the step.
         table: ``ValueParams.value_table``.
         agent: ``ValueParams.agent_table``.
@@ -271,6 +282,7 @@ def step(
         load,
         rest,
         valence,
+        external_surprise,
         dt,
         table,
         agent,

@@ -3,7 +3,7 @@
 State is held as arrays shaped ``(n_agents, n_values)`` (stocks, expected utilities) and
 ``(n_agents,)`` (mood, stress); one agent or a million use the same code. Derived quantities
 (effective weights, marginal utilities, wanting, temperature) are computed on request, never
-stored. The dynamics are documented in :mod:`valuegym.values.kernels`.
+stored. The dynamics are documented in :mod:`valuegym.values.dynamics`.
 
 Example:
     >>> from valuegym.values import ValueProfile, ValueStore
@@ -39,7 +39,8 @@ class StepOutcome(NamedTuple):
 
     Attributes:
         utility_gain: ``(n_agents,)`` utility gained from consumption (the reward).
-        surprise: ``(n_agents,)`` summed signed prediction error of the consumed values.
+        surprise: ``(n_agents,)`` summed signed prediction error of the consumed values (not
+            the ``surprise`` input of :meth:`ValueStore.step`).
         wanting: ``(n_agents, n_values)`` wanting after the step, when asked for
             (``step(..., with_wanting=True)``), else ``None``.
         temperature: ``(n_agents,)`` temperature after the step, when asked for, else ``None``.
@@ -298,6 +299,7 @@ class ValueStore:
         load: ArrayLike | None = None,
         rest: ArrayLike | None = None,
         valence: ArrayLike | None = None,
+        surprise: ArrayLike | None = None,
         dt: float = 1.0,
         with_wanting: bool = False,
         wanting_out: tuple[np.ndarray, np.ndarray] | None = None,
@@ -310,6 +312,13 @@ class ValueStore:
                 raises stress.
             rest: ``(n_agents,)`` rest taken, ``>= 0``; lowers stress.
             valence: ``(n_agents,)`` signed social events (praise > 0, sanction < 0); moves mood.
+            surprise: ``(n_agents,)`` signed, dimensionless, finite surprise of an event the
+                caller appraised (already scaled, e.g. from nats), ``x``: a message more
+                surprising than expected (``x > 0``) moves mood toward
+                ``tanh((sum_k delta_k + valence - x) / surprise_scale)`` and ``|x|`` raises the
+                learning rate of what is consumed in the same step,
+                ``min(1, learning_rate * (1 + surprise_gate * (|delta_k| + |x|)))``. Not the
+                outcome's ``surprise``, which stays the prediction error of consumption.
             dt: Length of the step, ``> 0``; satiation and relaxation scale with it.
             with_wanting: Also return the wanting and temperature after the step, computed in
                 the same compiled pass (what an env needs for its next observation).
@@ -322,17 +331,26 @@ class ValueStore:
             the new wanting and temperature.
 
         Raises:
-            ValueError: On a wrong shape, a negative amount, load or rest, or ``dt <= 0``.
+            ValueError: On a wrong shape, a negative amount, load or rest, a non-finite
+                surprise, or ``dt <= 0``.
         """
         n_agents = self._stock.shape[0]
         consumption = self._array(consumption, self._stock.shape, "consumption")
         load = self._zeros if load is None else self._array(load, (n_agents,), "load")
         rest = self._zeros if rest is None else self._array(rest, (n_agents,), "rest")
         valence = self._zeros if valence is None else self._array(valence, (n_agents,), "valence")
+        if surprise is None:
+            surprise = self._zeros
+        else:
+            surprise = self._array(surprise, (n_agents,), "surprise")
+            finite = np.isfinite(surprise)
+            if not finite.all():
+                agent = int(np.argmin(finite))
+                raise ValueError(f"surprise: must be finite (agent {agent}: {surprise[agent]})")
         if not dt > 0:
             raise ValueError(f"dt: must be > 0 (got {dt})")
         gain = np.empty(n_agents)
-        surprise = np.empty(n_agents)
+        prediction_error = np.empty(n_agents)
         derived = None
         if wanting_out is not None:
             wanting, temperature = wanting_out
@@ -350,16 +368,17 @@ class ValueStore:
             load,
             rest,
             valence,
+            surprise,
             float(dt),
             self.params.value_table,
             self.params.agent_table,
             gain,
-            surprise,
+            prediction_error,
             derived,
         )
         if derived is None:
-            return StepOutcome(gain, surprise)
-        return StepOutcome(gain, surprise, derived[2], derived[3])
+            return StepOutcome(gain, prediction_error)
+        return StepOutcome(gain, prediction_error, derived[2], derived[3])
 
     def kernel_arrays(self) -> KernelArrays:
         """The store's own arrays, for compiled code that steps it.
