@@ -224,7 +224,8 @@ class ConversationV1Rules(ConversationRules):
         """The listeners' appraisal a text-mode action carries, checked; ``{}`` without one.
 
         Args:
-            action: The speaker's action, already checked by :meth:`parse_action`.
+            action: The speaker's action, already checked by :meth:`parse_action` (in text
+                mode a dict).
             speaker: Name of the agent whose turn it is.
 
         Returns:
@@ -234,7 +235,9 @@ class ConversationV1Rules(ConversationRules):
             ValueError: Naming the entry that is unknown, not ``(n_agents,)`` numbers, not
                 finite or out of its bounds.
         """
-        appraisal = action.get("appraisal") if isinstance(action, Mapping) else None
+        if self.mode != "text":
+            return {}
+        appraisal = action.get("appraisal")
         if appraisal is None:
             return {}
         where = f"actions[{speaker!r}]['appraisal']"

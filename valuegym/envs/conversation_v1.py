@@ -255,13 +255,16 @@ class ConversationV1Env(ConversationEnv):
         self, action: Any, speaker: int, act: int, addressee: int, utterance: str
     ) -> ListenerInputs:
         """The listeners' appraisal: given with the action, else the env's own; see the class."""
-        given = self.rules.parse_appraisal(action, self.possible_agents[speaker])
-        listening = np.arange(self.rules.n_agents) != speaker
-        inputs = {
-            key: np.where(listening, given[key], 0.0)
-            for key in ("valence", "surprise")
-            if key in given
-        }
+        rules = self.rules
+        given = rules.parse_appraisal(action, self.possible_agents[speaker])
+        inputs: dict[str, np.ndarray] = {}
+        if given:  # numeric mode never is: it keeps v0's speed
+            listening = np.arange(rules.n_agents) != speaker
+            inputs = {
+                key: np.where(listening, given[key], 0.0)
+                for key in ("valence", "surprise")
+                if key in given
+            }
         self._appraised_valence[:] = inputs.get("valence", 0.0)
         self._appraised_surprise[:] = inputs.get("surprise", 0.0)
         repeats = 0.0
