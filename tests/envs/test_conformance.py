@@ -22,6 +22,8 @@ DOCUMENTED_MODULES = [
     "valuegym.envs.orchard",
     "valuegym.envs.orchard_vector",
     "valuegym.envs.inbox",
+    "valuegym.envs.conversation",
+    "valuegym.envs.conversation_v1",
     "valuegym.agents.heuristic",
     "valuegym.agents.training",
 ]

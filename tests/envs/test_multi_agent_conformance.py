@@ -25,7 +25,8 @@ from valuegym.envs import MULTI_AGENT_ENV_IDS
 
 # Each case: a registered id and extra arguments; the ids' defaults, then text mode.
 CASES = [(env_id, {}) for env_id in MULTI_AGENT_ENV_IDS] + [
-    ("valuegym/Conversation-v0", {"mode": "text"})
+    ("valuegym/Conversation-v0", {"mode": "text"}),
+    ("valuegym/Conversation-v1", {"mode": "text"}),
 ]
 CASE_IDS = [
     env_id.split("/")[1] + "".join(f"-{v}" for v in kwargs.values()) for env_id, kwargs in CASES
@@ -65,7 +66,11 @@ def module_of(env_id, kwargs):
 
 
 def test_every_multi_agent_id_is_registered_for_both_apis():
-    assert set(MULTI_AGENT_ENV_IDS) == {"valuegym/Commons-v0", "valuegym/Conversation-v0"}
+    assert set(MULTI_AGENT_ENV_IDS) == {
+        "valuegym/Commons-v0",
+        "valuegym/Conversation-v0",
+        "valuegym/Conversation-v1",
+    }
     for env_id in MULTI_AGENT_ENV_IDS:
         assert env_id in pettingzoo.parallel_registry
         assert env_id in pettingzoo.aec_registry

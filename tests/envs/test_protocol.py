@@ -12,6 +12,7 @@ CONFIGURATIONS = [
     *((env_id, {}) for env_id in SINGLE_AGENT_ENV_IDS),
     *((env_id, {}) for env_id in MULTI_AGENT_ENV_IDS),
     ("valuegym/Conversation-v0", {"mode": "text"}),
+    ("valuegym/Conversation-v1", {"mode": "text"}),
 ]
 
 

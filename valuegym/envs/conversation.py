@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
@@ -25,6 +25,7 @@ from valuegym.envs.conversation_rules import (
     SILENT,
     UTTERANCE_CHARSET,
     ConversationRules,
+    ask_key,
     chat_line,
     conversation_profile,
 )
@@ -36,12 +37,24 @@ __all__ = [
     "ACTS",
     "UTTERANCE_CHARSET",
     "ConversationEnv",
+    "ListenerInputs",
     "env",
     "parallel_env",
     "raw_env",
 ]
 
 _N_FEATURES: Final = len(ACTS) + 5
+
+
+class ListenerInputs(NamedTuple):
+    """What the listeners take from a turn, beside its act's effects."""
+
+    #: On an ask, the earlier asks the addressee received that count as repeats of it (``r``).
+    repeats: float
+    #: ``(n_agents,)`` added to the value store's valence input, or ``None`` (nothing).
+    valence: np.ndarray | None = None
+    #: ``(n_agents,)`` the value store's surprise input, or ``None`` (none).
+    surprise: np.ndarray | None = None
 
 
 class ConversationEnv(ParallelEnv[str, Any, Any]):
@@ -302,26 +315,29 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
             raise ValueError("step: the episode is over; call reset()")
         rules, n = self.rules, self.rules.n_agents
         speaker = self._step_count % n
-        action, utterance = rules.parse_action(actions, self.possible_agents[speaker])
+        name = self.possible_agents[speaker]
+        action, utterance = rules.parse_action(actions, name)
         act, offset = rules.decode(action)
         addressee = (speaker + offset) % n
+        heard = self._appraise(actions[name], speaker, act, addressee, utterance)
         consumption = np.zeros((n, self._core.n_values))
         load, rest, valence = np.zeros(n), np.zeros(n), np.zeros(n)
         rows = np.array([speaker, addressee])
         # Rows: speaker, addressee; columns: consumption per value, then load, rest, valence.
         effect = self._effects[act]
         if act == ASK:
-            key = " ".join(utterance.lower().split())
-            same = self._last_ask[addressee] == key
-            self._repeats[addressee] = self._repeats[addressee] + 1 if same else 0
-            self._last_ask[addressee] = key
+            self._repeats[addressee] = heard.repeats
             load[addressee] += rules.repetition_load * rules.ask_load * self._repeats[addressee]
         # np.add.at: for silent the speaker is its own "addressee" row, which carries zeros.
         np.add.at(consumption, rows, effect[:, :-3])
         np.add.at(load, rows, effect[:, -3])
         np.add.at(rest, rows, effect[:, -2])
         np.add.at(valence, rows, effect[:, -1])
-        gains = self._core.step(consumption, load=load, rest=rest, valence=valence)
+        if heard.valence is not None:
+            valence += heard.valence
+        gains = self._core.step(
+            consumption, load=load, rest=rest, valence=valence, surprise=heard.surprise
+        )
         self._chat.append(chat_line(speaker, act, addressee, utterance))
         self._last = (speaker, act, addressee)
         self._step_count += 1
@@ -372,6 +388,28 @@ class ConversationEnv(ParallelEnv[str, Any, Any]):
     def state(self) -> np.ndarray:
         """The global state: every agent's numeric observation, concatenated in agent order."""
         return self._observation_table().ravel()
+
+    def _appraise(
+        self, action: Any, speaker: int, act: int, addressee: int, utterance: str
+    ) -> ListenerInputs:
+        """What the listeners take from this turn: on an ask, the identical asks in a row.
+
+        Called once the speaker's action is checked, before the values step; it updates the
+        env's memory of the asks each agent received.
+
+        Args:
+            action: The speaker's action as given.
+            speaker: Index of the speaker.
+            act: The act, an index in ``ACTS``.
+            addressee: Index of its addressee (the speaker for ``silent``).
+            utterance: The cleaned utterance (``""`` in numeric mode).
+        """
+        if act != ASK:
+            return ListenerInputs(repeats=0.0)
+        key = ask_key(utterance)
+        same = self._last_ask[addressee] == key
+        self._last_ask[addressee] = key
+        return ListenerInputs(repeats=self._repeats[addressee] + 1 if same else 0.0)
 
     def _observations(self) -> dict[str, Any]:
         table = self._observation_table()

@@ -2,13 +2,16 @@
 
 :class:`ConversationRules` (validated arguments) decodes and checks an action, and turns the
 acts into the numbers the value store steps with (:meth:`ConversationRules.effect_table`);
-:func:`clean_utterance` and :func:`chat_line` make the chat. The env,
-:class:`~valuegym.envs.conversation.ConversationEnv`, says what PettingZoo asks of it and
-documents all of this.
+:class:`ConversationV1Rules` adds v1's repetition window and checks the listeners' appraisal
+an action may carry; :func:`clean_utterance` and :func:`chat_line` make the chat. The envs,
+:class:`~valuegym.envs.conversation.ConversationEnv` and
+:class:`~valuegym.envs.conversation_v1.ConversationV1Env`, say what PettingZoo asks of them
+and document all of this.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import string
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -22,15 +25,19 @@ from valuegym.values import ValueProfile
 
 __all__ = [
     "ACTS",
+    "APPRAISAL_KEYS",
     "ASK",
     "CHAT_CHARSET",
     "COMPLAIN",
     "HELP",
     "JOKE",
+    "MAX_SURPRISE",
     "SHARE",
     "SILENT",
     "UTTERANCE_CHARSET",
     "ConversationRules",
+    "ConversationV1Rules",
+    "ask_key",
     "chat_line",
     "clean_utterance",
     "conversation_profile",
@@ -45,6 +52,10 @@ UTTERANCE_CHARSET: Final = frozenset(
 )
 #: Characters the chat may hold: an utterance's, and the newline between lines.
 CHAT_CHARSET: Final = UTTERANCE_CHARSET | {"\n"}
+#: The entries of a listeners' appraisal (Conversation-v1), each one number per agent.
+APPRAISAL_KEYS: Final = ("repeats", "valence", "surprise")
+#: The largest surprise an appraisal may give, either sign (dimensionless, scaled from nats).
+MAX_SURPRISE: Final = 10.0
 
 
 def conversation_profile() -> ValueProfile:
@@ -86,8 +97,7 @@ class ConversationRules:
             ValueError: Naming the offending argument.
         """
         for name, value in {"n_agents": n_agents, **counts}.items():
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name}: must be a positive int (got {value!r})")
+            _check_positive_int(name, value)
         if n_agents < 2:
             raise ValueError(f"n_agents: a conversation needs at least 2 agents (got {n_agents})")
         if mode not in ("numeric", "text"):
@@ -185,6 +195,87 @@ class ConversationRules:
         return int(action), utterance
 
 
+@dataclass(frozen=True, eq=False)
+class ConversationV1Rules(ConversationRules):
+    """Conversation-v1's validated arguments: v0's and the repetition window."""
+
+    repetition_window: int
+
+    @classmethod
+    def from_rules(cls, rules: ConversationRules, repetition_window: int) -> ConversationV1Rules:
+        """v0's validated arguments with a repetition window.
+
+        Raises:
+            ValueError: If ``repetition_window`` is not a positive int.
+        """
+        _check_positive_int("repetition_window", repetition_window)
+        fields = {field.name: getattr(rules, field.name) for field in dataclasses.fields(rules)}
+        return cls(**fields, repetition_window=int(repetition_window))
+
+    def appraisal_bounds(self) -> dict[str, tuple[float, float]]:
+        """Each appraisal entry's bounds: repeats in the window, valence, surprise."""
+        return {
+            "repeats": (0.0, float(self.repetition_window)),
+            "valence": (-1.0, 1.0),
+            "surprise": (-MAX_SURPRISE, MAX_SURPRISE),
+        }
+
+    def parse_appraisal(self, action: Any, speaker: str) -> dict[str, np.ndarray]:
+        """The listeners' appraisal a text-mode action carries, checked; ``{}`` without one.
+
+        Args:
+            action: The speaker's action, already checked by :meth:`parse_action` (in text
+                mode a dict).
+            speaker: Name of the agent whose turn it is.
+
+        Returns:
+            The given entries of ``APPRAISAL_KEYS``, each a float64 ``(n_agents,)`` array.
+
+        Raises:
+            ValueError: Naming the entry that is unknown, not ``(n_agents,)`` numbers, not
+                finite or out of its bounds.
+        """
+        if self.mode != "text":
+            return {}
+        appraisal = action.get("appraisal")
+        if appraisal is None:
+            return {}
+        where = f"actions[{speaker!r}]['appraisal']"
+        if not isinstance(appraisal, Mapping):
+            raise ValueError(
+                f"{where}: must be a dict with keys among {APPRAISAL_KEYS} (got {appraisal!r})"
+            )
+        unknown = sorted(set(appraisal) - set(APPRAISAL_KEYS), key=str)
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {unknown} (known: {APPRAISAL_KEYS})")
+        parsed = {}
+        for key, (low, high) in self.appraisal_bounds().items():
+            if key not in appraisal:
+                continue
+            try:
+                array = np.asarray(appraisal[key], dtype=np.float64)
+            except (TypeError, ValueError):
+                array = np.empty(0)
+            if array.shape != (self.n_agents,):
+                raise ValueError(
+                    f"{where}[{key!r}]: must be {self.n_agents} numbers, one per agent "
+                    f"(got {appraisal[key]!r})"
+                )
+            if not np.isfinite(array).all():
+                raise ValueError(f"{where}[{key!r}]: must be finite (got {array.tolist()})")
+            if ((array < low) | (array > high)).any():
+                raise ValueError(
+                    f"{where}[{key!r}]: must be in [{low:g}, {high:g}] (got {array.tolist()})"
+                )
+            parsed[key] = array
+        return parsed
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name}: must be a positive int (got {value!r})")
+
+
 def clean_utterance(utterance: str, max_length: int) -> str:
     """An utterance as the chat shows it: ASCII on one line, at most ``max_length`` characters.
 
@@ -201,6 +292,11 @@ def _ascii_character(character: str) -> str:
         return " "
     base = unicodedata.normalize("NFKD", character).encode("ascii", "ignore").decode()
     return "".join(c for c in base if c in UTTERANCE_CHARSET) or "?"
+
+
+def ask_key(utterance: str) -> str:
+    """What makes two asks identical: their text, ignoring case and spacing."""
+    return " ".join(utterance.lower().split())
 
 
 def chat_line(speaker: int, act: int, addressee: int, utterance: str) -> str:

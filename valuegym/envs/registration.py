@@ -49,6 +49,7 @@ _GYMNASIUM: Final[dict[str, dict[str, str]]] = {
 _PETTINGZOO: Final = {
     "valuegym/Commons-v0": "valuegym.envs.commons",
     "valuegym/Conversation-v0": "valuegym.envs.conversation",
+    "valuegym/Conversation-v1": "valuegym.envs.conversation_v1",
 }
 
 #: The class behind each id: its docstring documents the arguments, and its
@@ -57,6 +58,7 @@ _CLASSES: Final = {
     **{env_id: entry["entry_point"] for env_id, entry in _GYMNASIUM.items()},
     "valuegym/Commons-v0": "valuegym.envs.commons:CommonsEnv",
     "valuegym/Conversation-v0": "valuegym.envs.conversation:ConversationEnv",
+    "valuegym/Conversation-v1": "valuegym.envs.conversation_v1:ConversationV1Env",
 }
 
 SINGLE_AGENT_ENV_IDS: Final = tuple(_GYMNASIUM)
