@@ -97,13 +97,11 @@ def test_valence_is_weighted_for_the_addressee_and_overheard_listeners() -> None
 
 def test_surprise_is_surprisal_per_word_against_a_moving_expectation() -> None:
     model = SurprisalModel(per_character=0.5)
-    listener = ListenerSettings(model=model, per_nat=0.5, rate=0.25)
+    listener = ListenerSettings(model=model, per_nat=0.5, rate=0.25, context_lines=1)
     appraiser = Appraiser([listener, None], window=8)
     texts = ["ab cd", "abcdefgh ij", "a b c d"]
-    rows = [
-        appraiser.appraise(1, 0, False, t, ["line one"], "agent_1 -> agent_0 (share):")
-        for t in texts
-    ]
+    chat = ["line zero", "line one"]  # the listener's model reads only the last line
+    rows = [appraiser.appraise(1, 0, False, t, chat, "agent_1 -> agent_0 (share):") for t in texts]
     per_word = [0.5 * len(t) / word_count(t) for t in texts]  # 1.25, 2.75, 0.875
     assert [r.listeners[0].surprisal for r in rows] == pytest.approx(per_word)
     # The first message sets the expectation (no surprise); then per_nat x (s - expected).

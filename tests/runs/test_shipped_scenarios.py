@@ -8,6 +8,7 @@ import pytest
 from valuegym.analysis.report import write_report
 from valuegym.runs.runner import run_scenario
 from valuegym.scenarios.catalog import shipped_scenarios
+from valuegym.scenarios.problems import ScenarioError
 from valuegym.scenarios.validation import load_scenario, scenario_with_overrides
 
 SCENARIOS = shipped_scenarios()
@@ -17,6 +18,7 @@ EXPECTED = {
     "inbox_hammered.yaml",
     "commons_calm_vs_stressed.yaml",
     "conversation_lm.yaml",
+    "conversation_hammered.yaml",
 }
 
 
@@ -32,10 +34,15 @@ def tiny(path: Path):
         overrides["measure.semantic_entropy.samples"] = 2
     # Mutual information costs M x M x K scoring calls; test_runner.py covers its wiring.
     overrides["measure.mutual_information"] = None
+    if scenario.measure.intervention is not None:
+        overrides["measure.intervention.at_step"] = 0
     for index, agent in enumerate(scenario.agents):
         if agent.kind == "lm":
             overrides[f"agents.{index}.lm.max_new_tokens"] = 2
-    return scenario_with_overrides(scenario, overrides)
+    try:
+        return scenario_with_overrides(scenario, overrides)
+    except ScenarioError:  # one agent per factor level: only episodes replicate it
+        return scenario_with_overrides(scenario, {**overrides, "episodes": 2})
 
 
 def test_the_issue_s_scenarios_are_shipped():
@@ -58,15 +65,16 @@ def test_shipped_scenario_validates_with_its_references(path: Path):
 def test_shipped_scenario_runs_at_a_tiny_size(path: Path, tmp_path: Path):
     scenario = tiny(path)
     result = run_scenario(scenario, tmp_path / "a", progress=False)
-    if path.name == "quickstart.yaml":
-        # The README demo, run twice: the same seed gives the same records, byte for byte.
+    if path.name in ("quickstart.yaml", "conversation_hammered.yaml"):
+        # The README demo and the closed loop (appraisal, re-simulated intervention), run
+        # twice: the same seed gives the same records, byte for byte.
         run_scenario(scenario, tmp_path / "b", progress=False)
         records = sorted((tmp_path / "a" / "records").iterdir())
         assert [p.name for p in records] == sorted(os.listdir(tmp_path / "b" / "records"))
         for record in records:
             assert record.read_bytes() == (tmp_path / "b" / "records" / record.name).read_bytes()
     steps = result.folder.read("steps")
-    assert steps.num_rows == 3 * scenario.n_agents
+    assert steps.num_rows == 3 * scenario.n_agents * scenario.episodes
     assert write_report(result.folder.root, seed=scenario.seed).is_file()
     assert list(result.folder.report_dir.glob("*.png")), "the report has at least one figure"
     if scenario.uses_language_model:

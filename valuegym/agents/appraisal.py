@@ -12,11 +12,11 @@ utterance at a time, for every listener:
   (:mod:`valuegym.measures.clustering`); ``repeats`` counts them;
 - **valence**: a judge reads the text (:mod:`valuegym.measures.valence`) and gives
   ``p(positive) - p(negative)``; the listener's valence input is ``weight`` times that;
-- **surprise**: the listener's language model scores the utterance after the chat the
-  listener has seen (``-log p`` per word, in nats); the surprise input is
-  ``per_nat * (surprisal - expected)``, cut to [-10, 10], and the listener's expectation then
-  moves ``expected += rate * (surprisal - expected)`` (its first message sets it, with no
-  surprise).
+- **surprise**: the listener's language model scores the utterance after the last
+  ``context_lines`` chat lines the listener has seen (``-log p`` per word, in nats); the
+  surprise input is ``per_nat * (surprisal - expected)``, cut to [-10, 10], and the
+  listener's expectation then moves ``expected += rate * (surprisal - expected)`` (its first
+  message sets it, with no surprise).
 
 A message addressed to someone else reaches a listener with weight ``overheard`` (valence and
 surprise; its repetition only counts for the addressee of an ask). Everything a listener does
@@ -54,6 +54,7 @@ class ListenerSettings:
         model: The language model whose surprisal the listener feels, or ``None``: off.
         per_nat: Surprise input per nat per word above the expectation (0: off).
         rate: How far the expectation moves toward each new surprisal.
+        context_lines: Chat lines before the utterance its model reads (the last ones).
         overheard: Weight of the valence and surprise of messages to someone else.
     """
 
@@ -63,6 +64,7 @@ class ListenerSettings:
     model: LanguageModel | None = None
     per_nat: float = 0.0
     rate: float = 0.2
+    context_lines: int = 2
     overheard: float = 0.0
 
     @property
@@ -274,16 +276,18 @@ class Appraiser:
         heard: Sequence[tuple[int, bool, float]],
     ) -> dict[int, float]:
         """Surprisal per word of the text under each feeling listener's model (one call each)."""
-        by_model: dict[int, float] = {}
+        by_model: dict[tuple[int, int], float] = {}
         found: dict[int, float] = {}
-        prompt = surprisal_prompt(context, header)
         for listener, _, weight in heard:
             s = self.settings[listener]
             if not s.feels_surprise or weight == 0.0:
                 continue
             assert s.model is not None
-            if id(s.model) not in by_model:
+            key = (id(s.model), s.context_lines)
+            if key not in by_model:
+                seen = list(context)[-s.context_lines :] if s.context_lines else []
+                prompt = surprisal_prompt(seen, header)
                 loglik = float(s.model.score(prompt, [" " + text])[0])
-                by_model[id(s.model)] = -loglik / word_count(text)
-            found[listener] = by_model[id(s.model)]
+                by_model[key] = -loglik / word_count(text)
+            found[listener] = by_model[key]
         return found

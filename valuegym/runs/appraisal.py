@@ -30,15 +30,27 @@ def listener_specs(scenario: Scenario) -> list[ListenerAppraisalSpec | None]:
 
 def _appraisal_model(
     scenario: Scenario, population: Population, load_model: Callable[..., Any] | None
-) -> Any:
-    """The model judges and non-LM listeners use: ``appraisal.model``, else the first LM's."""
+) -> tuple[Any, bool]:
+    """The model judges ask: ``appraisal.model``, else the first LM agent's (or ``None``).
+
+    Returns:
+        The model, and whether ``appraisal.model`` set it (then non-LM listeners feel
+        surprise under it too).
+    """
     if scenario.appraisal is not None and scenario.appraisal.model is not None:
         model = load_lm_model(scenario.appraisal.model, "appraisal", load_model)
         population.models.append(model)
-        return model
+        try:  # one call, so that a server that does not answer stops the run before it starts
+            model.score("Hello,", [" how are you?"])
+        except (LanguageModelError, OSError, ValueError) as error:
+            raise PopulationError(
+                f"appraisal.model: {scenario.appraisal.model.model!r} failed its first call: "
+                f"{' '.join(str(error).split())}"
+            ) from None
+        return model, True
     if population.lm_groups:
-        return population.lm_groups[0].agent.model
-    return None
+        return population.lm_groups[0].agent.model, False
+    return None, False
 
 
 def build_appraiser(
@@ -61,7 +73,7 @@ def build_appraiser(
     specs = listener_specs(scenario)
     if all(spec is None for spec in specs):
         return None
-    model = _appraisal_model(scenario, population, load_model)
+    model, declared = _appraisal_model(scenario, population, load_model)
     clusterers: dict[tuple[str, float | None], Any] = {}
     judges: dict[str, Any] = {}
     settings: list[ListenerSettings | None] = []
@@ -84,7 +96,7 @@ def build_appraiser(
         own_model = (
             population.lm_groups[member.lm_group].agent.model
             if member.lm_group is not None
-            else model
+            else (model if declared else None)
         )
         settings.append(
             ListenerSettings(
@@ -94,6 +106,7 @@ def build_appraiser(
                 model=own_model if spec.surprise.per_nat > 0 else None,
                 per_nat=spec.surprise.per_nat,
                 rate=spec.surprise.rate,
+                context_lines=spec.surprise.context_lines,
                 overheard=spec.overheard,
             )
         )
@@ -164,6 +177,7 @@ def appraisal_description(appraiser: Appraiser | None) -> dict[str, Any] | None:
                 "surprise_model": getattr(settings.model, "name", None),
                 "per_nat": settings.per_nat,
                 "rate": settings.rate,
+                "context_lines": settings.context_lines,
                 "overheard": settings.overheard,
             }
         )

@@ -197,5 +197,7 @@ def run_interventions(
             else:
                 bar.update(len(spec.variants))
             folder.write_episode(
-                "interventions", episode, [{**row, "reference": spec.reference} for row in rows]
+                "interventions",
+                episode,
+                [{"episode": episode, **row, "reference": spec.reference} for row in rows],
             )

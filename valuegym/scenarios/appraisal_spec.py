@@ -81,6 +81,13 @@ class SurpriseSpec(FrozenSpec):
         le=1.0,
         description="How far the expectation moves toward each new surprisal.",
     )
+    context_lines: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Chat lines before the utterance the listener's model reads (its cost "
+        "grows with them: about 0.08 s a line with SmolLM2-135M on 2 cores).",
+    )
 
 
 class ListenerAppraisalSpec(FrozenSpec):

@@ -202,8 +202,8 @@ class AppraisalSpec(ListenerAppraisalSpec):
     model: LMSpec | None = Field(
         default=None,
         description="Language model of the lm valence judge, the entailment clusterer and "
-        "the surprisal of listeners that are not LM agents (None: the first LM agent's "
-        "model; without one, non-LM listeners have surprise off).",
+        "the surprisal of listeners that are not LM agents. None: the judges ask the first "
+        "LM agent's model and non-LM listeners have surprise off.",
     )
 
 
