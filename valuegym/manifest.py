@@ -131,11 +131,20 @@ def _model_file(backend: str, model: str) -> Path | None:
 
 
 def _language_models(scenario: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One entry per distinct (backend, model, server) of the scenario's LM agents."""
+    """One entry per distinct (backend, model, server) of the LM agents and appraisal model.
+
+    The appraisal model (``appraisal.model``) is listed as the agent ``appraisal``.
+    """
     entries: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for index, agent in enumerate(scenario.get("agents", [])):
-        if agent.get("kind") != "lm":
-            continue
+    users = [
+        (agent.get("id", f"lm{index}"), agent)
+        for index, agent in enumerate(scenario.get("agents", []))
+        if agent.get("kind") == "lm"
+    ]
+    appraisal_model = (scenario.get("appraisal") or {}).get("model")
+    if appraisal_model is not None:  # the listeners' appraisal model (judges, surprisal)
+        users.append(("appraisal", {"lm": appraisal_model}))
+    for name, agent in users:
         lm = dict(agent.get("lm") or {})
         model = str(lm.pop("model", DEFAULT_MODEL))
         # A missing backend is reported (with the model, if missing too) before the model file
@@ -154,7 +163,7 @@ def _language_models(scenario: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "agents": {},
             }
         affect = agent.get("affect", {})
-        entries[key]["agents"][agent.get("id", f"lm{index}")] = {
+        entries[key]["agents"][name] = {
             **lm,
             **{name: value for name, value in affect.items() if "temperature" in name},
         }

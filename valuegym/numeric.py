@@ -126,6 +126,7 @@ class SeedSalt(enum.IntEnum):
     INFORMATION = 5
     REPLAY = 6
     PLACEBO = 7
+    INTERVENTION = 8
 
     def seed(self, run_seed: int, episode: int, *position: int) -> int:
         """The seed of this purpose at a position.

@@ -1,3 +1,4 @@
+import os
 import types
 
 import pytest
@@ -94,3 +95,30 @@ def test_threads_leave_the_cores_other_processes_use(monkeypatch):
     assert threads_for_free_cores(4) == 4
     monkeypatch.setattr(cpu, "_processes_running_elsewhere", lambda: 20)
     assert threads_for_free_cores(8) == 1
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads Linux's /proc")
+def test_this_process_s_own_busy_threads_are_not_counted_as_other_processes():
+    """A library's worker threads in this process (torch's after a sentence embedding) are
+    this process's work: llama.cpp must not give up cores to them."""
+    import hashlib
+    import threading
+
+    stop = threading.Event()
+
+    def hash_busily() -> None:  # hashlib releases the GIL: a thread running in C
+        block = b"x" * (8 << 20)
+        while not stop.is_set():
+            hashlib.sha256(block).digest()
+
+    workers = [threading.Thread(target=hash_busily) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        seen = max(cpu._own_running_threads() for _ in range(50))
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert seen >= 2  # the reading thread and at least one hashing thread
+    assert cpu._own_running_threads() >= 1

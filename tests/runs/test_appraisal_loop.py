@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from valuegym.numeric import SeedSalt
 from valuegym.runs.episode import EpisodeRun, Replacement
 from valuegym.runs.errors import RunError
 from valuegym.runs.intervention import _Rows, intervention_row
@@ -149,17 +150,31 @@ def test_the_re_simulation_repeats_the_recorded_episode_up_to_the_replacement(
         intervention={
             "listener": "listener",
             "at_step": 3,
-            "variants": {"hostile": "You never answer!", "again": "{last_ask}"},
+            "variants": {
+                "hostile": "You never answer!",
+                "again": "{last_ask}",
+                "echo": "As I said: {original}",
+                "written": {"generate": "Say this rudely: {original}", "max_new_tokens": 4},
+            },
         }
     )
     result = run(tmp_path / "run", data)
     rows = result.folder.read("interventions").to_pylist()
-    assert {r["variant"] for r in rows} == {"original", "hostile", "again"}
+    assert {r["variant"] for r in rows} == {"original", "hostile", "again", "echo", "written"}
     episode0 = {r["variant"]: r for r in rows if r["episode"] == 0}
     # Step 4 is the first message to the listener from step 3 on; its next turn is step 6.
     assert {r["step"] for r in episode0.values()} == {4}
     assert {r["next_step"] for r in episode0.values()} == {6}
     assert episode0["again"]["text"] == OTHER[0]  # the last ask before (step 2), verbatim
+    assert episode0["echo"]["text"] == f"As I said: {episode0['original']['text']}"
+    # The appraisal model writes it greedily from the instruction (the fake's words).
+    written = model_class().generate(
+        [[{"role": "user", "content": f"Say this rudely: {episode0['original']['text']}"}]],
+        max_new_tokens=4,
+        temperature=0.0,
+        seed=SeedSalt.INTERVENTION.seed(3, 0),
+    )[0]
+    assert episode0["written"]["text"] == written.text.strip() != ""
     assert episode0["hostile"]["valence_input"] == pytest.approx(0.8 * 0.25)
     assert episode0["original"]["valence_input"] == pytest.approx(-0.4)
     assert all(r["reference"] == "original" for r in rows)

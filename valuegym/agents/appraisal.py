@@ -64,7 +64,7 @@ class ListenerSettings:
     model: LanguageModel | None = None
     per_nat: float = 0.0
     rate: float = 0.2
-    context_lines: int = 2
+    context_lines: int = 0
     overheard: float = 0.0
 
     @property
@@ -164,13 +164,21 @@ class Appraiser:
         settings: Per agent index, how it appraises (``None``: repetition by normalised text
             only, no valence, no surprise).
         window: Received asks a listener remembers (the env's ``repetition_window``).
+        model: The appraisal model (judges' and, where set, non-LM listeners'), or ``None``;
+            it also writes generated intervention variants.
     """
 
-    def __init__(self, settings: Sequence[ListenerSettings | None], window: int) -> None:
+    def __init__(
+        self,
+        settings: Sequence[ListenerSettings | None],
+        window: int,
+        model: LanguageModel | None = None,
+    ) -> None:
         if window < 1:
             raise ValueError(f"window: must be >= 1 (got {window})")
         self.settings = tuple(s if s is not None else ListenerSettings() for s in settings)
         self.window = window
+        self.model = model
         self.n_agents = len(self.settings)
         self._asks: list[deque[str]] = []
         self._expected: list[float] = []

@@ -90,19 +90,43 @@ def llama_thread_count(environ: Mapping[str, str] | None = None) -> int:
     return max(1, min(cores, int(limit))) if limit.isdigit() and int(limit) > 0 else cores
 
 
-def _processes_running_elsewhere(samples: int = 5, interval_s: float = 0.002) -> int:
-    """Processes running or runnable right now besides the caller (median of a few looks).
+def _own_running_threads() -> int:
+    """This process's threads that are running or runnable now (0 where unknown).
 
-    Read from ``/proc/loadavg``'s instantaneous count, which includes the reading thread;
-    the one-minute load average would also count this process's own recent work.
+    Read from ``/proc/self/task/*/stat``; counts, for example, the spin-waiting worker
+    threads another library in this process (torch's, after a sentence embedding) keeps
+    busy for a while after its work.
+    """
+    running = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:  # not Linux
+        return 0
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/stat", encoding="ascii") as stream:
+                state = stream.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):  # a thread that ended meanwhile
+            continue
+        running += state == "R"
+    return running
+
+
+def _processes_running_elsewhere(samples: int = 5, interval_s: float = 0.002) -> int:
+    """Threads of other processes running or runnable right now (median of a few looks).
+
+    Read from ``/proc/loadavg``'s instantaneous count less this process's own running
+    threads (the reading thread among them); the one-minute load average would also count
+    this process's own recent work.
     """
     counts = []
     for sample in range(samples):
         try:
             with open("/proc/loadavg", encoding="ascii") as stream:
-                counts.append(int(stream.read().split()[3].split("/")[0]) - 1)
+                total = int(stream.read().split()[3].split("/")[0])
         except (OSError, ValueError, IndexError):  # not Linux: nothing known
             return 0
+        counts.append(total - max(1, _own_running_threads()))
         if sample < samples - 1:
             time.sleep(interval_s)
     return max(0, sorted(counts)[len(counts) // 2])

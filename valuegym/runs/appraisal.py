@@ -111,7 +111,7 @@ def build_appraiser(
             )
         )
     window = int(getattr(population.env.unwrapped.rules, "repetition_window", 8))
-    return Appraiser(settings, window)
+    return Appraiser(settings, window, model)
 
 
 def _clusterer(kind: str, threshold: float | None, model: Any, where: str) -> Any:

@@ -184,9 +184,7 @@ class EpisodeRun:
             if replacing:
                 assert self.replacement is not None
                 for action in env_actions.values():
-                    action["utterance"] = self.replacement.text.format(
-                        last_ask=self._last_ask(self.replacement.listener) or ""
-                    )
+                    action["utterance"] = self.replacement.text
             heard = self._appraise(acting, env_actions, observations) if appraiser else None
             before = infos
             observations, rewards, terminations, truncations, infos = self._step(env_actions)
@@ -228,11 +226,6 @@ class EpisodeRun:
             and step > replacement.step
             and any(member.agent_id == replacement.listener for member in acting)
         )
-
-    def _last_ask(self, agent_id: str) -> str | None:
-        appraiser = self.population.appraiser
-        row = next(m.row for m in self.population.members if m.agent_id == agent_id)
-        return appraiser.last_ask(row) if appraiser is not None else None
 
     def _appraise(
         self,

@@ -17,10 +17,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from valuegym.agents.prompts import DEFAULT_STOP
+from valuegym.numeric import SeedSalt
 from valuegym.records import EpisodeRecorder, RunFolder
 from valuegym.runs.episode import EpisodeRun, Replacement
+from valuegym.runs.errors import RunError
 from valuegym.runs.population import Population
 from valuegym.runs.timing import RunTiming
+from valuegym.scenarios.appraisal_spec import GeneratedVariantSpec
 from valuegym.scenarios.schema import Scenario
 
 __all__ = ["intervention_row", "run_interventions"]
@@ -109,6 +113,46 @@ def intervention_row(
     }
 
 
+def _last_ask(appraisals: Sequence[Mapping[str, Any]], listener: str, step: int) -> str:
+    """The last ask ``listener`` received before ``step`` (empty when none)."""
+    asks = [
+        row
+        for row in appraisals
+        if row["agent"] == listener
+        and row["addressed"]
+        and row["act"] == "ask"
+        and row["step"] < step
+    ]
+    return str(max(asks, key=lambda row: row["step"])["text"]) if asks else ""
+
+
+def _variant_text(
+    given: str | GeneratedVariantSpec,
+    fields: Mapping[str, str],
+    population: Population,
+    episode: int,
+    seed: int,
+) -> str:
+    """A variant's text for one episode: its placeholders filled, or written by the model."""
+    if isinstance(given, str):
+        return given.format(**fields)
+    model = population.appraiser.model if population.appraiser is not None else None
+    if model is None:
+        raise RunError(
+            "measure.intervention: a generated variant needs a language model (an LM agent "
+            "or appraisal.model)"
+        )
+    instruction = given.generate.format(**fields)
+    generation = model.generate(
+        [[{"role": "user", "content": instruction}]],
+        max_new_tokens=given.max_new_tokens,
+        temperature=0.0,
+        seed=SeedSalt.INTERVENTION.seed(seed, episode),
+        stop=DEFAULT_STOP,
+    )[0]
+    return generation.text.strip()
+
+
 def _episode_rows(folder: RunFolder, kind: str, episode: int) -> list[dict[str, Any]]:
     path = folder.episode_file(kind, episode)
     if not path.is_file():
@@ -175,7 +219,12 @@ def run_interventions(
                 original = intervention_row(recorded, spec.listener, step, "original")
                 if original is not None:
                     rows.append(original)
-                for variant, text in spec.variants.items():
+                fields = {
+                    "original": str(target["text"]),
+                    "last_ask": _last_ask(recorded["appraisals"], spec.listener, step),
+                }
+                for variant, given in spec.variants.items():
+                    text = _variant_text(given, fields, population, episode, quiet.seed)
                     sink = _Rows(folder, episode)
                     EpisodeRun(
                         quiet,

@@ -195,6 +195,9 @@ def run_scenario(
         if manifest is not None and finished:
             write_resumed_manifest(folder, manifest, sorted(finished), to_run)
         elif manifest is not None:
+            if population is not None and population.appraiser is not None:
+                # Which clusterer, valence judge and model each listener appraises with.
+                manifest["appraisal"] = appraisal_description(population.appraiser)
             write_json_atomic(manifest, folder.manifest_file)
         folder.write_design(scenario.run_design())
         if population is not None:

@@ -7,7 +7,7 @@ Part of the scenario schema (:mod:`valuegym.scenarios.schema` re-exports these m
     appraisal:                         # every listener; an agent's own appraisal replaces it
       repetition: {clusterer: embedding}          # an ask repeats an earlier one in meaning
       valence: {judge: embedding, weight: 1.0}    # how friendly or hostile the text reads
-      surprise: {per_nat: 0.5, rate: 0.2}         # surprisal against the running expectation
+      surprise: {per_nat: 0.5, rate: 0.2, context_lines: 0}  # against the running expectation
       overheard: 0.0                              # weight of messages to someone else
       model: null                                 # judges' model (default: first LM agent's)
     measure:
@@ -26,6 +26,8 @@ from pydantic import Field, field_validator, model_validator
 from valuegym.scenarios.base import FrozenSpec, invalid_value, key_problem
 
 __all__ = [
+    "VARIANT_FIELDS",
+    "GeneratedVariantSpec",
     "InterventionSpec",
     "ListenerAppraisalSpec",
     "RepetitionSpec",
@@ -82,11 +84,12 @@ class SurpriseSpec(FrozenSpec):
         description="How far the expectation moves toward each new surprisal.",
     )
     context_lines: int = Field(
-        default=2,
+        default=0,
         ge=0,
         le=64,
-        description="Chat lines before the utterance the listener's model reads (its cost "
-        "grows with them: about 0.08 s a line with SmolLM2-135M on 2 cores).",
+        description="Chat lines before the utterance the listener's model reads besides its "
+        "header (0: how unusual the message is in itself; repeats are the repetition "
+        "channel's). Each line costs about 0.08 s with SmolLM2-135M on 2 cores.",
     )
 
 
@@ -105,20 +108,47 @@ class ListenerAppraisalSpec(FrozenSpec):
     )
 
 
+#: Placeholders a variant may hold: the replaced message, the listener's previous ask.
+VARIANT_FIELDS = ("original", "last_ask")
+
+
+def _check_placeholders(text: str, where: str) -> None:
+    try:
+        text.format(**dict.fromkeys(VARIANT_FIELDS, ""))
+    except (KeyError, IndexError, ValueError):
+        raise invalid_value(
+            f"{where}: only {{original}} and {{last_ask}} may appear in braces"
+        ) from None
+
+
+class GeneratedVariantSpec(FrozenSpec):
+    """A variant a language model writes, greedily, for each episode's replaced message."""
+
+    generate: str = Field(
+        min_length=1,
+        description="The instruction (a user turn), e.g. 'Rewrite this so it sounds hostile: "
+        "{original}'; {original} is the replaced message, {last_ask} the previous ask.",
+    )
+    max_new_tokens: int = Field(default=32, ge=1, le=256, description="Most tokens written.")
+
+
 class InterventionSpec(FrozenSpec):
     """Replace one incoming message per episode with designed variants (re-simulated).
 
     In each episode the first message addressed to ``listener`` at or after ``at_step`` is
     replaced by each variant in turn, and the episode is run again from its start with the
-    same random numbers up to the listener's next utterance. ``{last_ask}`` in a variant is
-    the last ask the listener received before that message, verbatim.
+    same random numbers up to the listener's next turn. A variant is a text, where
+    ``{original}`` is the replaced message and ``{last_ask}`` the last ask the listener received
+    before it, verbatim; or ``{generate: INSTRUCTION}``, a text the appraisal model writes
+    greedily from the instruction (same placeholders) for each episode.
     """
 
     listener: str = Field(min_length=1, description="The agent id whose message is replaced.")
     at_step: int = Field(default=0, ge=0, description="Replace the first message from here.")
-    variants: dict[str, str] = Field(
+    variants: dict[str, str | GeneratedVariantSpec] = Field(
         min_length=1,
-        description="Variant name -> replacement text ({last_ask}: the previous ask).",
+        description="Variant name -> replacement text ({original}, {last_ask}) or "
+        "{generate: instruction}.",
     )
     reference: str = Field(
         default="original",
@@ -128,18 +158,16 @@ class InterventionSpec(FrozenSpec):
 
     @field_validator("variants")
     @classmethod
-    def _variant_texts(cls, variants: dict[str, str]) -> dict[str, str]:
-        for name, text in variants.items():
+    def _variant_texts(
+        cls, variants: dict[str, str | GeneratedVariantSpec]
+    ) -> dict[str, str | GeneratedVariantSpec]:
+        for name, variant in variants.items():
             if name == "original":
                 raise invalid_value("'original' names the recorded message; pick another name")
+            text = variant if isinstance(variant, str) else variant.generate
             if not text.strip():
-                raise invalid_value(f"variant {name!r}: the replacement text is empty")
-            try:
-                text.format(last_ask="")
-            except (KeyError, IndexError, ValueError):
-                raise invalid_value(
-                    f"variant {name!r}: only {{last_ask}} may appear in braces"
-                ) from None
+                raise invalid_value(f"variant {name!r}: the text is empty")
+            _check_placeholders(text, f"variant {name!r}")
         return variants
 
     @model_validator(mode="after")

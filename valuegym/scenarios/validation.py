@@ -449,6 +449,18 @@ def _appraisal_problems(scenario: Scenario) -> list[Problem]:
                 "(e.g. appraisal: {} for the defaults)",
             )
         )
+    generated = [name for name, v in intervention.variants.items() if not isinstance(v, str)]
+    has_model = scenario.uses_language_model or (
+        scenario.appraisal is not None and scenario.appraisal.model is not None
+    )
+    if generated and not has_model:
+        problems.append(
+            (
+                f"measure.intervention.variants.{generated[0]}",
+                "a generated variant is written by a language model: add an LM agent or "
+                "set appraisal.model",
+            )
+        )
     ids = [agent_id for agent_id, _ in scenario.expanded_agents()]
     if intervention.listener not in ids:
         close = difflib.get_close_matches(intervention.listener, ids, n=1)
