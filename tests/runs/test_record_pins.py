@@ -38,6 +38,11 @@ def _pin_size(path: Path):
         overrides["measure.semantic_entropy.clusterer"] = "text"
     if scenario.measure.mutual_information is not None:
         overrides["measure.mutual_information.samples"] = 2
+    if scenario.appraisal is not None:  # no sentence embedder: its floats are the CPU's
+        overrides["appraisal.repetition.clusterer"] = "text"
+        overrides["appraisal.valence.judge"] = "off"
+    if scenario.measure.intervention is not None:
+        overrides["measure.intervention.at_step"] = 0
     for index, agent in enumerate(scenario.agents):
         if agent.kind == "lm":
             overrides[f"agents.{index}.lm.max_new_tokens"] = 4
