@@ -21,6 +21,9 @@ Goals (issue 4, multi-agent, random actions through PettingZoo's Parallel API):
 - Commons with 10 agents: >= 5x the agent-steps/s of mpe2's simple_spread_v3 with 10 agents
   (``pip install mpe2``); issue 15: no regression from the 14x measured before it.
 - Commons with 1000 agents: >= 1x the agent-steps/s of Commons with 10 agents.
+
+Goal (issue 23): Conversation-v1 in numeric mode (the listener appraisal's env, repetition
+counted in a window) keeps Conversation-v0's speed: >= 0.9x its agent-steps/s, 4 agents.
 """
 
 from __future__ import annotations
@@ -300,6 +303,22 @@ def compare_commons_populations(args: Args) -> tuple[float, float]:
     )
 
 
+def compare_conversation_versions(args: Args) -> tuple[float, float]:
+    """Agent-steps/s of Conversation-v1 and v0, numeric mode, 4 agents (medians)."""
+    import pettingzoo
+
+    def rate(env_id: str) -> float:
+        return parallel_agent_step_rate(
+            lambda: pettingzoo.make("parallel", env_id, n_agents=4), args.parallel_steps, args.seed
+        )
+
+    return median_interleaved(
+        args.repeats,
+        lambda: rate("valuegym/Conversation-v1"),
+        lambda: rate("valuegym/Conversation-v0"),
+    )
+
+
 def report(name: str, ratio: float, goal: float, detail: str) -> None:
     verdict = "meets" if ratio >= goal else "MISSES"
     print(f"{name:<46} {ratio:8.2f}x  (goal >= {goal}x, {verdict})  {detail}")
@@ -350,6 +369,13 @@ def main() -> None:
         commons / spread,
         5,
         f"{commons:,.0f} vs {spread:,.0f} agent-steps/s (issue 15: no regression from 14x)",
+    )
+    v1, v0 = compare_conversation_versions(args)
+    report(
+        "Conversation-v1 / v0, numeric, 4 agents",
+        v1 / v0,
+        0.9,
+        f"{v1:,.0f} vs {v0:,.0f} agent-steps/s",
     )
     large, small = compare_commons_populations(args)
     report(
