@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from valuegym.agents.prompts import (
     PromptTemplate,
     context_id,
 )
+from valuegym.agents.steering_channel import SteeringChannel, steerings
 from valuegym.lm.base import Generation, LanguageModel, Message
 from valuegym.lm.sampling import Truncation
 from valuegym.numeric import sample_by_temperature
@@ -84,6 +85,8 @@ class LMAgent:
         stop: Strings that end an utterance (default: the end of its first sentence or line,
             :data:`~valuegym.agents.prompts.DEFAULT_STOP`, which the default template's
             request for one short sentence goes with).
+        steering: The steering channel (the state as a direction added inside the model), or
+            ``None``; see :class:`~valuegym.agents.steering_channel.SteeringChannel`.
 
     Example:
         A turn in Inbox (the messages the env reports become the events)::
@@ -109,6 +112,7 @@ class LMAgent:
         truncation: Truncation | None = None,
         max_new_tokens: int = 48,
         stop: Sequence[str] = DEFAULT_STOP,
+        steering: SteeringChannel | None = None,
     ) -> None:
         if act_selection not in ("values", "lm"):
             raise ValueError(f"act_selection: expected 'values' or 'lm' (got {act_selection!r})")
@@ -134,6 +138,7 @@ class LMAgent:
         self.truncation = truncation if truncation is not None else Truncation()
         self.max_new_tokens = max_new_tokens
         self.stop = tuple(stop)
+        self.steering = steering
 
     def persona_of(self, state: AgentSnapshot) -> str:
         """The persona of the agent whose value state this is.
@@ -241,7 +246,13 @@ class LMAgent:
             self.prompt(state, events) for state, events in zip(states, contexts, strict=True)
         ]
         temperatures = [self.temperature(state) for state in states]
-        return self.generate([state.agent for state in states], prompts, temperatures, seed)
+        return self.generate(
+            [state.agent for state in states],
+            prompts,
+            temperatures,
+            seed,
+            steering=steerings(self.steering, states),
+        )
 
     def sample(
         self,
@@ -269,11 +280,13 @@ class LMAgent:
             raise ValueError(f"n_samples: must be >= 1 (got {n_samples})")
         prompts = [self.prompt(state, events) for state in states]
         used = [self.temperature(state) if temperature is None else temperature for state in states]
+        steered = steerings(self.steering, states)
         return self.generate(
             [state.agent for state in states for _ in range(n_samples)],
             [prompt for prompt in prompts for _ in range(n_samples)],
             [t for t in used for _ in range(n_samples)],
             seed,
+            steering=None if steered is None else [s for s in steered for _ in range(n_samples)],
         )
 
     def choose_act(
@@ -333,6 +346,7 @@ class LMAgent:
         seed: int | Sequence[np.random.SeedSequence] | None,
         *,
         truncation: Truncation | None = None,
+        steering: Sequence[Any] | None = None,
     ) -> list[Utterance]:
         """Utterances for ready-made prompts (designed measurements and replays use this).
 
@@ -345,12 +359,17 @@ class LMAgent:
             truncation: Which tokens may be drawn; ``None`` uses the agent's own. Estimators
                 that score samples under the full model (mutual information) pass
                 ``Truncation()``, so the samples come from the distribution scored.
+            steering: One :class:`~valuegym.lm.steering.Steering` (or ``None``) per prompt;
+                ``None``: no steering.
 
         Returns:
             One :class:`Utterance` per prompt, in order.
         """
         if not prompts:
             return []
+        options: dict[str, Any] = {}
+        if steering is not None and any(s is not None for s in steering):
+            options["steering"] = list(steering)
         generations = self.model.generate(
             prompts,
             max_new_tokens=self.max_new_tokens,
@@ -358,6 +377,7 @@ class LMAgent:
             seed=seed,
             stop=self.stop,
             truncation=self.truncation if truncation is None else truncation,
+            **options,
         )
         if len(generations) != len(prompts):
             raise RuntimeError(

@@ -286,6 +286,12 @@ TABLES: Final[dict[str, TableSchema]] = {
                 Column("min_p", _F64, "min-p truncation used (0: none)"),
                 Column("max_new_tokens", _I64, "the token cap the utterance was generated under"),
                 Column("stop", _STR, "the strings that end an utterance (JSON list)"),
+                Column(
+                    "steer_stress",
+                    _F64,
+                    "steering coefficient alpha (s - s0) of the stress direction (NaN: none)",
+                ),
+                Column("steer_mood", _F64, "the same for the mood direction (NaN: none)"),
                 Column("sampler_seed", _I64, "seed of the batch the utterance was sampled in"),
                 Column("sampler_index", _I64, "its position in that batch"),
                 Column("semantic_entropy", _F64, "semantic entropy over K samples (NaN: none)"),

@@ -315,6 +315,47 @@ def load_lm_model(
         raise PopulationError(f"{where}.lm: cannot load model {lm.model!r}: {error}") from None
 
 
+def steering_channel(lm: LMSpec) -> Any:
+    """The LM agent's steering channel, its directions checked against its model; or ``None``.
+
+    Raises:
+        PopulationError: Directions that cannot be read, or that were built for another
+            model file (one line naming both hashes).
+    """
+    if lm.steering is None:
+        return None
+    from valuegym.agents.steering_channel import SteeringChannel
+    from valuegym.lm.directions import SteeringDirections
+    from valuegym.lm.models import file_sha256, resolve_gguf_path
+
+    spec = lm.steering
+    try:
+        model_file = resolve_gguf_path(lm.model)
+    except (ValueError, OSError) as error:
+        raise PopulationError(
+            f"lm.steering: directions apply to a local GGUF model file ({error})"
+        ) from None
+    try:
+        directions = SteeringDirections.load(spec.directions, model_sha256=file_sha256(model_file))
+    except (OSError, ValueError) as error:
+        raise PopulationError(f"lm.steering.directions: {' '.join(str(error).split())}") from None
+    built = tuple(int(layer) for layer in directions.provenance.get("layers", ()))
+    layers = tuple(spec.layers) if spec.layers is not None else built
+    missing = [layer for layer in layers if built and layer not in built]
+    if missing:
+        raise PopulationError(
+            f"lm.steering.layers: {missing} were not built in {spec.directions} (built: "
+            f"{list(built)}); rebuild with --layers or steer those"
+        )
+    return SteeringChannel(
+        directions=directions,
+        settings=spec.settings(),
+        strength=spec.strength,
+        center=dict(spec.center),
+        layers=layers,
+    )
+
+
 def make_lm_agent(model: Any, lm: LMSpec, personas: Sequence[str]) -> Any:
     """The :class:`~valuegym.agents.lm_agent.LMAgent` of an LM spec, with its channels.
 
@@ -331,6 +372,7 @@ def make_lm_agent(model: Any, lm: LMSpec, personas: Sequence[str]) -> Any:
     return LMAgent(
         model,
         personas,
+        steering=steering_channel(lm),
         template=lm.prompt_template(),
         act_selection=lm.act_by,
         speech_temperature=lm.fixed(lm.speech_temperature),

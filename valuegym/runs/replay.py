@@ -49,6 +49,7 @@ import numpy as np
 import yaml
 
 from valuegym.agents.prompts import PromptState
+from valuegym.agents.steering_channel import steerings
 from valuegym.lm.sampling import prompt_seed
 from valuegym.measures.entropy import UtteranceEntropy
 from valuegym.measures.information import cross_score
@@ -383,6 +384,8 @@ def _replay_episode(
             [prompt for _, _, prompt, _ in settings for _ in range(k)],
             [temperature for *_, temperature in settings for _ in range(k)],
             [prompt_seed(seed, index) for _ in settings for index in range(k)],
+            # The steering channel is not in the grid: held at the agent's own state.
+            steering=steerings(agent.steering, [state] * (k * len(settings))),
         )
         for position_in_call, sample in enumerate(samples):
             cell, stated, _, temperature = settings[position_in_call // k]
@@ -474,5 +477,16 @@ def reproduce_utterance(agent: Any, row: Mapping[str, Any]) -> Any:
     """
     prompt = json.loads(row["prompt"])
     seed = [prompt_seed(int(row["sampler_seed"]), int(row["sampler_index"]))]
-    [utterance] = agent.generate([0], [prompt], [float(row["sampling_temperature"])], seed)
+    steered = None
+    if agent.steering is not None:  # the recorded coefficients, as the utterance had them
+        coefficients = {
+            name: float(row[f"steer_{name}"])
+            for name in ("stress", "mood")
+            if not math.isnan(float(row.get(f"steer_{name}", math.nan)))
+        }
+        if any(coefficients.values()):
+            steered = [agent.steering.directions.steering(coefficients, agent.steering.layers)]
+    [utterance] = agent.generate(
+        [0], [prompt], [float(row["sampling_temperature"])], seed, steering=steered
+    )
     return utterance

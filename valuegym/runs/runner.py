@@ -198,6 +198,10 @@ def run_scenario(
             if population is not None and population.appraiser is not None:
                 # Which clusterer, valence judge and model each listener appraises with.
                 manifest["appraisal"] = appraisal_description(population.appraiser)
+            if population is not None:
+                steering = _steering_description(population)
+                if steering:
+                    manifest["steering"] = steering
             write_json_atomic(manifest, folder.manifest_file)
         folder.write_design(scenario.run_design())
         if population is not None:
@@ -276,6 +280,24 @@ def run_scenario(
     }
     write_json_atomic(summary, folder.summary_file)
     return RunResult(folder, len(to_run), resumed)
+
+
+def _steering_description(population: Population) -> dict[str, Any]:
+    """Per steered LM agent: its directions' provenance, strength, centre and blocks."""
+    described: dict[str, Any] = {}
+    for group in population.lm_groups:
+        channel = group.agent.steering
+        if channel is None:
+            continue
+        for row in group.rows:
+            described[population.members[row].agent_id] = {
+                "directions": dict(channel.directions.provenance),
+                "settings": dict(channel.settings),
+                "strength": channel.strength,
+                "center": dict(channel.center),
+                "layers": list(channel.layers),
+            }
+    return described
 
 
 def _phase(progress: bool, text: str) -> None:

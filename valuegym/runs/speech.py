@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from valuegym.agents.prompts import DEFAULT_STOP, PromptState, StatedState
+from valuegym.agents.steering_channel import no_steering_columns
 from valuegym.lm.sampling import Truncation
 from valuegym.measures.entropy import UtteranceEntropy
 from valuegym.measures.information import mutual_information
@@ -173,6 +174,11 @@ class Speech:
             "context": _json(events),
             "prompt": _json(list(utterance.prompt)),
             **channel_columns(lm, agent.prompt_state, agent.prompt_state.stated(state)),
+            **(
+                agent.steering.record_columns(state)
+                if agent.steering is not None
+                else no_steering_columns()
+            ),
         }
 
     def _semantic_entropy(

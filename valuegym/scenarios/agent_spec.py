@@ -16,6 +16,7 @@ from valuegym.envs.conversation_rules import ACTS, SILENT
 from valuegym.lm import BACKENDS
 from valuegym.scenarios.appraisal_spec import ListenerAppraisalSpec
 from valuegym.scenarios.base import FrozenSpec, invalid_value, key_problem
+from valuegym.scenarios.steering_spec import SteeringSpec
 
 __all__ = [
     "AGENT_KINDS",
@@ -108,6 +109,11 @@ class LMSpec(FrozenSpec):
         default=0.0, ge=0.0, lt=1.0, description="Drop tokens under min_p x the top probability."
     )
     template: TemplateSpec | None = Field(default=None, description="Prompt template overrides.")
+    steering: SteeringSpec | None = Field(
+        default=None,
+        description="Steer the model's residual stream along the state's directions "
+        "(llamacpp and transformers backends).",
+    )
     act_by: Literal["values", "lm"] = Field(
         default="values",
         description="Choose discrete acts from the value store's wanting, or by LM scoring.",
@@ -121,6 +127,16 @@ class LMSpec(FrozenSpec):
                 f"unknown value {backend!r} (expected one of: {', '.join(LM_BACKENDS)})"
             )
         return backend
+
+    @model_validator(mode="after")
+    def _steering_needs_a_local_backend(self) -> LMSpec:
+        if self.steering is not None and self.backend == "openai":
+            raise key_problem(
+                "steering",
+                "a server's model cannot be steered from here; use backend llamacpp or "
+                "transformers",
+            )
+        return self
 
     @model_validator(mode="after")
     def _base_url_only_for_servers(self) -> LMSpec:

@@ -235,11 +235,32 @@ def _resolve_files(data: Mapping[str, Any], base_dir: Path, problems: list[Probl
         lm = agent.get("lm")
         if isinstance(lm, Mapping):
             problems.extend(_model_file_problems(lm, base_dir, f"agents.{index}.lm.model"))
+            lm = _resolve_directions(lm, base_dir, f"agents.{index}.lm.steering", problems)
+            agent["lm"] = lm
         profile_file = agent.get("profile")
         if isinstance(profile_file, str) and profile_file and "values" not in agent:
             agent = _inline_profile(agent, base_dir / profile_file, f"agents.{index}", problems)
         resolved_agents.append(agent)
     return {**data, "agents": resolved_agents}
+
+
+def _resolve_directions(
+    lm: Mapping[str, Any], base_dir: Path, where: str, problems: list[Problem]
+) -> Mapping[str, Any]:
+    """Make ``steering.directions`` absolute; a folder without built directions is a problem."""
+    steering = lm.get("steering")
+    if not isinstance(steering, Mapping) or not isinstance(steering.get("directions"), str):
+        return lm
+    folder = (base_dir / Path(steering["directions"]).expanduser()).resolve()
+    if not (folder / "directions.json").is_file():
+        problems.append(
+            (
+                f"{where}.directions",
+                f"no directions in {folder} (directions.json missing); build them with "
+                "`valuegym steer build --output FOLDER`",
+            )
+        )
+    return {**lm, "steering": {**steering, "directions": str(folder)}}
 
 
 def _model_file_problems(lm: Mapping[str, Any], base_dir: Path, where: str) -> list[Problem]:

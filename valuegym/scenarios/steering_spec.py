@@ -1,0 +1,98 @@
+"""The steering channel of an LM agent: a direction in the residual stream scaled by its state.
+
+Part of the scenario schema (``LMSpec.steering``)::
+
+    lm:
+      steering:
+        directions: steer/smollm2          # a folder `valuegym steer build` wrote
+        stress: state                      # the agent's own stress, a fixed number, or absent
+        mood: null                         # mood not steered
+        strength: 4.0                      # alpha: the addition is alpha (s - center) v
+        center: {stress: 0.5, mood: 0.0}
+        layers: [12, 13, 14]               # blocks (transformers numbering); None: all built
+
+At every utterance the agent's model adds ``strength * (s - center) * v`` at each listed block,
+``v`` the variable's unit direction there (:mod:`valuegym.lm.directions`); the applied
+coefficients are recorded per utterance (``steer_stress``, ``steer_mood``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from valuegym.scenarios.base import FrozenSpec, invalid_value, key_problem
+
+__all__ = ["STEERED_VARIABLES", "SteeringSpec"]
+
+#: The state variables a direction may steer.
+STEERED_VARIABLES = ("stress", "mood")
+
+_RANGES = {"stress": (0.0, 1.0), "mood": (-1.0, 1.0)}
+
+
+class SteeringSpec(FrozenSpec):
+    """Steer an LM agent's model along its state's directions."""
+
+    directions: str = Field(
+        min_length=1,
+        description="Folder of directions built by `valuegym steer build` (relative to the "
+        "scenario); its model must be the agent's.",
+    )
+    stress: Literal["state"] | float | None = Field(
+        default="state", description="'state' (the agent's stress), a fixed stress, or null."
+    )
+    mood: Literal["state"] | float | None = Field(
+        default=None, description="'state' (the agent's mood), a fixed mood, or null."
+    )
+    strength: float = Field(
+        default=4.0,
+        ge=0.0,
+        le=100.0,
+        description="alpha: the addition is alpha (s - center) times the unit direction, in "
+        "the residual stream's units (0: no steering).",
+    )
+    center: dict[str, float] = Field(
+        default_factory=lambda: {"stress": 0.5, "mood": 0.0},
+        description="s0 per variable: the state at which nothing is added.",
+    )
+    layers: list[int] | None = Field(
+        default=None,
+        min_length=1,
+        description="Blocks to steer (0-based, transformers numbering); null: every block "
+        "the directions were built at.",
+    )
+
+    @field_validator("center")
+    @classmethod
+    def _centers_in_range(cls, center: dict[str, float]) -> dict[str, float]:
+        for name, value in center.items():
+            if name not in _RANGES:
+                raise invalid_value(f"unknown variable {name!r} (expected stress or mood)")
+            low, high = _RANGES[name]
+            if not low <= value <= high:
+                raise invalid_value(f"{name}: must be in [{low}, {high}] (got {value})")
+        return center
+
+    @model_validator(mode="after")
+    def _fixed_values_in_range(self) -> SteeringSpec:
+        for name in STEERED_VARIABLES:
+            value = getattr(self, name)
+            if isinstance(value, float | int) and not isinstance(value, bool):
+                low, high = _RANGES[name]
+                if not low <= value <= high:
+                    raise key_problem(name, f"must be in [{low}, {high}] (got {value})")
+        if self.stress is None and self.mood is None:
+            raise key_problem("stress", "steer at least one of stress and mood")
+        if self.layers is not None and any(layer < 0 for layer in self.layers):
+            raise key_problem("layers", "block indices are >= 0")
+        return self
+
+    def settings(self) -> dict[str, float | None]:
+        """Steered variable -> its fixed value, or ``None`` for the agent's own state."""
+        return {
+            name: None if getattr(self, name) == "state" else float(getattr(self, name))
+            for name in STEERED_VARIABLES
+            if getattr(self, name) is not None
+        }
