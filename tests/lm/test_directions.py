@@ -96,6 +96,11 @@ def test_hooked_block_outputs_are_transformers_hidden_states(one_thread):
         hidden = encoder._model(input_ids=ids, output_hidden_states=True).hidden_states
     for block in (0, 10, 28):
         np.testing.assert_allclose(states[block], hidden[block + 1][0, -1].numpy(), atol=1e-4)
+    # "mean" averages the tokens after the first (the attention sink), in a padded batch too.
+    means = encoder.block_states([text, text + " The sun is out and so am I."], "mean")[0]
+    for block in (0, 10, 28):
+        expected = hidden[block + 1][0, 1:].double().mean(0).numpy()
+        np.testing.assert_allclose(means[block], expected, atol=1e-4)
 
 
 class _FakeEncoder:
@@ -195,3 +200,37 @@ def test_cli_bad_input_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch, arg
     assert words in error
     assert "\n" not in error
     assert not (tmp_path / "out").exists()
+
+
+def test_steering_adds_strength_times_mean_difference(monkeypatch, tmp_path):
+    import sys
+    import types
+    from dataclasses import dataclass
+
+    if "valuegym.lm.steering" not in sys.modules:
+        try:
+            import valuegym.lm.steering  # noqa: F401  # the real class, once merged
+        except ImportError:
+
+            @dataclass(frozen=True)
+            class Steering:  # a minimal stand-in with the interface's fields
+                additions: dict
+                label: str = ""
+
+            stand_in = types.ModuleType("valuegym.lm.steering")
+            stand_in.Steering = Steering
+            monkeypatch.setitem(sys.modules, "valuegym.lm.steering", stand_in)
+    monkeypatch.setattr(directions_module, "_load_encoder", lambda model: _FakeEncoder())
+    pairs = _write_pairs(
+        tmp_path / "p.csv",
+        [("x", "low a", "high a"), ("x", "low b", "high b"), ("y", "low a", "high b")],
+    )
+    directions = build_directions(DEFAULT_MODEL, pairs=pairs, layers=[0, 1, 2])
+    # y's mean differences: block 0 (4, 5), block 1 (-1, 6), block 2 (0, -2).
+    steering = directions.steering({"x": 0.5, "y": -1.0}, [0, 1])
+    assert steering.label == "x=+0.50 y=-1.00"
+    assert sorted(steering.additions) == [0, 1]
+    np.testing.assert_allclose(steering.additions[0], [1.5 - 4, 2 - 5], atol=1e-6)
+    np.testing.assert_allclose(steering.additions[1], [0 + 1, 2 - 6], atol=1e-6)
+    with pytest.raises(ValueError, match="not built"):
+        build_directions(DEFAULT_MODEL, pairs=pairs, layers=[1]).steering({"x": 1.0}, [0])

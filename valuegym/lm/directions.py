@@ -11,7 +11,9 @@ How the activations are taken (recorded in the provenance):
   template, so the activations hold the statement alone and not the template's default
   system prompt.
 - **Position**: ``"last"`` (default) takes the residual stream at the text's last token;
-  ``"mean"`` averages it over the text's tokens.
+  ``"mean"`` averages it over the text's tokens after the first (the first token's
+  residual stream is the model's attention sink, a massive activation from block 11 on in
+  SmolLM2-135M that would swamp the mean).
 - **Blocks**: block index ``i`` is the output of decoder layer ``i`` (0-based, transformers
   numbering: ``model.model.layers[i]``), read by a forward hook on that layer, which is
   where :class:`~valuegym.lm.steering.Steering` adds. (``hidden_states[i + 1]`` of
@@ -181,6 +183,11 @@ class _TransformersEncoder:
                 for row, ids in enumerate(encoded):
                     input_ids[row, : len(ids)] = torch.tensor(ids)
                     mask[row, : len(ids)] = 1.0
+                # The mean leaves out the first token: its residual stream is the model's
+                # attention sink (a massive activation that would swamp the mean).
+                mean_weights = mask.clone()
+                longer = torch.tensor([len(ids) > 1 for ids in encoded], dtype=torch.bool)
+                mean_weights[longer, 0] = 0.0
                 with torch.inference_mode():
                     self._model(input_ids=input_ids, attention_mask=mask.long(), use_cache=False)
                 lengths = [len(ids) for ids in encoded]
@@ -189,7 +196,9 @@ class _TransformersEncoder:
                     if position == "last":
                         rows = hidden[torch.arange(len(encoded)), torch.tensor(lengths) - 1]
                     else:
-                        rows = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+                        rows = (hidden * mean_weights[..., None]).sum(1) / mean_weights.sum(
+                            1, keepdim=True
+                        )
                     states[start : start + len(encoded), block] = rows.numpy()
         finally:
             for handle in handles:
