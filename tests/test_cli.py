@@ -228,6 +228,8 @@ def test_list_names_the_backend_a_scenario_gets_by_default(capsys, monkeypatch):
         ["replay"],
         ["calibrate-clusterer"],
         ["calibrate-valence"],
+        ["steer"],
+        ["steer", "build"],
     ],
 )
 def test_every_command_has_help(capsys, command):

@@ -37,3 +37,16 @@ def test_package_data_declares_every_measures_data_file():
         "measures/data/valence_calibration.csv",
     } <= set(files)
     assert [f for f in files if not any(fnmatch(f, glob) for glob in globs)] == []
+
+
+def test_package_data_declares_the_steering_pairs():
+    # build_directions reads the shipped pairs with importlib.resources.
+    from fnmatch import fnmatch
+
+    globs = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["valuegym"]
+    package = REPOSITORY / "valuegym"
+    files = [p.relative_to(package).as_posix() for p in (package / "lm/data").iterdir()]
+    assert files == ["lm/data/steering_pairs.csv"]
+    assert all(any(fnmatch(f, glob) for glob in globs) for f in files)

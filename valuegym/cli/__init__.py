@@ -27,6 +27,7 @@ from valuegym.cli import (
     replay,
     report,
     run,
+    steer,
     train,
     validate,
 )
@@ -46,6 +47,7 @@ COMMANDS: dict[str, ModuleType] = {
     "doctor": doctor,
     "calibrate-clusterer": calibrate_clusterer,
     "calibrate-valence": calibrate_valence,
+    "steer": steer,
 }
 
 _EPILOG = """\
@@ -60,6 +62,7 @@ examples:
   valuegym doctor                               check the installation and what it runs on
   valuegym calibrate-clusterer                  how often clusterers merge or split meanings
   valuegym calibrate-valence --judge lm         how often valence judges misread tone
+  valuegym steer build --output steer/smollm2   steering directions from contrastive pairs
 """
 
 
