@@ -2,8 +2,8 @@
 
 A :class:`SteeringChannel` turns an agent's value state into the
 :class:`~valuegym.lm.steering.Steering` its model adds to the residual stream while it speaks:
-``strength * (s - center) * v`` at each steered block, summed over the steered variables, with
-``v`` the variable's unit direction there (:class:`~valuegym.lm.directions.SteeringDirections`)
+``strength * (s - center) * d`` at each steered block, summed over the steered variables, with
+``d`` the variable's mean difference there (:class:`~valuegym.lm.directions.SteeringDirections`)
 and ``s`` the agent's own state or a fixed value. It is a channel like the prompt and the
 temperature: moved on its own, recorded per utterance (:meth:`SteeringChannel.coefficients`).
 """
@@ -25,7 +25,7 @@ class SteeringChannel:
     """How an agent's state steers its model.
 
     Attributes:
-        directions: The unit directions per variable and block
+        directions: The directions per variable and block
             (:class:`~valuegym.lm.directions.SteeringDirections`).
         settings: Steered variable -> a fixed value, or ``None`` for the agent's own state.
         strength: ``alpha``.

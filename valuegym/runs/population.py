@@ -340,7 +340,7 @@ def steering_channel(lm: LMSpec) -> Any:
     except (OSError, ValueError) as error:
         raise PopulationError(f"lm.steering.directions: {' '.join(str(error).split())}") from None
     built = tuple(int(layer) for layer in directions.provenance.get("layers", ()))
-    layers = tuple(spec.layers) if spec.layers is not None else built
+    layers = tuple(spec.layers) if spec.layers is not None else built[len(built) // 2 :][:1]
     missing = [layer for layer in layers if built and layer not in built]
     if missing:
         raise PopulationError(

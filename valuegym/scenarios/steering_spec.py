@@ -7,13 +7,16 @@ Part of the scenario schema (``LMSpec.steering``)::
         directions: steer/smollm2          # a folder `valuegym steer build` wrote
         stress: state                      # the agent's own stress, a fixed number, or absent
         mood: null                         # mood not steered
-        strength: 4.0                      # alpha: the addition is alpha (s - center) v
-        center: {stress: 0.5, mood: 0.0}
-        layers: [12, 13, 14]               # blocks (transformers numbering); None: all built
+        strength: 1.0                      # alpha
+        center: {stress: 0.5, mood: 0.0}   # s0
+        layers: [15]                       # blocks (transformers numbering); None: the middle one
 
-At every utterance the agent's model adds ``strength * (s - center) * v`` at each listed block,
-``v`` the variable's unit direction there (:mod:`valuegym.lm.directions`); the applied
-coefficients are recorded per utterance (``steer_stress``, ``steer_mood``).
+At every utterance the agent's model adds ``strength * (s - center) * d`` at each listed block,
+``d`` the variable's mean difference there between the high and the low texts of its pairs
+(:mod:`valuegym.lm.directions`: strength 1 at ``s - center = 1`` adds the whole mean
+difference); the applied coefficients ``strength * (s - center)`` are recorded per utterance
+(``steer_stress``, ``steer_mood``). Which strength keeps speech fluent is not yet measured
+(issue 24's dose-response).
 """
 
 from __future__ import annotations
@@ -47,11 +50,11 @@ class SteeringSpec(FrozenSpec):
         default=None, description="'state' (the agent's mood), a fixed mood, or null."
     )
     strength: float = Field(
-        default=4.0,
+        default=1.0,
         ge=0.0,
         le=100.0,
-        description="alpha: the addition is alpha (s - center) times the unit direction, in "
-        "the residual stream's units (0: no steering).",
+        description="alpha: the addition is alpha (s - center) times the variable's mean "
+        "difference at each block (0: no steering).",
     )
     center: dict[str, float] = Field(
         default_factory=lambda: {"stress": 0.5, "mood": 0.0},
@@ -60,8 +63,8 @@ class SteeringSpec(FrozenSpec):
     layers: list[int] | None = Field(
         default=None,
         min_length=1,
-        description="Blocks to steer (0-based, transformers numbering); null: every block "
-        "the directions were built at.",
+        description="Blocks to steer (0-based, transformers numbering), each built; null: "
+        "the middle block the directions were built at.",
     )
 
     @field_validator("center")
