@@ -132,6 +132,11 @@ def test_transformers_mixed_batch_leaves_unsteered_rows_alone(transformers_model
         [PROMPTS[1], PROMPTS[1]], **options, steering=[steering, None]
     )
     assert pair[0].token_ids != pair[1].token_ids
+    # Copies with one steering share their prompt pass and stay steered after it.
+    greedy = {"max_new_tokens": 8, "temperature": 0.0}
+    [alone] = transformers_model.generate([PROMPTS[1]], **greedy, steering=steering)
+    copies = transformers_model.generate([PROMPTS[1]] * 2, **greedy, steering=steering)
+    assert copies[0].token_ids == copies[1].token_ids == alone.token_ids
 
 
 def test_llamacpp_groups_by_steering(llamacpp_model, transformers_model):
