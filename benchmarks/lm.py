@@ -35,6 +35,12 @@ Goal (issue 23):
   language model's seconds of the same episodes without appraisal; the wall time of the
   episodes (less model loading) is printed beside it.
 
+Goal (issue 24):
+- Steered generation (one steering vector added at 3 blocks, every prompt steered) costs
+  <= 1.2x plain generation of the same prompts (s/token), for ``llamacpp`` (control vectors)
+  and ``transformers`` (forward hooks); 8 chat prompts in one call, timings interleaved and
+  the median kept.
+
 Goal (issue 22):
 - A replay with its manipulation check (the low and high stated stress cells' samples, each
   scored under both prompts) costs <= 1.5x the same replay without it: same contexts, same
@@ -90,7 +96,7 @@ class Args:
     """episodes of the hammered scenario per timing of the appraisal comparison"""
     parts: str = "all"
     """comma-separated: bare, transformers, batch, samples, openai, shared, judge, agents,
-    replay, check, appraisal (or all)"""
+    replay, check, appraisal, steer (or all)"""
 
 
 def parse_args() -> Args:
@@ -602,6 +608,40 @@ def appraisal_cost(args: Args) -> dict[str, float]:
     return {key: statistics.median(values) for key, values in measured.items()}
 
 
+def steering_cost(args: Args) -> dict[str, tuple[float, float]]:
+    """Per backend, median seconds per generated token of steered and of plain generation.
+
+    A seeded random unit direction, 4 units long, at blocks 10, 15 and 20 (of 30), for all 8
+    prompts of the call; greedy, ``transformers_tokens`` new tokens (both backends alike).
+    """
+    import numpy as np
+
+    from valuegym.lm.steering import Steering
+
+    direction = np.random.default_rng(24).standard_normal(576).astype(np.float32)
+    steering = Steering(
+        {block: 4.0 * direction / np.linalg.norm(direction) for block in (10, 15, 20)}
+    )
+    prompts = [chat_prompt(topic) for topic in TOPICS]
+    costs: dict[str, tuple[float, float]] = {}
+    for name, model in (
+        ("llamacpp", LlamaCppModel(DEFAULT_MODEL, n_threads=args.threads or None)),
+        ("transformers", TransformersModel(DEFAULT_MODEL, device="cpu")),
+    ):
+        measured: dict[str, list[float]] = {"steered": [], "plain": []}
+        for _ in range(args.throughput_repeats):
+            for label, options in (("steered", {"steering": steering}), ("plain", {})):
+                start = time.perf_counter()
+                generations = model.generate(
+                    prompts, max_new_tokens=args.transformers_tokens, temperature=0, **options
+                )
+                seconds = time.perf_counter() - start
+                measured[label].append(seconds / sum(g.length for g in generations))
+        costs[name] = (statistics.median(measured["steered"]), statistics.median(measured["plain"]))
+        model.close()
+    return costs
+
+
 def report(name: str, ratio: float, goal: float, detail: str) -> None:
     verdict = "ok" if ratio >= goal else "BELOW GOAL"
     print(f"{name:<58} {ratio:6.2f}x (goal >= {goal}x, {verdict})  {detail}")
@@ -628,6 +668,7 @@ def main() -> None:
             "replay",
             "check",
             "appraisal",
+            "steer",
         }
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     if "bare" in parts:
@@ -717,6 +758,14 @@ def main() -> None:
             f"loading {cost['on_wall']:.2f} vs {cost['off_wall']:.2f} s "
             f"({cost['on_wall'] / cost['off_wall']:.2f}x)",
         )
+    if "steer" in parts:
+        for backend, (steered, plain) in steering_cost(args).items():
+            report_at_most(
+                f"{backend} steered / plain generation, s/token (3 blocks)",
+                steered / plain,
+                1.2,
+                f"{steered * 1000:.1f} vs {plain * 1000:.1f} ms per generated token, 8 prompts",
+            )
     if "agents" in parts:
         seconds = agent_overhead(args)
         report_at_most(

@@ -22,9 +22,11 @@ from valuegym.lm.base import (
     LanguageModelUnavailableError,
     Message,
     Prompt,
+    SteeringUnsupportedError,
     TransientLanguageModelError,
 )
 from valuegym.lm.models import DEFAULT_MODEL, EMBEDDED_MODELS, embedded_model_installed
+from valuegym.lm.steering import Steering
 from valuegym.lm.wrappers import (
     CallLimitExceededError,
     CallLimitModel,
@@ -50,6 +52,8 @@ __all__ = [
     "ProfilingModel",
     "Prompt",
     "RetryingModel",
+    "Steering",
+    "SteeringUnsupportedError",
     "TransientLanguageModelError",
     "available_backends",
     "default_backend",

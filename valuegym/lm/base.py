@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import final
+from typing import Any, ClassVar, final
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from valuegym.lm.prompts import (
     check_prompts,
 )
 from valuegym.lm.sampling import Seed, Truncation, check_seed, per_prompt_temperatures
+from valuegym.lm.steering import Steering
 
 __all__ = [
     "Generation",
@@ -42,6 +43,7 @@ __all__ = [
     "LanguageModelUnavailableError",
     "Message",
     "Prompt",
+    "SteeringUnsupportedError",
     "TransientLanguageModelError",
 ]
 
@@ -52,6 +54,10 @@ class LanguageModelError(RuntimeError):
 
 class LanguageModelUnavailableError(LanguageModelError):
     """The model cannot be used: backend or model not installed, or server unreachable."""
+
+
+class SteeringUnsupportedError(LanguageModelError):
+    """A steering was sent to a model that cannot add vectors to its residual stream."""
 
 
 class TransientLanguageModelError(LanguageModelError):
@@ -127,6 +133,8 @@ class LanguageModel(abc.ABC):
 
     #: A short name for records, e.g. ``"llamacpp:smollm2-135m"``.
     name: str = "language-model"
+    #: Whether :meth:`_generate` and :meth:`_score` take ``steering=`` (one per prompt).
+    supports_steering: ClassVar[bool] = False
     _prompt_tokens_read: int = 0
 
     @property
@@ -157,6 +165,7 @@ class LanguageModel(abc.ABC):
         seed: Seed = None,
         stop: Sequence[str] = (),
         truncation: Truncation | None = None,
+        steering: Steering | Sequence[Steering | None] | None = None,
     ) -> list[Generation]:
         """Generate one utterance per prompt.
 
@@ -171,17 +180,21 @@ class LanguageModel(abc.ABC):
             stop: Strings that end an utterance; they are not part of ``text``.
             truncation: Which tokens sampling may draw (top-k, top-p, min-p; default all);
                 ``sampled_entropy`` is that of the truncated distribution.
+            steering: Vectors added to the residual stream (:class:`~valuegym.lm.steering.
+                Steering`), one for all prompts or one per prompt (``None``: unsteered).
 
         Returns:
             One :class:`Generation` per prompt, in order.
 
         Raises:
             ValueError: If an argument is malformed (a prompt, a negative budget or
-                temperature, an empty stop string, seed sequences that do not match the
-                prompts).
+                temperature, an empty stop string, seed sequences or steerings that do not
+                match the prompts).
+            SteeringUnsupportedError: If a prompt is steered and the model cannot steer.
         """
         checked = check_prompts(prompts)
         stops = check_generate_arguments(max_new_tokens, stop)
+        steerings = self._check_steering(steering, len(checked))
         return self._generate(
             checked,
             max_new_tokens=max_new_tokens,
@@ -189,15 +202,19 @@ class LanguageModel(abc.ABC):
             seed=check_seed(seed, len(checked)),
             stop=stops,
             truncation=truncation if truncation is not None else Truncation(),
+            **steerings,
         )
 
     @final
-    def score(self, prompt: Prompt, continuations: Sequence[str]) -> np.ndarray:
+    def score(
+        self, prompt: Prompt, continuations: Sequence[str], *, steering: Steering | None = None
+    ) -> np.ndarray:
         """Log-likelihood of each continuation given the prompt.
 
         Args:
             prompt: The conditioning prompt (text or chat messages).
             continuations: Candidate texts that follow the prompt.
+            steering: Vectors added to the residual stream while scoring (``None``: none).
 
         Returns:
             Float array of shape ``(len(continuations),)``: ``sum_t log p(c_t | prompt, c_<t)``
@@ -205,8 +222,51 @@ class LanguageModel(abc.ABC):
 
         Raises:
             ValueError: If the prompt is malformed or a continuation is not text.
+            SteeringUnsupportedError: If ``steering`` is given and the model cannot steer.
         """
-        return self._score(check_prompt(prompt, "prompt"), check_continuations(continuations))
+        if steering is not None and not isinstance(steering, Steering):
+            raise ValueError(
+                f"steering: must be a Steering or None (got {type(steering).__name__})"
+            )
+        steerings = self._check_steering(steering, 1)
+        return self._score(
+            check_prompt(prompt, "prompt"), check_continuations(continuations), **steerings
+        )
+
+    def _check_steering(
+        self, steering: Steering | Sequence[Steering | None] | None, n_prompts: int
+    ) -> dict[str, Any]:
+        """The ``steering=`` keyword for :meth:`_generate` / :meth:`_score`, or none.
+
+        Empty when no prompt is steered, so backends that cannot steer keep their signatures.
+        """
+        if steering is None:
+            return {}
+        if isinstance(steering, Steering):
+            per_prompt: tuple[Steering | None, ...] = (steering,) * n_prompts
+        elif isinstance(steering, Sequence) and not isinstance(steering, (str, bytes)):
+            per_prompt = tuple(steering)
+            if len(per_prompt) != n_prompts:
+                raise ValueError(f"steering: {len(per_prompt)} steerings for {n_prompts} prompts")
+            for index, entry in enumerate(per_prompt):
+                if entry is not None and not isinstance(entry, Steering):
+                    raise ValueError(
+                        f"steering[{index}]: must be a Steering or None "
+                        f"(got {type(entry).__name__})"
+                    )
+        else:
+            raise ValueError(
+                f"steering: must be a Steering, one per prompt, or None "
+                f"(got {type(steering).__name__})"
+            )
+        if all(entry is None for entry in per_prompt):
+            return {}
+        if not self.supports_steering:
+            raise SteeringUnsupportedError(
+                f"{self.name}: this model cannot be steered (steering needs the 'llamacpp' "
+                "or 'transformers' backend)"
+            )
+        return {"steering": per_prompt}
 
     @abc.abstractmethod
     def _generate(
@@ -229,6 +289,10 @@ class LanguageModel(abc.ABC):
             stop: Non-empty strings that end an utterance.
             truncation: Which tokens sampling may draw.
 
+        A backend with :attr:`supports_steering` also takes ``steering``: one
+        :class:`~valuegym.lm.steering.Steering` or ``None`` per prompt, passed only when some
+        prompt is steered.
+
         Returns:
             One :class:`Generation` per prompt, in order.
         """
@@ -240,6 +304,9 @@ class LanguageModel(abc.ABC):
         Args:
             prompt: Text, or a list of ``{"role", "content"}`` dicts.
             continuations: Candidate texts that follow the prompt.
+
+        A backend with :attr:`supports_steering` also takes ``steering``: a one-element tuple
+        holding the prompt's :class:`~valuegym.lm.steering.Steering`, passed only when given.
 
         Returns:
             Float array of shape ``(len(continuations),)`` in nats.

@@ -3,7 +3,9 @@
 Prompts of a batch are left-padded and decoded together in one loop over a key-value
 cache; each step's last-position logits give the drawn token and its entropies (the
 shared :class:`~valuegym.lm.sampling.TokenSampler`), so per-prompt temperatures
-and seeds behave exactly as in the ``llamacpp`` backend.
+and seeds behave exactly as in the ``llamacpp`` backend. Steering vectors are added by
+forward hooks on the decoder layers (:mod:`valuegym.lm.huggingface_steering`), per row, so
+one batch may mix steerings.
 
 A GGUF file (the embedded default model) is dequantised by transformers on first load,
 which takes tens of seconds; the converted weights are then cached as safetensors under
@@ -13,11 +15,12 @@ the GGUF file's content hash, and later loads read the cache in about a second.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,9 +35,12 @@ from valuegym.lm.models import (
 )
 from valuegym.lm.prompts import CheckedPrompt
 from valuegym.lm.sampling import TokenSampler, Truncation
+from valuegym.lm.steering import Steering
 
 if TYPE_CHECKING:
     import torch
+
+    from valuegym.lm.huggingface_steering import SteeringHooks
 
 __all__ = ["TransformersModel", "converted_gguf_folder", "user_cache_dir"]
 
@@ -118,6 +124,8 @@ class TransformersModel(LanguageModel):
         LanguageModelUnavailableError: If torch or transformers is not installed, or the model
             cannot be loaded.
     """
+
+    supports_steering = True
 
     def __init__(
         self,
@@ -212,10 +220,13 @@ class TransformersModel(LanguageModel):
         seed: int | tuple[np.random.SeedSequence, ...] | None,
         stop: tuple[str, ...],
         truncation: Truncation,
+        steering: tuple[Steering | None, ...] | None = None,
     ) -> list[Generation]:
         """Generate every prompt in one batch; K copies of a prompt share one prompt pass.
 
-        See :meth:`LanguageModel._generate`.
+        Steered rows get their vectors at every position, prompt and generated tokens; copies
+        of a prompt share a prompt pass only when their steerings are identical. See
+        :meth:`LanguageModel._generate`.
         """
         import torch
 
@@ -234,11 +245,19 @@ class TransformersModel(LanguageModel):
             for _ in encoded
         ]
         active = list(range(n_prompts)) if max_new_tokens > 0 else []
+        steerings = steering or (None,) * n_prompts
         # Identical prompts (K samples) share one prompt pass; its cache rows are repeated.
-        distinct: dict[tuple[int, ...], int] = {}
-        source_rows = [distinct.setdefault(tuple(ids), len(distinct)) for ids in encoded]
-        with torch.inference_mode():
-            input_ids, attention_mask, position_ids = self._left_padded(list(distinct))
+        distinct: dict[tuple[tuple[int, ...], bytes | None], int] = {}
+        source_rows = [
+            distinct.setdefault((tuple(ids), s.key() if s else None), len(distinct))
+            for ids, s in zip(encoded, steerings, strict=True)
+        ]
+        first_rows = [steerings[source_rows.index(row)] for row in range(len(distinct))]
+        hooks = self._steering_hooks(first_rows)
+        with torch.inference_mode(), self._hooked(hooks):
+            input_ids, attention_mask, position_ids = self._left_padded(
+                [ids for ids, _ in distinct]
+            )
             outputs = self._model(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
@@ -246,9 +265,11 @@ class TransformersModel(LanguageModel):
                 use_cache=True,
                 logits_to_keep=1,
             )
-            self._prompt_tokens_read += sum(len(ids) for ids in distinct)
+            self._prompt_tokens_read += sum(len(ids) for ids, _ in distinct)
             if len(distinct) < n_prompts:
                 rows = torch.tensor(source_rows, device=self.device)
+                if hooks is not None:
+                    hooks.select_rows(rows)
                 outputs.past_key_values.reorder_cache(rows)
                 outputs.logits = outputs.logits[rows]
                 attention_mask = attention_mask[rows]
@@ -277,17 +298,40 @@ class TransformersModel(LanguageModel):
                 )
         return [builder.build() for builder in builders]
 
+    def _steering_hooks(self, steerings: Sequence[Steering | None]) -> SteeringHooks | None:
+        """Hooks adding each row's steering (``None`` when no row is steered)."""
+        if all(steering is None for steering in steerings):
+            return None
+        from valuegym.lm.huggingface_steering import SteeringHooks
+
+        return SteeringHooks(
+            self._model.model.layers,
+            steerings,
+            hidden_size=int(self._model.config.hidden_size),
+            device=self.device,
+            dtype=self._model.dtype,
+        )
+
+    @staticmethod
+    def _hooked(hooks: SteeringHooks | None) -> contextlib.AbstractContextManager[Any]:
+        return hooks.hooked() if hooks is not None else contextlib.nullcontext()
+
     def _decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=True))
 
-    def _score(self, prompt: CheckedPrompt, continuations: tuple[str, ...]) -> np.ndarray:
+    def _score(
+        self,
+        prompt: CheckedPrompt,
+        continuations: tuple[str, ...],
+        steering: tuple[Steering | None, ...] | None = None,
+    ) -> np.ndarray:
         """Log-likelihood of each continuation given the prompt, at temperature 1.
 
         The prompt and each continuation are tokenised separately (a continuation's tokens
         do not merge with the prompt's), and the continuations are scored in batches. After
         chat messages a continuation is scored as a whole reply (its end-of-sequence token
         included, so a terse reply and a cut-off one differ); after plain text it is a
-        continuation, without an end token.
+        continuation, without an end token. A steering is added at every position.
         """
         import torch
 
@@ -297,7 +341,8 @@ class TransformersModel(LanguageModel):
             ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
             continuation_ids.append(ids if isinstance(prompt, str) else [*ids, self._end_id])
         scores = np.zeros(len(continuation_ids))
-        with torch.inference_mode():
+        hooks = self._steering_hooks(steering or (None,))
+        with torch.inference_mode(), self._hooked(hooks):
             for start in range(0, len(continuation_ids), self.score_batch_size):
                 chunk = continuation_ids[start : start + self.score_batch_size]
                 scores[start : start + len(chunk)] = self._score_chunk(prompt_ids, chunk)

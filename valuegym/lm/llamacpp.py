@@ -16,6 +16,13 @@ output. A prompt generated among others has entropies within a few tenths of a n
 prompt generated alone, and greedy paths agree until a near tie, not bit for bit: llama.cpp
 rounds a token's logits by the batch it is decoded in (see :mod:`valuegym.lm.llamacpp_context`).
 
+Steering (:class:`~valuegym.lm.steering.Steering`) uses llama.cpp's control vectors, of
+which a context holds one at a time: a call groups its prompts by steering
+(:meth:`Steering.key`; unsteered and all-zero steerings form one group) and generates or
+scores group by group, each prompt keeping its seed and its place in the output. As batch
+composition changes llama.cpp's rounding, a prompt's output depends on its group's other
+prompts, not on the other groups': contrasts between steerings compare like groupings.
+
 Threads: with ``n_threads=None`` each call uses only the cores that the processes running
 beside this one leave free (:func:`valuegym.lm.cpu.threads_for_free_cores`), as llama.cpp's
 worker threads spin-wait for each other.
@@ -49,6 +56,7 @@ from valuegym.lm.models import model_label, resolve_gguf_path
 from valuegym.lm.prompts import CheckedPrompt
 from valuegym.lm.sampling import TokenSampler, Truncation
 from valuegym.lm.sequences import PromptRead, plan_rounds
+from valuegym.lm.steering import Steering
 from valuegym.numeric import log_softmax
 
 __all__ = ["LlamaCppModel"]
@@ -103,6 +111,8 @@ class LlamaCppModel(LanguageModel):
         ValueError: If the model is not a GGUF file, an argument is out of range or
             ``VALUEGYM_LLAMA_AMX`` is neither ``0`` nor ``1``.
     """
+
+    supports_steering = True
 
     def __init__(
         self,
@@ -218,9 +228,12 @@ class LlamaCppModel(LanguageModel):
         seed: int | tuple[np.random.SeedSequence, ...] | None,
         stop: tuple[str, ...],
         truncation: Truncation,
+        steering: tuple[Steering | None, ...] | None = None,
     ) -> list[Generation]:
         """Generate every prompt as a sequence of one batch; K copies of a prompt read it once.
 
+        Steered prompts are generated in groups of one steering each (one control vector
+        per context), one group after the other; the control vector is cleared afterwards.
         See :meth:`LanguageModel._generate`.
         """
         self._check_open()
@@ -244,15 +257,22 @@ class LlamaCppModel(LanguageModel):
         ]
         if max_new_tokens > 0 and encoded:
             self._use_free_cores()
-            rounds = plan_rounds(
-                encoded,
-                new_tokens=max_new_tokens,
-                max_cells=self.n_ctx,
-                max_sequences=self.n_seq_max,
-            )
-            for reads in rounds:
-                first_logits = self._sequences.read_prompts(reads)
-                self._generate_round(reads, first_logits, builders, sampler)
+            for group_steering, members in _steering_groups(steering, len(encoded)):
+                self._sequences.set_control_vector(group_steering)
+                try:
+                    rounds = plan_rounds(
+                        [encoded[member] for member in members],
+                        new_tokens=max_new_tokens,
+                        max_cells=self.n_ctx,
+                        max_sequences=self.n_seq_max,
+                    )
+                    for local_reads in rounds:
+                        reads = [_in_batch(read, members) for read in local_reads]
+                        first_logits = self._sequences.read_prompts(reads)
+                        self._generate_round(reads, first_logits, builders, sampler)
+                finally:
+                    if group_steering is not None:
+                        self._sequences.set_control_vector(None)
         return [builder.build() for builder in builders]
 
     def _generate_round(
@@ -287,7 +307,12 @@ class LlamaCppModel(LanguageModel):
                 )
             live = [(member, sequence, position + 1) for member, sequence, position in live]
 
-    def _score(self, prompt: CheckedPrompt, continuations: tuple[str, ...]) -> np.ndarray:
+    def _score(
+        self,
+        prompt: CheckedPrompt,
+        continuations: tuple[str, ...],
+        steering: tuple[Steering | None, ...] | None = None,
+    ) -> np.ndarray:
         """Log-likelihood of each continuation given the prompt, at temperature 1.
 
         The prompt is read once; each continuation is then decoded after it, token by token,
@@ -296,9 +321,20 @@ class LlamaCppModel(LanguageModel):
         continuation's tokens do not merge with the prompt's). After chat messages a
         continuation is scored as a whole reply: its end-of-turn token is included (as a
         generation's likelihood includes the end token it drew), so terseness counts. After
-        plain text it is a continuation, without an end token.
+        plain text it is a continuation, without an end token. A steering is set as the
+        context's control vector for the call and cleared afterwards.
         """
         self._check_open()
+        [(prompt_steering, _)] = _steering_groups(steering, 1)
+        self._sequences.set_control_vector(prompt_steering)
+        try:
+            return self._score_steered(prompt, continuations)
+        finally:
+            if prompt_steering is not None:
+                self._sequences.set_control_vector(None)
+
+    def _score_steered(self, prompt: CheckedPrompt, continuations: tuple[str, ...]) -> np.ndarray:
+        """:meth:`_score` under the context's current control vector."""
         prompt_ids = self._encode_prompt(prompt, "prompt")
         self._use_free_cores()
         continuation_ids = []
@@ -387,6 +423,28 @@ class LlamaCppModel(LanguageModel):
         sequences.drop_sequences(len(group))
         for ids, total in zip(group, sums, strict=True):
             totals[ids] += float(total)
+
+
+def _steering_groups(
+    steering: tuple[Steering | None, ...] | None, n_prompts: int
+) -> list[tuple[Steering | None, list[int]]]:
+    """The prompts' indices grouped by steering, in order of first appearance.
+
+    Unsteered prompts and all-zero steerings (which change nothing) form the group ``None``.
+    """
+    groups: dict[bytes | None, tuple[Steering | None, list[int]]] = {}
+    for index in range(n_prompts):
+        entry = steering[index] if steering is not None else None
+        if entry is not None and entry.is_zero():
+            entry = None
+        key = entry.key() if entry is not None else None
+        groups.setdefault(key, (entry, []))[1].append(index)
+    return list(groups.values())
+
+
+def _in_batch(read: PromptRead, members: list[int]) -> PromptRead:
+    """A read planned over a group's prompts, its members renumbered to the whole batch's."""
+    return PromptRead(read.token_ids, tuple(members[m] for m in read.members), read.shared)
 
 
 def _batches(count: int, size: int) -> list[tuple[int, int]]:

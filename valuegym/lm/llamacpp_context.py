@@ -25,13 +25,15 @@ paths agree until a near tie, not bit for bit.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from valuegym.lm.base import LanguageModelUnavailableError
+from valuegym.lm.base import LanguageModelError, LanguageModelUnavailableError
 from valuegym.lm.sequences import PromptRead
+from valuegym.lm.steering import Steering
 
 __all__ = ["SequenceContext"]
 
@@ -70,6 +72,8 @@ class SequenceContext:
         self.n_seq_max = min(n_seq_max, llama_cpp.llama_max_parallel_sequences())
         self.tokens_read = 0
         self._n_vocab = llama.n_vocab()
+        self.n_layer = int(llama_cpp.llama_model_n_layer(llama.model))
+        self.n_embd = int(llama_cpp.llama_model_n_embd(llama.model))
         params = llama_cpp.llama_context_params.from_buffer_copy(llama.context_params)
         params.n_ctx = n_ctx
         params.n_seq_max = self.n_seq_max
@@ -96,6 +100,45 @@ class SequenceContext:
     def set_threads(self, threads: int) -> None:
         """Decode with ``threads`` threads from now on."""
         self._llama_cpp.llama_set_n_threads(self._context, threads, threads)
+
+    def set_control_vector(self, steering: Steering | None) -> None:
+        """Add ``steering``'s vectors to every token decoded from now on (``None``: stop).
+
+        llama.cpp adds its control vector's tensor ``il`` to the output of layer ``il``
+        (0-based, ``build_cvec(cur, il)`` after each layer) for ``il_start <= il <= il_end``,
+        and ``llama_set_adapter_cvec`` fills tensor ``il`` from buffer row ``il - 1``: there is
+        no tensor for layer 0. So block ``i`` (the output of decoder layer ``i``, as in
+        transformers) is buffer row ``i - 1``, and block 0 cannot be steered here.
+
+        Raises:
+            ValueError: If a block is 0 or past the model's layers, or a vector's length is
+                not the model's embedding size.
+            LanguageModelError: If llama.cpp refuses the control vector.
+        """
+        llama_cpp = self._llama_cpp
+        if steering is None or not steering.additions:
+            llama_cpp.llama_set_adapter_cvec(self._context, None, 0, self.n_embd, -1, -1)
+            return
+        blocks = steering.blocks
+        if blocks[0] < 1 or blocks[-1] >= self.n_layer:
+            raise ValueError(
+                f"steering: blocks {list(blocks)}; llama.cpp steers blocks 1..{self.n_layer - 1} "
+                "(it has no control vector for the output of layer 0)"
+            )
+        if steering.hidden_size != self.n_embd:
+            raise ValueError(
+                f"steering: vectors of length {steering.hidden_size}, the model's embedding "
+                f"size is {self.n_embd}"
+            )
+        rows = np.zeros((self.n_layer - 1, self.n_embd), dtype=np.float32)
+        for block, vector in steering.additions.items():
+            rows[block - 1] = vector
+        pointer = rows.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        status = llama_cpp.llama_set_adapter_cvec(
+            self._context, pointer, rows.size, self.n_embd, blocks[0], blocks[-1]
+        )
+        if status != 0:
+            raise LanguageModelError(f"llama_set_adapter_cvec failed with status {status}")
 
     def close(self) -> None:
         """Free the batch and the context."""

@@ -7,7 +7,7 @@ measurements of the calls, live here and compose:
 model through one hook, :meth:`ForwardingModel._forward`, which a wrapper overrides. The
 arguments are checked once, by the outermost ``generate`` or ``score``; a wrapper hands them on
 to the wrapped model's :meth:`~valuegym.lm.base.LanguageModel._generate` and ``_score`` as they
-are.
+are, a steering (``steering=``, one per prompt) included.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from valuegym.lm.base import (
 )
 from valuegym.lm.prompts import CheckedPrompt
 from valuegym.lm.sampling import Truncation
+
+if TYPE_CHECKING:
+    from valuegym.lm.steering import Steering
 
 __all__ = [
     "CallLimitExceededError",
@@ -77,6 +80,12 @@ class ForwardingModel(LanguageModel):
         self.model = model
         self.name = model.name
 
+    # A class constant in backends; a wrapper can steer when the model it wraps can.
+    @property
+    def supports_steering(self) -> bool:  # type: ignore[override]
+        """Whether the wrapped model can be steered."""
+        return self.model.supports_steering
+
     @property
     def prompt_tokens_read(self) -> int:
         """The wrapped model's count of prompt tokens read."""
@@ -101,8 +110,11 @@ class ForwardingModel(LanguageModel):
         seed: int | tuple[np.random.SeedSequence, ...] | None,
         stop: tuple[str, ...],
         truncation: Truncation,
+        steering: tuple[Steering | None, ...] | None = None,
     ) -> list[Generation]:
         """Generate with the wrapped model (see :meth:`LanguageModel._generate`)."""
+        # Only a steered call passes steering on: unsteerable models do not take it.
+        steered = {} if steering is None else {"steering": steering}
         return self._forward(
             "generate",
             lambda: self.model._generate(
@@ -112,12 +124,19 @@ class ForwardingModel(LanguageModel):
                 seed=seed,
                 stop=stop,
                 truncation=truncation,
+                **steered,
             ),
         )
 
-    def _score(self, prompt: CheckedPrompt, continuations: tuple[str, ...]) -> np.ndarray:
+    def _score(
+        self,
+        prompt: CheckedPrompt,
+        continuations: tuple[str, ...],
+        steering: tuple[Steering | None, ...] | None = None,
+    ) -> np.ndarray:
         """Score with the wrapped model (see :meth:`LanguageModel._score`)."""
-        return self._forward("score", lambda: self.model._score(prompt, continuations))
+        steered = {} if steering is None else {"steering": steering}
+        return self._forward("score", lambda: self.model._score(prompt, continuations, **steered))
 
     def close(self) -> None:
         """Close the wrapped model."""
