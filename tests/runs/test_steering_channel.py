@@ -131,3 +131,35 @@ def test_directions_of_another_model_are_refused_in_one_line(tmp_path: Path) -> 
     assert "f" * 64 in message
     assert file_sha256(resolve_gguf_path(DEFAULT_MODEL)) in message
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["llamacpp", "transformers"])
+def test_a_steered_scenario_runs_on_both_local_backends(tmp_path: Path, backend: str) -> None:
+    """Real directions (a few pairs, one block) steer the real model; the records say how much."""
+    from valuegym.lm.directions import build_directions
+
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(
+        "variable,low,high\n"
+        "stress,I have plenty of time today.,I have no time at all today.\n"
+        "stress,Everything is calm and fine.,Everything is urgent and on fire.\n"
+    )
+    build_directions(pairs=pairs, layers=[15]).save(tmp_path / "d")
+    data = scenario(tmp_path / "d", backend=backend)
+    data["agents"][0]["lm"]["steering"].update(strength=2.0)
+    data["agents"][0]["affect"] = {"stress_baseline": 0.9}
+    result = run_scenario(validate_scenario(data), tmp_path / "run", progress=False)
+    rows = result.folder.read("utterances").to_pylist()
+    assert rows
+    for row in rows:
+        assert row["steer_stress"] == pytest.approx(2.0 * (row["stress"] - 0.5))
+        assert math.isnan(row["steer_mood"])
+    steering = (
+        result.folder.read_manifest()["steering"]
+        if hasattr(result.folder, "read_manifest")
+        else __import__("json").loads(result.folder.manifest_file.read_text())["steering"]
+    )
+    described = next(iter(steering.values()))
+    assert described["layers"] == [15]
+    assert described["directions"]["model_sha256"] == file_sha256(resolve_gguf_path(DEFAULT_MODEL))

@@ -92,6 +92,11 @@ class SteeringSpec(FrozenSpec):
             raise key_problem("layers", "block indices are >= 0")
         return self
 
+    def __hash__(self) -> int:
+        # LM settings are grouped by value (agents that share them share one LMAgent); the
+        # centre mapping and the block list are not hashable themselves.
+        return hash(self.model_dump_json())
+
     def settings(self) -> dict[str, float | None]:
         """Steered variable -> its fixed value, or ``None`` for the agent's own state."""
         return {
