@@ -3,6 +3,7 @@ records, and the checks before a run (directions folder, model hash, backend).""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -155,11 +156,7 @@ def test_a_steered_scenario_runs_on_both_local_backends(tmp_path: Path, backend:
     for row in rows:
         assert row["steer_stress"] == pytest.approx(2.0 * (row["stress"] - 0.5))
         assert math.isnan(row["steer_mood"])
-    steering = (
-        result.folder.read_manifest()["steering"]
-        if hasattr(result.folder, "read_manifest")
-        else __import__("json").loads(result.folder.manifest_file.read_text())["steering"]
-    )
+    steering = json.loads(result.folder.manifest_file.read_text())["steering"]
     described = next(iter(steering.values()))
     assert described["layers"] == [15]
     assert described["directions"]["model_sha256"] == file_sha256(resolve_gguf_path(DEFAULT_MODEL))
