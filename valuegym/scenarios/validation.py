@@ -27,6 +27,7 @@ from valuegym.envs.registration import (
 )
 from valuegym.lm.models import EMBEDDED_MODELS
 from valuegym.scenarios.agent_checks import agent_problems
+from valuegym.scenarios.appraisal_checks import appraisal_problems
 from valuegym.scenarios.catalog import resolve_scenario_path, shipped_scenarios
 from valuegym.scenarios.design_checks import design_problems
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file
@@ -127,7 +128,7 @@ def validate_scenario(data: Any, *, base_dir: str | Path = ".") -> Scenario:
     if scenario is not None:
         problems.extend(agent_problems(scenario))
         problems.extend(design_problems(scenario))
-        problems.extend(_appraisal_problems(scenario))
+        problems.extend(appraisal_problems(scenario))
     if problems:
         raise ScenarioError(_unique(problems))
     assert scenario is not None
@@ -432,72 +433,6 @@ def _env_argument_problems(data: Mapping[str, Any], scenario: Scenario | None) -
             (
                 "env.args.n_agents",
                 f"{n_agents!r}, but the scenario has {scenario.n_agents} agents (leave it out)",
-            )
-        )
-    return problems
-
-
-#: Envs whose text mode takes the listeners' appraisal (valuegym.agents.appraisal).
-APPRAISAL_ENV_IDS: Final = ("valuegym/Conversation-v1",)
-
-
-def _appraisal_problems(scenario: Scenario) -> list[Problem]:
-    """Appraisal needs an env that takes it; the intervention needs appraisal and a listener."""
-    problems: list[Problem] = []
-    appraising = (["appraisal"] if scenario.appraisal is not None else []) + [
-        f"agents.{index}.appraisal"
-        for index, agent in enumerate(scenario.agents)
-        if agent.appraisal is not None
-    ]
-    intervention = scenario.measure.intervention
-    if appraising and scenario.env.id not in APPRAISAL_ENV_IDS:
-        problems.append(
-            (
-                appraising[0],
-                f"listeners appraise what is said in {', '.join(APPRAISAL_ENV_IDS)} only "
-                f"(this scenario's env is {scenario.env.id}); set env.id to it",
-            )
-        )
-    elif appraising and scenario.env.args.get("mode") != "text":
-        problems.append((appraising[0], "listeners appraise text: set env.args.mode: text"))
-    if intervention is None:
-        return problems
-    if not appraising:
-        problems.append(
-            (
-                "measure.intervention",
-                "the intervention measures the listener's appraisal: declare appraisal "
-                "(e.g. appraisal: {} for the defaults)",
-            )
-        )
-    generated = [name for name, v in intervention.variants.items() if not isinstance(v, str)]
-    has_model = scenario.uses_language_model or (
-        scenario.appraisal is not None and scenario.appraisal.model is not None
-    )
-    if generated and not has_model:
-        problems.append(
-            (
-                f"measure.intervention.variants.{generated[0]}",
-                "a generated variant is written by a language model: add an LM agent or "
-                "set appraisal.model",
-            )
-        )
-    ids = [agent_id for agent_id, _ in scenario.expanded_agents()]
-    if intervention.listener not in ids:
-        close = difflib.get_close_matches(intervention.listener, ids, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f" (agents: {', '.join(ids)})"
-        problems.append(
-            (
-                "measure.intervention.listener",
-                f"no agent is called {intervention.listener!r}{hint}",
-            )
-        )
-    elif intervention.at_step >= scenario.max_steps:
-        problems.append(
-            (
-                "measure.intervention.at_step",
-                f"step {intervention.at_step} is past the episode's end "
-                f"(max_steps {scenario.max_steps})",
             )
         )
     return problems
