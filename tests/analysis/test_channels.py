@@ -8,8 +8,8 @@ from valuegym.analysis.channels import (
     manipulation_check,
     paired_contrast,
     placebo_check,
-    temperature_confounds,
 )
+from valuegym.analysis.confounds import temperature_confounds
 from valuegym.measures.information import mutual_information_from_loglik
 
 NAN = math.nan

@@ -178,3 +178,25 @@ def test_every_shipped_scenario_declares_a_design_with_a_primary_estimand(name):
         assert scenario.episodes >= 5, "an interval over episodes needs five"
     else:
         assert len(scenario.sweep.seed_list) >= 5, "an interval over seeds needs five"
+
+
+def test_a_steering_estimand_needs_its_grid_and_a_steered_agent():
+    estimand = {
+        "measure": "mean_token_entropy",
+        "contrast": "steer_stress",
+        "rows": "replay",
+        "at": {"temperature": 1.0, "prompt_stress": 0.9},
+        "smallest_effect": 0.2,
+        "primary": True,
+    }
+    problems = problems_of(changed(design__estimands__0=estimand))
+    assert "0 steer_stress level(s)" in problems["design.estimands.0.contrast"]
+    grid = {**CHAT["measure"]["counterfactual"], "steer_stress": [0.0, 1.0]}
+    problems = problems_of(changed(design__estimands__0=estimand, measure__counterfactual=grid))
+    assert problems["design.estimands.0.contrast"] == (
+        "no agent of the design is steered: steer_stress needs an LM agent with lm.steering"
+    )
+    # the grid itself is refused in one line naming the unsteered agents
+    refused = problems["measure.counterfactual.steer_stress"]
+    assert "\n" not in refused
+    assert refused.startswith("agent a_calm (agents.0), a_tense (agents.1)")

@@ -11,6 +11,11 @@ taken over episodes (:func:`~valuegym.analysis.statistics.mean_interval`); with 
 
 - **temperature effect at a fixed prompt**: highest minus lowest temperature;
 - **prompt-state effect at a fixed temperature**: highest minus lowest stated stress (or mood);
+- **steering effect**: highest minus lowest stress coefficient of the steering channel
+  (``steer_stress``, ``alpha (s - s0)``), at each temperature and stated state. llama.cpp
+  generates each steering's prompts together (one control vector per context), so the cells
+  of a context are batched differently: the seeds are common, but llama.cpp's rounding depends
+  on the batch, and an effect of the size of that rounding is not a finding;
 - **interaction**: the prompt-stress effect at the highest temperature minus at the lowest;
 - **manipulation check** (:func:`manipulation_check`): how far the stated stress shifts the
   distribution of replies, a Jensen-Shannon divergence estimated by cross-scoring;
@@ -58,7 +63,6 @@ __all__ = [
     "manipulation_check",
     "paired_contrast",
     "placebo_check",
-    "temperature_confounds",
 ]
 
 #: Measures that rise with the sampling temperature by construction (entropies sampled from).
@@ -66,11 +70,13 @@ MECHANICAL_MEASURES: Final = frozenset({"sequence_entropy", "mean_sampled_entrop
 #: The unit of every interval here.
 _UNIT: Final = "episodes"
 #: The channels of a grid cell, in the order of a cell's settings.
-_AXES: Final = ("prompt_stress", "prompt_mood", "temperature")
+_AXES: Final = ("prompt_stress", "prompt_mood", "temperature", "steer_stress")
+#: The replay columns that hold a cell's settings, in :data:`_AXES` order.
+_SET_COLUMNS: Final = ("set_stress", "set_mood", "set_temperature", "set_steer_stress")
 #: Stands for "the agent's own" in a cell's settings (a NaN setting in the records).
 _OWN: Final = math.inf
 
-_Setting = tuple[float, float, float]
+_Setting = tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,8 @@ class Contrast:
     """A paired channel contrast with its interval over episodes.
 
     Attributes:
-        channel: ``temperature``, ``prompt_stress``, ``prompt_mood``, ``interaction``,
+        channel: ``temperature``, ``prompt_stress``, ``prompt_mood``, ``steer_stress``,
+            ``interaction``,
             ``manipulation``, ``placebo``, or a designed factor's name
             (:func:`~valuegym.analysis.factors.factor_contrasts`).
         measure: The measure.
@@ -132,7 +139,7 @@ class _Cells:
     """Per replayed context and grid cell, the mean of a measure over the samples."""
 
     episodes: np.ndarray  # (contexts,): the episode of each context
-    columns: dict[_Setting, int]  # (stress, mood, temperature) -> column of `means`
+    columns: dict[_Setting, int]  # settings in _AXES order -> column of `means`
     means: np.ndarray  # (contexts, cells); nan where a context lacks the cell
 
     def levels(self, axis: int) -> list[float]:
@@ -153,7 +160,7 @@ def _floats(values: Iterable[Any]) -> np.ndarray:
 
 def _cells(rows: Sequence[Mapping[str, Any]], measure: str) -> _Cells | None:
     contexts: dict[tuple[Any, Any, str], int] = {}
-    columns: dict[tuple[Any, Any, Any], int] = {}
+    columns: dict[tuple[Any, ...], int] = {}
     context_of, column_of, values = [], [], []
     # One pass in plain Python (the rows are dicts); numbers are judged in numpy after it.
     for row in rows:
@@ -162,7 +169,8 @@ def _cells(rows: Sequence[Mapping[str, Any]], measure: str) -> _Cells | None:
         context_of.append(
             contexts.setdefault((row["episode"], row["step"], str(row["agent"])), len(contexts))
         )
-        setting = (row["set_stress"], row["set_mood"], row["set_temperature"])
+        # a replay without the steering channel has no set_steer_stress: the agent's own
+        setting = tuple(row.get(name, math.nan) for name in _SET_COLUMNS)
         column_of.append(columns.setdefault(setting, len(columns)))
         values.append(row.get(measure))
     value_array = _floats(values)
@@ -170,10 +178,10 @@ def _cells(rows: Sequence[Mapping[str, Any]], measure: str) -> _Cells | None:
     if not finite.any():
         return None
     # Settings equal once rounded (as :func:`_setting` rounds) share a column.
-    raw = np.array(list(columns), dtype=np.float64).reshape(-1, 3)
+    raw = _floats(value for setting in columns for value in setting).reshape(-1, len(_AXES))
     raw = np.where(np.isnan(raw), _OWN, np.round(raw, 6))
     merged: dict[_Setting, int] = {}
-    remap = np.array([merged.setdefault((a, b, c), len(merged)) for a, b, c in raw.tolist()])
+    remap = np.array([merged.setdefault(tuple(setting), len(merged)) for setting in raw.tolist()])
     n_columns = len(merged)
     flat = (np.asarray(context_of) * n_columns + remap[np.asarray(column_of)])[finite]
     size = len(contexts) * n_columns
@@ -206,10 +214,12 @@ def _declared(
     temperatures = [t for t in cells.levels(2) if t != _OWN]
     if channel == "interaction" and len(temperatures) < 2:
         return None
-    held_axes = [a for a in range(3) if a != varied and not (channel == "interaction" and a == 2)]
+    held_axes = [
+        a for a in range(len(_AXES)) if a != varied and not (channel == "interaction" and a == 2)
+    ]
     # named in the order ``at`` gives them, then the averaged ones
     named = list(at)
-    held_axes.sort(key=lambda a: named.index(_AXES[a]) if _AXES[a] in named else 3 + a)
+    held_axes.sort(key=lambda a: named.index(_AXES[a]) if _AXES[a] in named else len(_AXES) + a)
     held_levels = [
         [_setting(at[_AXES[a]])] if _AXES[a] in at else cells.levels(a) for a in held_axes
     ]
@@ -226,13 +236,13 @@ def _declared(
         for (sign, temperature), (level, weight) in itertools.product(
             arms, ((hi, 1.0), (lo, -1.0))
         ):
-            setting = [0.0, 0.0, 0.0]
+            setting = [0.0] * len(_AXES)
             setting[varied] = level
             for axis, held in zip(held_axes, combo, strict=True):
                 setting[axis] = held
             if temperature is not None:
                 setting[2] = temperature
-            arm_terms.append(((setting[0], setting[1], setting[2]), sign * weight))
+            arm_terms.append((tuple(setting), sign * weight))
         if all(term in cells.columns for term, _ in arm_terms):
             combos.append((combo, arm_terms))
     if not combos:
@@ -251,6 +261,7 @@ def _declared(
         if len(values) == 1
         else f"{_AXES[axis]} averaged over {'/'.join(_label(v) for v in values)}"
         for axis, values in zip(held_axes, used, strict=True)
+        if values != [_OWN] or _AXES[axis] != "steer_stress"  # no steering channel: unsaid
     )
     levels_text = f"{_label(lo)} -> {_label(hi)}"
     if channel == "interaction":
@@ -281,8 +292,9 @@ def paired_contrast(
     Args:
         rows: The ``replay`` records (one row per sample).
         measure: The measure contrasted (see :data:`REPLAY_MEASURES`).
-        channel: ``prompt_stress``, ``prompt_mood``, ``temperature`` or ``interaction``
-            (the prompt-stress effect at the grid's highest temperature minus at its lowest).
+        channel: ``prompt_stress``, ``prompt_mood``, ``temperature``, ``steer_stress`` or
+            ``interaction`` (the prompt-stress effect at the grid's highest temperature minus
+            at its lowest).
         levels: ``(low, high)`` of the channel (of the stated stress, for the interaction);
             ``None``: the grid's lowest and highest.
         at: Held settings, e.g. ``{"temperature": 1.0}`` (``nan``: the agent's own). A held
@@ -306,7 +318,7 @@ def paired_contrast(
 def channel_contrasts(
     rows: Sequence[Mapping[str, Any]], measure: str = "sequence_entropy"
 ) -> list[Contrast]:
-    """Every temperature, prompt-state and interaction contrast the grid supports.
+    """Every temperature, prompt-state, steering and interaction contrast the grid supports.
 
     Args:
         rows: The ``replay`` records (one row per sample).
@@ -314,14 +326,16 @@ def channel_contrasts(
 
     Returns:
         Temperature effects at each stated state, prompt-stress and prompt-mood effects at
-        each temperature and held state, and the interaction at each stated mood.
+        each temperature and held state, steering effects at each temperature and stated state
+        (the channels not named are averaged over their grid levels), and the interaction at
+        each stated mood.
     """
     cells = _cells(rows, measure)
     if cells is None:
         return []
-    stresses, moods, temperatures = (cells.levels(axis) for axis in range(3))
+    stresses, moods, temperatures, steers = (cells.levels(axis) for axis in range(len(_AXES)))
     # "own" settings (the agent's, inf) are held levels, never contrasted against
-    varied = [[level for level in levels if level != _OWN] for levels in (stresses, moods)]
+    varied = [[level for level in levels if level != _OWN] for levels in (stresses, moods, steers)]
     temperature_levels = [t for t in temperatures if t != _OWN]
     wanted: list[tuple[str, list[float], dict[str, float]]] = []
     for stress, mood in itertools.product(stresses, moods):
@@ -336,6 +350,9 @@ def channel_contrasts(
         wanted.append(
             ("prompt_mood", varied[1], {"temperature": temperature, "prompt_stress": stress})
         )
+    for temperature, stress, mood in itertools.product(temperatures, stresses, moods):
+        held = {"temperature": temperature, "prompt_stress": stress, "prompt_mood": mood}
+        wanted.append(("steer_stress", varied[2], held))
     if len(temperature_levels) >= 2:
         wanted.extend(("interaction", varied[0], {"prompt_mood": mood}) for mood in moods)
     contrasts = [
@@ -462,33 +479,3 @@ def placebo_check(
     return Contrast(
         "placebo", measure, "prompt states independently drawn levels", "slope", estimate
     )
-
-
-def temperature_confounds(
-    rows: Sequence[Mapping[str, Any]], predictors: Sequence[str] = ("stress", "mood")
-) -> list[str]:
-    """Predictors that are a deterministic function of the sampling temperature in the records.
-
-    A regression of a measure on such a predictor cannot tell its effect from temperature's.
-
-    Args:
-        rows: The ``utterances`` records.
-        predictors: Columns to check.
-
-    Returns:
-        One warning per predictor that the temperature determines (each temperature value
-        maps to one predictor value, over at least 3 distinct temperatures).
-    """
-    warnings = []
-    for name in predictors:
-        pairs: dict[float, set[float]] = defaultdict(set)
-        for row in rows:
-            if name in row and "sampling_temperature" in row:
-                pairs[round(float(row["sampling_temperature"]), 9)].add(round(float(row[name]), 9))
-        if len(pairs) >= 3 and all(len(values) == 1 for values in pairs.values()):
-            warnings.append(
-                f"{name} is a deterministic function of the sampling temperature here: a slope "
-                f"on {name} cannot be told apart from the temperature's effect (see the "
-                "channel contrasts of a replay)"
-            )
-    return warnings

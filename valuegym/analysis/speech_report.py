@@ -30,8 +30,8 @@ from valuegym.analysis.channels import (
     channel_contrasts,
     manipulation_check,
     placebo_check,
-    temperature_confounds,
 )
+from valuegym.analysis.confounds import temperature_confounds
 from valuegym.analysis.design_report import cap_share, design_estimates, run_rows
 from valuegym.analysis.document import (
     Report,

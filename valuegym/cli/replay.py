@@ -17,7 +17,8 @@ HELP = "regenerate a run's recorded contexts under a grid of channel settings"
 DESCRIPTION = (
     "Take N recorded utterances of each agent entry per episode (evenly spaced) as "
     "contexts and regenerate each under each cell of a grid over the stress and mood "
-    "the prompt states, the speech temperature and the persona, K samples per cell "
+    "the prompt states, the speech temperature, the persona and the steering "
+    "channel's stress coefficient, K samples per cell "
     "with the same seeds in every cell (common random numbers), plus placebo cells "
     "that state a random stress and mood and a manipulation check. Writes replay "
     "records into the run folder (resumable) and rebuilds its report with the paired "
@@ -25,7 +26,7 @@ DESCRIPTION = (
 )
 
 #: The channels ``--grid`` may name.
-_CHANNELS = ("prompt_stress", "prompt_mood", "temperature", "persona")
+_CHANNELS = ("prompt_stress", "prompt_mood", "temperature", "persona", "steer_stress")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,8 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="CHANNEL=V1,V2,...",
-        help="levels of one channel: prompt_stress, prompt_mood, temperature or persona "
-        "(personas separated by '|'); may repeat, e.g. --grid prompt_stress=0.1,0.9 "
+        help="levels of one channel: prompt_stress, prompt_mood, temperature, persona "
+        "(personas separated by '|') or steer_stress (the steering channel's stress "
+        "coefficient, e.g. -1,0,1); may repeat, e.g. --grid prompt_stress=0.1,0.9 "
         "--grid temperature=0.7,1.0",
     )
     parser.add_argument("--samples", type=int, default=4, help="K samples per context and cell")
@@ -65,8 +67,8 @@ def _replay_grid(args: argparse.Namespace) -> CounterfactualSpec:
         name = name.strip()
         if not separator or name not in _CHANNELS:
             raise UsageError(
-                f"--grid {item!r}: expected CHANNEL=V1,V2 with CHANNEL one of prompt_stress, "
-                "prompt_mood, temperature, persona"
+                f"--grid {item!r}: expected CHANNEL=V1,V2 with CHANNEL one of "
+                + ", ".join(_CHANNELS)
             )
         if name == "persona":
             levels[name] = [part.strip() for part in text.split("|") if part.strip()]

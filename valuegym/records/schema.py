@@ -337,6 +337,11 @@ TABLES: Final[dict[str, TableSchema]] = {
                 Column("set_stress", _F64, "the cell's stated stress (NaN: the agent's own)"),
                 Column("set_mood", _F64, "the cell's stated mood (NaN: the agent's own)"),
                 Column("set_temperature", _F64, "the cell's temperature (NaN: the agent's own)"),
+                Column(
+                    "set_steer_stress",
+                    _F64,
+                    "the cell's steering stress coefficient alpha (s - s0) (NaN: the agent's own)",
+                ),
                 Column("prompt_stress", _F64, "the stress the prompt stated"),
                 Column("prompt_mood", _F64, "the mood the prompt stated"),
                 Column("temperature", _F64, "the temperature sampled at"),

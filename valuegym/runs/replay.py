@@ -4,8 +4,9 @@ A run records, for every utterance, what the model saw (persona, events, prompt)
 value state and the channel settings. :func:`replay_run` takes, in each episode, ``per_entry``
 recorded utterances of every agent entry, evenly spaced over the episode
 (:func:`select_contexts`), as *contexts* and regenerates each under each *cell* of a grid over
-the prompt channel (the stress and mood the prompt states), the speech temperature and the
-persona, K samples per cell. The K samples of a context use the same seeds in every cell
+the prompt channel (the stress and mood the prompt states), the speech temperature, the
+persona and the steering channel's stress coefficient (:mod:`valuegym.runs.replay_grid`), K
+samples per cell. The K samples of a context use the same seeds in every cell
 (common random numbers), so two cells differ only by their settings and each context gives
 paired, within-context contrasts. A *placebo* cell states a stress drawn uniformly from [0, 1]
 and a mood from [-1, 1], a fresh draw per context and cell, independent of the actual state
@@ -36,7 +37,6 @@ Replays are resumable per episode and written atomically; the grid is kept in
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from collections import Counter
@@ -45,11 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
-from valuegym.agents.prompts import PromptState
-from valuegym.agents.steering_channel import steerings
 from valuegym.lm.sampling import prompt_seed
 from valuegym.measures.entropy import UtteranceEntropy
 from valuegym.measures.information import cross_score
@@ -57,7 +54,21 @@ from valuegym.numeric import SeedSalt
 from valuegym.records import RecordSchemaError, RunFolder, write_bytes_atomic
 from valuegym.runs.errors import RunError
 from valuegym.runs.population import PopulationError, load_lm_model, make_lm_agent
+from valuegym.runs.replay_grid import (
+    ReplayCell,
+    cell_steering,
+    checked_cells,
+    level_of,
+    plan_cells,
+    select_contexts,
+    stated_channel,
+)
 from valuegym.runs.timing import RunTiming
+from valuegym.scenarios.agent_checks import (
+    STEER_GRID_PATH,
+    unsteered_entries,
+    unsteered_message,
+)
 from valuegym.scenarios.schema import CounterfactualSpec, Scenario
 from valuegym.values import AgentSnapshot
 
@@ -69,27 +80,6 @@ __all__ = [
     "reproduce_utterance",
     "select_contexts",
 ]
-
-
-@dataclass(frozen=True)
-class ReplayCell:
-    """One combination of channel settings; ``None`` keeps what the recorded agent had.
-
-    Attributes:
-        cell: Its id, ``c000``, ``c001``, ... (``placebo`` cells: ``p000``, ...).
-        prompt_stress: The stress the prompt states.
-        prompt_mood: The mood the prompt states.
-        temperature: The speech temperature.
-        persona_index: Index into the grid's personas.
-        placebo: The prompt states a random stress and mood, drawn per context.
-    """
-
-    cell: str
-    prompt_stress: float | None = None
-    prompt_mood: float | None = None
-    temperature: float | None = None
-    persona_index: int | None = None
-    placebo: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,63 +104,6 @@ class ReplayResult:
     cells: tuple[ReplayCell, ...]
     timing: RunTiming
     contexts_per_entry: dict[str, int] = field(default_factory=dict)
-
-
-def plan_cells(grid: CounterfactualSpec) -> tuple[ReplayCell, ...]:
-    """The cells of a grid: every combination of its levels, then the placebo cells.
-
-    Args:
-        grid: The replay grid.
-
-    Returns:
-        The cells, in a fixed order.
-    """
-    own: list[float | None] = [None]  # the cell keeps the recorded agent's own setting
-    levels: tuple[list[Any], ...] = (
-        list(grid.prompt_stress or own),
-        list(grid.prompt_mood or own),
-        list(grid.temperature or own),
-        list(range(len(grid.persona))) if grid.persona else own,
-    )
-    cells = [
-        ReplayCell(f"c{index:03d}", stress, mood, temperature, persona)
-        for index, (stress, mood, temperature, persona) in enumerate(itertools.product(*levels))
-    ]
-    if grid.placebo:
-        cells.extend(
-            ReplayCell(f"p{index:03d}", temperature=temperature, placebo=True)
-            for index, temperature in enumerate(grid.temperature or [None])
-        )
-    return tuple(cells)
-
-
-def select_contexts(
-    utterances: Sequence[Mapping[str, Any]], per_entry: int
-) -> list[Mapping[str, Any]]:
-    """The contexts of one episode: ``per_entry`` utterances of each entry, evenly spaced.
-
-    An entry's utterances (ordered by step, then agent) are cut into ``per_entry`` equal
-    stretches and the middle one of each stretch is taken; an entry with fewer utterances has
-    all of them replayed. So every entry, however often it speaks, is replayed the same number
-    of times, spread over the episode.
-
-    Args:
-        utterances: One episode's ``utterances`` rows.
-        per_entry: Contexts wanted per entry (>= 1).
-
-    Returns:
-        The chosen rows, ordered by step, then agent.
-    """
-    if per_entry < 1:
-        raise ValueError(f"per_entry: must be >= 1 (got {per_entry})")
-    by_entry: dict[str, list[Mapping[str, Any]]] = {}
-    for row in sorted(utterances, key=lambda row: (row["step"], row["agent"])):
-        by_entry.setdefault(row["entry"], []).append(row)
-    chosen: list[Mapping[str, Any]] = []
-    for rows in by_entry.values():
-        count = min(per_entry, len(rows))
-        chosen.extend(rows[(2 * index + 1) * len(rows) // (2 * count)] for index in range(count))
-    return sorted(chosen, key=lambda row: (row["step"], row["agent"]))
 
 
 def _load_scenario(folder: RunFolder) -> Scenario:
@@ -216,6 +149,7 @@ def replay_run(
     except RecordSchemaError as error:
         raise RunError(str(error)) from None
     scenario = _load_scenario(folder)
+    _check_steerable(scenario, grid)
     spec_file = folder.root / "replay.yaml"
     wanted = yaml.safe_dump(grid.model_dump(), sort_keys=True)
     if spec_file.is_file() and spec_file.read_text(encoding="utf-8") != wanted:
@@ -264,6 +198,13 @@ def replay_run(
     )
 
 
+def _check_steerable(scenario: Scenario, grid: CounterfactualSpec) -> None:
+    """Refuse a grid that sets ``steer_stress`` for an LM agent without a steering channel."""
+    unsteered = unsteered_entries(scenario)
+    if grid.steer_stress and unsteered:
+        raise RunError(f"{STEER_GRID_PATH}: {unsteered_message(unsteered)}")
+
+
 class _ReplayAgents:
     """The LM agents of a scenario by agent id, built without the env (each model loaded once)."""
 
@@ -304,48 +245,6 @@ class _ReplayAgents:
             model.close()
 
 
-def _level(setting: float | None) -> float:
-    """A cell's setting as a record value: NaN where the cell keeps the agent's own."""
-    return math.nan if setting is None else float(setting)
-
-
-def _stated_channel(cell: ReplayCell, placebo_seed: int) -> PromptState:
-    """What a cell's prompt states; a placebo cell draws its stress and mood from the seed."""
-    if cell.placebo:
-        generator = np.random.default_rng(placebo_seed)
-        stress, mood = generator.uniform(0.0, 1.0), generator.uniform(-1.0, 1.0)
-        return PromptState("fixed", mood=float(mood), stress=float(stress))
-    if cell.prompt_stress is None and cell.prompt_mood is None:
-        return PromptState("actual")
-    return PromptState("fixed", mood=cell.prompt_mood, stress=cell.prompt_stress)
-
-
-def _checked_cells(grid: CounterfactualSpec, cells: Sequence[ReplayCell]) -> tuple[int, int] | None:
-    """The manipulation check's cells: the lowest and the highest stated stress.
-
-    Both at the grid temperature nearest 1 (the agent's own when the grid has none) and the
-    first level of the other channels; ``None`` when the check is off or has < 2 levels.
-    """
-    stresses = sorted(set(grid.prompt_stress or ()))
-    if not grid.manipulation_check or len(stresses) < 2:
-        return None
-    temperature = min(grid.temperature, key=lambda t: abs(t - 1.0)) if grid.temperature else None
-    mood = grid.prompt_mood[0] if grid.prompt_mood else None
-    persona = 0 if grid.persona else None
-
-    def position(stress: float) -> int:
-        [found] = [
-            index
-            for index, cell in enumerate(cells)
-            if not cell.placebo
-            and (cell.prompt_stress, cell.prompt_mood) == (stress, mood)
-            and (cell.temperature, cell.persona_index) == (temperature, persona)
-        ]
-        return found
-
-    return position(stresses[0]), position(stresses[-1])
-
-
 def _replay_episode(
     scenario: Scenario,
     grid: CounterfactualSpec,
@@ -354,7 +253,7 @@ def _replay_episode(
     chosen: Sequence[Mapping[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     base = 2.0 if scenario.measure.entropy_unit == "bits" else None
-    checked = _checked_cells(grid, cells)
+    checked = checked_cells(grid, cells)
     replay_rows: list[dict[str, Any]] = []
     check_rows: list[dict[str, Any]] = []
     for row in chosen:
@@ -372,11 +271,16 @@ def _replay_episode(
                 else agent.persona_of(state)
             )
             placebo_seed = SeedSalt.PLACEBO.seed(scenario.seed, *where, number)
-            channel = _stated_channel(cell, placebo_seed)
+            channel = stated_channel(cell, placebo_seed)
             stated = channel.stated(state)
             prompt = agent.template.speak_messages(persona, stated, events)
             temperature = agent.temperature(state) if cell.temperature is None else cell.temperature
             settings.append((cell, stated, prompt, temperature))
+        steered = None
+        if agent.steering is not None:
+            steered = [
+                cell_steering(agent.steering, cell, state) for cell in cells for _ in range(k)
+            ]
         # One call for every cell: the prompts share the context's prefix, and sample j of
         # every cell draws from the same seed (common random numbers across cells).
         samples = agent.generate(
@@ -384,8 +288,8 @@ def _replay_episode(
             [prompt for _, _, prompt, _ in settings for _ in range(k)],
             [temperature for *_, temperature in settings for _ in range(k)],
             [prompt_seed(seed, index) for _ in settings for index in range(k)],
-            # The steering channel is not in the grid: held at the agent's own state.
-            steering=steerings(agent.steering, [state] * (k * len(settings))),
+            # The agent's own steering, its stress coefficient set where the cell sets it.
+            steering=steered,
         )
         for position_in_call, sample in enumerate(samples):
             cell, stated, _, temperature = settings[position_in_call // k]
@@ -396,9 +300,10 @@ def _replay_episode(
                     "context_id": row["context_id"],
                     "cell": cell.cell,
                     "placebo": cell.placebo,
-                    "set_stress": _level(cell.prompt_stress),
-                    "set_mood": _level(cell.prompt_mood),
-                    "set_temperature": _level(cell.temperature),
+                    "set_stress": level_of(cell.prompt_stress),
+                    "set_mood": level_of(cell.prompt_mood),
+                    "set_temperature": level_of(cell.temperature),
+                    "set_steer_stress": level_of(cell.steer_stress),
                     "prompt_stress": math.nan if stated is None else stated.stress,
                     "prompt_mood": math.nan if stated is None else stated.mood,
                     "temperature": float(temperature),

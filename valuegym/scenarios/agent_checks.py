@@ -2,8 +2,9 @@
 
 :func:`agent_problems` checks each entry against the env and the other entries: a ``scripted``
 agent (:class:`~valuegym.scenarios.agent_spec.ScriptSpec`) speaks in Conversation only, in text
-mode, and addresses another agent of the scenario. Each problem is a ``(dotted path, message)``
-pair saying what to change.
+mode, and addresses another agent of the scenario; a replay grid that sets the steering channel
+(``measure.counterfactual.steer_stress``) needs every LM agent steered. Each problem is a
+``(dotted path, message)`` pair saying what to change.
 """
 
 from __future__ import annotations
@@ -14,12 +15,37 @@ from typing import Final
 
 from valuegym.scenarios.schema import Scenario
 
-__all__ = ["CONVERSATION_ID", "agent_problems"]
+__all__ = [
+    "CONVERSATION_ID",
+    "STEER_GRID_PATH",
+    "agent_problems",
+    "unsteered_entries",
+    "unsteered_message",
+]
 
 Problem = tuple[str, str]
 
 #: Conversation's env ids, every version (scripted agents speak its acts).
 CONVERSATION_ID: Final = re.compile(r"valuegym/Conversation-v\d+")
+#: Where a replay grid sets the steering channel's stress coefficient.
+STEER_GRID_PATH: Final = "measure.counterfactual.steer_stress"
+
+
+def unsteered_entries(scenario: Scenario) -> list[str]:
+    """The LM agent entries without a steering channel (``lm.steering``), as records name them."""
+    return [
+        f"{scenario.entry_label(index)} (agents.{index})"
+        for index, agent in enumerate(scenario.agents)
+        if agent.kind == "lm" and agent.language_model.steering is None
+    ]
+
+
+def unsteered_message(entries: list[str]) -> str:
+    """Why a grid with ``steer_stress`` is refused for these entries (one line)."""
+    return (
+        f"agent {', '.join(entries)} has no lm.steering: a replay grid with steer_stress "
+        "needs every LM agent steered"
+    )
 
 
 def agent_problems(scenario: Scenario) -> list[Problem]:
@@ -32,6 +58,10 @@ def agent_problems(scenario: Scenario) -> list[Problem]:
         ``(dotted path, message)`` problems; empty when every entry fits.
     """
     problems: list[Problem] = []
+    grid = scenario.measure.counterfactual
+    unsteered = unsteered_entries(scenario)
+    if grid is not None and grid.steer_stress and unsteered:
+        problems.append((STEER_GRID_PATH, unsteered_message(unsteered)))
     ids = [agent_id for agent_id, _ in scenario.expanded_agents()]
     groups = {entry.entry: entry.agents for entry in scenario.entries() if len(entry.agents) > 1}
     for entry in scenario.entries():

@@ -15,7 +15,8 @@ A design says, before anything runs, what the run can conclude::
 An estimand names a measure, a contrast and the rows it is read from:
 
 - ``rows: replay``: a channel contrast of the counterfactual replay (``prompt_stress``,
-  ``prompt_mood``, ``temperature``, ``interaction``), paired within each replayed context at the
+  ``prompt_mood``, ``temperature``, ``steer_stress``: the steering channel's stress coefficient,
+  which needs a steered agent, ``interaction``), paired within each replayed context at the
   held settings ``at``;
 - ``rows: run``: a designed between-agent factor (a key of ``factors``), compared within each
   episode on the run's own utterances (or the agents' returns, stress or mood);
@@ -48,7 +49,7 @@ __all__ = [
 ]
 
 #: Replay channels an estimand may contrast (``rows: replay``).
-CHANNELS: Final = ("prompt_stress", "prompt_mood", "temperature", "interaction")
+CHANNELS: Final = ("prompt_stress", "prompt_mood", "temperature", "steer_stress", "interaction")
 #: Measures of a replay row (the ``replay`` table's columns), with what they are.
 REPLAY_MEASURES: Final = {
     "mean_token_entropy": "model's own uncertainty per token (temperature 1)",
@@ -84,7 +85,7 @@ SWEEP_MEASURES: Final = (
     "mutual_information",
 )
 #: Replay settings an estimand may hold while its channel moves.
-HELD_SETTINGS: Final = ("temperature", "prompt_stress", "prompt_mood")
+HELD_SETTINGS: Final = ("temperature", "prompt_stress", "prompt_mood", "steer_stress")
 
 
 class EstimandSpec(FrozenSpec):
@@ -97,7 +98,8 @@ class EstimandSpec(FrozenSpec):
     )
     measure: str = Field(description="The measure contrasted (e.g. mean_token_entropy).")
     contrast: str = Field(
-        description="A replay channel (prompt_stress, prompt_mood, temperature, interaction), "
+        description="A replay channel (prompt_stress, prompt_mood, temperature, steer_stress, "
+        "interaction), "
         "a factor of design.factors, or a swept parameter's dotted path."
     )
     rows: Literal["replay", "run", "sweep"] = Field(

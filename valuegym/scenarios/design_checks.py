@@ -142,6 +142,15 @@ def _replay_problems(scenario: Scenario, estimand: EstimandSpec, where: str) -> 
         problems.append(
             (f"{where}.rows", "a replay replays recorded utterances: measure.utterances")
         )
+    steered = any(agent.kind == "lm" and agent.language_model.steering for agent in scenario.agents)
+    if estimand.contrast == "steer_stress" and not steered:
+        problems.append(
+            (
+                f"{where}.contrast",
+                "no agent of the design is steered: steer_stress needs an LM agent with "
+                "lm.steering",
+            )
+        )
     moved = (
         ("prompt_stress", "temperature")
         if estimand.contrast == "interaction"

@@ -156,11 +156,11 @@ class CounterfactualSpec(FrozenSpec):
 
     In each episode, ``per_entry`` recorded utterances of every agent entry (all of them when
     the entry has fewer), evenly spaced over the episode, are regenerated under each cell of
-    the grid crossing ``prompt_stress`` x ``prompt_mood`` x ``temperature`` x ``persona`` (a
-    level left out keeps what the agent had), K samples per cell with the same seeds in every
-    cell. Placebo cells state a stress and mood drawn at random, independently of the actual
-    state. With two or more stress levels, the manipulation check cross-scores the lowest and
-    highest level's samples under both prompts.
+    the grid crossing ``prompt_stress`` x ``prompt_mood`` x ``temperature`` x ``persona`` x
+    ``steer_stress`` (a channel left out keeps what the agent had), K samples per cell with the
+    same seeds in every cell. Placebo cells state a stress and mood drawn at random,
+    independently of the actual state. With two or more stress levels, the manipulation check
+    cross-scores the lowest and highest level's samples under both prompts.
     """
 
     per_entry: int = Field(
@@ -177,6 +177,13 @@ class CounterfactualSpec(FrozenSpec):
         default=None, min_length=1, description="Speech temperatures."
     )
     persona: list[str] | None = Field(default=None, min_length=1, description="Personas.")
+    steer_stress: list[float] | None = Field(
+        default=None,
+        min_length=1,
+        description="Stress coefficients alpha (s - s0) of the steering channel; a level "
+        "replaces the agent's own at its blocks (0: no stress steering; every LM agent must "
+        "have lm.steering).",
+    )
     placebo: bool = Field(
         default=True,
         description=(
