@@ -150,6 +150,8 @@ def test_a_steered_scenario_runs_on_both_local_backends(tmp_path: Path, backend:
     data = scenario(tmp_path / "d", backend=backend)
     data["agents"][0]["lm"]["steering"].update(strength=2.0)
     data["agents"][0]["affect"] = {"stress_baseline": 0.9}
+    # The replay moves the steering coefficient alone: 0 (unsteered) against 2.
+    data["measure"] = {"counterfactual": {"per_entry": 1, "samples": 2, "steer_stress": [0.0, 2.0]}}
     result = run_scenario(validate_scenario(data), tmp_path / "run", progress=False)
     rows = result.folder.read("utterances").to_pylist()
     assert rows
@@ -160,3 +162,11 @@ def test_a_steered_scenario_runs_on_both_local_backends(tmp_path: Path, backend:
     described = next(iter(steering.values()))
     assert described["layers"] == [15]
     assert described["directions"]["model_sha256"] == file_sha256(resolve_gguf_path(DEFAULT_MODEL))
+    replay = result.folder.read("replay").to_pylist()
+    # Grid cells set the coefficient; placebo cells keep the agent's own (NaN: not set).
+    assert {row["set_steer_stress"] for row in replay if not row["placebo"]} == {0.0, 2.0}
+    from valuegym.analysis.report import write_report
+
+    report = write_report(result.folder.root).read_text()
+    assert "## Channels apart: temperature, prompt, steering, interaction" in report
+    assert "steer_stress" in report

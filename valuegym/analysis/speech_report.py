@@ -334,7 +334,19 @@ def _channel_section(folder: RunFolder, figure_dir: Path, report: Report) -> Non
             + estimate_table([c.estimate for c in checks], label="check")
         )
     report.statistics["channels"] = statistics
-    report.sections.append(("Channels apart: temperature, prompt, interaction", "".join(parts)))
+    steered = any(c.channel == "steer_stress" for cs in by_measure.values() for c in cs)
+    if steered:
+        parts.append(
+            "\nSteering cells add the stated coefficient times the stress direction inside the "
+            "model; llama.cpp generates each steering level as its own batch, so its cells "
+            "are compared across batch compositions (the same seeds in every cell).\n"
+        )
+    title = (
+        "temperature, prompt, steering, interaction"
+        if steered
+        else ("temperature, prompt, interaction")
+    )
+    report.sections.append((f"Channels apart: {title}", "".join(parts)))
     shown = by_measure.get("mean_token_entropy", [])
     if shown:
         report.figures.append(
