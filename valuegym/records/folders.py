@@ -457,6 +457,10 @@ class EpisodeRecorder:
         """Rows collected so far of one kind."""
         return len(self._rows[kind])
 
+    def rows(self, kind: str) -> list[dict[str, Any]]:
+        """The rows of one kind collected so far (each with its ``episode``)."""
+        return list(self._rows[kind])
+
     def finish(self) -> None:
         """Write the episode's files atomically, the steps file last."""
         for kind in (*[k for k in RECORD_KINDS if k != "steps"], "steps"):

@@ -36,10 +36,6 @@ class _Rows(EpisodeRecorder):
     def finish(self) -> None:
         """Nothing is written."""
 
-    def rows(self, kind: str) -> list[dict[str, Any]]:
-        """The rows of one kind collected so far."""
-        return self._rows[kind]
-
 
 class _NoBar:
     def update(self, _: int) -> None:
