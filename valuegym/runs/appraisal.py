@@ -40,13 +40,13 @@ def _appraisal_model(
     if scenario.appraisal is not None and scenario.appraisal.model is not None:
         model = load_lm_model(scenario.appraisal.model, "appraisal", load_model)
         population.models.append(model)
-        try:  # one call, so that a server that does not answer stops the run before it starts
-            model.score("Hello,", [" how are you?"])
-        except (LanguageModelError, OSError, ValueError) as error:
-            raise PopulationError(
-                f"appraisal.model: {scenario.appraisal.model.model!r} failed its first call: "
-                f"{' '.join(str(error).split())}"
-            ) from None
+        # One call, so that a server that does not answer stops the run before it starts.
+        _first_call(
+            "appraisal.model",
+            repr(scenario.appraisal.model.model),
+            lambda: model,
+            lambda made: made.score("Hello,", [" how are you?"]),
+        )
         return model, True
     if population.lm_groups:
         return population.lm_groups[0].agent.model, False
@@ -127,17 +127,12 @@ def _clusterer(kind: str, threshold: float | None, model: Any, where: str) -> An
         from valuegym.measures.entailment import LanguageModelJudge
 
         judge = LanguageModelJudge(model)
-    try:
-        clusterer = get_clusterer(kind, judge=judge, threshold=threshold)  # type: ignore[arg-type]
-        clusterer.cluster(["Could you help me?", "Can you help me?"])
-    except ImportError as error:
-        raise PopulationError(f"{where}.repetition.clusterer: {error}") from None
-    except (LanguageModelError, OSError, ValueError) as error:  # e.g. a server not answering
-        raise PopulationError(
-            f"{where}.repetition.clusterer: the {kind} clusterer failed its first call: "
-            f"{' '.join(str(error).split())}"
-        ) from None
-    return clusterer
+    return _first_call(
+        f"{where}.repetition.clusterer",
+        f"the {kind} clusterer",
+        lambda: get_clusterer(kind, judge=judge, threshold=threshold),  # type: ignore[arg-type]
+        lambda made: made.cluster(["Could you help me?", "Can you help me?"]),
+    )
 
 
 def _judge(kind: str, model: Any, where: str) -> Any:
@@ -148,17 +143,28 @@ def _judge(kind: str, model: Any, where: str) -> Any:
             f"{where}.valence.judge: lm asks a language model; add an LM agent or set "
             "appraisal.model"
         )
+    return _first_call(
+        f"{where}.valence.judge",
+        f"the {kind} judge",
+        lambda: get_valence_judge(kind, model=model),  # type: ignore[arg-type]
+        lambda made: made.valence(["Thank you, that helps a lot."]),
+    )
+
+
+def _first_call(
+    key: str, what: str, make: Callable[[], Any], probe: Callable[[Any], object]
+) -> Any:
+    """Make a judge (or model) and call it once; a failure is one line naming the key."""
     try:
-        judge = get_valence_judge(kind, model=model)  # type: ignore[arg-type]
-        judge.valence(["Thank you, that helps a lot."])
-    except ImportError as error:
-        raise PopulationError(f"{where}.valence.judge: {error}") from None
+        made = make()
+        probe(made)
+    except ImportError as error:  # its package is not installed
+        raise PopulationError(f"{key}: {error}") from None
     except (LanguageModelError, OSError, ValueError) as error:  # e.g. a server not answering
         raise PopulationError(
-            f"{where}.valence.judge: the {kind} judge failed its first call: "
-            f"{' '.join(str(error).split())}"
+            f"{key}: {what} failed its first call: {' '.join(str(error).split())}"
         ) from None
-    return judge
+    return made
 
 
 def appraisal_description(appraiser: Appraiser | None) -> dict[str, Any] | None:
