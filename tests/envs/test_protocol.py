@@ -4,7 +4,12 @@ import pettingzoo
 import pytest
 
 import valuegym  # noqa: F401 - registers the environments
-from valuegym.envs.protocol import MESSAGES, check_value_env
+from valuegym.envs.protocol import (
+    MESSAGES,
+    check_state_roundtrip,
+    check_value_env,
+    supports_state,
+)
 from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS, env_class
 from valuegym.values import AgentSnapshot
 
@@ -119,3 +124,58 @@ def test_the_checker_counts_action_names():
     broken.action_names = ("only one",)
     with pytest.raises(AssertionError, match="1 names for 2 actions"):
         check_value_env(broken)
+
+
+STATEFUL = [
+    ("valuegym/Orchard-v0", {}),
+    ("valuegym/Orchard-v0", {"out_of_stock_probability": 0.5}),
+    ("valuegym/Inbox-v0", {"burst_probability": 0.5}),
+    ("valuegym/Commons-v0", {"n_agents": 3}),
+]
+
+
+@pytest.mark.parametrize(("env_id", "arguments"), STATEFUL)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_state_roundtrip(env_id, arguments, seed):
+    env = _make(env_id, arguments)
+    assert supports_state(env)
+    check_state_roundtrip(env, seed=seed, warmup=4, steps=12)
+
+
+def test_a_restored_state_draws_the_same_random_numbers():
+    # Inbox's arrivals come from its generator: the restored env receives the same messages.
+    env = gymnasium.make("valuegym/Inbox-v0", arrival_rate=3.0).unwrapped
+    env.reset(seed=3)
+    state = env.get_state()
+    first = [env.step(4)[4]["messages"] for _ in range(3)]
+    env.set_state(state)
+    assert [env.step(4)[4]["messages"] for _ in range(3)] == first
+    assert len(first[-1]) >= 6  # arrivals did happen
+
+
+class _ForgetsItsGenerator(env_class("valuegym/Inbox-v0")):
+    def set_state(self, state):
+        super().set_state({**state, "np_random": None})
+        self._np_random = np.random.default_rng(12345)
+
+
+def test_the_roundtrip_check_catches_a_state_without_the_generator():
+    with pytest.raises(AssertionError, match="restore, step"):
+        check_state_roundtrip(_ForgetsItsGenerator(arrival_rate=3.0), seed=0, steps=8)
+
+
+def test_the_roundtrip_check_refuses_an_env_without_state():
+    env = pettingzoo.make("parallel", "valuegym/Conversation-v0")
+    assert not supports_state(env)
+    with pytest.raises(AssertionError, match="no get_state and set_state"):
+        check_state_roundtrip(env)
+
+
+def test_commons_observe_all_gives_back_the_last_step():
+    env = pettingzoo.make("parallel", "valuegym/Commons-v0", n_agents=3).unwrapped
+    env.reset(seed=0)
+    observations, _, _, _, infos = env.step({agent: 2 for agent in env.agents})  # harvest
+    again_observations, again_infos = env.observe_all()
+    assert all(np.array_equal(again_observations[a], observations[a]) for a in observations)
+    assert again_infos["agent_1"]["cooperation_rate"] == infos["agent_1"]["cooperation_rate"]
+    assert again_infos["agent_1"]["harvest"] == infos["agent_1"]["harvest"] > 0

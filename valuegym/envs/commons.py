@@ -28,7 +28,7 @@ from valuegym.envs.commons_rules import (
     regrow,
     share_out,
 )
-from valuegym.envs.core import ValueCore
+from valuegym.envs.core import ValueCore, generator_state, restore_generator
 from valuegym.envs.rendering import RENDER_MODES, render_rgb
 from valuegym.numeric import gini
 from valuegym.values import ValueProfile, ValueStore
@@ -216,6 +216,7 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         self._praised = np.zeros(n)
         self._sanctioned = np.zeros(n)
         self._last_actions = np.zeros(n, dtype=np.int64)
+        self._cooperation = 1.0
         low, high = core.observation_bounds()
         observation_space = spaces.Box(
             np.concatenate([low, np.zeros(_N_FEATURES, dtype=np.float32)]),
@@ -295,7 +296,8 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         collapsed = self._resource < rules.collapse_level * rules.capacity
         truncated = self._step_count >= rules.max_cycles
         observations = self._observations()
-        infos = self._infos(cooperation_rate(requested, rules.sustainable_share))
+        self._cooperation = cooperation_rate(requested, rules.sustainable_share)
+        infos = self._infos(self._cooperation)
         terminations = dict.fromkeys(agents, collapsed)
         truncations = dict.fromkeys(agents, truncated and not collapsed)
         rewards_by_agent = dict(zip(agents, rewards.tolist(), strict=True))
@@ -322,7 +324,52 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
         self._taken, self._cumulative = np.zeros(n), np.zeros(n)
         self._praised, self._sanctioned = np.zeros(n), np.zeros(n)
         self._last_actions = np.zeros(n, dtype=np.int64)
+        self._cooperation = 1.0
         return self._observations(), self._infos(1.0)
+
+    def get_state(self) -> dict[str, Any]:
+        """A deep copy of everything a step reads (:class:`~valuegym.envs.protocol.SupportsState`).
+
+        Every agent's values, the live agents, the resource, the step count, the last step's
+        harvests, praise, sanctions and actions, the harvests so far and the generator (praise
+        targets).
+        """
+        return {
+            "values": self._core.get_state(),
+            "agents": list(self.agents),
+            "resource": self._resource,
+            "step_count": self._step_count,
+            "taken": self._taken.copy(),
+            "cumulative": self._cumulative.copy(),
+            "praised": self._praised.copy(),
+            "sanctioned": self._sanctioned.copy(),
+            "last_actions": self._last_actions.copy(),
+            "cooperation": self._cooperation,
+            "np_random": generator_state(self.np_random),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state`'s copy: the next step is the one that followed it."""
+        self._core.set_state(state["values"])
+        self.agents = list(state["agents"])
+        self._resource = state["resource"]
+        self._step_count = state["step_count"]
+        self._taken = state["taken"].copy()
+        self._cumulative = state["cumulative"].copy()
+        self._praised = state["praised"].copy()
+        self._sanctioned = state["sanctioned"].copy()
+        self._last_actions = state["last_actions"].copy()
+        self._cooperation = state["cooperation"]
+        generator = restore_generator(self.np_random, state["np_random"])
+        assert generator is not None  # Commons always holds a generator
+        self.np_random = generator
+
+    def observe_all(self) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        """Every agent's observation and info now: what the last ``reset`` or ``step`` returned.
+
+        A planner reads its co-players' infos here after :meth:`set_state`.
+        """
+        return self._observations(), self._infos(self._cooperation)
 
     def render(self) -> str | np.ndarray | None:
         """The commons and agent 0 as text, a picture of bars, or both in a window."""

@@ -26,7 +26,7 @@ Rendering lives in :mod:`valuegym.envs.rendering`, default profiles in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import numba
@@ -42,7 +42,38 @@ from valuegym.envs.rendering import (
 )
 from valuegym.values import ValueStore
 
-__all__ = ["ValueCore", "most_wanted_index", "write_value_observation"]
+__all__ = [
+    "ValueCore",
+    "generator_state",
+    "most_wanted_index",
+    "restore_generator",
+    "write_value_observation",
+]
+
+
+def generator_state(generator: np.random.Generator | None) -> Mapping[str, Any] | None:
+    """An independent copy of a generator's state (``None`` for no generator yet).
+
+    Envs put it in their :meth:`get_state` so that a restored env draws the same numbers.
+    """
+    return None if generator is None else generator.bit_generator.state
+
+
+def restore_generator(
+    generator: np.random.Generator | None, state: Mapping[str, Any] | None
+) -> np.random.Generator | None:
+    """The generator with :func:`generator_state`'s ``state`` restored.
+
+    In place when ``generator`` has the same bit generator, so that holders of it see the
+    restored state; else a new generator (``None`` when the state is ``None``).
+    """
+    if state is None:
+        return None
+    bit_generator = getattr(np.random, state["bit_generator"])
+    if generator is None or type(generator.bit_generator) is not bit_generator:
+        generator = np.random.Generator(bit_generator())
+    generator.bit_generator.state = state
+    return generator
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -136,6 +167,34 @@ class ValueCore:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._bind_views()
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """A copy of every row's value state: what :meth:`step` reads, and the cached wanting.
+
+        Part of the envs' state contract (:class:`valuegym.envs.protocol.SupportsState`).
+        """
+        stock, expected, mood, stress, _, _ = self.store.kernel_arrays()
+        return {
+            "stock": stock.copy(),
+            "expected": expected.copy(),
+            "mood": mood.copy(),
+            "stress": stress.copy(),
+            "wanting": self.wanting.copy(),
+            "temperature": self.temperature.copy(),
+        }
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`get_state`'s copy, in place (views and compiled arguments stay valid)."""
+        stock, expected, mood, stress, _, _ = self.store.kernel_arrays()
+        for target, key in (
+            (stock, "stock"),
+            (expected, "expected"),
+            (mood, "mood"),
+            (stress, "stress"),
+            (self.wanting, "wanting"),
+            (self.temperature, "temperature"),
+        ):
+            target[...] = state[key]
 
     def index(self, name: str) -> int:
         """Column of the value called ``name``.

@@ -9,7 +9,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from valuegym.envs.core import ValueCore
+from valuegym.envs.core import ValueCore, generator_state, restore_generator
 from valuegym.envs.profiles import GOOD_DEFAULTS, REST_DEFAULTS, resolve_profile
 from valuegym.envs.registration import EPISODE_LENGTH
 from valuegym.envs.rendering import RENDER_MODES
@@ -315,6 +315,30 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._next_id = 0
         self._arrive()
         return self._observation(), self._info()
+
+    def get_state(self) -> dict[str, Any]:
+        """A deep copy of everything a step reads (:class:`~valuegym.envs.protocol.SupportsState`).
+
+        The values, the pending messages, every contact's regard, the step count, the next
+        message id and the generator (arrivals and their texts).
+        """
+        return {
+            "values": self._core.get_state(),
+            "pending": [dict(message) for message in self._pending],
+            "regard": self._regard.copy(),
+            "step_count": self._step_count,
+            "next_id": self._next_id,
+            "np_random": generator_state(self._np_random),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state`'s copy: the next step is the one that followed it."""
+        self._core.set_state(state["values"])
+        self._pending = [dict(message) for message in state["pending"]]
+        self._regard[:] = state["regard"]
+        self._step_count = state["step_count"]
+        self._next_id = state["next_id"]
+        self._np_random = restore_generator(self._np_random, state["np_random"])
 
     def render(self) -> str | np.ndarray | None:
         """The value state and the inbox as text (``"ansi"``) or value bars (``"rgb_array"``)."""

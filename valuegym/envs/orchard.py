@@ -13,7 +13,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from valuegym.envs.core import ValueCore
+from valuegym.envs.core import ValueCore, generator_state, restore_generator
 from valuegym.envs.orchard_rules import (
     DEFAULT_EPISODE_LENGTH,
     DEFAULT_GOODS,
@@ -208,6 +208,24 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.rules.reset(self._state, self.rules.draw_schedule(self.np_random)[np.newaxis])
         self._last_action = None
         return self._observe()
+
+    def get_state(self) -> dict[str, Any]:
+        """A deep copy of everything a step reads (:class:`~valuegym.envs.protocol.SupportsState`).
+
+        The values, the stock schedule, the step count, the generator (which draws the next
+        episode's schedule) and the last action (for :meth:`render`).
+        """
+        return {
+            **self.rules.get_state(self._state),
+            "np_random": generator_state(self._np_random),
+            "last_action": self._last_action,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state`'s copy: the next step is the one that followed it."""
+        self.rules.set_state(self._state, state)
+        self._np_random = restore_generator(self._np_random, state["np_random"])
+        self._last_action = state["last_action"]
 
     def render(self) -> str | np.ndarray | None:
         """The value state as text (``"ansi"``) or a picture of bars (``"rgb_array"``)."""

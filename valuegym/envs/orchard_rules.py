@@ -357,6 +357,25 @@ class OrchardRules:
         state.truncated[rows] = False
         state.core.reset(copies)
 
+    def get_state(self, state: OrchardState) -> dict[str, Any]:
+        """A copy of what the transition reads from ``state`` (every copy's row).
+
+        The step's store inputs are left out: a step writes them before reading them.
+        """
+        return {
+            "values": state.core.get_state(),
+            "in_stock": state.in_stock.copy(),
+            "step_count": state.step_count.copy(),
+            "truncated": state.truncated.copy(),
+        }
+
+    def set_state(self, state: OrchardState, saved: Mapping[str, Any]) -> None:
+        """Write :meth:`get_state`'s copy back into ``state``, in place."""
+        state.core.set_state(saved["values"])
+        state.in_stock[...] = saved["in_stock"]
+        state.step_count[...] = saved["step_count"]
+        state.truncated[...] = saved["truncated"]
+
     def in_stock(self, state: OrchardState, copy: int) -> np.ndarray:
         """``(n_goods,)`` bool: which goods a copy finds in stock at its current step."""
         return state.in_stock[copy, _schedule_row(state.step_count.item(copy), self.episode_length)]

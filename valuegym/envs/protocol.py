@@ -26,7 +26,23 @@ An env keeps the contract when:
   turn-based env gives whose turn is next in ``info[TURN]``, as an index into
   ``possible_agents``.
 
+
 :func:`check_value_env` checks all of this on a built env.
+
+An env may also keep the optional **state contract**, :class:`SupportsState`, on its unwrapped
+instance (Orchard, Inbox and Commons do): ``get_state()`` returns a deep, independent copy of
+everything a step reads, the generator's state and the value store's included, and
+``set_state(state)`` restores it, so that the steps that follow are bit for bit those that
+followed when the copy was taken, however often it is restored. The state is opaque (its
+layout is the env's business) and lives in memory only: it is no record and is not versioned.
+A multi-agent env that keeps it also has ``observe_all()``, every agent's observation and
+info in the current state (what the last ``reset`` or ``step`` returned), so that a planner
+restoring a state can ask what its co-players see. Wrappers are not part of the state: step
+the unwrapped env between ``get_state`` and ``set_state`` (Gymnasium's ``TimeLimit`` counts
+the wrapped env's steps). PettingZoo's AEC env of Commons is the parallel env behind
+``parallel_to_aec``; its state is the parallel env's at the start of a cycle.
+:func:`check_state_roundtrip` checks the contract on a built env, and
+:class:`valuegym.agents.planner.PlannerAgent` depends on it.
 
 Example:
     >>> import gymnasium
@@ -44,7 +60,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, NotRequired, TypedDict
+from typing import Any, Final, NotRequired, Protocol, TypedDict, runtime_checkable
 
 import numpy as np
 
@@ -54,9 +70,12 @@ __all__ = [
     "TURN",
     "VALUE_KEYS",
     "AgentInfo",
+    "SupportsState",
     "TextMessage",
     "ValueInfo",
+    "check_state_roundtrip",
     "check_value_env",
+    "supports_state",
 ]
 
 #: Observation key of the chat transcript (text as a string) in a text-mode observation.
@@ -222,3 +241,103 @@ def check_value_env(env: Any, *, steps: int = 5, seed: int = 0) -> None:
             if terminated or truncated:
                 break
             observations, infos = {"agent": observation}, {"agent": info}
+
+
+@runtime_checkable
+class SupportsState(Protocol):
+    """An env whose state can be copied and restored (the module docstring's state contract)."""
+
+    def get_state(self) -> Any:
+        """A deep, independent copy of everything a step reads (the generator's state too)."""
+
+    def set_state(self, state: Any) -> None:
+        """Restore a :meth:`get_state` copy: the next steps are those that followed it."""
+
+
+def supports_state(env: Any) -> bool:
+    """Whether an env (its unwrapped instance) keeps the state contract (:class:`SupportsState`)."""
+    return isinstance(getattr(env, "unwrapped", env), SupportsState)
+
+
+def _same(first: Any, second: Any) -> bool:
+    if isinstance(first, Mapping):
+        return (
+            isinstance(second, Mapping)
+            and first.keys() == second.keys()
+            and all(_same(first[key], second[key]) for key in first)
+        )
+    if isinstance(first, list | tuple):
+        return (
+            isinstance(second, list | tuple)
+            and len(first) == len(second)
+            and all(_same(a, b) for a, b in zip(first, second, strict=True))
+        )
+    if isinstance(first, np.ndarray) or isinstance(second, np.ndarray):
+        return bool(np.array_equal(first, second, equal_nan=True))
+    return bool(first == second or (first != first and second != second))
+
+
+def check_state_roundtrip(env: Any, *, seed: int = 0, warmup: int = 3, steps: int = 5) -> None:
+    """Check an env's state contract (:class:`SupportsState`, see the module docstring).
+
+    Resets the env, takes ``warmup`` seeded random steps, saves the state, takes ``steps``
+    more, then restores the state twice and takes the same actions each time: the
+    observations, rewards, ends and infos must be identical (the second restore proves that
+    stepping did not change the saved copy). A multi-agent env's ``observe_all()`` must give
+    back what the step before the save returned.
+
+    Args:
+        env: A built Gymnasium env or PettingZoo ParallelEnv (wrappers are fine; the check
+            steps the unwrapped env).
+        seed: Seed of the reset and the random actions.
+        warmup: Steps before the state is saved.
+        steps: Steps compared after each restore.
+
+    Raises:
+        AssertionError: Naming what differed.
+    """
+    unwrapped: Any = getattr(env, "unwrapped", env)
+    if not supports_state(unwrapped):
+        raise AssertionError(f"{type(unwrapped).__name__}: no get_state and set_state")
+    multi_agent = hasattr(unwrapped, "possible_agents")
+    rng = np.random.default_rng(seed)
+    if multi_agent:
+        if not callable(getattr(unwrapped, "observe_all", None)):
+            raise AssertionError(f"{type(unwrapped).__name__}: multi-agent, no observe_all()")
+        agents = unwrapped.possible_agents
+        n_actions = {a: _discrete_size(unwrapped.action_space(a)) for a in agents}
+    else:
+        n_actions = {"agent": _discrete_size(unwrapped.action_space)}
+    seen = unwrapped.reset(seed=seed)
+
+    def draw() -> Any:
+        if multi_agent:
+            return {a: int(rng.integers(n_actions[a])) for a in unwrapped.agents}
+        return int(rng.integers(n_actions["agent"]))
+
+    def ended(result: tuple[Any, ...]) -> bool:
+        if multi_agent:
+            return not unwrapped.agents
+        return bool(result[2] or result[3])
+
+    for _ in range(warmup):
+        seen = unwrapped.step(draw())
+        if ended(seen):
+            raise AssertionError("the episode ended during the warm-up; use fewer steps")
+    state = unwrapped.get_state()
+    actions, first = [], []
+    for _ in range(steps):
+        actions.append(draw())
+        first.append(unwrapped.step(actions[-1]))
+        if ended(first[-1]):
+            break
+    for attempt in ("first", "second"):
+        unwrapped.set_state(state)
+        if multi_agent and not _same(unwrapped.observe_all(), (seen[0], seen[-1])):
+            raise AssertionError(f"{attempt} restore: observe_all() differs from the saved step")
+        for index, (action, expected) in enumerate(zip(actions, first, strict=True)):
+            again = unwrapped.step(action)
+            if not _same(again, expected):
+                raise AssertionError(
+                    f"{attempt} restore, step {index + 1} after the save: the result differs"
+                )
