@@ -337,3 +337,24 @@ def test_an_lm_chosen_act_sees_the_chat_its_speech_saw(tmp_path: Path, fake_mode
     for prompt, lines in zip(scored, told, strict=True):
         for line in lines:
             assert json.dumps(line)[1:-1] in prompt, f"the act prompt lacks {line!r}"
+
+
+def test_a_planner_agent_runs_in_a_scenario(tmp_path: Path):
+    # One planner among greedy harvesters in Commons; its env copy is the runner's env.
+    scenario = validate_scenario(
+        {
+            "name": "planning-commons",
+            "env": {"id": "valuegym/Commons-v0"},
+            "agents": [
+                {"id": "planner", "kind": "planner", "planner": {"horizon": 3, "rollouts": 1}},
+                {"id": "greedy", "kind": "greedy", "count": 2},
+            ],
+            "max_steps": 12,
+        }
+    )
+    steps = run_scenario(scenario, tmp_path, progress=False).folder.read("steps")
+    assert steps.column("agent_kind").to_pylist()[:3] == ["planner", "greedy", "greedy"]
+    kinds, actions = steps.column("agent_kind").to_pylist(), steps.column("action").to_pylist()
+    planned = [action for action, kind in zip(actions, kinds, strict=True) if kind == "planner"]
+    assert len(planned) == steps.num_rows // 3 >= 5
+    assert set(planned) <= set(range(7))

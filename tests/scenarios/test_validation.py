@@ -450,3 +450,35 @@ def test_scripted_agents_need_conversation_in_text_mode():
     )
     assert "did you mean 'helper'?" in problems["agents.0.script.to"]  # the same pass
     assert "env.args.mode" not in problems
+
+
+def test_planner_kind_takes_its_options_and_defaults():
+    agent = {"kind": "planner", "planner": {"horizon": 12, "rollouts": 2}}
+    spec = validate_scenario({**ORCHARD, "agents": [agent]}).agents[0]
+    assert (spec.planning.horizon, spec.planning.rollouts, spec.planning.discount) == (12, 2, 0.8)
+    default = validate_scenario({**ORCHARD, "agents": [{"kind": "planner"}]}).agents[0]
+    assert (default.planning.horizon, default.planning.rollouts) == (10, 4)
+
+
+def test_planner_options_are_checked():
+    agent = {"kind": "planner", "planner": {"horizon": 0, "depth": 3, "discount": 1.5}}
+    problems = problems_of({**ORCHARD, "agents": [agent]})
+    assert problems["agents.0.planner.horizon"] == "must be >= 1 (got 0)"
+    assert problems["agents.0.planner.depth"].startswith("unknown key (expected one of: ")
+    assert problems["agents.0.planner.discount"].startswith("must be <= 1")
+    greedy = {"kind": "greedy", "planner": {"horizon": 5}}
+    assert problems_of({**ORCHARD, "agents": [greedy]})["agents.0.planner"] == (
+        "only used with kind 'planner' (this agent is 'greedy')"
+    )
+
+
+def test_planner_needs_an_env_that_copies_its_state():
+    data = {
+        "name": "talk",
+        "env": {"id": CONVERSATION},
+        "agents": [{"kind": "planner"}, {"kind": "greedy"}],
+    }
+    assert problems_of(data)["agents.0.kind"] == (
+        "a planner simulates on copies of the env's state; valuegym/Conversation-v0 cannot "
+        "copy and restore its state (get_state/set_state)"
+    )

@@ -9,6 +9,9 @@ Agents:
 
 - ``random``, ``greedy``, ``softmax``: :mod:`valuegym.agents.heuristic`;
 - ``ppo``: a saved SB3 model (:func:`valuegym.agents.training.load`) acting deterministically;
+- ``planner``: :class:`~valuegym.agents.planner.PlannerAgent` on the built env (which must
+  keep the state contract), with the entry's ``planner`` settings; its co-players are
+  simulated as greedy on wanting, whatever they really are;
 - ``scripted``: :class:`~valuegym.agents.scripted.ScriptedSpeaker`, addressing the env's agent
   at its ``to`` agent's position;
 - ``lm``: :class:`~valuegym.agents.lm_agent.LMAgent`; agents that share a model and sampling
@@ -181,9 +184,20 @@ def env_arguments(scenario: Scenario) -> dict[str, Any]:
     return arguments
 
 
-def _policy(spec: AgentSpec, action_space: Any) -> Any:
+def _policy(spec: AgentSpec, action_space: Any, env: Any, env_agent: str) -> Any:
     from valuegym.agents import heuristic
 
+    if spec.kind == "planner":
+        from valuegym.agents.planner import PlannerAgent
+
+        planning = spec.planning
+        return PlannerAgent(
+            env,
+            agent=env_agent if hasattr(env, "possible_agents") else None,
+            horizon=planning.horizon,
+            rollouts=planning.rollouts,
+            discount=planning.discount,
+        )
     if spec.kind == "random":
         return heuristic.RandomAgent(action_space)
     if spec.kind == "greedy":
@@ -262,8 +276,10 @@ def build_population(
             if isinstance(space, gymnasium.spaces.Dict) and "act" in space.spaces:
                 space = space["act"]  # text mode: the discrete act beside the utterance
             try:
-                member.policy = _policy(spec, space)
+                member.policy = _policy(spec, space, env, env_agent)
             except (OSError, ValueError) as error:
+                if spec.kind == "planner":
+                    raise PopulationError(f"{where}.kind: cannot plan: {error}") from None
                 raise PopulationError(f"{where}.checkpoint: cannot load: {error}") from None
         members.append(member)
     # Personas are indexed by population row, so every row gets one (unused for non-members).

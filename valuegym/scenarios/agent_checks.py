@@ -13,6 +13,7 @@ import difflib
 import re
 from typing import Final
 
+from valuegym.envs.registration import env_class
 from valuegym.scenarios.schema import Scenario
 
 __all__ = [
@@ -62,6 +63,7 @@ def agent_problems(scenario: Scenario) -> list[Problem]:
     unsteered = unsteered_entries(scenario)
     if grid is not None and grid.steer_stress and unsteered:
         problems.append((STEER_GRID_PATH, unsteered_message(unsteered)))
+    problems += _planner_problems(scenario)
     ids = [agent_id for agent_id, _ in scenario.expanded_agents()]
     groups = {entry.entry: entry.agents for entry in scenario.entries() if len(entry.agents) > 1}
     for entry in scenario.entries():
@@ -110,3 +112,24 @@ def agent_problems(scenario: Scenario) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _planner_problems(scenario: Scenario) -> list[Problem]:
+    """A ``planner`` agent needs an env that copies and restores its state."""
+    planners = [i for i, agent in enumerate(scenario.agents) if agent.kind == "planner"]
+    if not planners:
+        return []
+    try:
+        cls = env_class(scenario.env.id)
+    except KeyError:
+        return []  # the env id's own problem is reported where it is checked
+    if callable(getattr(cls, "get_state", None)) and callable(getattr(cls, "set_state", None)):
+        return []
+    return [
+        (
+            f"agents.{index}.kind",
+            f"a planner simulates on copies of the env's state; {scenario.env.id} cannot copy "
+            "and restore its state (get_state/set_state)",
+        )
+        for index in planners
+    ]

@@ -26,6 +26,7 @@ __all__ = [
     "FixedStateSpec",
     "FrozenSpec",
     "LMSpec",
+    "PlannerSpec",
     "ScriptSpec",
     "TemplateSpec",
     "invalid_value",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 #: Agent kinds a scenario may name.
-AGENT_KINDS: Final = ("lm", "ppo", "greedy", "softmax", "random", "scripted")
+AGENT_KINDS: Final = ("lm", "ppo", "greedy", "softmax", "random", "scripted", "planner")
 #: Language-model backends a scenario may name (left out: the default of
 #: :func:`valuegym.lm.load_language_model`).
 LM_BACKENDS: Final = tuple(BACKENDS)
@@ -220,6 +221,28 @@ class ScriptSpec(FrozenSpec):
         return self
 
 
+class PlannerSpec(FrozenSpec):
+    """How a ``planner`` agent plans (:class:`~valuegym.agents.planner.PlannerAgent`).
+
+    It simulates every action ``horizon`` steps ahead on copies of the env's state, greedy on
+    wanting after the first step and for the other agents, and takes the best mean return.
+    """
+
+    horizon: int = Field(
+        default=10, ge=1, le=1000, description="Steps simulated per rollout (the action's too)."
+    )
+    rollouts: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="Rollouts per action, averaged over the env's randomness (1 is exact in "
+        "Orchard, whose steps draw nothing).",
+    )
+    discount: float = Field(
+        default=0.8, gt=0.0, le=1.0, description="Weight of each later simulated step's reward."
+    )
+
+
 class AgentSpec(FrozenSpec):
     """One agent, or ``count`` identical agents, of a scenario."""
 
@@ -229,9 +252,9 @@ class AgentSpec(FrozenSpec):
         description="Name in records; with count > 1 agents are named <id>_0, <id>_1, ...",
     )
     count: int = Field(default=1, ge=1, le=10_000, description="How many agents this entry adds.")
-    kind: Literal["lm", "ppo", "greedy", "softmax", "random", "scripted"] = Field(
-        description="lm, ppo (a trained checkpoint), greedy, softmax, random or scripted "
-        "(given lines, Conversation only)."
+    kind: Literal["lm", "ppo", "greedy", "softmax", "random", "scripted", "planner"] = Field(
+        description="lm, ppo (a trained checkpoint), greedy, softmax, random, scripted "
+        "(given lines, Conversation only) or planner (simulates ahead on the env's state)."
     )
     persona: str | None = Field(default=None, description="Who the agent is (LM prompts).")
     values: dict[str, Any] | None = Field(
@@ -254,6 +277,9 @@ class AgentSpec(FrozenSpec):
     script: ScriptSpec | None = Field(
         default=None, description="The act, addressee and lines (kind scripted only)."
     )
+    planner: PlannerSpec | None = Field(
+        default=None, description="Horizon, rollouts and discount (kind planner only)."
+    )
 
     @model_validator(mode="after")
     def _fields_match_kind(self) -> AgentSpec:
@@ -269,11 +295,20 @@ class AgentSpec(FrozenSpec):
             raise key_problem(
                 "script", f"only used with kind 'scripted' (this agent is {self.kind!r})"
             )
+        if self.kind != "planner" and self.planner is not None:
+            raise key_problem(
+                "planner", f"only used with kind 'planner' (this agent is {self.kind!r})"
+            )
         if self.kind != "lm" and self.lm is not None:
             raise key_problem("lm", f"only used with kind 'lm' (this agent is {self.kind!r})")
         if self.values is not None and self.profile is not None:
             raise key_problem("profile", "give either values or a profile file, not both")
         return self
+
+    @property
+    def planning(self) -> PlannerSpec:
+        """The planner settings, defaults filled in (kind ``planner`` only)."""
+        return self.planner if self.planner is not None else PlannerSpec()
 
     @property
     def language_model(self) -> LMSpec:
