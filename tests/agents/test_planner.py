@@ -47,16 +47,17 @@ def same(first, second):
 
 
 @pytest.mark.parametrize(
-    ("env_id", "arguments"),
+    ("env_id", "arguments", "batched"),
     [
-        ("valuegym/Orchard-v0", {"episode_length": 30, "max_episode_steps": 30}),
-        ("valuegym/Inbox-v0", {"episode_length": 30, "arrival_rate": 1.5}),
+        ("valuegym/Orchard-v0", {"episode_length": 30, "max_episode_steps": 30}, False),
+        ("valuegym/Orchard-v0", {"episode_length": 30, "max_episode_steps": 30}, True),
+        ("valuegym/Inbox-v0", {"episode_length": 30, "arrival_rate": 1.5}, False),
     ],
 )
-def test_the_planner_does_not_disturb_the_env(env_id, arguments):
+def test_the_planner_does_not_disturb_the_env(env_id, arguments, batched):
     # The real episode with a planner equals a replay of its actions on a fresh env.
     env = gymnasium.make(env_id, **arguments)
-    planner = PlannerAgent(env, horizon=5, rollouts=2, seed=0)
+    planner = PlannerAgent(env, horizon=5, rollouts=2, batched=batched, seed=0)
     observation, info = env.reset(seed=7)
     actions, seen = [], [(observation, info)]
     for _ in range(30):
@@ -103,16 +104,19 @@ def test_the_planner_beats_greedy_on_orchard_variety():
         assert episode_return(env, planner, seed)[0] == pytest.approx(planned, abs=0.01)
 
 
-def test_orchard_steps_draw_nothing_so_more_rollouts_agree():
+def test_the_batched_orchard_simulation_gives_the_scalar_returns_bit_for_bit():
+    # Orchard's steps draw nothing, so the scalar env's rollouts (any number) and the batched
+    # rows of the vector transition give the same returns.
     env = orchard_variety_env()
-    one = PlannerAgent(env, rollouts=1, seed=0)
-    three = PlannerAgent(env, rollouts=3, seed=9)
+    batched = PlannerAgent(env, rollouts=1, seed=0)
+    scalar = PlannerAgent(env, rollouts=3, seed=9, batched=False)
     observation, info = env.reset(seed=4)
     for _ in range(10):
-        action = one.act(observation, info)
-        assert three.act(observation, info) == action
-        np.testing.assert_allclose(three.last_returns, one.last_returns, rtol=1e-12)
+        action = batched.act(observation, info)
+        assert scalar.act(observation, info) == action
+        np.testing.assert_allclose(scalar.last_returns, batched.last_returns, rtol=1e-12)
         observation, _, _, _, info = env.step(action)
+    assert len(set(batched.last_returns.round(6))) == len(batched.last_returns)
 
 
 def test_the_planner_refuses_an_env_without_state_and_bad_arguments():
