@@ -113,6 +113,8 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
     weight, moved by mood and stress, times its marginal utility), and mood, stress and
     temperature, whose parameters are the Default Value Profile's below. Beside it, the
     resource level and last step's harvests, praise and sanctions.
+    `get_state()` copies all of it (the generator's state too) and `set_state()` restores
+    it: the env's state contract (:class:`valuegym.envs.protocol.SupportsState`).
 
     `state()` (for centralised critics) is every agent's observation concatenated in agent
     order, `state_space` the matching `Box(-1, 1, (n_agents (2 n_values + 8),), float32)`: the

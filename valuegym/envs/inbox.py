@@ -130,6 +130,8 @@ class InboxEnv(gymnasium.Env[np.ndarray, np.int64]):
     weight, moved by mood and stress, times its marginal utility), and mood, stress and
     temperature, whose parameters are the Default Value Profile's below. Beside it, the
     pending messages and each contact's regard (a reply raises it by 0.1, up to 1).
+    `get_state()` copies all of it (the generator's state too) and `set_state()` restores
+    it: the env's state contract (:class:`valuegym.envs.protocol.SupportsState`).
 
     ## Starting State
     An empty inbox, every contact's regard 1, values at their initial state; the first

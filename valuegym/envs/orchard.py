@@ -78,6 +78,8 @@ class OrchardEnv(gymnasium.Env[np.ndarray, np.int64]):
     every `satiation_half_life` steps) and a wanting (its weight, moved by mood and stress,
     times its marginal utility), and mood, stress and temperature, whose parameters are the
     Default Value Profile's below. Beside it, the schedule of which goods are in stock.
+    `get_state()` copies all of it (the generator's state too) and `set_state()` restores
+    it: the env's state contract (:class:`valuegym.envs.protocol.SupportsState`).
 
     ## Starting State
     Stocks at 0, mood and stress at their baselines; which goods are in stock at each step is
