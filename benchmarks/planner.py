@@ -104,6 +104,7 @@ def main() -> None:
         (f"{label}, scalar env get/set_state", {**options, "batched": False}),
         ("planner, undiscounted (d=1), batched", {**options, "discount": 1.0}),
         ("planner, horizon 20, batched", {**options, "horizon": 20}),
+        ("planner depth 3 d=0.9, batched", {**options, "depth": 3, "discount": 0.9}),
     ):
         measure(
             name,
@@ -115,9 +116,15 @@ def main() -> None:
     inbox = single_env("inbox_hammered.yaml")
     seeds = args.other_seeds
     measure("greedy on wanting", lambda s: single_episode(inbox, GreedyAgent(), s), seeds)
-    measure(
-        label, lambda s: single_episode(inbox, PlannerAgent(inbox, seed=s, **options), s), seeds
-    )
+    for name, settings in (
+        (label, options),
+        ("planner depth 3 d=0.9", {**options, "depth": 3, "discount": 0.9}),
+    ):
+        measure(
+            name,
+            lambda s, o=settings: single_episode(inbox, PlannerAgent(inbox, seed=s, **o), s),
+            seeds,
+        )
 
     print("Commons (commons_calm_vs_stressed: 6 agents, <= 150 steps), agent 0 return:")
     loaded = load_scenario(SCENARIOS / "commons_calm_vs_stressed.yaml")

@@ -461,11 +461,17 @@ def test_planner_kind_takes_its_options_and_defaults():
 
 
 def test_planner_options_are_checked():
-    agent = {"kind": "planner", "planner": {"horizon": 0, "depth": 3, "discount": 1.5}}
+    agent = {"kind": "planner", "planner": {"horizon": 0, "width": 3, "discount": 1.5}}
     problems = problems_of({**ORCHARD, "agents": [agent]})
     assert problems["agents.0.planner.horizon"] == "must be >= 1 (got 0)"
-    assert problems["agents.0.planner.depth"].startswith("unknown key (expected one of: ")
+    assert problems["agents.0.planner.width"] == (
+        "unknown key (did you mean 'depth'? expected one of: horizon, depth, rollouts, discount)"
+    )
     assert problems["agents.0.planner.discount"].startswith("must be <= 1")
+    deep = {"kind": "planner", "planner": {"horizon": 3, "depth": 4}}
+    assert problems_of({**ORCHARD, "agents": [deep]})["agents.0.planner.depth"] == (
+        "must be <= horizon (3) (got 4)"
+    )
     greedy = {"kind": "greedy", "planner": {"horizon": 5}}
     assert problems_of({**ORCHARD, "agents": [greedy]})["agents.0.planner"] == (
         "only used with kind 'planner' (this agent is 'greedy')"

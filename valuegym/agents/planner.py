@@ -4,8 +4,11 @@
 beside the heuristics' "System 1"): for every action it restores a copy of the env's state
 (the env's state contract, :class:`valuegym.envs.protocol.SupportsState`), takes that action,
 then ``horizon - 1`` more steps with a rollout policy (greedy on wanting by default), and
-picks the action whose simulated return is best on average over ``rollouts`` rollouts. The env
-is left exactly as it was: the real episode changes only through the actions chosen.
+picks the action whose simulated return (discounted by ``discount``) is best on average over
+``rollouts`` rollouts. With ``depth`` d > 1 it tries every sequence of its own first d actions
+(a search tree of ``n_actions ** d`` leaves, each finished by the rollout policy) and scores an
+action by its best sequence. The env is left exactly as it was: the real episode changes only
+through the actions chosen.
 
 What the planner knows and assumes:
 
@@ -33,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -54,6 +58,8 @@ class PlannerAgent:
             (:class:`~valuegym.envs.protocol.SupportsState`).
         agent: The env's name of the agent that plans (multi-agent envs; required there).
         horizon: Steps simulated per rollout, the candidate action's included, >= 1.
+        depth: Leading steps whose actions are all tried (``n_actions ** depth`` sequences),
+            in ``[1, horizon]``; 1 is plain model-predictive control over single actions.
         rollouts: Rollouts per candidate action, >= 1; more average over the env's randomness.
         discount: Weight of each later step's reward, in (0, 1].
         rollout_policy: The agent's own policy after the first simulated step; greedy on
@@ -76,6 +82,7 @@ class PlannerAgent:
         *,
         agent: str | None = None,
         horizon: int = 10,
+        depth: int = 1,
         rollouts: int = 4,
         discount: float = 0.8,
         rollout_policy: Agent | None = None,
@@ -89,9 +96,11 @@ class PlannerAgent:
                 f"env: {type(simulator).__name__} cannot copy and restore its state "
                 "(get_state/set_state), which the planner needs"
             )
-        for name, count in (("horizon", horizon), ("rollouts", rollouts)):
+        for name, count in (("horizon", horizon), ("depth", depth), ("rollouts", rollouts)):
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise ValueError(f"{name}: must be an int >= 1 (got {count!r})")
+        if depth > horizon:
+            raise ValueError(f"depth: must be <= horizon ({horizon}) (got {depth})")
         if not 0.0 < discount <= 1.0:
             raise ValueError(f"discount: must be in (0, 1] (got {discount})")
         self.multi_agent = hasattr(simulator, "possible_agents")
@@ -104,7 +113,12 @@ class PlannerAgent:
         else:
             self.n_actions = int(simulator.action_space.n)
         self.agent = agent
-        self.horizon, self.rollouts, self.discount = horizon, rollouts, float(discount)
+        self.horizon, self.depth = horizon, depth
+        self.rollouts, self.discount = rollouts, float(discount)
+        #: Every sequence of the first ``depth`` own actions, one row each (first action slowest).
+        self.sequences = np.array(
+            list(itertools.product(range(self.n_actions), repeat=depth)), dtype=np.int64
+        ).reshape(-1, depth)
         self.rollout_policy: Agent = GreedyAgent() if rollout_policy is None else rollout_policy
         players = dict(co_players or {})
         if self.multi_agent:
@@ -118,9 +132,10 @@ class PlannerAgent:
         self._simulator = simulator
         self._batch: _OrchardBatch | None = None
         if batched and rollout_policy is None and isinstance(simulator, OrchardEnv):
-            self._batch = _OrchardBatch(simulator, horizon, self.discount)
+            self._batch = _OrchardBatch(simulator, self.sequences, horizon, self.discount)
         self._rng = np.random.default_rng(seed)
-        #: Each candidate action's mean simulated return at the last :meth:`act`.
+        #: Each candidate action's mean simulated return (its best sequence's) at the last
+        #: :meth:`act`.
         self.last_returns: np.ndarray = np.zeros(self.n_actions)
 
     def reset(self, seed: int | None = None) -> None:
@@ -138,41 +153,51 @@ class PlannerAgent:
         saved = simulator.get_state()
         if self._batch is not None:
             # Orchard's steps draw nothing after reset: every rollout is the same one.
-            self.last_returns = self._batch.returns(saved)
-            return int(np.argmax(self.last_returns))
+            returns = self._batch.returns(saved)
+        else:
+            returns = self._rollout_returns(saved)
+        # The sequences are in product order: the first action's rows are consecutive.
+        self.last_returns = returns.reshape(self.n_actions, -1).max(axis=1)
+        return int(np.argmax(self.last_returns))
+
+    def _rollout_returns(self, saved: Any) -> np.ndarray:
+        """Each sequence's mean return over the rollouts, stepping the env itself."""
+        simulator = self._simulator
         # Everyone's view of the current state, for the first simulated step's co-player actions.
         views = simulator.observe_all() if self.multi_agent else None
         seeds = self._rng.integers(2**63, size=(self.rollouts, 2)).tolist()
-        returns = np.zeros((self.n_actions, self.rollouts))
+        returns = np.zeros((len(self.sequences), self.rollouts))
         try:
             for rollout, (env_seed, policy_seed) in enumerate(seeds):
-                for action in range(self.n_actions):
+                for index, sequence in enumerate(self.sequences.tolist()):
                     simulator.set_state(saved)
                     generator = simulator.np_random
                     generator.bit_generator.state = type(generator.bit_generator)(env_seed).state
                     for offset, policy in enumerate(self._policies):
                         policy.reset(policy_seed + offset)
-                    returns[action, rollout] = self._simulate(action, views)
+                    returns[index, rollout] = self._simulate(sequence, views)
         finally:
             simulator.set_state(saved)
-        self.last_returns = returns.mean(axis=1)
-        return int(np.argmax(self.last_returns))
+        return returns.mean(axis=1)
 
-    def _simulate(self, action: int, views: Any) -> float:
-        """One rollout's discounted return: ``action``, then the rollout policy."""
-        total, weight = 0.0, 1.0
+    def _simulate(self, sequence: list[int], views: Any) -> float:
+        """One rollout's discounted return: the ``sequence`` of actions, then the rollout policy."""
+        total, weight, action = 0.0, 1.0, sequence[0]
         if not self.multi_agent:
-            for _ in range(self.horizon):
+            for step in range(1, self.horizon + 1):
                 observation, reward, terminated, truncated, info = self._simulator.step(action)
                 total += weight * float(reward)
                 weight *= self.discount
                 if terminated or truncated:
                     break
-                action = self.rollout_policy.act(observation, info)
+                if step < len(sequence):
+                    action = sequence[step]
+                else:
+                    action = self.rollout_policy.act(observation, info)
             return total
         me = self.agent
         observations, infos = views
-        for _ in range(self.horizon):
+        for step in range(1, self.horizon + 1):
             actions = {
                 agent: action
                 if agent == me
@@ -184,35 +209,42 @@ class PlannerAgent:
             weight *= self.discount
             if me not in self._simulator.agents:
                 break
-            action = self.rollout_policy.act(observations[me], infos[me])
+            if step < len(sequence):
+                action = sequence[step]
+            else:
+                action = self.rollout_policy.act(observations[me], infos[me])
         return total
 
 
 class _OrchardBatch:
-    """Every candidate action simulated at once: row ``k`` of a batched Orchard takes action ``k``.
+    """Every candidate sequence simulated at once, one row of a batched Orchard each.
 
     The rows start from the real env's state (:meth:`OrchardEnv.get_state`, broadcast) and
     are stepped by the transition the single and the vector Orchard share, greedy on wanting
-    after the first step; they share the step count, so they end together.
+    after their sequence; they share the step count, so they end together.
     """
 
-    def __init__(self, env: OrchardEnv, horizon: int, discount: float):
+    def __init__(self, env: OrchardEnv, sequences: np.ndarray, horizon: int, discount: float):
         self.rules, self.horizon, self.discount = env.rules, horizon, discount
-        n_actions = env.rules.n_actions
-        self.state = env.rules.initial_state(n_actions)
-        self.candidates = np.arange(n_actions, dtype=np.int64)
-        self.active = np.ones(n_actions, dtype=bool)
+        n_rows, n_actions = len(sequences), env.rules.n_actions
+        self.sequence_steps = [np.ascontiguousarray(column) for column in sequences.T]
+        self.state = env.rules.initial_state(n_rows)
+        self.active = np.ones(n_rows, dtype=bool)
         size = cast("tuple[int]", env.observation_space.shape)
-        self.observations = np.empty((n_actions, *size), dtype=np.float32)
-        self.rewards = np.empty(n_actions)
-        self.action_wanting = np.empty((n_actions, n_actions))
+        self.observations = np.empty((n_rows, *size), dtype=np.float32)
+        self.rewards = np.empty(n_rows)
+        self.action_wanting = np.empty((n_rows, n_actions))
 
     def returns(self, saved: Mapping[str, Any]) -> np.ndarray:
-        """Each candidate action's discounted return over the horizon from ``saved``."""
+        """Each sequence's discounted return over the horizon from ``saved``."""
         rules, state = self.rules, self.state
         rules.set_state(state, saved)
-        actions, total, weight = self.candidates, np.zeros(len(self.candidates)), 1.0
-        for _ in range(self.horizon):
+        total, weight = np.zeros(len(self.active)), 1.0
+        for step in range(self.horizon):
+            if step < len(self.sequence_steps):
+                actions = self.sequence_steps[step]
+            else:
+                actions = self.action_wanting.argmax(axis=1)
             rules.step(
                 state, actions, self.active, self.observations, self.rewards, self.action_wanting
             )
@@ -220,5 +252,4 @@ class _OrchardBatch:
             weight *= self.discount
             if state.truncated[0]:
                 break
-            actions = self.action_wanting.argmax(axis=1)
         return total

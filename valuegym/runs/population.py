@@ -195,6 +195,7 @@ def _policy(spec: AgentSpec, action_space: Any, env: Any, env_agent: str) -> Any
             env,
             agent=env_agent if hasattr(env, "possible_agents") else None,
             horizon=planning.horizon,
+            depth=planning.depth,
             rollouts=planning.rollouts,
             discount=planning.discount,
         )

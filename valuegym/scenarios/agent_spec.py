@@ -231,6 +231,13 @@ class PlannerSpec(FrozenSpec):
     horizon: int = Field(
         default=10, ge=1, le=1000, description="Steps simulated per rollout (the action's too)."
     )
+    depth: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Leading steps whose actions are all tried (n_actions ** depth "
+        "sequences); 1: each action, then the rollout policy.",
+    )
     rollouts: int = Field(
         default=4,
         ge=1,
@@ -241,6 +248,12 @@ class PlannerSpec(FrozenSpec):
     discount: float = Field(
         default=0.8, gt=0.0, le=1.0, description="Weight of each later simulated step's reward."
     )
+
+    @model_validator(mode="after")
+    def _depth_within_horizon(self) -> PlannerSpec:
+        if self.depth > self.horizon:
+            raise key_problem("depth", f"must be <= horizon ({self.horizon}) (got {self.depth})")
+        return self
 
 
 class AgentSpec(FrozenSpec):
