@@ -358,3 +358,27 @@ def test_a_planner_agent_runs_in_a_scenario(tmp_path: Path):
     planned = [action for action, kind in zip(actions, kinds, strict=True) if kind == "planner"]
     assert len(planned) == steps.num_rows // 3 >= 5
     assert set(planned) <= set(range(7))
+
+
+def test_a_planner_simulates_co_players_by_their_kind():
+    from valuegym.agents.heuristic import GreedyAgent, RandomAgent, SoftmaxAgent
+    from valuegym.runs.population import build_population
+
+    scenario = validate_scenario(
+        {
+            "name": "planners",
+            "env": {"id": "valuegym/Commons-v0"},
+            "agents": [
+                {"kind": "planner"},
+                {"kind": "softmax"},
+                {"kind": "random"},
+                {"kind": "planner", "planner": {"horizon": 2, "depth": 2}},
+            ],
+        }
+    )
+    members = build_population(scenario).members
+    first, last = members[0].policy, members[3].policy
+    assert [type(p) for p in first.co_players.values()] == [SoftmaxAgent, RandomAgent, GreedyAgent]
+    assert first.co_players["agent_1"] is not members[1].policy  # a copy, its own generator
+    assert (first.horizon, first.depth, first.rollouts, first.discount) == (10, 1, 4, 0.8)
+    assert (last.horizon, last.depth, last.agent) == (2, 2, "agent_3")

@@ -10,8 +10,9 @@ Agents:
 - ``random``, ``greedy``, ``softmax``: :mod:`valuegym.agents.heuristic`;
 - ``ppo``: a saved SB3 model (:func:`valuegym.agents.training.load`) acting deterministically;
 - ``planner``: :class:`~valuegym.agents.planner.PlannerAgent` on the built env (which must
-  keep the state contract), with the entry's ``planner`` settings; its co-players are
-  simulated as greedy on wanting, whatever they really are;
+  keep the state contract), with the entry's ``planner`` settings; it simulates each
+  co-player by a fresh agent of the co-player's kind where that is ``greedy``, ``softmax`` or
+  ``random``, and greedy on wanting for the others (planners, ``ppo``, ``lm``, ``scripted``);
 - ``scripted``: :class:`~valuegym.agents.scripted.ScriptedSpeaker`, addressing the env's agent
   at its ``to`` agent's position;
 - ``lm``: :class:`~valuegym.agents.lm_agent.LMAgent`; agents that share a model and sampling
@@ -184,21 +185,33 @@ def env_arguments(scenario: Scenario) -> dict[str, Any]:
     return arguments
 
 
-def _policy(spec: AgentSpec, action_space: Any, env: Any, env_agent: str) -> Any:
+def _planner(spec: AgentSpec, env: Any, member: Member, members: Sequence[Member]) -> Any:
+    from valuegym.agents.heuristic import GreedyAgent
+    from valuegym.agents.planner import PlannerAgent
+
+    co_players = {}
+    for other in members:
+        if other is member:
+            continue
+        simple = other.spec.kind in ("greedy", "softmax", "random")
+        # A fresh copy: simulating a co-player must not draw from the real one's generator.
+        space = env.action_space(other.env_agent) if simple else None
+        co_players[other.env_agent] = _policy(other.spec, space) if simple else GreedyAgent()
+    planning = spec.planning
+    return PlannerAgent(
+        env,
+        agent=member.env_agent if hasattr(env, "possible_agents") else None,
+        horizon=planning.horizon,
+        depth=planning.depth,
+        rollouts=planning.rollouts,
+        discount=planning.discount,
+        co_players=co_players,
+    )
+
+
+def _policy(spec: AgentSpec, action_space: Any) -> Any:
     from valuegym.agents import heuristic
 
-    if spec.kind == "planner":
-        from valuegym.agents.planner import PlannerAgent
-
-        planning = spec.planning
-        return PlannerAgent(
-            env,
-            agent=env_agent if hasattr(env, "possible_agents") else None,
-            horizon=planning.horizon,
-            depth=planning.depth,
-            rollouts=planning.rollouts,
-            discount=planning.discount,
-        )
     if spec.kind == "random":
         return heuristic.RandomAgent(action_space)
     if spec.kind == "greedy":
@@ -277,12 +290,19 @@ def build_population(
             if isinstance(space, gymnasium.spaces.Dict) and "act" in space.spaces:
                 space = space["act"]  # text mode: the discrete act beside the utterance
             try:
-                member.policy = _policy(spec, space, env, env_agent)
+                if spec.kind != "planner":  # built once every co-player is known
+                    member.policy = _policy(spec, space)
             except (OSError, ValueError) as error:
-                if spec.kind == "planner":
-                    raise PopulationError(f"{where}.kind: cannot plan: {error}") from None
                 raise PopulationError(f"{where}.checkpoint: cannot load: {error}") from None
         members.append(member)
+    for member in members:
+        if member.spec.kind == "planner":
+            try:
+                member.policy = _planner(member.spec, env, member, members)
+            except ValueError as error:
+                raise PopulationError(
+                    f"agents.{member.entry.index}.kind: cannot plan: {error}"
+                ) from None
     # Personas are indexed by population row, so every row gets one (unused for non-members).
     personas = [member.spec.persona or DEFAULT_PERSONA for member in members]
     groups = [
