@@ -137,6 +137,8 @@ def test_the_planner_refuses_an_env_without_state_and_bad_arguments():
         PlannerAgent(env, horizon=0)
     with pytest.raises(ValueError, match=r"^depth: must be <= horizon \(4\) \(got 5\)$"):
         PlannerAgent(env, horizon=4, depth=5)
+    with pytest.raises(ValueError, match=r"^depth: 5 actions \*\* 8 is more than 100000 "):
+        PlannerAgent(env, depth=8)
     with pytest.raises(ValueError, match=r"^discount: must be in \(0, 1\]"):
         PlannerAgent(env, discount=0.0)
     commons = pettingzoo.make("parallel", "valuegym/Commons-v0", n_agents=2)

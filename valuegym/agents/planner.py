@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import numpy as np
 
@@ -46,7 +46,10 @@ from valuegym.agents.heuristic import Agent, GreedyAgent
 from valuegym.envs.orchard import OrchardEnv
 from valuegym.envs.protocol import supports_state
 
-__all__ = ["PlannerAgent"]
+__all__ = ["MAX_SEQUENCES", "PlannerAgent"]
+
+#: Most action sequences a planner tries per step (``n_actions ** depth``).
+MAX_SEQUENCES: Final = 100_000
 
 
 class PlannerAgent:
@@ -59,11 +62,12 @@ class PlannerAgent:
         agent: The env's name of the agent that plans (multi-agent envs; required there).
         horizon: Steps simulated per rollout, the candidate action's included, >= 1.
         depth: Leading steps whose actions are all tried (``n_actions ** depth`` sequences),
-            in ``[1, horizon]``; 1 is plain model-predictive control over single actions.
+            in ``[1, horizon]``, at most :data:`MAX_SEQUENCES` sequences; 1 is plain
+            model-predictive control over single actions.
         rollouts: Rollouts per candidate action, >= 1; more average over the env's randomness.
         discount: Weight of each later step's reward, in (0, 1].
-        rollout_policy: The agent's own policy after the first simulated step; greedy on
-            wanting when ``None``.
+        rollout_policy: The agent's own policy after its first ``depth`` simulated steps;
+            greedy on wanting when ``None``.
         co_players: Policies simulating the other agents, by env agent name; greedy on
             wanting for each agent not named.
         batched: On Orchard with the default rollout policy, simulate every candidate action
@@ -112,6 +116,11 @@ class PlannerAgent:
             self.n_actions = int(simulator.action_space(agent).n)
         else:
             self.n_actions = int(simulator.action_space.n)
+        if self.n_actions**depth > MAX_SEQUENCES:
+            raise ValueError(
+                f"depth: {self.n_actions} actions ** {depth} is more than {MAX_SEQUENCES} "
+                "sequences to try per step"
+            )
         self.agent = agent
         self.horizon, self.depth = horizon, depth
         self.rollouts, self.discount = rollouts, float(discount)
