@@ -179,3 +179,9 @@ def test_commons_observe_all_gives_back_the_last_step():
     assert all(np.array_equal(again_observations[a], observations[a]) for a in observations)
     assert again_infos["agent_1"]["cooperation_rate"] == infos["agent_1"]["cooperation_rate"]
     assert again_infos["agent_1"]["harvest"] == infos["agent_1"]["harvest"] > 0
+
+
+def test_commons_aec_env_keeps_the_state_contract_through_its_parallel_env():
+    env = pettingzoo.make("aec", "valuegym/Commons-v0", n_agents=3)
+    assert type(env.unwrapped).__name__ == "CommonsEnv"
+    check_state_roundtrip(env, seed=2, steps=6)
