@@ -20,7 +20,7 @@ import gymnasium
 import pettingzoo
 
 import valuegym  # noqa: F401 - registers the ids
-from valuegym.agents.heuristic import GreedyAgent, RandomAgent
+from valuegym.agents.heuristic import GreedyAgent, RandomAgent, SoftmaxAgent
 from valuegym.agents.planner import PlannerAgent
 from valuegym.analysis.statistics import mean_interval
 from valuegym.runs.population import env_arguments
@@ -48,14 +48,28 @@ def single_episode(env: Any, agent: Any, seed: int) -> tuple[float, int]:
 
 
 def commons_episode(
-    env: Any, planners: int, options: dict[str, Any], seed: int
+    env: Any, background: str, planners: int, options: dict[str, Any], seed: int
 ) -> tuple[float, int]:
-    """Agent 0's return in Commons with the first ``planners`` agents planning, and the steps."""
+    """Agent 0's return in Commons and the steps: the first ``planners`` agents plan.
+
+    The others are ``background`` agents (greedy or softmax on wanting); planners simulate
+    their co-players as fresh background agents (planners as background agents too).
+    """
     agents = list(env.possible_agents)
+
+    def heuristic(i: int) -> Any:
+        return GreedyAgent() if background == "greedy" else SoftmaxAgent(seed=seed * 100 + i)
+
     policies = {
-        agent: PlannerAgent(env, agent=agent, seed=seed + i, **options)
+        agent: PlannerAgent(
+            env,
+            agent=agent,
+            co_players={a: heuristic(100 + j) for j, a in enumerate(agents) if a != agent},
+            seed=seed + i,
+            **options,
+        )
         if i < planners
-        else GreedyAgent()
+        else heuristic(i)
         for i, agent in enumerate(agents)
     }
     observations, infos = env.reset(seed=seed)
@@ -101,7 +115,7 @@ def main() -> None:
     measure("greedy on wanting", lambda s: single_episode(orchard, GreedyAgent(), s), args.seeds)
     for name, settings in (
         (f"{label}, batched (vector transition)", options),
-        (f"{label}, scalar env get/set_state", {**options, "batched": False}),
+        (f"{label}, scalar env get/set_state, r=1", {**options, "batched": False, "rollouts": 1}),
         ("planner, undiscounted (d=1), batched", {**options, "discount": 1.0}),
         ("planner, horizon 20, batched", {**options, "horizon": 20}),
         ("planner depth 3 d=0.9, batched", {**options, "depth": 3, "discount": 0.9}),
@@ -116,21 +130,25 @@ def main() -> None:
     inbox = single_env("inbox_hammered.yaml")
     seeds = args.other_seeds
     measure("greedy on wanting", lambda s: single_episode(inbox, GreedyAgent(), s), seeds)
-    for name, settings in (
-        (label, options),
-        ("planner depth 3 d=0.9", {**options, "depth": 3, "discount": 0.9}),
-    ):
-        measure(
-            name,
-            lambda s, o=settings: single_episode(inbox, PlannerAgent(inbox, seed=s, **o), s),
-            seeds,
-        )
+    measure(
+        label, lambda s: single_episode(inbox, PlannerAgent(inbox, seed=s, **options), s), seeds
+    )
 
     print("Commons (commons_calm_vs_stressed: 6 agents, <= 150 steps), agent 0 return:")
     loaded = load_scenario(SCENARIOS / "commons_calm_vs_stressed.yaml")
     commons = pettingzoo.make("parallel", loaded.env.id, **env_arguments(loaded))
-    for name, planners in (("all greedy", 0), ("agent 0 plans, others greedy", 1), ("all plan", 6)):
-        measure(name, lambda s, p=planners: commons_episode(commons, p, options, s), seeds)
+    for name, background, planners in (
+        ("all greedy", "greedy", 0),
+        ("agent 0 plans, others greedy", "greedy", 1),
+        ("all plan (co-players simulated greedy)", "greedy", 6),
+        ("all softmax", "softmax", 0),
+        ("agent 0 plans, others softmax", "softmax", 1),
+    ):
+        measure(
+            name,
+            lambda s, b=background, p=planners: commons_episode(commons, b, p, options, s),
+            seeds,
+        )
 
 
 if __name__ == "__main__":
