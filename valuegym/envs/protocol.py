@@ -26,7 +26,6 @@ An env keeps the contract when:
   turn-based env gives whose turn is next in ``info[TURN]``, as an index into
   ``possible_agents``.
 
-
 :func:`check_value_env` checks all of this on a built env.
 
 An env may also keep the optional **state contract**, :class:`SupportsState`, on its unwrapped
@@ -55,6 +54,12 @@ Example:
     (3, 'fig')
     >>> AgentSnapshot.from_info(info, 0, env.unwrapped.value_names).most_wanted
     'fig'
+    >>> orchard = env.unwrapped  # the state contract: copy, step, restore, step again
+    >>> state = orchard.get_state()
+    >>> first = [orchard.step(action)[1] for action in (3, 3, 0)]
+    >>> orchard.set_state(state)
+    >>> [orchard.step(action)[1] for action in (3, 3, 0)] == first
+    True
 """
 
 from __future__ import annotations
