@@ -105,6 +105,8 @@ def test_sanctions_hit_the_heaviest_harvester_if_it_defected():
     size = env._core.observation_size
     assert observations["agent_0"][size + 4] == pytest.approx(3 / 4)  # squash(3 sanctions)
     assert observations["agent_1"][size + 4] == 0.0
+    # The env contract's harm count (peace in the social outcome metrics) is the sanctions.
+    assert [infos[agent]["harmed"] for agent in env.possible_agents] == [3.0, 0.0, 0.0, 0.0]
     assert infos["agent_0"]["mood"] < infos["agent_1"]["mood"]
     # agent_0 rested (stress down) yet three sanctions raised its stress.
     assert stress[0] > stress_before[0]

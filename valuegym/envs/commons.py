@@ -29,6 +29,7 @@ from valuegym.envs.commons_rules import (
     share_out,
 )
 from valuegym.envs.core import ValueCore, generator_state, restore_generator
+from valuegym.envs.protocol import HARMED
 from valuegym.envs.rendering import RENDER_MODES, render_rgb
 from valuegym.numeric import gini
 from valuegym.values import ValueProfile, ValueStore
@@ -99,9 +100,13 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
     | `most_wanted`      | int                 | the value wanted most (first on ties)           |
     | `action_wanting`   | array `(7,)`        | wanting x amount each action serves             |
     | `harvest`          | float               | resource units the agent took this step         |
+    | `harmed`           | float               | sanctions the agent received this step          |
     | `resource`         | float in [0, K]     | the resource level `R`                          |
     | `gini`             | float in [0, 1]     | Gini coefficient of food taken so far           |
     | `cooperation_rate` | float in [0, 1]     | fraction of agents within the sustainable share |
+
+    `harmed` is the env contract's harm count (:data:`valuegym.envs.protocol.HARMED`): a
+    sanction is Commons's only action that harms another agent.
 
     `action_wanting` is `rest`'s wanting for action 0, `food`'s times the harvest asked (in
     sustainable shares) for 1 to 4, 0 for praise and sanction.
@@ -446,9 +451,11 @@ class CommonsEnv(ParallelEnv[str, np.ndarray, np.int64]):
             "gini": gini(self._cumulative),
             "cooperation_rate": cooperation,
         }
-        harvests = self._taken.tolist()
+        harvests, harms = self._taken.tolist(), self._sanctioned.tolist()
         return {
-            agent: core.agent_info(i, action_wanting[i], harvest=harvests[i], **shared)
+            agent: core.agent_info(
+                i, action_wanting[i], harvest=harvests[i], **{HARMED: harms[i]}, **shared
+            )
             for i, agent in enumerate(self.possible_agents)
         }
 

@@ -24,7 +24,10 @@ An env keeps the contract when:
   mode is a ``Dict`` with the numeric ``observation`` and the :data:`CHAT` transcript; an
   env that delivers messages lists them in ``info[MESSAGES]`` as :class:`TextMessage`; a
   turn-based env gives whose turn is next in ``info[TURN]``, as an index into
-  ``possible_agents``.
+  ``possible_agents``;
+- an env whose actions can harm or exclude another agent (Commons's sanction) counts, in
+  every agent's ``info[HARMED]``, the harms that agent received this step; an env without
+  such actions leaves the key out (social outcome metrics then report peace as not defined).
 
 :func:`check_value_env` checks all of this on a built env.
 
@@ -71,6 +74,7 @@ import numpy as np
 
 __all__ = [
     "CHAT",
+    "HARMED",
     "MESSAGES",
     "TURN",
     "VALUE_KEYS",
@@ -89,6 +93,9 @@ CHAT: Final = "chat"
 MESSAGES: Final = "messages"
 #: Info key naming the agent whose turn is next, in turn-based envs (every agent's info).
 TURN: Final = "next_speaker"
+#: Info key counting the harms (sanctions, exclusions) an agent received this step, in envs
+#: whose actions can harm another agent (every agent's info, 0 at reset).
+HARMED: Final = "harmed"
 
 
 class ValueInfo(TypedDict):
@@ -127,11 +134,13 @@ class AgentInfo(ValueInfo):
         action_wanting: ``(n_actions,)`` what each action is worth to the value store now.
         messages: Messages delivered to the agent (envs with a text channel).
         next_speaker: Index in ``possible_agents`` of the agent to act next (turn-based envs).
+        harmed: Harms the agent received this step (envs whose actions can harm others).
     """
 
     action_wanting: np.ndarray
     messages: NotRequired[list[TextMessage]]
     next_speaker: NotRequired[int]
+    harmed: NotRequired[float]
 
 
 #: The keys of :class:`ValueInfo`: the value state in every agent's info.
