@@ -155,6 +155,9 @@ def _model_at(loc: list[Any]) -> type[BaseModel] | None:
             args = typing.get_args(annotation)
             annotation = args[0] if typing.get_origin(annotation) is list and args else None
             continue
+        if typing.get_origin(annotation) is dict:  # a mapping's value, e.g. a background
+            annotation = typing.get_args(annotation)[1]
+            continue
         model = _unwrap_model(annotation)
         if model is None or part not in model.model_fields:
             return None

@@ -65,6 +65,7 @@ from valuegym.scenarios.appraisal_spec import (
     ValenceSpec,
 )
 from valuegym.scenarios.design import DesignSpec, EstimandSpec
+from valuegym.scenarios.evaluation_spec import EvaluationSpec, PolicySpec
 from valuegym.values import ValueProfile
 
 __all__ = [
@@ -76,12 +77,14 @@ __all__ = [
     "DesignSpec",
     "EnvSpec",
     "EstimandSpec",
+    "EvaluationSpec",
     "FixedStateSpec",
     "InformationSpec",
     "InterventionSpec",
     "LMSpec",
     "ListenerAppraisalSpec",
     "MeasureSpec",
+    "PolicySpec",
     "RepetitionSpec",
     "Scenario",
     "ScriptSpec",
@@ -309,6 +312,11 @@ class Scenario(FrozenSpec):
         default=None,
         description="How listeners appraise what is said to them (Conversation-v1 text "
         "mode; off when absent).",
+    )
+    evaluation: EvaluationSpec | None = Field(
+        default=None,
+        description="Held-out co-player evaluation (`valuegym evaluate`): the focal population, "
+        "its seats and the background populations (valuegym.scenarios.evaluation_spec).",
     )
     output: str | None = Field(
         default=None,

@@ -30,6 +30,7 @@ from valuegym.scenarios.agent_checks import agent_problems
 from valuegym.scenarios.appraisal_checks import appraisal_problems
 from valuegym.scenarios.catalog import resolve_scenario_path, shipped_scenarios
 from valuegym.scenarios.design_checks import design_problems
+from valuegym.scenarios.evaluation_checks import evaluation_problems, resolve_evaluation_files
 from valuegym.scenarios.loader import YamlLoadError, load_yaml_file
 from valuegym.scenarios.problems import Problem, ScenarioError, pydantic_problems, type_name
 from valuegym.scenarios.schema import Scenario
@@ -106,6 +107,7 @@ def validate_scenario(data: Any, *, base_dir: str | Path = ".") -> Scenario:
         )
     problems: list[Problem] = []
     data = _resolve_files(data, Path(base_dir), problems)
+    data = resolve_evaluation_files(data, Path(base_dir), problems)
     if "analysis" in data:
         problems.append(
             (
@@ -129,6 +131,7 @@ def validate_scenario(data: Any, *, base_dir: str | Path = ".") -> Scenario:
         problems.extend(agent_problems(scenario))
         problems.extend(design_problems(scenario))
         problems.extend(appraisal_problems(scenario))
+        problems.extend(evaluation_problems(scenario))
     if problems:
         raise ScenarioError(_unique(problems))
     assert scenario is not None
