@@ -223,6 +223,7 @@ def test_list_names_the_backend_a_scenario_gets_by_default(capsys, monkeypatch):
         ["validate"],
         ["list"],
         ["train"],
+        ["evaluate"],
         ["report"],
         ["doctor"],
         ["replay"],
@@ -410,3 +411,68 @@ def test_a_report_folder_that_cannot_be_written_is_one_sentence(workdir, capsys)
     err = capsys.readouterr().err
     assert err.startswith("runs/tiny/report: is a file where a folder is needed; move it away")
     assert len(err.splitlines()) == 1
+
+
+COMMONS_EVALUATION = """\
+name: commons-eval
+env: {id: valuegym/Commons-v0}
+agents: [{id: calm, kind: greedy, count: 2}, {id: other, kind: greedy, count: 2}]
+max_steps: 30
+evaluation: {focal_agents: [calm]}
+"""
+
+
+def test_evaluate_prints_the_table_and_writes_its_folder(workdir, capsys):
+    (workdir / "s.yaml").write_text(COMMONS_EVALUATION)
+    argv = ["evaluate", "s.yaml", "--seeds", "3", "--background", "greedy=greedy"]
+    assert main([*argv, "--background", "mixed=greedy,random", "--focal", "softmax"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("focal softmax on calm_0, calm_1 vs held-out backgrounds; mean over")
+    assert out[1].split() == [
+        "background",
+        "focal",
+        "return",
+        "background",
+        "return",
+        "efficiency",
+        "equality",
+        "sustainability",
+        "peace",
+    ]
+    assert out[2].startswith("greedy (greedy)")
+    assert out[3].startswith("mixed (greedy, random)")
+    folder = workdir / "runs" / "commons-eval-evaluate"
+    assert out[4:] == [
+        f"results: {Path('runs/commons-eval-evaluate/evaluation.json')}",
+        f"chart: {Path('runs/commons-eval-evaluate/social_outcomes.png')}",
+        f"provenance: {Path('runs/commons-eval-evaluate/manifest.json')}",
+    ]
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "evaluation.json",
+        "manifest.json",
+        "scenario.yaml",
+        "social_outcomes.png",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["s.yaml", "--focal", "genius"], "--focal 'genius': expected greedy, softmax, random, "),
+        (["s.yaml", "--background", "oops"], "--background 'oops': expected NAME=POLICY"),
+        (["s.yaml", "--seeds", "1"], "evaluation.seeds: must be >= 2 (got 1)"),
+        (["s.yaml", "--focal", "missing/model.zip"], "evaluation.focal.checkpoint: file not found"),
+        (["orchard.yaml"], "valuegym/Orchard-v0 is a single-agent env; evaluate scores a focal"),
+        (["s.yaml", "--output", "taken"], "taken: is a file where a folder is needed"),
+    ],
+)
+def test_evaluate_bad_input_is_one_line_and_runs_nothing(workdir, capsys, argv, expected):
+    (workdir / "s.yaml").write_text(COMMONS_EVALUATION)
+    (workdir / "orchard.yaml").write_text(GOOD)
+    (workdir / "taken").write_text("mine")
+    assert main(["evaluate", *argv]) == 1
+    err = capsys.readouterr().err
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (workdir / "runs").exists()
+    assert (workdir / "taken").read_text() == "mine"

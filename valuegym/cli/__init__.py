@@ -22,6 +22,7 @@ from valuegym.cli import (
     calibrate_clusterer,
     calibrate_valence,
     doctor,
+    evaluate,
     listing,
     plan,
     replay,
@@ -41,6 +42,7 @@ COMMANDS: dict[str, ModuleType] = {
     "validate": validate,
     "list": listing,
     "train": train,
+    "evaluate": evaluate,
     "report": report,
     "plan": plan,
     "replay": replay,
@@ -59,6 +61,7 @@ examples:
   valuegym plan runs/quickstart                 episodes a pilot's spread calls for
   valuegym list                                 envs, shipped scenarios, agent kinds, LM backends
   valuegym train scenarios/orchard_variety.yaml train PPO on a scenario's env
+  valuegym evaluate commons_evaluation          a focal population vs held-out co-players
   valuegym doctor                               check the installation and what it runs on
   valuegym calibrate-clusterer                  how often clusterers merge or split meanings
   valuegym calibrate-valence --judge lm         how often valence judges misread tone

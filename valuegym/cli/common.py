@@ -24,11 +24,13 @@ class UsageError(Exception):
     """Bad input from the command line; its message is printed without a traceback."""
 
 
-def add_override_arguments(parser: argparse.ArgumentParser) -> None:
+def add_override_arguments(parser: argparse.ArgumentParser, *, episodes: bool = True) -> None:
     """Add ``--set``, ``--seed``, ``--episodes`` and ``--max-steps`` to a command.
 
     Args:
         parser: The command's parser.
+        episodes: Whether to add ``--episodes`` (a command that counts episodes its own way,
+            like ``evaluate --seeds``, leaves it out).
     """
     parser.add_argument(
         "--set",
@@ -40,7 +42,8 @@ def add_override_arguments(parser: argparse.ArgumentParser) -> None:
         "(e.g. --set agents.0.affect.stress_baseline=0.8); may repeat",
     )
     parser.add_argument("--seed", type=int, help="override the scenario's seed")
-    parser.add_argument("--episodes", type=int, help="override the number of episodes")
+    if episodes:
+        parser.add_argument("--episodes", type=int, help="override the number of episodes")
     parser.add_argument("--max-steps", type=int, help="override the steps per episode")
 
 
@@ -68,7 +71,7 @@ def scenario_overrides(args: argparse.Namespace) -> dict[str, Any]:
         except YamlLoadError as error:
             raise UsageError(str(error)) from None
     for option, key in (("seed", "seed"), ("episodes", "episodes"), ("max_steps", "max_steps")):
-        if getattr(args, option) is not None:
+        if getattr(args, option, None) is not None:
             overrides[key] = getattr(args, option)
     return overrides
 
