@@ -17,6 +17,7 @@ EXPECTED = {
     "orchard_variety.yaml",
     "inbox_hammered.yaml",
     "commons_calm_vs_stressed.yaml",
+    "commons_evaluation.yaml",
     "conversation_lm.yaml",
     "conversation_hammered.yaml",
 }

@@ -167,6 +167,7 @@ def test_sweep_designs_use_seeds_and_name_levels_of_non_numeric_parameters():
         "conversation_lm",
         "inbox_hammered",
         "commons_calm_vs_stressed",
+        "commons_evaluation",
         "orchard_variety",
     ],
 )
