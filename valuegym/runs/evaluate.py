@@ -161,7 +161,8 @@ def seated_scenario(scenario: Scenario, policies: Sequence[PolicySpec]) -> Scena
         raise RunError(f"evaluation: the seated scenario is invalid: {error}") from None
 
 
-def _play(population: Population, seed: int, max_steps: int) -> EvaluationEpisode:
+def _play(population: Population, background: str, seed: int, max_steps: int) -> EvaluationEpisode:
+    """One episode: every seat acts by its policy until the env ends it (or ``max_steps``)."""
     env, members = population.env, population.members
     observations, infos = env.reset(seed=seed)
     for member in members:
@@ -183,7 +184,7 @@ def _play(population: Population, seed: int, max_steps: int) -> EvaluationEpisod
             harmed.append([float(infos.get(m.env_agent, {}).get(HARMED, 0.0)) for m in members])
     shape = (len(rewards), len(members))
     return EvaluationEpisode(
-        background="",
+        background=background,
         seed=seed,
         rewards=np.asarray(rewards, dtype=np.float64).reshape(shape),
         harmed=np.asarray(harmed, dtype=np.float64).reshape(shape) if harm_defined else None,
@@ -314,8 +315,7 @@ def _play_all(
                 raise RunError(f"evaluation.background.{name}: {error}") from None
             try:
                 for seed in seeds:
-                    episode = _play(population, seed, scenario.max_steps)
-                    episodes.append(EvaluationEpisode(name, seed, episode.rewards, episode.harmed))
+                    episodes.append(_play(population, name, seed, scenario.max_steps))
                     bar.update(1)
             finally:
                 population.close()
