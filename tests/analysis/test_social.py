@@ -93,3 +93,13 @@ def test_episode_outcomes_per_group_and_intervals_over_episodes():
     assert focal_return.high - focal_return.value == pytest.approx(12.7062, rel=1e-4)
     # peace is defined in one episode only: its interval is over that one
     assert intervals["all"]["peace"].n_units == 1
+
+
+def test_the_module_example_runs():
+    import doctest
+
+    from valuegym.analysis import social
+
+    result = doctest.testmod(social)
+    assert result.attempted > 0
+    assert result.failed == 0

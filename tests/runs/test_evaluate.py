@@ -144,3 +144,25 @@ def test_fewer_than_two_episodes_is_refused(tmp_path: Path):
     with pytest.raises(RunError, match="at least 2"):
         run_evaluation(validate_scenario(COMMONS), tmp_path / "out", episodes=1)
     assert not (tmp_path / "out").exists()
+
+
+def test_peace_is_not_defined_where_the_env_defines_no_harm(tmp_path: Path):
+    conversation = {
+        "name": "conversation-eval",
+        "env": {"id": "valuegym/Conversation-v1"},
+        "agents": [{"id": "a", "kind": "greedy", "count": 3}],
+        "max_steps": 5,
+        "evaluation": {"seeds": 2, "background": {"random": [{"kind": "random"}]}},
+    }
+    run = run_evaluation(validate_scenario(conversation), tmp_path / "out")
+    summary = summarize(run)
+    assert run.harm_defined is False
+    assert summary.estimates["random"]["all"]["peace"].n_units == 0
+    assert format_table(summary).splitlines()[-1] == (
+        "peace: not defined for valuegym/Conversation-v1 (its actions cannot harm another agent)"
+    )
+    results, _ = write_evaluation(summary, run.output)
+    assert json.loads(results.read_text())["outcomes"]["random"]["all"]["peace"]["value"] is None
+    text_mode = {**conversation, "env": {**conversation["env"], "args": {"mode": "text"}}}
+    with pytest.raises(RunError, match=r"env\.args\.mode: text mode takes an utterance"):
+        run_evaluation(validate_scenario(text_mode), tmp_path / "text")

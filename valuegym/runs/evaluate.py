@@ -313,6 +313,12 @@ def _play_all(
                 population = build_population(seated_scenario(scenario, seating))
             except PopulationError as error:
                 raise RunError(f"evaluation.background.{name}: {error}") from None
+            if population.text_actions:
+                population.close()
+                raise RunError(
+                    "env.args.mode: text mode takes an utterance with every act; evaluation "
+                    "seats numeric policies, use mode: numeric"
+                )
             try:
                 for seed in seeds:
                     episodes.append(_play(population, name, seed, scenario.max_steps))
