@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from valuegym.scenarios.evaluation_spec import PolicySpec
 from valuegym.scenarios.problems import ScenarioError
 from valuegym.scenarios.validation import load_scenario, validate_scenario
 
@@ -53,6 +54,9 @@ def test_checkpoints_resolve_relative_to_the_scenario(tmp_path: Path):
         base_dir=tmp_path,
     )
     assert scenario.evaluation.checkpoints() == [str(tmp_path / "model.zip")]
+    assert scenario.evaluation.focal.label == "ppo:model.zip"
+    trained = PolicySpec(kind="ppo", checkpoint="runs/seed1-train/checkpoints/model.zip")
+    assert trained.label == "ppo:seed1-train"  # a `valuegym train` folder names its checkpoint
 
 
 @pytest.mark.parametrize(

@@ -73,8 +73,16 @@ class PolicySpec(FrozenSpec):
 
     @property
     def label(self) -> str:
-        """A short name: the kind, or ``ppo:<file>`` for a checkpoint."""
-        return self.kind if self.checkpoint is None else f"ppo:{Path(self.checkpoint).name}"
+        """A short name: the kind, or ``ppo:<name>`` for a checkpoint.
+
+        A ``valuegym train`` checkpoint (``<run folder>/checkpoints/model.zip``) is named by its
+        run folder, other files by their file name.
+        """
+        if self.checkpoint is None:
+            return self.kind
+        path = Path(self.checkpoint)
+        trained = path.parent.name == "checkpoints" and path.parent.parent.name
+        return f"ppo:{path.parent.parent.name if trained else path.name}"
 
 
 class EvaluationSpec(FrozenSpec):
