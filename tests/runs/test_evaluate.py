@@ -166,3 +166,26 @@ def test_peace_is_not_defined_where_the_env_defines_no_harm(tmp_path: Path):
     text_mode = {**conversation, "env": {**conversation["env"], "args": {"mode": "text"}}}
     with pytest.raises(RunError, match=r"env\.args\.mode: text mode takes an utterance"):
         run_evaluation(validate_scenario(text_mode), tmp_path / "text")
+
+
+def test_a_planner_focal_plays_with_its_settings(tmp_path: Path):
+    data = {
+        **COMMONS,
+        "max_steps": 5,
+        "evaluation": {
+            "focal": {"kind": "planner", "planner": {"horizon": 2, "rollouts": 1}},
+            "focal_agents": ["calm_0"],
+            "background": {"greedy": [{"kind": "greedy"}]},
+            "seeds": 2,
+        },
+    }
+    scenario = validate_scenario(data)
+    seated = seated_scenario(
+        scenario, [scenario.evaluation.focal] + [PolicySpec(kind="greedy")] * 3
+    )
+    assert seated.agents[0].kind == "planner"
+    assert seated.agents[0].planner.horizon == 2
+    assert seated.agents[1].planner is None
+    run = run_evaluation(scenario, tmp_path / "out")
+    assert run.focal == "planner"
+    assert [episode.rewards.shape[1] for episode in run.episodes] == [4, 4]

@@ -70,7 +70,7 @@ def test_checkpoints_resolve_relative_to_the_scenario(tmp_path: Path):
         (
             {"background": {"g": [{"kindd": "greedy"}]}},
             "evaluation.background.g.0.kindd: unknown key (did you mean 'kind'? expected one "
-            "of: kind, checkpoint)",
+            "of: kind, checkpoint, planner)",
         ),
         ({"focal": {"kind": "lm"}}, "evaluation.focal.kind: unknown value 'lm'"),
         (
@@ -80,6 +80,10 @@ def test_checkpoints_resolve_relative_to_the_scenario(tmp_path: Path):
         (
             {"focal": {"kind": "ppo", "checkpoint": "missing.zip"}},
             "evaluation.focal.checkpoint: file not found: ",
+        ),
+        (
+            {"focal": {"kind": "greedy", "planner": {"horizon": 3}}},
+            "evaluation.focal.planner: only used with kind 'planner' (this is 'greedy')",
         ),
         ({"background": {}}, "evaluation.background: must not be empty"),
         ({"background": {"g": []}}, "evaluation.background.g: must not be empty"),

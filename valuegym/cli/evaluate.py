@@ -37,8 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--focal",
         metavar="POLICY",
-        help="the focal population's policy: greedy, softmax, random, or a trained checkpoint "
-        "(a path to model.zip from `valuegym train`, or ppo:PATH); overrides evaluation.focal",
+        help="the focal population's policy: greedy, softmax, random, planner (default "
+        "settings), or a trained checkpoint (a path to model.zip from `valuegym train`, or "
+        "ppo:PATH); overrides evaluation.focal",
     )
     parser.add_argument(
         "--background",

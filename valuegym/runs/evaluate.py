@@ -144,14 +144,10 @@ def seated_scenario(scenario: Scenario, policies: Sequence[PolicySpec]) -> Scena
         template = {
             key: value
             for key, value in data["agents"][entry.index].items()
-            if key not in ("count", "lm", "script", "checkpoint", "id")
+            if key not in ("count", "lm", "script", "checkpoint", "planner", "id")
         }
         for agent_id in entry.agents:
-            policy = policies[len(seats)]
-            seat = {**template, "id": agent_id, "kind": policy.kind}
-            if policy.checkpoint is not None:
-                seat["checkpoint"] = policy.checkpoint
-            seats.append(seat)
+            seats.append({**template, "id": agent_id, **policies[len(seats)].seat_fields()})
     data["agents"] = seats
     for key in ("design", "sweep", "evaluation"):
         data.pop(key, None)

@@ -30,7 +30,7 @@ from typing import Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from valuegym.scenarios.agent_spec import NAME_PATTERN
+from valuegym.scenarios.agent_spec import NAME_PATTERN, PlannerSpec
 from valuegym.scenarios.base import FrozenSpec, invalid_value, key_problem
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: Agent kinds that may fill a seat in an evaluation: the policies acting on numeric actions.
-POLICY_KINDS: Final = ("ppo", "greedy", "softmax", "random")
+POLICY_KINDS: Final = ("ppo", "greedy", "softmax", "random", "planner")
 
 #: The background populations of an evaluation that names none: the three heuristics.
 DEFAULT_BACKGROUNDS: Final = {
@@ -54,22 +54,32 @@ DEFAULT_BACKGROUNDS: Final = {
 class PolicySpec(FrozenSpec):
     """Who acts for a seat: an agent kind, and a checkpoint for a trained one."""
 
-    kind: Literal["ppo", "greedy", "softmax", "random"] = Field(
-        description="ppo (a trained checkpoint), greedy, softmax or random."
+    kind: Literal["ppo", "greedy", "softmax", "random", "planner"] = Field(
+        description="ppo (a trained checkpoint), greedy, softmax, random or planner "
+        "(simulates ahead on the env's state)."
     )
     checkpoint: str | None = Field(
         default=None,
         min_length=1,
         description="SB3 checkpoint (kind ppo), relative to the scenario file.",
     )
+    planner: PlannerSpec | None = Field(
+        default=None, description="Horizon, rollouts and discount (kind planner only)."
+    )
 
     @model_validator(mode="after")
-    def _checkpoint_matches_kind(self) -> PolicySpec:
+    def _fields_match_kind(self) -> PolicySpec:
         if self.kind == "ppo" and self.checkpoint is None:
             raise key_problem("checkpoint", "required for kind 'ppo' (a saved SB3 model .zip)")
         if self.kind != "ppo" and self.checkpoint is not None:
             raise key_problem("checkpoint", f"only used with kind 'ppo' (this is {self.kind!r})")
+        if self.kind != "planner" and self.planner is not None:
+            raise key_problem("planner", f"only used with kind 'planner' (this is {self.kind!r})")
         return self
+
+    def seat_fields(self) -> dict[str, object]:
+        """The agent-entry keys that make a seat act by this policy (kind and its settings)."""
+        return self.model_dump(mode="json", exclude_none=True)
 
     @property
     def label(self) -> str:
