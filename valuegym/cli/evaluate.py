@@ -14,7 +14,7 @@ HELP = "score a focal population against held-out co-players (Melting Pot's prot
 DESCRIPTION = (
     "Play the scenario's focal population (a trained checkpoint or any agent kind) against "
     "each background population it did not train with, one episode per seed, and report "
-    "Perolat et al. (2017)'s social outcomes with 95%% intervals over episodes: the focal "
+    "Perolat et al. (2017)'s social outcomes with 95% intervals over episodes: the focal "
     "return, the background return, efficiency (mean return per agent), equality (1 - Gini "
     "of returns), sustainability (mean step of reward) and peace (share of agent-steps not "
     "sanctioned, where the env defines harm). The scenario's evaluation block declares the "
@@ -68,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output",
         "-o",
         type=Path,
+        metavar="DIR",
         help="output folder (default: runs/<scenario name>-evaluate)",
     )
     add_override_arguments(parser, episodes=False)
