@@ -195,7 +195,7 @@ def test_list_names_envs_kinds_backends_and_scenarios(workdir, capsys):
     ):
         assert expected in out
     assert main(["list", "agents"]) == 0
-    assert capsys.readouterr().out == "lm\nppo\ngreedy\nsoftmax\nrandom\nscripted\n"
+    assert capsys.readouterr().out == "lm\nppo\ngreedy\nsoftmax\nrandom\nscripted\nplanner\n"
 
 
 def test_list_names_the_backend_a_scenario_gets_by_default(capsys, monkeypatch):
