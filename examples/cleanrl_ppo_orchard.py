@@ -153,11 +153,13 @@ class Agent(nn.Module):
         )
 
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
+        """The critic's value of each observation, shape ``(batch, 1)``."""
         return self.critic(x)
 
     def get_action_and_value(
         self, x: torch.Tensor, action: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """An action (sampled unless given), its log-probability, the entropy and the value."""
         probs = Categorical(logits=self.actor(x))
         if action is None:
             action = probs.sample()
@@ -168,13 +170,13 @@ class NoWriter:
     """Stands in for SummaryWriter when tensorboard is not installed."""
 
     def add_text(self, *_: Any) -> None:
-        pass
+        """Nothing: no logs."""
 
     def add_scalar(self, *_: Any) -> None:
-        pass
+        """Nothing: no logs."""
 
     def close(self) -> None:
-        pass
+        """Nothing to close."""
 
 
 def make_writer(log_dir: str) -> Any:
@@ -245,7 +247,9 @@ if __name__ == "__main__":
         try:
             import wandb
         except ImportError:
-            sys.exit("--track logs to Weights & Biases, but wandb is not installed: pip install wandb")
+            sys.exit(
+                "--track logs to Weights & Biases, but wandb is not installed: pip install wandb"
+            )
         wandb.init(
             project=args.wandb_project_name,
             entity=args.wandb_entity,
@@ -257,12 +261,13 @@ if __name__ == "__main__":
     writer = make_writer(os.path.join(args.log_dir, run_name))
     writer.add_text(
         "hyperparameters",
-        "|param|value|\n|-|-|\n" + "\n".join(f"|{key}|{value}|" for key, value in vars(args).items()),
+        "|param|value|\n|-|-|\n"
+        + "\n".join(f"|{key}|{value}|" for key, value in vars(args).items()),
     )
 
     # Seeding
     random.seed(args.seed)
-    np.random.seed(args.seed)
+    rng = np.random.default_rng(args.seed)  # shuffles the minibatches
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
     torch.set_num_threads(args.threads)
@@ -354,7 +359,7 @@ if __name__ == "__main__":
         b_inds = np.arange(args.batch_size)
         clipfracs = []
         for _epoch in range(args.update_epochs):
-            np.random.shuffle(b_inds)
+            rng.shuffle(b_inds)
             for start in range(0, args.batch_size, args.minibatch_size):
                 mb_inds = b_inds[start : start + args.minibatch_size]
 
@@ -426,7 +431,9 @@ if __name__ == "__main__":
             recent_returns.clear()
 
     elapsed = time.time() - start_time
-    print(f"trained {global_step} frames in {elapsed:.1f} s ({global_step / elapsed:,.0f} frames/s)")
+    print(
+        f"trained {global_step} frames in {elapsed:.1f} s ({global_step / elapsed:,.0f} frames/s)"
+    )
     envs.close()
     writer.close()
     evaluate(args, agent, device)
