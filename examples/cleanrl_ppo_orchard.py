@@ -37,11 +37,11 @@ import gymnasium
 import numba
 import numpy as np
 import torch
+from scipy import special
 from torch import nn, optim
 from torch.distributions.categorical import Categorical
 
 import valuegym  # noqa: F401 - registers the ids
-from valuegym.analysis.statistics import mean_interval
 from valuegym.runs.population import env_arguments
 from valuegym.scenarios import load_scenario
 from valuegym.scenarios.catalog import resolve_scenario_path
@@ -112,14 +112,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
          help="units in each of the two hidden layers of the actor and of the critic")
 
     flag("--eval-episodes", type=int, default=256,
-         help="evaluation episodes per policy (one per held-out seed)")
+         help="evaluation episodes per policy (one per held-out seed), >= 2")
     flag("--eval-seed", type=int, default=1_000_000,
          help="first held-out evaluation seed (episode i uses eval-seed + i)")
     # fmt: on
     args = parser.parse_args(argv)
     for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "eval_episodes"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+        if getattr(args, name) < (2 if name == "eval_episodes" else 1):
+            parser.error(f"--{name.replace('_', '-')}: too small ({getattr(args, name)})")
     args.batch_size = args.num_envs * args.num_steps
     args.minibatch_size = max(1, args.batch_size // args.num_minibatches)
     args.num_iterations = max(1, args.total_timesteps // args.batch_size)
@@ -179,6 +179,13 @@ class NoWriter:
         """Nothing to close."""
 
 
+def mean_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """The mean and its 95% Student-t interval."""
+    mean = float(values.mean())
+    half = special.stdtrit(len(values) - 1, 0.975) * values.std(ddof=1) / np.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
 def make_writer(log_dir: str) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -235,8 +242,8 @@ def evaluate(args: argparse.Namespace, agent: Agent, device: torch.device) -> No
             )
             returns += np.where(finished, 0.0, rewards)
             finished |= terminations | truncations
-        estimate = mean_interval(returns, label=name, unit="episodes", seed=args.eval_seed)
-        print(f"  {name:<20} {estimate.value:8.3f} [{estimate.low:.3f}, {estimate.high:.3f}]")
+        mean, low, high = mean_interval(returns)
+        print(f"  {name:<20} {mean:8.3f} [{low:.3f}, {high:.3f}]")
     envs.close()
 
 
@@ -271,9 +278,10 @@ if __name__ == "__main__":
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
     torch.set_num_threads(args.threads)
-    # Orchard's value-store kernel (numba) runs in threads only from 100,000 copies, but its
-    # OpenMP pool, once started, makes torch's CPU ops up to 25x slower beside it.
-    numba.set_num_threads(1)
+    # valuegym's value-store kernel has a threaded build (used from 100,000 rows); loading it
+    # starts numba's thread pool, and an OpenMP pool there makes every torch CPU op beside it
+    # up to 25x slower, in any thread. numba's own workqueue pool leaves torch alone.
+    numba.config.THREADING_LAYER = "workqueue"
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(args.device)
