@@ -3,6 +3,12 @@
 Needs RLlib: ``pip install "valuegym[rllib]"`` (RLlib's dependencies without the gymnasium pin
 of ``ray[rllib]``, which would downgrade gymnasium).
 
+Result at the defaults (5 Commons agents, 100-step episodes, 5 iterations of 4,000
+agent-steps, seed 0): RLlib's mean episode return (summed over the agents, training episodes)
+goes 77.3, 101.5, 101.1, 82.4, 100.6, against 63.3 [52.9, 73.7] for uniformly random actions
+and 15.2 for greedy-on-wanting, which collapses the resource in 5 steps (20 episodes each,
+seeds 5000-5019, 95% t interval). 148 s on 2 cores shared with four other jobs.
+
 Run: ``python examples/rllib_commons.py`` (``--help`` for the options).
 """
 
@@ -13,6 +19,7 @@ import sys
 
 import numba
 import pettingzoo
+import torch
 
 import valuegym  # noqa: F401 - registers the ids
 
@@ -28,6 +35,7 @@ def parse_args() -> argparse.Namespace:
     flag("--iterations", type=int, default=5, help="training iterations")
     flag("--batch-size", type=int, default=4000, help="agent-steps collected per iteration")
     flag("--seed", type=int, default=0, help="seed of the run (RLlib's debugging seed)")
+    flag("--threads", type=int, default=1, help="torch CPU threads (torch.set_num_threads)")
     return parser.parse_args()
 
 
@@ -44,6 +52,7 @@ def main() -> None:
     # starts numba's thread pool, and an OpenMP pool there makes every torch CPU op beside it
     # up to 25x slower, in any thread. numba's own workqueue pool leaves torch alone.
     numba.config.THREADING_LAYER = "workqueue"
+    torch.set_num_threads(args.threads)
     register_env(
         "commons",
         lambda config: ParallelPettingZooEnv(

@@ -83,8 +83,7 @@ def results(stdout: str) -> dict[str, float]:
     ],
 )  # fmt: skip
 def test_help_lists_every_flag_with_its_help(name, flags):
-    if name != CLEANRL:
-        pytest.importorskip("ray.rllib" if name.startswith("rllib") else "torchrl")
+    # RLlib and TorchRL are imported after the options are parsed: --help needs neither.
     completed = run_example(name, "--help")
     assert completed.returncode == 0, completed.stderr[-2000:]
     entries = help_entries(completed.stdout)
