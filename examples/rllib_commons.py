@@ -3,48 +3,56 @@
 Needs RLlib: ``pip install "valuegym[rllib]"`` (RLlib's dependencies without the gymnasium pin
 of ``ray[rllib]``, which would downgrade gymnasium).
 
+Result at the defaults (5 Commons agents, 100-step episodes, 5 iterations of 4,000
+agent-steps, seed 0): RLlib's mean episode return (summed over the agents, training episodes)
+goes 77.3, 101.5, 101.1, 82.4, 100.6, against 63.3 [52.9, 73.7] for uniformly random actions
+and 15.2 for greedy-on-wanting, which collapses the resource in 5 steps (20 episodes each,
+seeds 5000-5019, 95% t interval). 148 s on 2 cores shared with four other jobs.
+
 Run: ``python examples/rllib_commons.py`` (``--help`` for the options).
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, fields
+import sys
 
+import numba
 import pettingzoo
-import ray
-from ray.rllib.algorithms.ppo import PPOConfig
-from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
-from ray.tune.registry import register_env
+import torch
 
 import valuegym  # noqa: F401 - registers the ids
 
 
-@dataclass(frozen=True)
-class Args:
-    """Options of the run."""
-
-    n_agents: int = 5
-    """agents in the Commons"""
-    max_cycles: int = 100
-    """steps per episode"""
-    iterations: int = 5
-    """training iterations"""
-    batch_size: int = 4000
-    """agent-steps per iteration"""
-    seed: int = 0
-    """seed of the run"""
-
-
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for field in fields(Args):
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=field.default)
-    return Args(**vars(parser.parse_args()))
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    flag = parser.add_argument
+    flag("--n-agents", type=int, default=5, help="agents in the Commons")
+    flag("--max-cycles", type=int, default=100, help="steps per episode")
+    flag("--iterations", type=int, default=5, help="training iterations")
+    flag("--batch-size", type=int, default=4000, help="agent-steps collected per iteration")
+    flag("--seed", type=int, default=0, help="seed of the run (RLlib's debugging seed)")
+    flag("--threads", type=int, default=1, help="torch CPU threads (torch.set_num_threads)")
+    return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    try:
+        import ray
+        from ray.rllib.algorithms.ppo import PPOConfig
+        from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
+        from ray.tune.registry import register_env
+    except ImportError as error:
+        sys.exit(f'RLlib is not installed ({error}): pip install "valuegym[rllib]"')
+    # valuegym's value-store kernel has a threaded build (used from 100,000 rows); loading it
+    # starts numba's thread pool, and an OpenMP pool there makes every torch CPU op beside it
+    # up to 25x slower, in any thread. numba's own workqueue pool leaves torch alone.
+    numba.config.THREADING_LAYER = "workqueue"
+    torch.set_num_threads(args.threads)
     register_env(
         "commons",
         lambda config: ParallelPettingZooEnv(
