@@ -33,6 +33,7 @@ SMOKE_TESTED = {
     "sb3_commons_parameter_sharing.py",
     "rllib_commons.py",
     "torchrl_commons.py",
+    "cleanrl_ppo_orchard.py",  # smoke-tested in tests/test_examples_rl.py
 }
 
 
