@@ -40,7 +40,6 @@ import time
 from typing import Any
 
 import gymnasium
-import numba
 import numpy as np
 import torch
 from scipy import special
@@ -284,10 +283,6 @@ if __name__ == "__main__":
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
     torch.set_num_threads(args.threads)
-    # valuegym's value-store kernel has a threaded build (used from 100,000 rows); loading it
-    # starts numba's thread pool, and an OpenMP pool there makes every torch CPU op beside it
-    # up to 25x slower, in any thread. numba's own workqueue pool leaves torch alone.
-    numba.config.THREADING_LAYER = "workqueue"
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(args.device)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numba
 import pettingzoo
 import torch
 
@@ -48,10 +47,6 @@ def main() -> None:
         from ray.tune.registry import register_env
     except ImportError as error:
         sys.exit(f'RLlib is not installed ({error}): pip install "valuegym[rllib]"')
-    # valuegym's value-store kernel has a threaded build (used from 100,000 rows); loading it
-    # starts numba's thread pool, and an OpenMP pool there makes every torch CPU op beside it
-    # up to 25x slower, in any thread. numba's own workqueue pool leaves torch alone.
-    numba.config.THREADING_LAYER = "workqueue"
     torch.set_num_threads(args.threads)
     register_env(
         "commons",

@@ -12,8 +12,9 @@ uniformly random actions (12.7 per agent) and above greedy-on-wanting (3.0): the
 policy harvests 2 or 4 shares in about 40% of its actions, so the resource collapses after
 about 22 steps, and 10,000 env steps do not change that (a learning rate of 3e-3 with
 advantage normalisation went 5.6 -> 4.8). The run takes 82 s on 2 cores shared with four other
-jobs, 423 s before numba got its workqueue thread pool and torch one thread (see ``main``);
-the rest is TorchRL's ``PettingZooWrapper``, a few milliseconds of Python per env step.
+jobs, 423 s before valuegym chose numba's workqueue thread pool (``valuegym.compiled``) and
+torch got one thread; the rest is TorchRL's ``PettingZooWrapper``, a few milliseconds of
+Python per env step.
 
 Run: ``python examples/torchrl_commons.py`` (``--help`` for the options).
 """
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numba
 import pettingzoo
 import torch
 from torch import nn
@@ -62,10 +62,6 @@ def main() -> None:
         sys.exit(f"TorchRL is not installed ({error}): pip install torchrl")
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    # valuegym's value-store kernel has a threaded build (used from 100,000 rows); loading it
-    # starts numba's thread pool, and an OpenMP pool there makes every torch CPU op beside it
-    # up to 25x slower, in any thread. numba's own workqueue pool leaves torch alone.
-    numba.config.THREADING_LAYER = "workqueue"
     parallel = pettingzoo.make(
         "parallel", "valuegym/Commons-v0", n_agents=args.n_agents, max_cycles=args.max_cycles
     )

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 import textwrap
@@ -159,3 +160,26 @@ def test_the_cli_shows_the_compile_notice(capsys):
     capsys.readouterr()
     logging.getLogger("valuegym.compiled").info(COMPILE_NOTICE)
     assert capsys.readouterr().err == COMPILE_NOTICE + "\n"
+
+
+def test_import_chooses_numba_workqueue_threads_unless_the_user_chose():
+    # numba's OpenMP pool, started by loading the value store's parallel kernel (any env step),
+    # slows torch's CPU ops in the same process several-fold; valuegym picks workqueue.
+    code = (
+        "import numba, valuegym, gymnasium\n"
+        "env = gymnasium.make('valuegym/Orchard-v0'); env.reset(seed=0); env.step(0)\n"
+        "print(numba.threading_layer())\n"  # the layer whose threads run (raises if none)
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    chosen = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True
+    )
+    assert chosen.stdout.split() == ["workqueue"]
+    kept = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**environment, "NUMBA_THREADING_LAYER": "omp"},
+        check=True,
+    )
+    assert kept.stdout.split() == ["omp"]
