@@ -381,6 +381,23 @@ TABLES: Final[dict[str, TableSchema]] = {
             ),
         ),
         TableSchema(
+            "dose",
+            "one sample of a non-placebo replay cell scored under the unsteered model and under "
+            "its cell's steering, on the cell's prompt (the steering's dose-response guard)",
+            (
+                *_POSITION,
+                *_ENTRY,
+                Column("context_id", _STR, "the replayed context"),
+                Column("cell", _STR, "the grid cell (as in replay)"),
+                Column("set_steer_stress", _F64, "the cell's steering stress coefficient"),
+                Column("sample", _I64, "sample number (same seed in every cell)"),
+                Column("length", _I64, "generated tokens of the sample"),
+                Column("degenerate", _BOOL, "empty, or at least half repeated word 3-grams"),
+                Column("loglik_unsteered", _F64, "log p(sample | prompt), unsteered, nats, T=1"),
+                Column("loglik_steered", _F64, "log p(sample | prompt), the cell's steering"),
+            ),
+        ),
+        TableSchema(
             "appraisals",
             "one listener's appraisal of one utterance (Conversation-v1 text mode), with its "
             "stress and mood before and after the step",

@@ -14,6 +14,7 @@ but llama.cpp's rounding depends on the batch.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ __all__ = [
     "ReplayCell",
     "cell_steering",
     "checked_cells",
+    "dose_scores",
     "level_of",
     "plan_cells",
     "select_contexts",
@@ -186,3 +188,46 @@ def cell_steering(channel: Any, cell: ReplayCell, state: AgentSnapshot) -> Any:
     if not coefficients:
         return None
     return channel.directions.steering(coefficients, channel.layers)
+
+
+def dose_scores(
+    model: Any,
+    prompts: Sequence[Any],
+    replies: Sequence[Sequence[str]],
+    steerings: Sequence[Any],
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each cell's replies scored on its prompt, unsteered and under its steering.
+
+    The unsteered scores of cells that share a prompt come from one call (llama.cpp's batched
+    scoring depends on which replies share a call, so the replies compared for the fluency
+    cost are scored alike); a cell without steering reuses its unsteered scores.
+
+    Args:
+        model: The language model.
+        prompts: One prompt per cell.
+        replies: Per cell, its samples' texts.
+        steerings: Per cell, its :class:`~valuegym.lm.steering.Steering` or ``None``.
+
+    Returns:
+        Per cell, the log-likelihoods (nats) unsteered and steered.
+    """
+    by_prompt: dict[str, list[int]] = {}
+    for index, prompt in enumerate(prompts):
+        by_prompt.setdefault(json.dumps(prompt, sort_keys=True), []).append(index)
+    unsteered: list[np.ndarray] = [np.empty(0)] * len(prompts)
+    for indices in by_prompt.values():
+        texts = [text for index in indices for text in replies[index]]
+        scores = np.asarray(model.score(prompts[indices[0]], texts), dtype=np.float64)
+        start = 0
+        for index in indices:
+            unsteered[index] = scores[start : start + len(replies[index])]
+            start += len(replies[index])
+    steered = [
+        unsteered[index]
+        if steering is None
+        else np.asarray(
+            model.score(prompts[index], list(replies[index]), steering=steering), dtype=np.float64
+        )
+        for index, steering in enumerate(steerings)
+    ]
+    return unsteered, steered

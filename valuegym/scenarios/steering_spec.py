@@ -27,7 +27,7 @@ from pydantic import Field, field_validator, model_validator
 
 from valuegym.scenarios.base import FrozenSpec, invalid_value, key_problem
 
-__all__ = ["STEERED_VARIABLES", "SteeringSpec"]
+__all__ = ["STEERED_VARIABLES", "DoseResponseSpec", "SteeringSpec"]
 
 #: The state variables a direction may steer.
 STEERED_VARIABLES = ("stress", "mood")
@@ -104,3 +104,30 @@ class SteeringSpec(FrozenSpec):
             for name in STEERED_VARIABLES
             if getattr(self, name) is not None
         }
+
+
+class DoseResponseSpec(FrozenSpec):
+    """The steering's dose-response over the replay grid's ``steer_stress`` levels.
+
+    Part of ``measure.counterfactual``; the levels (which must include 0 and one other) are the
+    strengths. Every sample of a non-placebo cell is also scored under the unsteered model and
+    under its cell's steering, on the cell's prompt (``dose`` records): the report shows, per
+    strength against 0, the reply shift (the steered replies' mean log-probability under the
+    steered minus the unsteered model), the fluency cost (surprisal per token of the replies
+    under the unsteered model, and the share of degenerate replies) and each entropy measure,
+    and names the largest strength whose cost stays within these bounds.
+    """
+
+    max_surprisal_cost: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="Most extra surprisal per token (under the unsteered model) a strength "
+        "may cost, against strength 0.",
+    )
+    max_degenerate: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of degenerate replies (empty, or at least half repeated "
+        "word 3-grams) a strength may produce.",
+    )
