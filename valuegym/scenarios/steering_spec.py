@@ -4,7 +4,7 @@ Part of the scenario schema (``LMSpec.steering``)::
 
     lm:
       steering:
-        directions: steer/smollm2          # a folder `valuegym steer build` wrote
+        directions: steer/smollm2          # a folder `valuegym steer build` wrote, or default
         stress: state                      # the agent's own stress, a fixed number, or absent
         mood: null                         # mood not steered
         strength: 1.0                      # alpha
@@ -41,7 +41,8 @@ class SteeringSpec(FrozenSpec):
     directions: str = Field(
         min_length=1,
         description="Folder of directions built by `valuegym steer build` (relative to the "
-        "scenario); its model must be the agent's.",
+        "scenario; its model must be the agent's), or 'default': the shipped pairs' directions "
+        "for the agent's model, built into the user cache on first use (needs the lm extra).",
     )
     stress: Literal["state"] | float | None = Field(
         default="state", description="'state' (the agent's stress), a fixed stress, or null."
