@@ -200,3 +200,45 @@ def test_bad_dose_response_yaml_is_one_dotted_line(
     text = str(raised.value)
     assert message in text
     assert len([line for line in text.splitlines() if "dose_response" in line]) == 1
+
+
+@pytest.mark.slow
+def test_the_shipped_dose_scenario_reports_its_dose_response_on_the_real_model(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """SmolLM2 on llama.cpp, one episode, coefficients 0 and 4: the section and figure appear."""
+    from valuegym.scenarios.catalog import resolve_scenario_path
+    from valuegym.scenarios.validation import load_scenario, scenario_with_overrides
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    scenario = scenario_with_overrides(
+        load_scenario(resolve_scenario_path("steering_dose")),
+        {
+            "episodes": 1,
+            "max_steps": 2,
+            "agents.0.lm.max_new_tokens": 8,
+            "agents.1.lm.max_new_tokens": 8,
+            "measure.counterfactual": {
+                "per_entry": 1,
+                "samples": 2,
+                "temperature": [1.0],
+                "steer_stress": [0.0, 4.0],
+                "placebo": False,
+                "dose_response": {},
+            },
+            "design": None,
+        },
+    )
+    result = run_scenario(scenario, tmp_path / "run", progress=False)
+    rows = result.folder.read("dose").to_pylist()
+    assert {row["set_steer_stress"] for row in rows} == {0.0, 4.0}
+    for row in rows:
+        assert row["loglik_unsteered"] < 0
+        if row["set_steer_stress"] == 0.0:
+            assert row["loglik_steered"] == row["loglik_unsteered"]
+        else:  # the steering changes the model's scores of the same reply
+            assert row["loglik_steered"] != row["loglik_unsteered"]
+    report = write_report(result.folder.root).read_text(encoding="utf-8")
+    assert "## Steering dose-response" in report
+    assert "**Default strength: " in report
+    assert (result.folder.report_dir / "dose_response.png").is_file()
