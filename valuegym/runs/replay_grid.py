@@ -198,9 +198,10 @@ def dose_scores(
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Each cell's replies scored on its prompt, unsteered and under its steering.
 
-    The unsteered scores of cells that share a prompt come from one call (llama.cpp's batched
-    scoring depends on which replies share a call, so the replies compared for the fluency
-    cost are scored alike); a cell without steering reuses its unsteered scores.
+    Cells that share a prompt (and, for the steered scores, a steering) are scored in one call:
+    llama.cpp's batched scoring depends on which replies share a call, so the replies compared
+    for the fluency cost are scored alike, and cells that differ only by temperature cost one
+    call. A cell without steering reuses its unsteered scores.
 
     Args:
         model: The language model.
@@ -211,23 +212,41 @@ def dose_scores(
     Returns:
         Per cell, the log-likelihoods (nats) unsteered and steered.
     """
-    by_prompt: dict[str, list[int]] = {}
-    for index, prompt in enumerate(prompts):
-        by_prompt.setdefault(json.dumps(prompt, sort_keys=True), []).append(index)
-    unsteered: list[np.ndarray] = [np.empty(0)] * len(prompts)
-    for indices in by_prompt.values():
+    keys = [json.dumps(prompt, sort_keys=True) for prompt in prompts]
+    unsteered = _grouped_scores(model, prompts, replies, [(key, b"") for key in keys], None)
+    steered_cells = [index for index, steering in enumerate(steerings) if steering is not None]
+    steered = list(unsteered)  # a cell without steering reuses its unsteered scores
+    scored = _grouped_scores(
+        model,
+        [prompts[index] for index in steered_cells],
+        [replies[index] for index in steered_cells],
+        [(keys[index], steerings[index].key()) for index in steered_cells],
+        [steerings[index] for index in steered_cells],
+    )
+    for index, scores in zip(steered_cells, scored, strict=True):
+        steered[index] = scores
+    return unsteered, steered
+
+
+def _grouped_scores(
+    model: Any,
+    prompts: Sequence[Any],
+    replies: Sequence[Sequence[str]],
+    groups: Sequence[tuple[str, bytes]],
+    steerings: Sequence[Any] | None,
+) -> list[np.ndarray]:
+    """Score each cell's replies, one call per (prompt, steering) group of cells."""
+    members: dict[tuple[str, bytes], list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    scores: list[np.ndarray] = [np.empty(0)] * len(prompts)
+    for indices in members.values():
+        first = indices[0]
+        steering = None if steerings is None else steerings[first]
         texts = [text for index in indices for text in replies[index]]
-        scores = np.asarray(model.score(prompts[indices[0]], texts), dtype=np.float64)
+        found = np.asarray(model.score(prompts[first], texts, steering=steering), dtype=np.float64)
         start = 0
         for index in indices:
-            unsteered[index] = scores[start : start + len(replies[index])]
+            scores[index] = found[start : start + len(replies[index])]
             start += len(replies[index])
-    steered = [
-        unsteered[index]
-        if steering is None
-        else np.asarray(
-            model.score(prompts[index], list(replies[index]), steering=steering), dtype=np.float64
-        )
-        for index, steering in enumerate(steerings)
-    ]
-    return unsteered, steered
+    return scores
