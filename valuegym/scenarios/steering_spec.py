@@ -7,7 +7,7 @@ Part of the scenario schema (``LMSpec.steering``)::
         directions: steer/smollm2          # a folder `valuegym steer build` wrote, or default
         stress: state                      # the agent's own stress, a fixed number, or absent
         mood: null                         # mood not steered
-        strength: 2.0                      # alpha
+        strength: 1.0                      # alpha
         center: {stress: 0.5, mood: 0.0}   # s0
         layers: [15]                       # blocks (transformers numbering); None: the middle one
 
@@ -15,12 +15,12 @@ At every utterance the agent's model adds ``strength * (s - center) * d`` at eac
 ``d`` the variable's mean difference there between the high and the low texts of its pairs
 (:mod:`valuegym.lm.directions`: strength 1 at ``s - center = 1`` adds the whole mean
 difference); the applied coefficients ``strength * (s - center)`` are recorded per utterance
-(``steer_stress``, ``steer_mood``). The default strength, 2, is the one the shipped
-``steering_dose`` scenario's dose-response supports on SmolLM2-135M at block 15: coefficients
-up to 1 (an agent at stress 1 with the default centre) cost 0.25 [0.00, 0.51] nats per token of
-surprisal under the unsteered model and no degenerate replies over five episodes, within the
-bound of 0.5 nats and 5%; coefficient 2 costs 1.15. Only the stressed side (positive
-coefficients) was measured.
+(``steer_stress``, ``steer_mood``). The default strength, 1, keeps every coefficient within
++-0.5, which the shipped ``steering_dose`` scenario's dose-response on SmolLM2-135M (block 15,
+five episodes) finds fluent in two runs: a surprisal cost of 0.07 and 0.05 nats per token under
+the unsteered model, no degenerate replies, against a bound of 0.5 nats and 5%. Coefficient 1
+sits at the bound (0.25 [0.00, 0.51] in one run, 0.62 [0.24, 0.99] in the other); 2 costs
+about 1.2. Only the stressed side (positive coefficients) was measured.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class SteeringSpec(FrozenSpec):
         default=None, description="'state' (the agent's mood), a fixed mood, or null."
     )
     strength: float = Field(
-        default=2.0,
+        default=1.0,
         ge=0.0,
         le=100.0,
         description="alpha: the addition is alpha (s - center) times the variable's mean "
