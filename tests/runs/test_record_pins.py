@@ -46,6 +46,16 @@ def _pin_size(path: Path):
     for index, agent in enumerate(scenario.agents):
         if agent.kind == "lm":
             overrides[f"agents.{index}.lm.max_new_tokens"] = 4
+            if agent.language_model.steering is not None:  # the FakeModel cannot steer
+                overrides[f"agents.{index}.lm.steering"] = None
+    counterfactual = scenario.measure.counterfactual
+    if counterfactual is not None and counterfactual.steer_stress:
+        overrides["measure.counterfactual.steer_stress"] = None
+        overrides["measure.counterfactual.dose_response"] = None
+    if scenario.design is not None and any(
+        e.contrast == "steer_stress" for e in scenario.design.estimands
+    ):
+        overrides["design"] = None
     return scenario_with_overrides(scenario, overrides)
 
 

@@ -40,6 +40,15 @@ def tiny(path: Path):
     for index, agent in enumerate(scenario.agents):
         if agent.kind == "lm":
             overrides[f"agents.{index}.lm.max_new_tokens"] = 2
+    counterfactual = scenario.measure.counterfactual
+    if counterfactual is not None and counterfactual.steer_stress:
+        # one sample at 0 and the levels the estimands name (the full grid takes minutes)
+        named = {0.0, max(counterfactual.steer_stress)}
+        for estimand in scenario.design.estimands if scenario.design else ():
+            if estimand.contrast == "steer_stress" and estimand.levels:
+                named.update(float(level) for level in estimand.levels)
+        overrides["measure.counterfactual.steer_stress"] = sorted(named)
+        overrides["measure.counterfactual.samples"] = 1
     try:
         return scenario_with_overrides(scenario, overrides)
     except ScenarioError:  # one agent per factor level: only episodes replicate it

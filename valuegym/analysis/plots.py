@@ -22,6 +22,7 @@ from valuegym.records import write_bytes_atomic
 
 __all__ = [
     "plot_contrasts",
+    "plot_dose_response",
     "plot_entropy_against_state",
     "plot_group_means",
     "plot_grouped_series",
@@ -325,4 +326,49 @@ def plot_parameter_effect(
     ax.set_xlabel(parameter_label, fontsize=9)
     ax.set_ylabel(value_label, fontsize=9)
     ax.legend(fontsize=6, framealpha=0.85, edgecolor="none")
+    return _save(figure, path)
+
+
+def plot_dose_response(
+    strengths: Sequence[float],
+    panels: Mapping[str, Sequence[Estimate]],
+    path: Path,
+    *,
+    bounds: Mapping[str, float] | None = None,
+) -> Path:
+    """Quantities over steering strengths, one panel each, with intervals and bounds.
+
+    Args:
+        strengths: The strengths (x positions), one per estimate of every panel.
+        panels: Panel title -> one estimate per strength.
+        path: The PNG to write.
+        bounds: Panel title -> a bound drawn as a dashed line.
+
+    Returns:
+        ``path``.
+    """
+    columns = min(3, max(1, len(panels)))
+    rows = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(3.0 * columns, 2.4 * rows), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    x = np.asarray(strengths, dtype=np.float64)
+    for index, (title, estimates) in enumerate(panels.items()):
+        ax = figure.add_subplot(rows, columns, index + 1)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(labelsize=7)
+        values = np.array([e.value for e in estimates])
+        ax.errorbar(x, values, yerr=_errors(estimates), fmt="o-", color=_COLOURS[0], capsize=3)
+        ax.axhline(0.0, color="0.6", linewidth=0.8)
+        if bounds and title in bounds:
+            ax.axhline(bounds[title], color=_COLOURS[1], linestyle="--", linewidth=1.0)
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("steer_stress strength", fontsize=7)
+    if panels:
+        first = next(iter(panels.values()))[-1]  # strength 0 has no spread by construction
+        shown = (
+            f"pilot over {first.n_units} {first.unit}: no intervals"
+            if first.pilot
+            else f"95% intervals, {first.basis}"
+        )
+        figure.suptitle(f"steering dose-response ({shown})", fontsize=8)
     return _save(figure, path)

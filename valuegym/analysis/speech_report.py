@@ -40,6 +40,7 @@ from valuegym.analysis.document import (
     number,
     order_contrasts,
 )
+from valuegym.analysis.dose import add_dose_section
 from valuegym.analysis.factors import factor_contrasts
 from valuegym.analysis.models import fit_mixed_model, within_between
 from valuegym.analysis.plots import plot_contrasts, plot_entropy_against_state
@@ -476,6 +477,7 @@ def add_speech_sections(
     _factor_section(folder, design, report)
     utterances = folder.read("utterances")
     _channel_section(folder, figure_dir, report)
+    add_dose_section(folder, figure_dir, report, seed)
     _entropy_section(utterances, figure_dir, report, seed)
     _information_section(folder.read("information"), report, seed)
     _samples_section(utterances, report)

@@ -202,7 +202,9 @@ _ENTRY = (
     Column("entry", _STR, "the agent's scenario entry: its id, else its kind and index (softmax1)"),
     Column("entry_index", _I64, "the entry's position in the scenario's agents list"),
     Column(
-        "agent_kind", _STR, "the entry's agent kind (lm, greedy, softmax, random, ppo, scripted)"
+        "agent_kind",
+        _STR,
+        "the entry's agent kind (lm, greedy, softmax, random, ppo, planner, scripted)",
     ),
 )
 _STATE = (
@@ -378,6 +380,23 @@ TABLES: Final[dict[str, TableSchema]] = {
                     "loglik_high", _F64, "log p(sample | prompt stating high_stress), nats, T=1"
                 ),
                 Column("length", _I64, "generated tokens of the sample"),
+            ),
+        ),
+        TableSchema(
+            "dose",
+            "one sample of a non-placebo replay cell scored under the unsteered model and under "
+            "its cell's steering, on the cell's prompt (the steering's dose-response guard)",
+            (
+                *_POSITION,
+                *_ENTRY,
+                Column("context_id", _STR, "the replayed context"),
+                Column("cell", _STR, "the grid cell (as in replay)"),
+                Column("set_steer_stress", _F64, "the cell's steering stress coefficient"),
+                Column("sample", _I64, "sample number (same seed in every cell)"),
+                Column("length", _I64, "generated tokens of the sample"),
+                Column("degenerate", _BOOL, "empty, or at least half repeated word 3-grams"),
+                Column("loglik_unsteered", _F64, "log p(sample | prompt), unsteered, nats, T=1"),
+                Column("loglik_steered", _F64, "log p(sample | prompt), the cell's steering"),
             ),
         ),
         TableSchema(

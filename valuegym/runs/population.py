@@ -22,6 +22,7 @@ Agents:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -362,6 +363,7 @@ def steering_channel(lm: LMSpec) -> Any:
     if lm.steering is None:
         return None
     from valuegym.agents.steering_channel import SteeringChannel
+    from valuegym.lm.direction_cache import DEFAULT_DIRECTIONS, default_directions
     from valuegym.lm.directions import SteeringDirections
     from valuegym.lm.models import file_sha256, resolve_gguf_path
 
@@ -372,8 +374,16 @@ def steering_channel(lm: LMSpec) -> Any:
         raise PopulationError(
             f"lm.steering: directions apply to a local GGUF model file ({error})"
         ) from None
+    folder = spec.directions
+    if folder == DEFAULT_DIRECTIONS:
+        try:
+            folder = str(default_directions(model_file, announce=_announce))
+        except (ImportError, OSError, ValueError) as error:
+            raise PopulationError(
+                f"lm.steering.directions: {' '.join(str(error).split())}"
+            ) from None
     try:
-        directions = SteeringDirections.load(spec.directions, model_sha256=file_sha256(model_file))
+        directions = SteeringDirections.load(folder, model_sha256=file_sha256(model_file))
     except (OSError, ValueError) as error:
         raise PopulationError(f"lm.steering.directions: {' '.join(str(error).split())}") from None
     built = tuple(int(layer) for layer in directions.provenance.get("layers", ()))
@@ -391,6 +401,11 @@ def steering_channel(lm: LMSpec) -> Any:
         center=dict(spec.center),
         layers=layers,
     )
+
+
+def _announce(line: str) -> None:
+    """A progress line of a long one-off step (building cached directions), on stderr."""
+    print(f"valuegym: {line}", file=sys.stderr, flush=True)
 
 
 def make_lm_agent(model: Any, lm: LMSpec, personas: Sequence[str]) -> Any:

@@ -48,6 +48,7 @@ from typing import Any
 import yaml
 
 from valuegym.lm.sampling import prompt_seed
+from valuegym.measures.degenerate import is_degenerate
 from valuegym.measures.entropy import UtteranceEntropy
 from valuegym.measures.information import cross_score
 from valuegym.numeric import SeedSalt
@@ -58,6 +59,7 @@ from valuegym.runs.replay_grid import (
     ReplayCell,
     cell_steering,
     checked_cells,
+    dose_scores,
     level_of,
     plan_cells,
     select_contexts,
@@ -158,7 +160,7 @@ def replay_run(
                 f"{folder.root}: holds a replay of another grid ({spec_file.name}); pass "
                 "--overwrite to replace it"
             )
-        for kind in ("replay", "manipulation"):
+        for kind in ("replay", "manipulation", "dose"):
             for path in folder.records_dir.glob(f"{kind}-e*.parquet"):
                 path.unlink()
     episodes = folder.finished_episodes()
@@ -183,9 +185,13 @@ def replay_run(
                 [row for row in rows if row["episode"] == episode], grid.per_entry
             )
             with timing.phase("replay"), timing.measuring("replay"):
-                replay_rows, check_rows = _replay_episode(scenario, grid, cells, agents, chosen)
+                replay_rows, check_rows, dose_rows = _replay_episode(
+                    scenario, grid, cells, agents, chosen
+                )
             if check_rows:
                 folder.write_episode("manipulation", episode, check_rows)
+            if dose_rows:
+                folder.write_episode("dose", episode, dose_rows)
             folder.write_episode("replay", episode, replay_rows)
             contexts += len(chosen)
             counts = Counter(row["entry"] for row in chosen)
@@ -251,11 +257,12 @@ def _replay_episode(
     cells: Sequence[ReplayCell],
     agents: _ReplayAgents,
     chosen: Sequence[Mapping[str, Any]],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     base = 2.0 if scenario.measure.entropy_unit == "bits" else None
     checked = checked_cells(grid, cells)
     replay_rows: list[dict[str, Any]] = []
     check_rows: list[dict[str, Any]] = []
+    dose_rows: list[dict[str, Any]] = []
     for row in chosen:
         agent = agents.agents[row["agent"]]
         state = AgentSnapshot.from_record(row, agents.rows[row["agent"]])
@@ -327,7 +334,47 @@ def _replay_episode(
                 (settings[number], samples[number * k : (number + 1) * k]) for number in checked
             ]
             check_rows.extend(_manipulation_rows(agent.model, row, pair))
-    return replay_rows, check_rows
+        if grid.dose_response is not None:
+            dose_rows.extend(_dose_rows(agent.model, row, settings, samples, steered, k))
+    return replay_rows, check_rows, dose_rows
+
+
+def _dose_rows(
+    model: Any,
+    row: Mapping[str, Any],
+    settings: Sequence[tuple[Any, ...]],
+    samples: Sequence[Any],
+    steered: Sequence[Any] | None,
+    k: int,
+) -> list[dict[str, Any]]:
+    """The non-placebo cells' samples scored unsteered and under their cell's steering."""
+    numbers = [number for number, (cell, *_) in enumerate(settings) if not cell.placebo]
+    replies = [[s.generation.text for s in samples[n * k : (n + 1) * k]] for n in numbers]
+    unsteered, steered_scores = dose_scores(
+        model,
+        [settings[n][2] for n in numbers],
+        replies,
+        [None if steered is None else steered[n * k] for n in numbers],
+    )
+    rows = []
+    for position, number in enumerate(numbers):
+        cell = settings[number][0]
+        for index in range(k):
+            sample = samples[number * k + index]
+            rows.append(
+                {
+                    **_position(row),
+                    "context_id": row["context_id"],
+                    "cell": cell.cell,
+                    "set_steer_stress": level_of(cell.steer_stress),
+                    "sample": index,
+                    "length": sample.generation.length,
+                    "degenerate": is_degenerate(sample.generation.text),
+                    "loglik_unsteered": float(unsteered[position][index]),
+                    "loglik_steered": float(steered_scores[position][index]),
+                }
+            )
+    return rows
 
 
 def _manipulation_rows(

@@ -14,6 +14,7 @@ but llama.cpp's rounding depends on the batch.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ __all__ = [
     "ReplayCell",
     "cell_steering",
     "checked_cells",
+    "dose_scores",
     "level_of",
     "plan_cells",
     "select_contexts",
@@ -186,3 +188,65 @@ def cell_steering(channel: Any, cell: ReplayCell, state: AgentSnapshot) -> Any:
     if not coefficients:
         return None
     return channel.directions.steering(coefficients, channel.layers)
+
+
+def dose_scores(
+    model: Any,
+    prompts: Sequence[Any],
+    replies: Sequence[Sequence[str]],
+    steerings: Sequence[Any],
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each cell's replies scored on its prompt, unsteered and under its steering.
+
+    Cells that share a prompt (and, for the steered scores, a steering) are scored in one call:
+    llama.cpp's batched scoring depends on which replies share a call, so the replies compared
+    for the fluency cost are scored alike, and cells that differ only by temperature cost one
+    call. A cell without steering reuses its unsteered scores.
+
+    Args:
+        model: The language model.
+        prompts: One prompt per cell.
+        replies: Per cell, its samples' texts.
+        steerings: Per cell, its :class:`~valuegym.lm.steering.Steering` or ``None``.
+
+    Returns:
+        Per cell, the log-likelihoods (nats) unsteered and steered.
+    """
+    keys = [json.dumps(prompt, sort_keys=True) for prompt in prompts]
+    unsteered = _grouped_scores(model, prompts, replies, [(key, b"") for key in keys], None)
+    steered_cells = [index for index, steering in enumerate(steerings) if steering is not None]
+    steered = list(unsteered)  # a cell without steering reuses its unsteered scores
+    scored = _grouped_scores(
+        model,
+        [prompts[index] for index in steered_cells],
+        [replies[index] for index in steered_cells],
+        [(keys[index], steerings[index].key()) for index in steered_cells],
+        [steerings[index] for index in steered_cells],
+    )
+    for index, scores in zip(steered_cells, scored, strict=True):
+        steered[index] = scores
+    return unsteered, steered
+
+
+def _grouped_scores(
+    model: Any,
+    prompts: Sequence[Any],
+    replies: Sequence[Sequence[str]],
+    groups: Sequence[tuple[str, bytes]],
+    steerings: Sequence[Any] | None,
+) -> list[np.ndarray]:
+    """Score each cell's replies, one call per (prompt, steering) group of cells."""
+    members: dict[tuple[str, bytes], list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    scores: list[np.ndarray] = [np.empty(0)] * len(prompts)
+    for indices in members.values():
+        first = indices[0]
+        steering = None if steerings is None else steerings[first]
+        texts = [text for index in indices for text in replies[index]]
+        found = np.asarray(model.score(prompts[first], texts, steering=steering), dtype=np.float64)
+        start = 0
+        for index in indices:
+            scores[index] = found[start : start + len(replies[index])]
+            start += len(replies[index])
+    return scores

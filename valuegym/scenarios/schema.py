@@ -66,6 +66,7 @@ from valuegym.scenarios.appraisal_spec import (
 )
 from valuegym.scenarios.design import DesignSpec, EstimandSpec
 from valuegym.scenarios.evaluation_spec import EvaluationSpec, PolicySpec
+from valuegym.scenarios.steering_spec import DoseResponseSpec
 from valuegym.values import ValueProfile
 
 __all__ = [
@@ -201,6 +202,23 @@ class CounterfactualSpec(FrozenSpec):
             "prompts (how far the stated stress shifts the replies)."
         ),
     )
+    dose_response: DoseResponseSpec | None = Field(
+        default=None,
+        description="Score the steer_stress levels' replies for the dose-response guard "
+        "(reply shift, fluency cost; off when absent).",
+    )
+
+    @model_validator(mode="after")
+    def _dose_levels(self) -> CounterfactualSpec:
+        if self.dose_response is not None:
+            levels = set(self.steer_stress or ())
+            if 0.0 not in levels or len(levels) < 2:
+                raise key_problem(
+                    "dose_response",
+                    "needs steer_stress levels with 0 and at least one other "
+                    f"(got {sorted(levels)})",
+                )
+        return self
 
 
 class AppraisalSpec(ListenerAppraisalSpec):

@@ -4,7 +4,7 @@ Part of the scenario schema (``LMSpec.steering``)::
 
     lm:
       steering:
-        directions: steer/smollm2          # a folder `valuegym steer build` wrote
+        directions: steer/smollm2          # a folder `valuegym steer build` wrote, or default
         stress: state                      # the agent's own stress, a fixed number, or absent
         mood: null                         # mood not steered
         strength: 1.0                      # alpha
@@ -15,8 +15,12 @@ At every utterance the agent's model adds ``strength * (s - center) * d`` at eac
 ``d`` the variable's mean difference there between the high and the low texts of its pairs
 (:mod:`valuegym.lm.directions`: strength 1 at ``s - center = 1`` adds the whole mean
 difference); the applied coefficients ``strength * (s - center)`` are recorded per utterance
-(``steer_stress``, ``steer_mood``). Which strength keeps speech fluent is not yet measured
-(issue 24's dose-response).
+(``steer_stress``, ``steer_mood``). The default strength, 1, keeps every coefficient within
++-0.5, which the shipped ``steering_dose`` scenario's dose-response on SmolLM2-135M (block 15,
+five episodes) finds fluent in two runs: a surprisal cost of 0.07 and 0.05 nats per token under
+the unsteered model, no degenerate replies, against a bound of 0.5 nats and 5%. Coefficient 1
+sits at the bound (0.25 [0.00, 0.51] in one run, 0.62 [0.24, 0.99] in the other); 2 costs
+about 1.2. Only the stressed side (positive coefficients) was measured.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pydantic import Field, field_validator, model_validator
 
 from valuegym.scenarios.base import FrozenSpec, invalid_value, key_problem
 
-__all__ = ["STEERED_VARIABLES", "SteeringSpec"]
+__all__ = ["STEERED_VARIABLES", "DoseResponseSpec", "SteeringSpec"]
 
 #: The state variables a direction may steer.
 STEERED_VARIABLES = ("stress", "mood")
@@ -41,7 +45,8 @@ class SteeringSpec(FrozenSpec):
     directions: str = Field(
         min_length=1,
         description="Folder of directions built by `valuegym steer build` (relative to the "
-        "scenario); its model must be the agent's.",
+        "scenario; its model must be the agent's), or 'default': the shipped pairs' directions "
+        "for the agent's model, built into the user cache on first use (needs the lm extra).",
     )
     stress: Literal["state"] | float | None = Field(
         default="state", description="'state' (the agent's stress), a fixed stress, or null."
@@ -104,3 +109,30 @@ class SteeringSpec(FrozenSpec):
             for name in STEERED_VARIABLES
             if getattr(self, name) is not None
         }
+
+
+class DoseResponseSpec(FrozenSpec):
+    """The steering's dose-response over the replay grid's ``steer_stress`` levels.
+
+    Part of ``measure.counterfactual``; the levels (which must include 0 and one other) are the
+    strengths. Every sample of a non-placebo cell is also scored under the unsteered model and
+    under its cell's steering, on the cell's prompt (``dose`` records): the report shows, per
+    strength against 0, the reply shift (the steered replies' mean log-probability under the
+    steered minus the unsteered model), the fluency cost (surprisal per token of the replies
+    under the unsteered model, and the share of degenerate replies) and each entropy measure,
+    and names the largest strength whose cost stays within these bounds.
+    """
+
+    max_surprisal_cost: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="Most extra surprisal per token (under the unsteered model) a strength "
+        "may cost, against strength 0.",
+    )
+    max_degenerate: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of degenerate replies (empty, or at least half repeated "
+        "word 3-grams) a strength may produce.",
+    )

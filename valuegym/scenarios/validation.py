@@ -255,6 +255,8 @@ def _resolve_directions(
     steering = lm.get("steering")
     if not isinstance(steering, Mapping) or not isinstance(steering.get("directions"), str):
         return lm
+    if steering["directions"] == "default":  # the shipped pairs', built into the cache on use
+        return lm
     folder = (base_dir / Path(steering["directions"]).expanduser()).resolve()
     if not (folder / "directions.json").is_file():
         problems.append(
