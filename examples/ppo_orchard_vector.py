@@ -11,8 +11,9 @@ Its defaults are the settings with which ``benchmarks/learning.py`` measured, th
 ``make_vec_env`` rather than the native vector env, PPO 31.62 [31.56, 31.68] against random
 21.62 [20.78, 22.45] and greedy on wanting 31.44 [31.39, 31.49] (mean episode return, 95%
 interval over 5 seeds, 50,000 steps each, about 16 s per seed on 2 shared cores); this
-script's own default run was not timed to the end on the contended machine. Earlier defaults (256 copies of 64-step rollouts) made 16,384 frames per update: 100,000 frames
-were 6 updates, too few to beat random.
+script's own default run was not timed to the end on the contended machine. Earlier
+defaults (256 copies of 64-step rollouts) made 16,384 frames per update: 100,000 frames were
+6 updates, too few to beat random.
 
 Run: ``python examples/ppo_orchard_vector.py`` (``--help`` for the options).
 """
