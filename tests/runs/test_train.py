@@ -1,12 +1,15 @@
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
+from valuegym.agents.tuned import tuned_settings
 from valuegym.runs.population import env_arguments
 from valuegym.runs.runner import RunError, run_scenario
-from valuegym.runs.train import train_scenario
+from valuegym.runs.train import UNTUNED_TIMESTEPS, train_scenario, training_settings
 from valuegym.scenarios.validation import validate_scenario
 
 ORCHARD = {
@@ -86,13 +89,22 @@ def test_training_plots_its_curve_and_evaluates_against_baselines_on_the_same_se
 
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(ORCHARD))
     folder = tmp_path / "train"
-    code = main(["train", str(tmp_path / "s.yaml"), "--timesteps", "200", "--output", str(folder)])
+    arguments = ["--timesteps", "200", "--hyperparameter", "learning_rate=1e-3"]
+    code = main(["train", str(tmp_path / "s.yaml"), *arguments, "--output", str(folder)])
     assert code == 0
     captured = capsys.readouterr()
     assert "mean return" in captured.err  # the progress bar's running mean
+    # 200 steps cannot beat greedy on wanting: the warning says so
+    assert re.search(r"interval does not lie above (random and )?greedy's", captured.err)
     lines = captured.out.splitlines()
-    assert lines[0].startswith("evaluation: mean episode return over 10 episodes")
-    assert [line.split()[0] for line in lines[1:4]] == ["trained", "random", "greedy"]
+    tuned = tuned_settings("valuegym/Orchard-v0")
+    assert lines[0] == f"trained ppo for 200 steps with {tuned.n_envs} env copies"
+    assert lines[1].startswith("evaluation: mean episode return over 10 episodes")
+    assert [line.split()[0] for line in lines[2:5]] == ["trained", "random", "greedy"]
+    assert f"tensorboard: tensorboard --logdir {folder / 'tensorboard'}" in lines
+    model = json.loads((folder / "checkpoints" / "model.json").read_text())
+    assert model["hyperparameters"]["learning_rate"] == 1e-3
+    assert model["hyperparameters"]["gamma"] == tuned.hyperparameters["gamma"]
     assert (folder / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((folder / "evaluation.json").read_text())
     greedy = summary["policies"]["greedy"]
@@ -121,3 +133,74 @@ def test_env_arguments_give_time_limit_and_env_one_horizon(max_steps):
     assert env.spec.max_episode_steps == env.unwrapped.rules.episode_length == max_steps
     vec_env = make_vec_env("valuegym/Orchard-v0", n_envs=1, env_kwargs=arguments)
     assert vec_env.envs[0].spec.max_episode_steps == max_steps
+
+
+def test_training_defaults_to_the_envs_tuned_settings_and_validates_overrides():
+    tuned = tuned_settings("valuegym/Orchard-v0")
+    scenario = validate_scenario(ORCHARD)
+    assert training_settings(scenario) == tuned
+    shorter = training_settings(scenario, timesteps=500, hyperparameters={"gamma": 0.5})
+    assert shorter.total_timesteps == 500
+    assert shorter.hyperparameters == {**tuned.hyperparameters, "gamma": 0.5}
+    with pytest.raises(RunError, match=r"hyperparameter: \['gama'\] are not ppo arguments"):
+        training_settings(scenario, hyperparameters={"gama": 0.5})
+    with pytest.raises(RunError, match="timesteps: must be >= 1"):
+        training_settings(scenario, timesteps=0)
+    numeric = validate_scenario(
+        {
+            "name": "talk",
+            "env": {"id": "valuegym/Conversation-v0", "args": {"mode": "numeric"}},
+            "agents": [{"kind": "greedy", "count": 2}],
+        }
+    )
+    untuned = training_settings(numeric)
+    assert (untuned.total_timesteps, untuned.n_envs, untuned.hyperparameters) == (
+        UNTUNED_TIMESTEPS,
+        1,
+        {},
+    )
+
+
+def test_hyperparameter_flag_reads_yaml_values_and_rejects_a_missing_equals_sign(capsys):
+    from valuegym.cli import main
+    from valuegym.cli.train import _hyperparameter
+
+    assert _hyperparameter("policy_kwargs={net_arch: [32, 32]}") == (
+        "policy_kwargs",
+        {"net_arch": [32, 32]},
+    )
+    assert _hyperparameter("learning_rate=1e-3") == ("learning_rate", 1e-3)
+    with pytest.raises(SystemExit):
+        main(["train", "s.yaml", "--hyperparameter", "gamma"])
+    assert "'gamma': expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_without_tensorboard_train_names_the_extra_and_beaten_baselines_give_no_warning(
+    tmp_path: Path, monkeypatch, capsys
+):
+    import valuegym.runs.train as training
+    from valuegym.cli import main
+    from valuegym.runs.train import PolicyEvaluation, TrainingResult
+
+    def fake(scenario, run_dir, **_):
+        evaluations = (
+            PolicyEvaluation("trained", (9.0, 10.0), 9.0, 10.0),
+            PolicyEvaluation("random", (1.0, 2.0), 1.0, 2.0),
+            PolicyEvaluation("greedy", (7.0, 8.9), 7.0, 8.9),
+        )
+        settings = tuned_settings("valuegym/Orchard-v0")
+        return TrainingResult(Path(run_dir) / "m.zip", evaluations, Path("c.png"), None, settings)
+
+    monkeypatch.setattr(training, "train_scenario", fake)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(ORCHARD))
+    assert main(["train", str(tmp_path / "s.yaml"), "--output", str(tmp_path / "t")]) == 0
+    captured = capsys.readouterr()
+    assert "tensorboard: not installed, no logs written (pip install 'valuegym[tensorboard]')" in (
+        captured.out
+    )
+    assert "warning" not in captured.err
+    result = fake(None, tmp_path)
+    assert result.unbeaten() == ()
+    overlapping = PolicyEvaluation("greedy", (9.0, 10.5), 9.5, 10.5)
+    evaluations = (*result.evaluations[:2], overlapping)
+    assert replace(result, evaluations=evaluations).unbeaten() == ("greedy",)

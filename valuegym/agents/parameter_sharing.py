@@ -49,7 +49,7 @@ from supersuit import concat_vec_envs_v1, pettingzoo_env_to_vec_env_v1
 from supersuit.vector.sb3_vector_wrapper import SB3VecEnvWrapper
 
 from valuegym.agents.heuristic import Agent
-from valuegym.agents.training import TrainingConfig, build_model
+from valuegym.agents.training import TrainingConfig, build_model, normalized
 
 __all__ = [
     "PopulationEvaluation",
@@ -130,7 +130,8 @@ def make_shared_env(env_id: str, config: TrainingConfig) -> VecEnv:
         config: ``n_envs``, ``seed`` and ``env_kwargs`` are used.
 
     Returns:
-        The vector env, monitored so that SB3 logs episode returns.
+        The vector env, monitored so that SB3 logs episode returns (normalised as
+        ``config.normalize`` asks, outside the monitor).
 
     Raises:
         ValueError: When ``env_id`` is not registered, or its agents' spaces differ.
@@ -149,7 +150,7 @@ def make_shared_env(env_id: str, config: TrainingConfig) -> VecEnv:
     vector = pettingzoo_env_to_vec_env_v1(parallel)
     vector = SharedVecEnv(concat_vec_envs_v1(vector, config.n_envs, num_cpus=0))
     vector.seed(config.seed)
-    return VecMonitor(vector)
+    return normalized(VecMonitor(vector), config)
 
 
 def train_shared(

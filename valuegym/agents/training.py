@@ -28,7 +28,7 @@ import numpy as np
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from valuegym.agents.heuristic import Agent
 
@@ -42,6 +42,7 @@ __all__ = [
     "evaluate",
     "load",
     "make_training_env",
+    "normalized",
     "save",
     "train",
 ]
@@ -63,6 +64,8 @@ class TrainingConfig:
         hyperparameters: Keyword arguments of the algorithm (``n_steps``, ``learning_rate``...).
         env_kwargs: Keyword arguments of the env.
         device: Torch device.
+        normalize: ``VecNormalize`` arguments for the training env (``{}`` = none); only
+            reward normalisation, so a checkpoint acts on raw observations.
     """
 
     algorithm: str = "ppo"
@@ -73,6 +76,7 @@ class TrainingConfig:
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
     device: str = "cpu"
+    normalize: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -139,9 +143,23 @@ def make_training_env(env_id: str, config: TrainingConfig) -> VecEnv:
     """
     if env_id not in gymnasium.registry:
         raise ValueError(f"env_id: {env_id!r} is not a registered Gymnasium environment")
-    return make_vec_env(
-        env_id, n_envs=config.n_envs, seed=config.seed, env_kwargs=dict(config.env_kwargs)
+    return normalized(
+        make_vec_env(
+            env_id, n_envs=config.n_envs, seed=config.seed, env_kwargs=dict(config.env_kwargs)
+        ),
+        config,
     )
+
+
+def normalized(env: VecEnv, config: TrainingConfig) -> VecEnv:
+    """``env`` in ``VecNormalize(norm_obs=False, **config.normalize)``, or as is when empty.
+
+    Observations are never normalised: valuegym's are squashed into [-1, 1] already, and
+    running statistics would have to travel with every checkpoint.
+    """
+    if not config.normalize:
+        return env
+    return VecNormalize(env, norm_obs=False, **dict(config.normalize))
 
 
 def build_model(

@@ -14,6 +14,8 @@ own conditions. The training folder holds::
     tensorboard/                  TensorBoard logs (``tensorboard --logdir <folder>/tensorboard``;
                                   written when ``tensorboard`` is installed: valuegym[tensorboard])
 
+Training uses the env's tuned settings (:mod:`valuegym.agents.tuned`: budget, env copies,
+reward normalisation, hyperparameters); the caller's budget and hyperparameters win over them.
 Training shows a progress bar with the running mean episode return (of the last 100 episodes;
 per agent in multi-agent envs) and ends with the evaluation (:class:`PolicyEvaluation`).
 
@@ -27,7 +29,8 @@ import io
 import json
 import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +46,21 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from valuegym.agents.heuristic import Agent
+    from valuegym.agents.tuned import TunedSettings
 
-__all__ = ["PolicyEvaluation", "TrainingResult", "train_scenario"]
+__all__ = [
+    "TENSORBOARD_EXTRA",
+    "UNTUNED_TIMESTEPS",
+    "PolicyEvaluation",
+    "TrainingResult",
+    "train_scenario",
+    "training_settings",
+]
+
+#: The extra that installs TensorBoard, which SB3 needs to write its logs.
+TENSORBOARD_EXTRA = "valuegym[tensorboard]"
+#: The budget of envs without tuned settings.
+UNTUNED_TIMESTEPS = 20_000
 
 #: Episodes whose returns make the running mean of the progress bar and the curve.
 _RUNNING_WINDOW = 100
@@ -93,11 +109,56 @@ class TrainingResult:
         model_path: The saved model (``checkpoints/model.zip``).
         evaluations: The trained policy, random and greedy on the same seeds, in that order.
         learning_curve: The learning-curve PNG.
+        tensorboard: The TensorBoard log folder; ``None`` without tensorboard installed.
+        settings: The settings trained with (tuned, overrides applied).
     """
 
     model_path: Path
     evaluations: tuple[PolicyEvaluation, ...]
     learning_curve: Path
+    tensorboard: Path | None
+    settings: TunedSettings
+
+    def unbeaten(self) -> tuple[str, ...]:
+        """The baselines whose 95% interval the trained policy's interval does not lie above."""
+        trained, *baselines = self.evaluations
+        return tuple(b.policy for b in baselines if not trained.low > b.high)
+
+
+def training_settings(
+    scenario: Scenario,
+    algorithm: str = "ppo",
+    timesteps: int | None = None,
+    hyperparameters: Mapping[str, Any] | None = None,
+) -> TunedSettings:
+    """The settings ``valuegym train`` uses: the env's tuned ones, with the overrides applied.
+
+    Envs without shipped settings (:func:`~valuegym.agents.tuned.tuned_settings`) train with
+    SB3's defaults, one env copy, for :data:`UNTUNED_TIMESTEPS`.
+
+    Args:
+        scenario: The validated scenario.
+        algorithm: ``"ppo"`` or ``"dqn"``.
+        timesteps: The budget; the tuned one when ``None``.
+        hyperparameters: SB3 keyword arguments that win over the tuned ones.
+
+    Raises:
+        RunError: When an override is not an argument of the algorithm or the budget is < 1.
+    """
+    from valuegym.agents.tuned import TunedSettings, tuned_settings, with_overrides
+
+    try:
+        settings = tuned_settings(scenario.env.id, algorithm)
+    except KeyError:
+        settings = TunedSettings(algorithm, {}, 1, UNTUNED_TIMESTEPS, {})
+    if timesteps is not None:
+        if timesteps < 1:
+            raise RunError(f"timesteps: must be >= 1 (got {timesteps})")
+        settings = replace(settings, total_timesteps=timesteps)
+    try:
+        return with_overrides(settings, dict(hyperparameters or {}))
+    except ValueError as error:
+        raise RunError(str(error)) from None
 
 
 def train_scenario(
@@ -105,8 +166,8 @@ def train_scenario(
     run_dir: str | Path,
     *,
     algorithm: str = "ppo",
-    timesteps: int = 20_000,
-    hyperparameters: dict[str, object] | None = None,
+    timesteps: int | None = None,
+    hyperparameters: Mapping[str, Any] | None = None,
     evaluation_episodes: int = 10,
     progress: bool = False,
 ) -> TrainingResult:
@@ -116,21 +177,21 @@ def train_scenario(
         scenario: The validated scenario (its env, profiles, ``max_steps`` and seed are used).
         run_dir: The training folder; created if missing.
         algorithm: ``"ppo"`` or ``"dqn"`` (single-agent envs only for DQN).
-        timesteps: Environment steps to train for (agent-steps in multi-agent envs), >= 1.
-        hyperparameters: Keyword arguments of the SB3 algorithm.
+        timesteps: Environment steps to train for (agent-steps in multi-agent envs), >= 1;
+            the env's tuned budget when ``None``.
+        hyperparameters: SB3 keyword arguments that win over the env's tuned ones.
         evaluation_episodes: Episodes of each policy in the evaluation, >= 2.
         progress: Show a progress bar (on stderr) with the running mean episode return.
 
     Returns:
-        The model's path, the evaluation and the learning curve's path.
+        The model's path, the evaluation, the learning curve's path and the settings used.
 
     Raises:
         RunError: When the env cannot be built or the settings do not fit it.
     """
     from valuegym.agents.training import TrainingConfig, build_model, make_training_env, save
+    from valuegym.agents.tuned import fit_rollout
 
-    if timesteps < 1:
-        raise RunError(f"timesteps: must be >= 1 (got {timesteps})")
     if evaluation_episodes < 2:
         raise RunError(f"evaluation_episodes: must be >= 2 (got {evaluation_episodes})")
     if scenario.env.is_multi_agent and algorithm != "ppo":
@@ -138,32 +199,32 @@ def train_scenario(
             f"algorithm: {algorithm!r} cannot share parameters over a multi-agent env "
             "in this version; use ppo"
         )
+    settings = training_settings(scenario, algorithm, timesteps, hyperparameters)
+    timesteps = settings.total_timesteps
     try:
         arguments = env_arguments(scenario)
     except PopulationError as error:
         raise RunError(str(error)) from None
     if arguments.get("mode") == "text":
         raise RunError("env.args.mode: SB3 trains on numeric actions; use mode: numeric")
-    settings = dict(hyperparameters or {})
-    if algorithm == "ppo" and "n_steps" not in settings:
-        # PPO collects n_steps per env copy before its first update (2048 by default); a
-        # short budget should still train, so the rollout shrinks to fit it.
-        copies = scenario.n_agents if scenario.env.is_multi_agent else 1
-        n_steps = max(8, min(2048, timesteps // copies))
-        settings["n_steps"] = n_steps
-        settings.setdefault("batch_size", min(64, n_steps * copies))
+    hyperparameters = dict(settings.hyperparameters)
+    if algorithm == "ppo":
+        copies = settings.n_envs * (scenario.n_agents if scenario.env.is_multi_agent else 1)
+        hyperparameters = fit_rollout(hyperparameters, copies, timesteps)
     config = TrainingConfig(
         algorithm=algorithm,
         total_timesteps=timesteps,
+        n_envs=settings.n_envs,
         seed=scenario.seed,
         env_kwargs=arguments,
-        hyperparameters=settings,
+        hyperparameters=hyperparameters,
+        normalize=settings.normalize,
     )
     folder = RunFolder(Path(run_dir))
     folder.root.mkdir(parents=True, exist_ok=True)
     resolved = yaml.safe_dump(scenario.to_mapping(), sort_keys=False, allow_unicode=True)
     write_bytes_atomic(resolved.encode("utf-8"), folder.scenario_file)
-    # SB3 writes TensorBoard logs only with tensorboard installed (valuegym[tensorboard]).
+    # SB3 writes TensorBoard logs only with tensorboard installed (TENSORBOARD_EXTRA).
     has_tensorboard = importlib.util.find_spec("tensorboard") is not None
     log_dir = folder.root / "tensorboard" if has_tensorboard else None
     run_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", scenario.name)
@@ -188,6 +249,9 @@ def train_scenario(
         "timesteps": timesteps,
         "seed": scenario.seed,
         "shared": scenario.env.is_multi_agent,
+        "n_envs": settings.n_envs,
+        "normalize": dict(settings.normalize),
+        "hyperparameters": hyperparameters,
     }
     model_path = save(model, folder.root / "checkpoints" / "model.zip", metadata=metadata)
     curve = folder.root / "learning_curve.png"
@@ -204,7 +268,7 @@ def train_scenario(
     write_bytes_atomic(
         (json.dumps(summary, indent=2) + "\n").encode("utf-8"), folder.root / "evaluation.json"
     )
-    return TrainingResult(model_path, evaluations, curve)
+    return TrainingResult(model_path, evaluations, curve, log_dir, settings)
 
 
 def _evaluate(
