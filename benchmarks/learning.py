@@ -37,6 +37,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 import valuegym  # noqa: F401 - registers the ids
 from valuegym.agents.heuristic import Agent, GreedyAgent, RandomAgent, SoftmaxAgent
 from valuegym.agents.parameter_sharing import make_shared_env
+from valuegym.agents.planner import PlannerAgent
 from valuegym.agents.training import (
     PolicyAgent,
     TrainingConfig,
@@ -67,6 +68,10 @@ BASELINES: dict[str, Callable[[Any], Agent]] = {
     "random": lambda env: RandomAgent(_n_actions(env)),
     "greedy-on-wanting": lambda env: GreedyAgent(),
     "softmax-on-wanting": lambda env: SoftmaxAgent(),
+    # Model-predictive control on copies of the env's own state: a reference for how far
+    # trained policies are from planning, not a fair competitor (it sees the whole state).
+    # Single-agent envs only here; benchmarks/planner.py seats one planner per Commons agent.
+    "planner": lambda env: PlannerAgent(env, seed=0),
 }
 
 
@@ -234,7 +239,7 @@ def plot(env_id: str, curves: dict[str, list[Curve]], lines: dict[str, float], p
             centres = [steps[which == b].mean() for b in range(20) if (which == b).any()]
             means = [returns[which == b].mean() for b in range(20) if (which == b).any()]
             axes.plot(centres, means, colour, alpha=0.6, label=algorithm if index == 0 else None)
-    for (name, value), style in zip(lines.items(), (":", "--", "-."), strict=False):
+    for (name, value), style in zip(lines.items(), (":", "--", "-.", (0, (1, 4))), strict=False):
         axes.axhline(value, color="grey", linestyle=style, label=name)
     axes.set_xlabel("training steps" + (" (agent-steps)" if env_id in MULTI_AGENT else ""))
     axes.set_ylabel("episode return" + (" per agent" if env_id in MULTI_AGENT else ""))
@@ -256,6 +261,8 @@ def benchmark(env_id: str, args: Args) -> list[str]:
     for seed in range(n_seeds):
         episodes = [10_000 + 100 * seed + i for i in range(args.eval_episodes)]
         for name, factory in BASELINES.items():
+            if name == "planner" and env_id in MULTI_AGENT:
+                continue
             scores.setdefault(name, []).append(score(env, lambda f=factory: f(env), episodes))
         for algorithm in ALGORITHMS[env_id]:
             if algorithm not in args.algorithms:
@@ -275,7 +282,11 @@ def benchmark(env_id: str, args: Args) -> list[str]:
             f"{len(results)} | {budgets.get(name, '-')} |"
         )
     if args.output is not None:
-        lines = {name: float(np.mean([s.mean_return for s in scores[name]])) for name in BASELINES}
+        lines = {
+            name: float(np.mean([s.mean_return for s in scores[name]]))
+            for name in BASELINES
+            if name in scores
+        }
         plot(env_id, curves, lines, args.output / (env_id.split("/")[-1] + ".png"))
     return rows
 

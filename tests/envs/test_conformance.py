@@ -26,6 +26,8 @@ DOCUMENTED_MODULES = [
     "valuegym.envs.conversation_v1",
     "valuegym.agents.heuristic",
     "valuegym.agents.training",
+    "valuegym.agents.tuned",
+    "valuegym.agents.planner",
 ]
 DOC_SECTIONS = [
     "## Description",
