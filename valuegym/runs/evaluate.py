@@ -29,6 +29,7 @@ import yaml
 from valuegym.envs.protocol import HARMED
 from valuegym.lm.models import file_sha256
 from valuegym.manifest import build_manifest
+from valuegym.numeric import SeedSalt
 from valuegym.records import RunFolder, write_bytes_atomic, write_json_atomic
 from valuegym.runs.errors import RunError
 from valuegym.runs.population import Population, PopulationError, build_population
@@ -157,12 +158,18 @@ def seated_scenario(scenario: Scenario, policies: Sequence[PolicySpec]) -> Scena
         raise RunError(f"evaluation: the seated scenario is invalid: {error}") from None
 
 
-def _play(population: Population, background: str, seed: int, max_steps: int) -> EvaluationEpisode:
-    """One episode: every seat acts by its policy until the env ends it (or ``max_steps``)."""
+def _play(
+    population: Population, background: str, seed: int, episode: int, max_steps: int
+) -> EvaluationEpisode:
+    """One episode: every seat acts by its policy until the env ends it (or ``max_steps``).
+
+    The env is reset with the episode's ``seed``; each policy's randomness comes from its own
+    stream, ``SeedSalt.POLICY`` of that seed, the episode number and the seat's row.
+    """
     env, members = population.env, population.members
     observations, infos = env.reset(seed=seed)
     for member in members:
-        member.policy.reset(seed * len(members) + member.row)
+        member.policy.reset(SeedSalt.POLICY.seed(seed, episode, member.row))
     harm_defined = all(HARMED in infos.get(m.env_agent, {}) for m in members)
     rewards: list[list[float]] = []
     harmed: list[list[float]] = []
@@ -316,8 +323,8 @@ def _play_all(
                     "seats numeric policies, use mode: numeric"
                 )
             try:
-                for seed in seeds:
-                    episodes.append(_play(population, name, seed, scenario.max_steps))
+                for episode, seed in enumerate(seeds):
+                    episodes.append(_play(population, name, seed, episode, scenario.max_steps))
                     bar.update(1)
             finally:
                 population.close()
