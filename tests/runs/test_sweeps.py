@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from valuegym.records import RunFolder
-from valuegym.runs.sweeps import plan_sweep, run_sweep
+from valuegym.runs.sweeps import plan_sweep, run_sweep, start_local_ray
 from valuegym.scenarios.validation import ScenarioError, validate_scenario
 
 SWEEP = {
@@ -86,8 +86,18 @@ def test_local_and_ray_executors_give_identical_records(tmp_path):
     scenario = validate_scenario(SWEEP)
     local = run_sweep(scenario, tmp_path / "local", executor="local", workers=2, progress=False)
     assert local.complete
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    start_local_ray(2)
+
+    def worker_state() -> tuple[int, bool]:
+        import os
+        import sys
+
+        return os.nice(0), "valuegym.runs.runner" in sys.modules
+
     try:
+        # Cells run at the user's priority (not Ray's niceness 15), the runner already imported.
+        probe = ray.remote(num_cpus=1)(worker_state)
+        assert ray.get([probe.remote() for _ in range(2)]) == [(0, True)] * 2
         remote = run_sweep(scenario, tmp_path / "ray", executor="ray", progress=False)
     finally:
         ray.shutdown()
