@@ -1,6 +1,7 @@
 """Every script in examples/ runs a short version of itself (tiny budgets) to the end."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,9 @@ def test_torchrl_ppo_on_commons():
     out = run_example(
         "torchrl_commons.py",
         *("--n-agents", "3", "--max-cycles", "10", "--iterations", "2"),
-        *("--frames-per-batch", "40", "--epochs", "1"),
+        *("--frames-per-batch", "40", "--minibatch-size", "15", "--epochs", "2"),
+        *("--eval-episodes", "2"),
     )
     assert "iteration 2: mean episode return per agent" in out
+    pattern = r"over 2 episodes, .*: trained \d+\.\d \(most likely action \d+\.\d\), random \d+"
+    assert re.search(pattern, out), out

@@ -84,7 +84,13 @@ def results(stdout: str) -> dict[str, float]:
             },
         ),
         ("rllib_commons.py", {"--seed", "--iterations", "--batch-size", "--n-agents"}),
-        ("torchrl_commons.py", {"--seed", "--iterations", "--frames-per-batch", "--n-agents"}),
+        (
+            "torchrl_commons.py",
+            {
+                "--seed", "--iterations", "--frames-per-batch", "--n-agents", "--minibatch-size",
+                "--epochs", "--gamma", "--eval-episodes",
+            },
+        ),
     ],
 )  # fmt: skip
 def test_help_lists_every_flag_with_its_help(name, flags):
