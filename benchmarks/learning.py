@@ -46,13 +46,19 @@ from valuegym.agents.training import (
 )
 from valuegym.agents.tuned import fit_rollout, tuned_settings
 
-ENVS = ("valuegym/Orchard-v0", "valuegym/Inbox-v0", "valuegym/Commons-v0")
-MULTI_AGENT = ("valuegym/Commons-v0",)
+ENVS = (
+    "valuegym/Orchard-v0",
+    "valuegym/Inbox-v0",
+    "valuegym/Commons-v0",
+    "valuegym/Conversation-v0",
+)
+MULTI_AGENT = ("valuegym/Commons-v0", "valuegym/Conversation-v0")
 #: Algorithms per env: DQN where a single agent has a discrete action space.
 ALGORITHMS = {
     "valuegym/Orchard-v0": ("ppo", "dqn"),
     "valuegym/Inbox-v0": ("ppo", "dqn"),
     "valuegym/Commons-v0": ("ppo",),
+    "valuegym/Conversation-v0": ("ppo",),
 }
 
 
@@ -195,7 +201,7 @@ def train(env_id: str, algorithm: str, seed: int, args: Args) -> tuple[Agent, Cu
     hyperparameters = dict(settings.hyperparameters)
     n_envs = 1 if args.quick else settings.n_envs
     if algorithm == "ppo":
-        agents = kwargs.get("n_agents", 5) if env_id in MULTI_AGENT else 1
+        agents = len(make_env(env_id, kwargs).possible_agents) if env_id in MULTI_AGENT else 1
         hyperparameters = fit_rollout(hyperparameters, n_envs * agents, budget)
     elif args.quick:
         hyperparameters["learning_starts"] = 0

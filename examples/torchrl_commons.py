@@ -15,9 +15,9 @@ of the trained policy, sampling its actions as in training, over 10 held-out epi
 (seed 0) and 25.7 (seed 1) against uniformly random actions' 12.7 and 10.8 on the same episode
 seeds (SB3's shared PPO: 38.5 per agent in ``benchmarks/learning.py``). Taking the most likely
 action instead gives 19.7 and 8.8, so the sampled policy is the one to use. A run takes 5 to
-6.5 minutes on 2 shared cores (four runs), most of it in TorchRL's ``PettingZooWrapper``, a
-few milliseconds of Python per env step. The earlier defaults (full-batch updates, 40 Adam steps in all) did not
-learn: 5.2-5.6 per agent, below random.
+6.5 minutes on 2 shared cores (five runs), most of it in TorchRL's ``PettingZooWrapper``, a
+few milliseconds of Python per env step. The earlier defaults (full-batch updates, 40 Adam
+steps in all) did not learn: 5.2-5.6 per agent, below random.
 
 Run: ``python examples/torchrl_commons.py`` (``--help`` for the options).
 """

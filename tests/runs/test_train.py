@@ -149,7 +149,7 @@ def test_training_defaults_to_the_envs_tuned_settings_and_validates_overrides():
     numeric = validate_scenario(
         {
             "name": "talk",
-            "env": {"id": "valuegym/Conversation-v0", "args": {"mode": "numeric"}},
+            "env": {"id": "valuegym/Conversation-v1", "args": {"mode": "numeric"}},
             "agents": [{"kind": "greedy", "count": 2}],
         }
     )
