@@ -51,14 +51,16 @@ ENVS = (
     "valuegym/Inbox-v0",
     "valuegym/Commons-v0",
     "valuegym/Conversation-v0",
+    "valuegym/Conversation-v1",
 )
-MULTI_AGENT = ("valuegym/Commons-v0", "valuegym/Conversation-v0")
+MULTI_AGENT = ("valuegym/Commons-v0", "valuegym/Conversation-v0", "valuegym/Conversation-v1")
 #: Algorithms per env: DQN where a single agent has a discrete action space.
 ALGORITHMS = {
     "valuegym/Orchard-v0": ("ppo", "dqn"),
     "valuegym/Inbox-v0": ("ppo", "dqn"),
     "valuegym/Commons-v0": ("ppo",),
     "valuegym/Conversation-v0": ("ppo",),
+    "valuegym/Conversation-v1": ("ppo",),
 }
 
 

@@ -16,6 +16,7 @@ from valuegym.envs.registration import MULTI_AGENT_ENV_IDS, SINGLE_AGENT_ENV_IDS
 TRAINABLE = (
     "valuegym/Commons-v0",
     "valuegym/Conversation-v0",
+    "valuegym/Conversation-v1",
     "valuegym/Inbox-v0",
     "valuegym/Orchard-v0",
 )
@@ -37,8 +38,8 @@ def test_every_trainable_env_ships_ppo_settings_and_single_agent_envs_dqn_too():
 
 
 def test_missing_settings_name_the_env_and_what_is_tuned():
-    with pytest.raises(KeyError, match="Conversation-v1: no tuned settings"):
-        tuned_settings("valuegym/Conversation-v1")
+    with pytest.raises(KeyError, match=r"Nowhere-v0: no tuned settings .*Orchard-v0"):
+        tuned_settings("valuegym/Nowhere-v0")
     with pytest.raises(KeyError, match="no tuned dqn settings"):
         tuned_settings("valuegym/Commons-v0", "dqn")
 
