@@ -352,10 +352,11 @@ def start_local_ray(cpus: int, *, worker_niceness: int = 0) -> None:
 
     Ray starts its workers at niceness 15 (``worker_niceness``) to keep its own daemons
     responsive; on a machine that runs anything else, cells then get only what other
-    processes leave, and a sweep runs far slower than the same cells in plain processes (the
-    local executor's, at niceness 0). Sweeps are the user's foreground work, so a local
-    instance started here runs its workers at niceness 0. A cluster started with ``ray start``
-    keeps its own setting: start it with ``RAY_worker_niceness=0`` for the same effect.
+    processes leave, and a sweep runs slower than the same cells in plain processes (the
+    local executor's, at niceness 0) whenever anything else competes for the cores. Sweeps
+    are the user's foreground work, so a local instance started here runs its workers at
+    niceness 0. A cluster started with ``ray start`` keeps its own setting: start it with
+    ``RAY_worker_niceness=0`` for the same effect.
 
     Each worker then imports the runner once (a second or so), as the local executor's
     forkserver does before it forks its workers, rather than on its first cell.
