@@ -204,3 +204,33 @@ def test_without_tensorboard_train_names_the_extra_and_beaten_baselines_give_no_
     overlapping = PolicyEvaluation("greedy", (9.0, 10.5), 9.5, 10.5)
     evaluations = (*result.evaluations[:2], overlapping)
     assert replace(result, evaluations=evaluations).unbeaten() == ("greedy",)
+
+
+def test_training_runs_torch_on_the_requested_threads_and_restores_them(tmp_path, monkeypatch):
+    import torch
+
+    import valuegym.agents.training as training
+
+    seen: list[int] = []
+    real_build = training.build_model
+
+    def spying_build(*args, **kwargs):  # the model is built, trained and evaluated in one block
+        seen.append(torch.get_num_threads())
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(training, "build_model", spying_build)
+    original = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        scenario = validate_scenario(ORCHARD)
+        train_scenario(scenario, tmp_path / "one", timesteps=32, evaluation_episodes=2)
+        train_scenario(
+            scenario, tmp_path / "two", timesteps=32, evaluation_episodes=2, torch_threads=2
+        )
+        assert seen == [1, 2]
+        assert torch.get_num_threads() == 2  # restored after each run
+        with pytest.raises(RunError, match="torch_threads: must be >= 1"):
+            train_scenario(scenario, tmp_path / "none", timesteps=32, torch_threads=0)
+        assert not (tmp_path / "none").exists()
+    finally:
+        torch.set_num_threads(original)

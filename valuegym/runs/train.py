@@ -170,6 +170,7 @@ def train_scenario(
     hyperparameters: Mapping[str, Any] | None = None,
     evaluation_episodes: int = 10,
     progress: bool = False,
+    torch_threads: int = 1,
 ) -> TrainingResult:
     """Train a policy on the scenario's env, save it, plot its learning curve and evaluate it.
 
@@ -182,6 +183,9 @@ def train_scenario(
         hyperparameters: SB3 keyword arguments that win over the env's tuned ones.
         evaluation_episodes: Episodes of each policy in the evaluation, >= 2.
         progress: Show a progress bar (on stderr) with the running mean episode return.
+        torch_threads: torch's CPU threads while training and evaluating, >= 1 (restored
+            afterwards); one suits SB3's small networks
+            (:func:`~valuegym.agents.training.torch_threads`).
 
     Returns:
         The model's path, the evaluation, the learning curve's path and the settings used.
@@ -189,11 +193,37 @@ def train_scenario(
     Raises:
         RunError: When the env cannot be built or the settings do not fit it.
     """
-    from valuegym.agents.training import TrainingConfig, build_model, make_training_env, save
-    from valuegym.agents.tuned import fit_rollout
+    from valuegym.agents.training import torch_threads as threads_for_torch
 
     if evaluation_episodes < 2:
         raise RunError(f"evaluation_episodes: must be >= 2 (got {evaluation_episodes})")
+    if torch_threads < 1:
+        raise RunError(f"torch_threads: must be >= 1 (got {torch_threads})")
+    with threads_for_torch(torch_threads):
+        return _train(
+            scenario,
+            Path(run_dir),
+            algorithm,
+            timesteps,
+            hyperparameters,
+            evaluation_episodes,
+            progress,
+        )
+
+
+def _train(
+    scenario: Scenario,
+    run_dir: Path,
+    algorithm: str,
+    timesteps: int | None,
+    hyperparameters: Mapping[str, Any] | None,
+    evaluation_episodes: int,
+    progress: bool,
+) -> TrainingResult:
+    """:func:`train_scenario`'s work, with its arguments checked."""
+    from valuegym.agents.training import TrainingConfig, build_model, make_training_env, save
+    from valuegym.agents.tuned import fit_rollout
+
     if scenario.env.is_multi_agent and algorithm != "ppo":
         raise RunError(
             f"algorithm: {algorithm!r} cannot share parameters over a multi-agent env "
