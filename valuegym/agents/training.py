@@ -199,10 +199,11 @@ def build_model(
 def torch_threads(threads: int) -> Iterator[None]:
     """Run torch's CPU ops on ``threads`` threads inside the block, then restore the count.
 
-    SB3's default networks are small MLPs: on two cores, torch's default of a thread per core
-    made ``valuegym train`` 3 to 4.5 times slower (Conversation, 60k steps: 84 s and 113 s
-    against 29 s and 25 s on one thread), as the threads wait on each other and on anything
-    else running.
+    SB3's default networks are small MLPs. On two idle cores, torch's default of a thread per
+    core trained no faster than one thread (Conversation, 60k steps: 33 s and 30 s against
+    29 s and 28 s) for twice the CPU time; with the other core busy it made ``valuegym train``
+    3 to 4.5 times slower (84 s and 113 s against 29 s and 25 s), as the threads wait on each
+    other and on anything else running.
 
     Args:
         threads: Threads for the block, >= 1.

@@ -64,8 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--torch-threads",
         type=int,
         default=1,
-        help="torch CPU threads while training (default: 1; SB3's small networks trained 3 to "
-        "4.5 times slower on two threads of a 2-core machine)",
+        help="torch CPU threads while training (default: 1; on a 2-core machine two threads "
+        "trained SB3's small networks no faster when idle, 3 to 4.5 times slower when busy)",
     )
     add_override_arguments(parser)
 
