@@ -377,11 +377,9 @@ def start_local_ray(cpus: int, *, worker_niceness: int = 0) -> None:
     ray.get([warm.remote() for _ in range(cpus)])
 
 
-def _import_runner() -> int:
-    """Import what a cell needs (a Ray task's body); return the worker's process id."""
+def _import_runner() -> None:
+    """Import what a cell needs (a Ray task's body)."""
     import valuegym.runs.runner  # noqa: F401
-
-    return os.getpid()
 
 
 def _prepare_folder(scenario: Scenario, cells: list[SweepCell], layout: SweepFolder) -> None:
